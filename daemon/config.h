@@ -1,0 +1,83 @@
+// The evrouted configuration: what the YAML file says, validated.
+//
+// load_config() reads a file (or text) and returns either a complete Config or every problem found,
+// each as "FILE:LINE:COL: message". The daemon and `evrouted --check` both use it, so the daemon
+// refuses to start on exactly the problems --check reports.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config_reader.h"
+#include "evroute/queue.h"
+#include "sinks/registry.h"
+
+namespace evrouted {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string host = "127.0.0.1";       // from listen
+  int port = 8080;                      // from listen; 0 = any free port
+  std::uint64_t max_body_bytes = 1 << 20;
+  std::vector<std::string> tokens;      // empty: no auth
+  unsigned threads = 0;                 // HTTP worker threads; 0 = automatic
+};
+
+struct QueueConfig {
+  std::size_t capacity = 10000;
+  evroute::OverflowPolicy when_full = evroute::OverflowPolicy::kBlock;
+  Duration block_timeout = std::chrono::seconds(2);
+};
+
+struct BreakerConfig {
+  std::uint32_t threshold = 5;
+  Duration cooldown = std::chrono::seconds(10);
+};
+
+struct RetryConfig {
+  std::uint32_t max_attempts = 8;  // 0 = no bound (max_elapsed should then be set)
+  Duration max_elapsed{0};         // 0 = no bound
+  Duration initial_backoff = std::chrono::milliseconds(200);
+  Duration max_backoff = std::chrono::seconds(30);
+  double multiplier = 2.0;
+  double jitter = 0.2;
+  std::optional<BreakerConfig> breaker = BreakerConfig{};  // `breaker: false` disables
+};
+
+// `filter: { field: [glob, ...], ... }`: an event matches when, for every field listed, its
+// top-level string (or scalar) value matches one of the globs (fnmatch: * ? [..]).
+struct FieldFilter {
+  std::string field;
+  std::vector<std::string> globs;
+};
+
+struct SinkConfig {
+  std::string name;
+  std::string type;
+  int line = 0;  // where the sink is declared (1-based)
+  std::vector<FieldFilter> filter;  // empty: every event
+  QueueConfig queue;
+  RetryConfig retry;
+  std::shared_ptr<const SinkSpec> spec;
+};
+
+struct Config {
+  std::string path;  // the file it came from
+  ServerConfig server;
+  Duration shutdown_timeout = std::chrono::seconds(10);
+  std::vector<SinkConfig> sinks;  // in file order
+};
+
+struct LoadResult {
+  std::optional<Config> config;     // set when errors is empty
+  std::vector<ConfigError> errors;  // in file order
+};
+
+LoadResult load_config_file(const std::string& path);
+LoadResult load_config_text(const std::string& text, const std::string& name);
+
+}  // namespace evrouted

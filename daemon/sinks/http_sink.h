@@ -1,0 +1,3 @@
+#pragma once
+#include "sinks/registry.h"
+namespace evrouted { std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader); }

@@ -1,0 +1,32 @@
+#include "sinks/registry.h"
+
+#include "sinks/file_sink.h"
+#include "sinks/http_sink.h"
+#include "sinks/stdout_sink.h"
+
+namespace evrouted {
+namespace {
+
+// Every sink type, by its YAML `type:` name. Adding a sink type adds one line here.
+constexpr SinkType kSinkTypes[] = {
+    {"stdout", &parse_stdout_sink},
+    {"file", &parse_file_sink},
+    {"http", &parse_http_sink},
+};
+
+}  // namespace
+
+const SinkType* find_sink_type(std::string_view name) {
+  for (const SinkType& t : kSinkTypes) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> sink_type_names() {
+  std::vector<std::string_view> names;
+  for (const SinkType& t : kSinkTypes) names.push_back(t.name);
+  return names;
+}
+
+}  // namespace evrouted

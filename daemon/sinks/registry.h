@@ -1,0 +1,48 @@
+// The sink registry: every sink type evrouted knows, looked up by its YAML `type:` name.
+//
+// A sink type provides a parser for its type-specific keys (path, url, headers...) that returns a
+// SinkSpec: the validated settings, able to build the leaf sink that does the I/O. The generic keys
+// every sink has (type, filter, queue, retry) are read by config.cpp, and the topology wraps each
+// leaf in Filter -> Queue -> Retrying. Adding a sink type is one folder entry and one line in
+// registry.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config_reader.h"
+#include "evroute/sink.h"
+
+namespace evrouted {
+
+class SinkSpec {
+ public:
+  virtual ~SinkSpec() = default;
+  // Builds the leaf sink. Throws std::runtime_error with a message a user can act on when it cannot
+  // start (e.g. "cannot open ./data/events.ndjson: Permission denied").
+  virtual std::shared_ptr<evroute::Sink> build() const = 0;
+  // One line for the start-up log, e.g. "file ./data/events.ndjson".
+  virtual std::string describe() const = 0;
+};
+
+// Implemented by leaf sinks that write to a file: reopen() closes and reopens it (SIGUSR1, SIGHUP),
+// so that logrotate can move the old file away.
+class Reopenable {
+ public:
+  virtual ~Reopenable() = default;
+  virtual evroute::Status reopen() = 0;
+};
+
+struct SinkType {
+  std::string_view name;
+  // Reads the type-specific keys from `reader` (which already consumed the generic ones), records
+  // problems in it, and returns the spec, or nullptr when there were problems.
+  std::unique_ptr<SinkSpec> (*parse)(ConfigReader& reader);
+};
+
+const SinkType* find_sink_type(std::string_view name);
+std::vector<std::string_view> sink_type_names();
+
+}  // namespace evrouted

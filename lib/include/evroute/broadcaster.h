@@ -1,0 +1,67 @@
+// Broadcaster: fans each event out to a set of sinks.
+//
+// write(event) writes the event to every sink present when the write starts, in the order the
+// sinks were added, and returns OK when every sink took it. If some sinks failed, it returns the
+// first failure (its code, and a message naming how many sinks failed); the other sinks still got
+// the event. A sink that answers kClosed is removed from the set (and not counted as a failure).
+// Fan-out shares the one Event allocation; the payload is never copied.
+//
+// The sink set is copy-on-write: add() and remove() publish a new set and never wait for writes in
+// flight, and a write in flight finishes against the set it started with. So a sink present
+// throughout a stream of writes receives every one of them exactly once, in each producer's order.
+//
+// Ownership: the broadcaster shares ownership of its sinks (std::shared_ptr). remove() closes the
+// removed sink; close() closes every sink exactly once. After close(), write() returns kClosed and
+// add() closes the sink it is given and returns kClosed.
+//
+// The broadcaster writes to its sinks on the caller's thread, one after another: a sink that blocks
+// delays the others. Put a Queue in front of any sink that may be slow.
+//
+// Thread-safety: every method is safe to call from any thread, concurrently.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "evroute/sink.h"
+
+namespace evroute {
+
+class Broadcaster final : public Sink {
+ public:
+  struct Stats {
+    std::uint64_t events = 0;       // write() calls that fanned out
+    std::uint64_t sink_errors = 0;  // sink writes that failed (not counting kClosed)
+    std::size_t sinks = 0;          // sinks in the set now
+  };
+
+  Broadcaster() = default;
+  explicit Broadcaster(std::vector<std::shared_ptr<Sink>> sinks);
+  ~Broadcaster() override;  // closes the sinks if close() was not called
+
+  Status write(const Event& event) override;
+  Status close() override;
+
+  // Adds a sink; adding a sink already present does nothing and returns OK.
+  Status add(std::shared_ptr<Sink> sink);
+  // Removes the sink and closes it. Returns kInvalidArgument when it was not present.
+  Status remove(const std::shared_ptr<Sink>& sink);
+
+  Stats stats() const;
+
+ private:
+  using SinkList = std::vector<std::shared_ptr<Sink>>;
+  std::shared_ptr<const SinkList> snapshot() const;
+  void drop_closed(const std::shared_ptr<Sink>& sink);
+
+  mutable std::mutex mu_;  // guards sinks_ and closed_
+  std::shared_ptr<const SinkList> sinks_ = std::make_shared<const SinkList>();
+  bool closed_ = false;
+  std::atomic<std::uint64_t> events_{0};
+  std::atomic<std::uint64_t> sink_errors_{0};
+};
+
+}  // namespace evroute

@@ -1,0 +1,46 @@
+// Filter: forwards to its destination only the events a matcher accepts.
+//
+// An event the matcher rejects is accepted and discarded (write returns OK) and counted as
+// filtered out. close() closes the destination.
+//
+// Ownership: shares ownership of the destination. The matcher is called on the writer's thread and
+// must be safe to call concurrently.
+//
+// Thread-safety: safe from any thread, as safe as the destination is.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "evroute/sink.h"
+
+namespace evroute {
+
+using Matcher = std::function<bool(const Event&)>;
+
+class Filter final : public Sink {
+ public:
+  struct Stats {
+    std::uint64_t matched = 0;       // forwarded to the destination
+    std::uint64_t filtered_out = 0;  // rejected by the matcher
+  };
+
+  Filter(std::shared_ptr<Sink> destination, Matcher matcher);
+
+  Status write(const Event& event) override;
+  Status close() override;
+
+  bool matches(const Event& event) const { return matcher_(event); }
+  Stats stats() const;
+
+ private:
+  const std::shared_ptr<Sink> destination_;
+  const Matcher matcher_;
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> matched_{0};
+  std::atomic<std::uint64_t> filtered_out_{0};
+};
+
+}  // namespace evroute

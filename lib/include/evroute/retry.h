@@ -1,0 +1,146 @@
+// Retrying: retries a failing write under a strategy, within a bound, then hands the event to a
+// dead-letter sink.
+//
+// write(event) writes to the destination. On success it returns OK. On a retryable failure
+// (Status::is_retryable()) it asks the strategy how long to wait, waits (honouring the failure's
+// retry_after() hint, clamped to `max_retry_after`), and tries again — until the write succeeds, the
+// bound is reached (`max_attempts` attempts, or `max_elapsed` since the first attempt; zero means no
+// bound of that kind), or the sink is closed. A non-retryable failure (kRejected,
+// kInvalidArgument...) gives up at once. Giving up hands the event to `dead_letter` (if set), counts
+// it, and returns the last failure. A write interrupted by close() returns kClosed without giving up
+// on the event (the caller still owns it: a Queue counts it as undelivered).
+//
+// Unlike go-events' RetryingSink: retries are bounded, close() wakes a backoff wait at once and
+// closes the destination, and the success path neither allocates nor logs. The lib does not log:
+// the on_retry / on_give_up hooks let the embedder do so.
+//
+// Time comes from an injectable Clock, so tests use FakeClock and never sleep.
+//
+// Ownership: shares ownership of the destination, the strategy and the dead-letter sink.
+// Thread-safety: write() and close() are safe from any thread; concurrent writes share the
+// strategy's state (a breaker counts failures across all of them).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <vector>
+
+#include "evroute/clock.h"
+#include "evroute/sink.h"
+
+namespace evroute {
+
+// Decides how long to wait after a failure. Called by Retrying under its lock: implementations need
+// no synchronization of their own, and must not block.
+class RetryStrategy {
+ public:
+  virtual ~RetryStrategy() = default;
+  // A retryable attempt failed at `now`: how long to wait before the next attempt (zero: at once).
+  virtual Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) = 0;
+  // An attempt succeeded.
+  virtual void on_success() = 0;
+};
+
+// Circuit breaker: after `threshold` consecutive failures the breaker opens and the next attempt
+// waits `cooldown`; while open, every further failure waits `cooldown` again. One success closes it.
+class Breaker final : public RetryStrategy {
+ public:
+  Breaker(std::uint32_t threshold, Clock::Duration cooldown);
+  Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) override;
+  void on_success() override;
+  bool is_open() const { return failures_ >= threshold_; }
+  std::uint32_t consecutive_failures() const { return failures_; }
+
+ private:
+  const std::uint32_t threshold_;
+  const Clock::Duration cooldown_;
+  std::uint32_t failures_ = 0;
+};
+
+// Exponential backoff: after the n-th consecutive failure waits
+//   d = min(max, base * factor^(n-1)),  minus a random fraction of up to `jitter` (0..1) of d,
+// never less than `base`. No overflow however many failures (go-events' limit collapses after ~56).
+// One success resets. `seed` makes the jitter reproducible.
+class ExponentialBackoff final : public RetryStrategy {
+ public:
+  struct Options {
+    Clock::Duration base = std::chrono::milliseconds(200);
+    double factor = 2.0;
+    Clock::Duration max = std::chrono::seconds(30);
+    double jitter = 0.2;
+    std::uint64_t seed = std::random_device{}();
+  };
+  explicit ExponentialBackoff(Options options);
+  Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) override;
+  void on_success() override;
+
+ private:
+  const Options options_;
+  std::uint32_t failures_ = 0;
+  std::mt19937_64 rng_;
+};
+
+// Asks every strategy and waits for the longest delay (e.g. a backoff plus a breaker).
+class CombinedStrategy final : public RetryStrategy {
+ public:
+  explicit CombinedStrategy(std::vector<std::shared_ptr<RetryStrategy>> strategies);
+  Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) override;
+  void on_success() override;
+
+ private:
+  const std::vector<std::shared_ptr<RetryStrategy>> strategies_;
+};
+
+class Retrying final : public Sink {
+ public:
+  struct Options {
+    std::uint32_t max_attempts = 8;    // attempts per event, first included; 0 = no bound
+    Clock::Duration max_elapsed{0};    // since the first attempt; 0 = no bound
+    Clock::Duration max_retry_after = std::chrono::minutes(5);  // clamp on a failure's hint
+    std::shared_ptr<Clock> clock;      // null: Clock::system()
+    std::shared_ptr<Sink> dead_letter;  // receives events given up on; may be null
+    // Called (without locks held) before waiting for a retry, and when giving up on an event.
+    std::function<void(const Event&, const Status&, std::uint32_t attempt, Clock::Duration delay)>
+        on_retry;
+    std::function<void(const Event&, const Status&, std::uint32_t attempts)> on_give_up;
+  };
+
+  struct Stats {
+    std::uint64_t delivered = 0;      // events the destination took
+    std::uint64_t retries = 0;        // attempts after the first
+    std::uint64_t gave_up = 0;        // events given up on (bound reached, or not retryable)
+    std::uint64_t dead_lettered = 0;  // of those, taken by the dead-letter sink
+  };
+
+  Retrying(std::shared_ptr<Sink> destination, std::shared_ptr<RetryStrategy> strategy,
+           Options options);
+
+  Status write(const Event& event) override;
+  Status close() override;
+  Stats stats() const;
+
+ private:
+  Status give_up(const Event& event, Status last, std::uint32_t attempts);
+
+  const std::shared_ptr<Sink> destination_;
+  const std::shared_ptr<RetryStrategy> strategy_;
+  const Options options_;
+  const std::shared_ptr<Clock> clock_;
+
+  std::mutex mu_;  // guards strategy_ calls and closed_; wake_ waits on it
+  std::condition_variable wake_;
+  bool closed_ = false;
+  std::atomic<bool> closed_flag_{false};  // lock-free check on the write path
+  std::atomic<std::uint64_t> delivered_{0};
+  std::atomic<std::uint64_t> retries_{0};
+  std::atomic<std::uint64_t> gave_up_{0};
+  std::atomic<std::uint64_t> dead_lettered_{0};
+};
+
+}  // namespace evroute

@@ -1,0 +1,30 @@
+// Sink: the one interface every evroute component implements.
+//
+// Contract:
+//  * write(event) returns OK once the sink has taken responsibility for the event (delivered it, or
+//    queued it under its own bounded policy). Any other Status means the sink did not take it; the
+//    code says why (see status.h): retryable, rejected, full, closed...
+//  * close() releases the sink's resources and, for sinks that wrap another sink, closes that one
+//    too. It is idempotent: a second call returns OK and does nothing. After close() every write
+//    returns Code::kClosed.
+//  * close() may be called while a write is in flight on another thread; it must make that write
+//    return promptly (with kClosed or the write's own result) rather than wait for it without bound.
+//  * An empty Event is rejected with Code::kInvalidArgument.
+//
+// Thread-safety: unless a class says otherwise, write() and close() are safe to call from any
+// thread concurrently.
+#pragma once
+
+#include "evroute/event.h"
+#include "evroute/status.h"
+
+namespace evroute {
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual Status write(const Event& event) = 0;
+  virtual Status close() = 0;
+};
+
+}  // namespace evroute

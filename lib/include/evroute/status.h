@@ -1,0 +1,87 @@
+// Status: the one error type of the evroute library.
+//
+// Every fallible operation returns a Status. An OK status carries no message and costs no allocation;
+// an error carries a Code the caller can act on (retry, drop, dead-letter) and a human-readable
+// message. A status may also carry a retry-after hint (e.g. from an HTTP 429/503 Retry-After header)
+// that retry strategies honour.
+//
+// Thread-safety: a Status is a value; distinct objects may be used from distinct threads freely.
+#pragma once
+
+#include <chrono>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+namespace evroute {
+
+enum class Code {
+  kOk = 0,
+  kClosed,           // the sink is closed; it will never accept another event
+  kFull,             // a bounded queue or buffer stayed full past its timeout
+  kTimeout,          // an operation did not complete in time (e.g. a receive)
+  kUnavailable,      // a transient failure: retrying later may succeed
+  kRejected,         // a permanent failure for this event: retrying will not help
+  kInvalidArgument,  // the caller passed something unusable (e.g. an empty event)
+  kDropped,          // an overflow policy dropped the event (it is counted)
+};
+
+// The name of a code, e.g. "closed".
+std::string_view code_name(Code code);
+
+class Status {
+ public:
+  Status() noexcept = default;  // OK
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status ok() noexcept { return Status(); }
+  static Status closed(std::string message = "sink is closed") {
+    return Status(Code::kClosed, std::move(message));
+  }
+  static Status full(std::string message) { return Status(Code::kFull, std::move(message)); }
+  static Status timeout(std::string message) { return Status(Code::kTimeout, std::move(message)); }
+  static Status unavailable(std::string message) {
+    return Status(Code::kUnavailable, std::move(message));
+  }
+  static Status rejected(std::string message) {
+    return Status(Code::kRejected, std::move(message));
+  }
+  static Status invalid_argument(std::string message) {
+    return Status(Code::kInvalidArgument, std::move(message));
+  }
+  static Status dropped(std::string message) { return Status(Code::kDropped, std::move(message)); }
+
+  bool is_ok() const noexcept { return code_ == Code::kOk; }
+  explicit operator bool() const noexcept { return is_ok(); }
+  Code code() const noexcept { return code_; }
+  const std::string& message() const noexcept { return message_; }
+
+  bool is_closed() const noexcept { return code_ == Code::kClosed; }
+  // True for failures a retry may cure: kUnavailable, kTimeout and kFull.
+  bool is_retryable() const noexcept {
+    return code_ == Code::kUnavailable || code_ == Code::kTimeout || code_ == Code::kFull;
+  }
+
+  // A hint from the destination: do not try again before this much time has passed (zero: none).
+  std::chrono::milliseconds retry_after() const noexcept { return retry_after_; }
+  Status& with_retry_after(std::chrono::milliseconds d) & noexcept {
+    retry_after_ = d;
+    return *this;
+  }
+  Status&& with_retry_after(std::chrono::milliseconds d) && noexcept {
+    retry_after_ = d;
+    return std::move(*this);
+  }
+
+  // "ok", or "<code>: <message>".
+  std::string to_string() const;
+
+ private:
+  Code code_ = Code::kOk;
+  std::string message_;
+  std::chrono::milliseconds retry_after_{0};
+};
+
+std::ostream& operator<<(std::ostream& os, const Status& s);
+
+}  // namespace evroute

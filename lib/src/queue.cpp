@@ -1,0 +1,1 @@
+// Implemented by its owner; see evroute/queue.h.
