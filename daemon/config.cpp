@@ -1,1 +1,222 @@
-// placeholder until implemented
+#include "config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <tuple>
+
+namespace evrouted {
+namespace {
+
+// "host:port", "[v6]:port". Port 0 asks for any free port.
+bool parse_listen(const std::string& listen, std::string* host, int* port, std::string* why) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    *why = "expected host:port, e.g. 127.0.0.1:8080";
+    return false;
+  }
+  std::string h = listen.substr(0, colon);
+  const std::string p = listen.substr(colon + 1);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(p) > 65535) {
+    *why = "port must be a number from 0 to 65535";
+    return false;
+  }
+  *host = h;
+  *port = std::stoi(p);
+  return true;
+}
+
+void read_server(ConfigReader& r, ServerConfig& server) {
+  if (auto listen = r.string("listen")) {
+    std::string why;
+    if (parse_listen(*listen, &server.host, &server.port, &why)) {
+      server.listen = *listen;
+    } else {
+      r.error("listen", "server: invalid listen address '" + *listen + "': " + why);
+    }
+  }
+  if (auto v = r.size("max_body_bytes")) {
+    if (*v == 0) {
+      r.error("max_body_bytes", "server: 'max_body_bytes' must be at least 1");
+    } else {
+      server.max_body_bytes = *v;
+    }
+  }
+  if (auto v = r.unsigned_integer("threads", 1, 1024)) server.threads = static_cast<unsigned>(*v);
+  if (auto auth = r.map("auth"); auth && auth->valid()) {
+    if (auto tokens = auth->string_list("tokens")) {
+      for (const auto& t : *tokens) {
+        if (t.empty()) {
+          auth->error("tokens", "server.auth: a token must not be empty");
+        } else {
+          server.tokens.push_back(t);
+        }
+      }
+    }
+    auth->finish();
+  }
+  r.finish();
+}
+
+void read_queue(ConfigReader& r, QueueConfig& q) {
+  if (!r.valid()) return;
+  if (auto v = r.unsigned_integer("capacity", 0, 100000000)) q.capacity = *v;
+  if (auto v = r.choice("when_full", {"block", "drop_newest", "drop_oldest"})) {
+    q.when_full = *v == "block"         ? evroute::OverflowPolicy::kBlock
+                  : *v == "drop_newest" ? evroute::OverflowPolicy::kDropNewest
+                                        : evroute::OverflowPolicy::kDropOldest;
+  }
+  if (auto v = r.duration("block_timeout")) q.block_timeout = *v;
+  r.finish();
+}
+
+void read_retry(ConfigReader& r, RetryConfig& retry) {
+  if (!r.valid()) return;
+  if (auto v = r.unsigned_integer("max_attempts", 0, 1000000)) {
+    retry.max_attempts = static_cast<std::uint32_t>(*v);
+  }
+  if (auto v = r.duration("max_elapsed")) retry.max_elapsed = *v;
+  if (auto v = r.duration("initial_backoff")) retry.initial_backoff = *v;
+  if (auto v = r.duration("max_backoff")) retry.max_backoff = *v;
+  if (auto v = r.number("multiplier", 1, 100)) retry.multiplier = *v;
+  if (auto v = r.number("jitter", 0, 1)) retry.jitter = *v;
+  if (YAML::Node b = r.node("breaker"); b.IsDefined()) {
+    if (b.IsScalar()) {
+      if (auto on = r.boolean("breaker"); on && !*on) retry.breaker.reset();
+    } else if (auto br = r.map("breaker"); br && br->valid()) {
+      if (auto v = br->unsigned_integer("threshold", 1, 1000000)) {
+        retry.breaker->threshold = static_cast<std::uint32_t>(*v);
+      }
+      if (auto v = br->duration("cooldown")) retry.breaker->cooldown = *v;
+      br->finish();
+    }
+  }
+  if (retry.max_backoff < retry.initial_backoff) {
+    r.error("max_backoff", r.what() + ": 'max_backoff' must not be less than 'initial_backoff'");
+  }
+  if (retry.max_attempts == 0 && retry.max_elapsed.count() == 0) {
+    r.error("max_attempts",
+            r.what() + ": retries need a bound: set max_attempts above 0, or max_elapsed");
+  }
+  r.finish();
+}
+
+std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& value,
+                                    ConfigErrors& errors) {
+  SinkConfig sink;
+  sink.name = key.Scalar();
+  sink.line = key.Mark().line + 1;
+  ConfigReader r(value, errors, "sink '" + sink.name + "'");
+  if (!r.valid()) return std::nullopt;
+  const std::size_t before = errors.all().size();
+
+  const SinkType* type = nullptr;
+  if (auto t = r.required_string("type")) {
+    type = find_sink_type(*t);
+    if (!type) {
+      std::string known;
+      for (auto n : sink_type_names()) known += (known.empty() ? "" : ", ") + std::string(n);
+      r.error("type", "sink '" + sink.name + "': unknown type '" + *t + "' (known: " + known + ")");
+    } else {
+      sink.type = *t;
+    }
+  }
+
+  if (YAML::Node f = r.node("filter"); f.IsDefined()) {
+    ConfigReader fr(f, errors, "sink '" + sink.name + "' filter");
+    if (fr.valid()) {
+      if (f.size() == 0) fr.error_here(fr.what() + ": must name at least one field");
+      for (const auto& kv : f) {
+        const std::string field = kv.first.Scalar();
+        auto globs = fr.string_list(field);
+        if (!globs) continue;
+        if (globs->empty()) {
+          fr.error(field, fr.what() + ": '" + field + "' needs at least one pattern");
+          continue;
+        }
+        sink.filter.push_back({field, *globs});
+      }
+      fr.finish();
+    }
+  }
+  if (auto q = r.map("queue")) read_queue(*q, sink.queue);
+  if (auto rt = r.map("retry")) read_retry(*rt, sink.retry);
+
+  if (type) {
+    auto spec = type->parse(r);
+    if (spec) sink.spec = std::move(spec);
+  }
+  r.finish();
+  if (errors.all().size() != before || !sink.spec) return std::nullopt;
+  return sink;
+}
+
+LoadResult load(const YAML::Node& root, ConfigErrors& errors, const std::string& path) {
+  Config config;
+  config.path = path;
+  if (!root.IsDefined() || root.IsNull()) {
+    errors.add(1, 1, "the configuration is empty: it needs at least a 'sinks' mapping");
+  } else {
+    ConfigReader r(root, errors, "");
+    if (r.valid()) {
+      if (auto server = r.map("server")) read_server(*server, config.server);
+      if (auto v = r.duration("shutdown_timeout")) config.shutdown_timeout = *v;
+      YAML::Node sinks = r.node("sinks");
+      if (!sinks.IsDefined() || sinks.IsNull()) {
+        r.error_here("no sinks: add a 'sinks' mapping with at least one sink");
+      } else {
+        ConfigReader sr(sinks, errors, "sinks");  // reports duplicate names
+        if (sr.valid()) {
+          if (sinks.size() == 0) sr.error_here("no sinks: 'sinks' must name at least one sink");
+          for (const auto& kv : sinks) {
+            if (auto sink = read_sink(kv.first, kv.second, errors)) {
+              config.sinks.push_back(std::move(*sink));
+            }
+          }
+        }
+      }
+      r.finish();
+    }
+  }
+
+  LoadResult result;
+  result.errors = errors.all();
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                   });
+  if (result.errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+}  // namespace
+
+LoadResult load_config_text(const std::string& text, const std::string& name) {
+  ConfigErrors errors(name);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    errors.add(e.mark, "YAML syntax error: " + e.msg);
+    return {std::nullopt, errors.all()};
+  }
+  return load(root, errors, name);
+}
+
+LoadResult load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    ConfigErrors errors(path);
+    errors.add(0, 0, std::string("cannot read the configuration file: ") + std::strerror(errno));
+    return {std::nullopt, errors.all()};
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return load_config_text(text.str(), path);
+}
+
+}  // namespace evrouted

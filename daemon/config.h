@@ -20,11 +20,11 @@ namespace evrouted {
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
-  std::string host = "127.0.0.1";       // from listen
-  int port = 8080;                      // from listen; 0 = any free port
+  std::string host = "127.0.0.1";  // from listen
+  int port = 8080;                 // from listen; 0 = any free port
   std::uint64_t max_body_bytes = 1 << 20;
-  std::vector<std::string> tokens;      // empty: no auth
-  unsigned threads = 0;                 // HTTP worker threads; 0 = automatic
+  std::vector<std::string> tokens;  // empty: no auth
+  unsigned threads = 0;             // HTTP worker threads; 0 = automatic
 };
 
 struct QueueConfig {
@@ -58,7 +58,7 @@ struct FieldFilter {
 struct SinkConfig {
   std::string name;
   std::string type;
-  int line = 0;  // where the sink is declared (1-based)
+  int line = 0;                     // where the sink is declared (1-based)
   std::vector<FieldFilter> filter;  // empty: every event
   QueueConfig queue;
   RetryConfig retry;

@@ -47,8 +47,8 @@ class ConfigErrors {
   std::vector<ConfigError> errors_;
 };
 
-// "250ms", "10s", "5m", "1h", "1.5s" -> nanoseconds. Returns nullopt on anything else (a bare number
-// is rejected: the unit is required).
+// "250ms", "10s", "5m", "1h", "1.5s" -> nanoseconds. Returns nullopt on anything else (a bare
+// number is rejected: the unit is required).
 std::optional<Duration> parse_duration(std::string_view text);
 // "1048576", "512KiB", "64MiB", "1GiB", "10kB", "1MB" -> bytes.
 std::optional<std::uint64_t> parse_size(std::string_view text);
@@ -57,7 +57,7 @@ std::optional<std::string> expand_env(std::string_view text, std::string* missin
 
 class ConfigReader {
  public:
-  // `what` names the mapping in messages, e.g. "server" or "sink 'billing'".
+  // `what` names the mapping in messages, e.g. "server" or "sink 'billing'"; "" for the top level.
   ConfigReader(YAML::Node node, ConfigErrors& errors, std::string what);
 
   bool valid() const { return valid_; }  // false when the node is not a mapping (error recorded)
@@ -93,6 +93,7 @@ class ConfigReader {
  private:
   YAML::Node value(std::string_view key);  // marks known
   std::optional<std::string> scalar(std::string_view key, std::string_view type_name);
+  std::string prefix() const { return what_.empty() ? "" : what_ + ": "; }  // "sink 'x': "
 
   YAML::Node node_;
   ConfigErrors& errors_;

@@ -1,1 +1,53 @@
-// placeholder until implemented
+#include "ids.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <random>
+
+namespace evrouted {
+namespace {
+
+// Monotonic (milliseconds << 12 | counter), shared by all threads.
+std::atomic<std::uint64_t> last_stamp{0};
+
+std::uint64_t next_stamp() {
+  const auto ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  std::uint64_t candidate = ms << 12;
+  std::uint64_t last = last_stamp.load(std::memory_order_relaxed);
+  for (;;) {
+    // Same (or earlier: clock stepped back) millisecond: count up instead; the counter's overflow
+    // borrows from the next millisecond, which keeps order.
+    const std::uint64_t next = candidate > last ? candidate : last + 1;
+    if (last_stamp.compare_exchange_weak(last, next, std::memory_order_relaxed)) return next;
+  }
+}
+
+}  // namespace
+
+std::string new_event_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::uint64_t stamp = next_stamp();
+  const std::uint64_t ms = stamp >> 12, counter = stamp & 0xfff;
+  const std::uint64_t high = (ms << 16) | 0x7000 | counter;  // unix_ts_ms | ver | rand_a
+  const std::uint64_t low =
+      (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // var | rand_b
+
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  int pos = 0;
+  auto put = [&](std::uint64_t v, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) {
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+      id[pos++] = kHex[(v >> (4 * i)) & 0xf];
+    }
+  };
+  put(high, 16);
+  put(low, 16);
+  return id;
+}
+
+}  // namespace evrouted

@@ -1,1 +1,172 @@
-// placeholder until implemented
+#include "ingest.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "ids.h"
+
+namespace evrouted {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string_view trim(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// nlohmann's message minus its "[json.exception.parse_error.101] " prefix.
+std::string parse_error_text(const Json::parse_error& e) {
+  std::string_view what = e.what();
+  if (auto pos = what.find("] "); pos != std::string_view::npos) what.remove_prefix(pos + 2);
+  return std::string(what);
+}
+
+// Builds one event from a parsed object. `text` is the object's original text when it is known
+// (a single object or an NDJSON line), else empty: the payload is then re-serialized.
+std::string make_event(const Json& object, std::string_view text,
+                       std::span<const std::string> attribute_fields,
+                       evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
+  if (!object.is_object()) return "not a JSON object";
+
+  std::string generated;
+  std::string_view id;
+  if (auto it = object.find("id"); it != object.end()) {
+    if (!it->is_string()) return "field \"id\" must be a string";
+    const std::string& s = it->get_ref<const std::string&>();
+    if (s.empty()) return "field \"id\" must not be empty";
+    if (s.size() > kMaxIdBytes) return "field \"id\" is longer than 1024 bytes";
+    id = s;
+  } else {
+    generated = new_event_id();
+    id = generated;
+  }
+
+  // The original text is kept when it is already one line (raw newlines can only be whitespace
+  // in JSON, so a text without them is single-line JSON); otherwise it is re-serialized compactly.
+  std::string dumped;
+  if (text.empty() || text.find_first_of("\r\n") != std::string_view::npos) {
+    dumped = object.dump();
+    text = dumped;
+  }
+  std::string payload;
+  if (generated.empty()) {
+    payload.assign(text);
+  } else {  // insert "id" as the first member
+    payload.reserve(text.size() + generated.size() + 8);
+    payload += "{\"id\":\"";
+    payload += generated;
+    payload += '"';
+    std::string_view rest = trim(text.substr(1));  // after '{'
+    if (!rest.empty() && rest.front() != '}') payload += ',';
+    payload += rest;
+  }
+
+  std::vector<std::string> values;  // keeps dumped scalars alive until make() copies them
+  std::vector<evroute::Attribute> attributes;
+  values.reserve(attribute_fields.size());
+  attributes.reserve(attribute_fields.size());
+  for (const std::string& field : attribute_fields) {
+    auto it = object.find(field);
+    if (it == object.end()) continue;
+    if (it->is_string()) {
+      attributes.push_back({field, it->get_ref<const std::string&>()});
+    } else if (it->is_number() || it->is_boolean()) {
+      values.push_back(it->dump());
+      attributes.push_back({field, values.back()});
+    }
+  }
+  out.push_back(evroute::Event::make(id, payload, attributes, received));
+  return {};
+}
+
+}  // namespace
+
+std::optional<BodyFormat> body_format(std::string_view content_type) {
+  std::string media = lower(trim(content_type.substr(0, content_type.find(';'))));
+  if (media == "application/json") return BodyFormat::kJson;
+  if (media == "application/x-ndjson" || media == "application/ndjson") return BodyFormat::kNdjson;
+  return std::nullopt;
+}
+
+IngestResult parse_events(std::string_view body, BodyFormat format,
+                          std::span<const std::string> attribute_fields) {
+  IngestResult result;
+  const auto received = std::chrono::system_clock::now();
+
+  if (format == BodyFormat::kNdjson) {
+    std::size_t line_no = 0;
+    while (!body.empty()) {
+      ++line_no;
+      std::size_t nl = body.find('\n');
+      std::string_view line = trim(body.substr(0, nl));
+      body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
+      if (line.empty()) continue;
+      Json object;
+      try {
+        object = Json::parse(line);
+      } catch (const Json::parse_error& e) {
+        result.events.clear();
+        result.error =
+            "line " + std::to_string(line_no) + ": malformed JSON: " + parse_error_text(e);
+        return result;
+      }
+      if (std::string err = make_event(object, line, attribute_fields, received, result.events);
+          !err.empty()) {
+        result.events.clear();
+        result.error = "line " + std::to_string(line_no) + ": " + err;
+        return result;
+      }
+    }
+    if (result.events.empty()) result.error = "empty body: expected NDJSON objects";
+    return result;
+  }
+
+  std::string_view text = trim(body);
+  if (text.empty()) {
+    result.error = "empty body: expected a JSON object or an array of objects";
+    return result;
+  }
+  Json doc;
+  try {
+    doc = Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    result.error = "malformed JSON: " + parse_error_text(e);
+    return result;
+  }
+  if (doc.is_object()) {
+    if (std::string err = make_event(doc, text, attribute_fields, received, result.events);
+        !err.empty()) {
+      result.error = err;
+    }
+    return result;
+  }
+  if (!doc.is_array()) {
+    result.error =
+        "body must be a JSON object or an array of objects, not " + std::string(doc.type_name());
+    return result;
+  }
+  result.events.reserve(doc.size());
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    if (std::string err = make_event(doc[i], {}, attribute_fields, received, result.events);
+        !err.empty()) {
+      result.events.clear();
+      result.error = "element " + std::to_string(i) + ": " + err;
+      return result;
+    }
+  }
+  return result;
+}
+
+}  // namespace evrouted

@@ -1,1 +1,203 @@
-int main() { return 0; }
+// evrouted: loads a YAML topology of sinks, accepts JSON events over HTTP and fans them out.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "config.h"
+#include "logging.h"
+#include "router.h"
+#include "server.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitConfig = 1;  // bad config, or a sink or the listener could not start
+
+// Signals are taken synchronously by the main thread (sigwait), so they are blocked in every
+// thread; the ones the HTTP and sink threads inherit stay blocked.
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+  return set;
+}
+
+std::string describe_sinks(const evrouted::Router& router) {
+  std::string s;
+  for (const auto& r : router.routes()) {
+    if (!s.empty()) s += ", ";
+    s += r->name + " (" + r->description + ")";
+  }
+  return s;
+}
+
+// Tells systemd "still alive" every half WatchdogSec= while the daemon runs. Without WatchdogSec=
+// (or outside systemd) it does nothing.
+class Watchdog {
+ public:
+  Watchdog() {
+    std::uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+    const auto period = std::chrono::microseconds(usec / 2);
+    thread_ = std::thread([this, period] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!cv_.wait_for(lock, period, [this] { return stop_; })) sd_notify(0, "WATCHDOG=1");
+    });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// --probe: GET /readyz on the configured listen address (for container health checks, which must
+// not need curl in the image). Exit 0 when ready.
+int probe(const std::string& config_path) {
+  evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    return kExitConfig;
+  }
+  std::string host = loaded.config->server.host;
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  httplib::Client client(host, loaded.config->server.port);
+  client.set_connection_timeout(std::chrono::seconds(2));
+  client.set_read_timeout(std::chrono::seconds(2));
+  auto res = client.Get("/readyz");
+  if (!res) {
+    std::fprintf(stderr, "probe: %s:%d: %s\n", host.c_str(), loaded.config->server.port,
+                 httplib::to_string(res.error()).c_str());
+    return 1;
+  }
+  std::printf("probe: %d %s\n", res->status, res->body.c_str());
+  return res->status == 200 ? 0 : 1;
+}
+
+int run(const std::string& config_path) {
+  evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    spdlog::critical("{} problem(s) in {}; not starting", loaded.errors.size(), config_path);
+    return kExitConfig;
+  }
+  const evrouted::Config& config = *loaded.config;
+
+  const sigset_t signals = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<evrouted::Router> router;
+  try {
+    router = std::make_unique<evrouted::Router>(config);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}; not starting", e.what());
+    return kExitConfig;
+  }
+  evrouted::Server server(config, *router);
+  int port = 0;
+  try {
+    port = server.bind();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}; not starting", e.what());
+    router->shutdown(std::chrono::seconds(0));
+    return kExitConfig;
+  }
+  spdlog::info("evrouted {} started: config {}, listening on {}:{}, sinks: {}", EVROUTE_VERSION,
+               config_path, config.server.host, port, describe_sinks(*router));
+
+  std::thread http([&] {
+    if (!server.serve()) {
+      spdlog::critical("the HTTP server stopped unexpectedly");
+      kill(getpid(), SIGTERM);
+    }
+  });
+  // Listening (the socket accepts from bind() on) and every sink open: ready. Under systemd
+  // (Type=notify) this is what makes `systemctl start` return.
+  sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks\nMAINPID=%d",
+             config.server.host.c_str(), port, router->routes().size(), static_cast<int>(getpid()));
+  Watchdog watchdog;
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP || sig == SIGUSR1) {
+      // Until hot reload exists, SIGHUP (systemctl reload) does what SIGUSR1 does.
+      spdlog::info("{}: reopening file sinks", sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
+      router->reopen();
+      continue;
+    }
+    spdlog::info(
+        "{}: draining queues (up to {} ms), new events are refused",
+        sig == SIGTERM ? "SIGTERM" : "SIGINT",
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.shutdown_timeout).count());
+    break;
+  }
+
+  sd_notify(0, "STOPPING=1\nSTATUS=draining queues");
+  server.begin_drain();
+  const auto report = router->shutdown(config.shutdown_timeout);
+  server.stop();
+  http.join();
+  if (report.undelivered > 0) {
+    spdlog::error("stopped: {} event(s) undelivered at the shutdown deadline", report.undelivered);
+  } else {
+    spdlog::info("stopped: every accepted event was delivered");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"evrouted: routes JSON events received over HTTP to the sinks of a YAML topology"};
+  std::string config_path = "/etc/evroute/evroute.yaml";
+  std::string log_level = "info";
+  std::string log_format = "text";
+  bool check = false;
+  bool probe_only = false;
+  app.add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
+  app.add_flag("--check", check, "Validate the configuration, print every problem, and exit");
+  app.add_flag("--probe", probe_only,
+               "Ask the evrouted running on the configured listen address whether it is ready "
+               "(GET /readyz); exit 0 if so (for container health checks)");
+  app.add_option("--log-level", log_level, "Log level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.add_option("--log-format", log_format, "Log format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.set_version_flag("--version", std::string("evrouted ") + EVROUTE_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  evrouted::setup_logging(log_level, log_format);
+
+  if (check) {
+    evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    if (!loaded.config) return kExitConfig;
+    std::printf("%s: OK (%zu sinks)\n", config_path.c_str(), loaded.config->sinks.size());
+    return kExitOk;
+  }
+  if (probe_only) return probe(config_path);
+  return run(config_path);
+}

@@ -1,1 +1,165 @@
-// placeholder until implemented
+#include "metrics.h"
+
+#include <fmt/format.h>
+
+#include "router.h"
+
+namespace evrouted {
+
+std::string_view endpoint_label(Endpoint e) {
+  switch (e) {
+    case Endpoint::kEvents:
+      return "/v1/events";
+    case Endpoint::kHealthz:
+      return "/healthz";
+    case Endpoint::kReadyz:
+      return "/readyz";
+    case Endpoint::kMetrics:
+      return "/metrics";
+    case Endpoint::kSinks:
+      return "/v1/sinks";
+    default:
+      return "other";
+  }
+}
+
+Endpoint endpoint_of(std::string_view method, std::string_view path) {
+  if (path == "/v1/events" && method == "POST") return Endpoint::kEvents;
+  if (method != "GET") return Endpoint::kOther;
+  if (path == "/healthz") return Endpoint::kHealthz;
+  if (path == "/readyz") return Endpoint::kReadyz;
+  if (path == "/metrics") return Endpoint::kMetrics;
+  if (path == "/v1/sinks") return Endpoint::kSinks;
+  return Endpoint::kOther;
+}
+
+void HttpMetrics::observe(Endpoint endpoint, int status, std::chrono::nanoseconds latency) {
+  PerEndpoint& p = endpoints_[static_cast<std::size_t>(endpoint)];
+  if (status >= 0 && status < static_cast<int>(p.by_status.size())) {
+    p.by_status[status].fetch_add(1, std::memory_order_relaxed);
+  }
+  const double seconds = std::chrono::duration<double>(latency).count();
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) {
+      p.buckets[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  p.count.fetch_add(1, std::memory_order_relaxed);
+  p.sum_ns.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
+}
+
+void HttpMetrics::render(std::string& out) const {
+  auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  out += "# HELP evroute_http_requests_total HTTP requests answered, by endpoint and status.\n";
+  out += "# TYPE evroute_http_requests_total counter\n";
+  for (std::size_t e = 0; e < endpoints_.size(); ++e) {
+    const auto label = endpoint_label(static_cast<Endpoint>(e));
+    for (std::size_t s = 0; s < endpoints_[e].by_status.size(); ++s) {
+      if (auto n = load(endpoints_[e].by_status[s]); n > 0) {
+        out += fmt::format("evroute_http_requests_total{{endpoint=\"{}\",code=\"{}\"}} {}\n", label,
+                           s, n);
+      }
+    }
+  }
+  out += "# HELP evroute_http_request_duration_seconds Time to handle a request, by endpoint.\n";
+  out += "# TYPE evroute_http_request_duration_seconds histogram\n";
+  for (std::size_t e = 0; e < endpoints_.size(); ++e) {
+    const PerEndpoint& p = endpoints_[e];
+    const auto label = endpoint_label(static_cast<Endpoint>(e));
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      cumulative += load(p.buckets[i]);
+      out += fmt::format(
+          "evroute_http_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{}\"}} {}\n", label,
+          kBuckets[i], cumulative);
+    }
+    const auto count = load(p.count);
+    out += fmt::format(
+        "evroute_http_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {}\n", label,
+        count);
+    out += fmt::format("evroute_http_request_duration_seconds_sum{{endpoint=\"{}\"}} {:.9f}\n",
+                       label, static_cast<double>(load(p.sum_ns)) / 1e9);
+    out += fmt::format("evroute_http_request_duration_seconds_count{{endpoint=\"{}\"}} {}\n", label,
+                       count);
+  }
+}
+
+namespace {
+
+// Sink names come from YAML keys: escape them for a label value.
+std::string label_value(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string render_prometheus(const Router& router, const HttpMetrics& http) {
+  std::string out;
+  out.reserve(16 * 1024);
+  out += "# HELP evroute_build_info evrouted's version.\n# TYPE evroute_build_info gauge\n";
+  out += fmt::format("evroute_build_info{{version=\"{}\"}} 1\n", EVROUTE_VERSION);
+  out += "# HELP evroute_events_accepted_total Events acknowledged with 202.\n";
+  out += "# TYPE evroute_events_accepted_total counter\n";
+  out += fmt::format("evroute_events_accepted_total {}\n", router.events_accepted());
+
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+  };
+  const Family families[] = {
+      {"evroute_sink_events_in_total", "counter", "Events routed to the sink (after its filter)."},
+      {"evroute_sink_events_delivered_total", "counter", "Events the sink delivered."},
+      {"evroute_sink_events_failed_total", "counter",
+       "Events the sink gave up on (retries exhausted or not retryable)."},
+      {"evroute_sink_events_dropped_total", "counter",
+       "Events dropped by the queue policy or left undelivered at shutdown, by reason."},
+      {"evroute_sink_events_retried_total", "counter", "Delivery attempts after the first."},
+      {"evroute_sink_queue_depth", "gauge", "Events waiting or in flight in the sink's queue."},
+      {"evroute_sink_queue_high_water", "gauge", "Largest queue depth seen."},
+      {"evroute_sink_queue_capacity", "gauge", "The queue's capacity (0: unbounded)."},
+      {"evroute_sink_up", "gauge", "1 while the sink is open."},
+  };
+  for (const Family& f : families) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
+    for (const auto& r : router.routes()) {
+      const std::string sink = label_value(r->name);
+      const auto q = r->queue->stats();
+      const auto rs = r->retrying->stats();
+      const std::string_view name = f.name;
+      if (name == "evroute_sink_events_dropped_total") {
+        out += fmt::format("{}{{sink=\"{}\",reason=\"drop_newest\"}} {}\n", name, sink,
+                           q.dropped_newest);
+        out += fmt::format("{}{{sink=\"{}\",reason=\"drop_oldest\"}} {}\n", name, sink,
+                           q.dropped_oldest);
+        out += fmt::format("{}{{sink=\"{}\",reason=\"shutdown\"}} {}\n", name, sink,
+                           q.undelivered_at_close);
+        continue;
+      }
+      std::uint64_t v = 0;
+      if (name == "evroute_sink_events_in_total") v = r->events_in.load(std::memory_order_relaxed);
+      if (name == "evroute_sink_events_delivered_total") v = rs.delivered;
+      if (name == "evroute_sink_events_failed_total") v = rs.gave_up;
+      if (name == "evroute_sink_events_retried_total") v = rs.retries;
+      if (name == "evroute_sink_queue_depth") v = q.pending;
+      if (name == "evroute_sink_queue_high_water") v = q.high_water;
+      if (name == "evroute_sink_queue_capacity") v = r->queue_config.capacity;
+      if (name == "evroute_sink_up") v = r->closed() ? 0 : 1;
+      out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, v);
+    }
+  }
+  http.render(out);
+  return out;
+}
+
+}  // namespace evrouted

@@ -1,1 +1,217 @@
-// placeholder until implemented
+#include "server.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <thread>
+
+#include "ingest.h"
+
+namespace evrouted {
+namespace {
+
+using Json = nlohmann::json;
+
+std::array<unsigned char, 32> sha256(std::string_view s) {
+  std::array<unsigned char, 32> digest{};
+  unsigned int len = 0;
+  EVP_Digest(s.data(), s.size(), digest.data(), &len, EVP_sha256(), nullptr);
+  return digest;
+}
+
+void reply(httplib::Response& res, int status, const Json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void reply_error(httplib::Response& res, int status, std::string_view message) {
+  reply(res, status, Json{{"error", message}});
+}
+
+// When the current request started, per HTTP worker thread (a worker handles one request at a
+// time): set by the pre-routing handler, read by the logger once the response is written.
+thread_local std::chrono::steady_clock::time_point request_start;
+
+}  // namespace
+
+Server::Server(const Config& config, Router& router) : config_(config.server), router_(router) {
+  for (const std::string& t : config_.tokens) token_digests_.push_back(sha256(t));
+
+  // Keep-alive connections each hold a worker thread while open, so the pool bounds how many
+  // clients are served at once.
+  const unsigned threads = config_.threads > 0 ? config_.threads : 32;
+  http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_.set_tcp_nodelay(true);  // else keep-alive clients wait ~40 ms per request (Nagle)
+  http_.set_keep_alive_max_count(100000);
+  http_.set_payload_max_length(config_.max_body_bytes);
+
+  http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    request_start = std::chrono::steady_clock::now();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics_.observe(endpoint_of(req.method, req.path), res.status,
+                     std::chrono::steady_clock::now() - request_start);
+  });
+  // httplib's own errors (404, 413, ...) have no body yet: give them a JSON one.
+  http_.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        if (res.status == 413) {
+          reply_error(res, 413,
+                      "request body larger than max_body_bytes (" +
+                          std::to_string(config_.max_body_bytes) + ")");
+        } else if (res.status == 404) {
+          reply_error(res, 404, "no such endpoint: " + req.method + " " + req.path);
+        } else {
+          reply_error(res, res.status, "HTTP " + std::to_string(res.status));
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http_.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("request failed: {}", what);
+        reply_error(res, 500, "internal error: " + what);
+      });
+
+  http_.Post("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_events(req, res);
+  });
+  http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, Json{{"status", "ok"}});
+  });
+  http_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    if (draining_.load(std::memory_order_acquire) || !router_.accepting()) {
+      reply(res, 503, Json{{"status", "draining"}});
+    } else {
+      reply(res, 200, Json{{"status", "ready"}});
+    }
+  });
+  http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(render_prometheus(router_, metrics_), "text/plain; version=0.0.4");
+  });
+  http_.Get("/v1/sinks",
+            [this](const httplib::Request&, httplib::Response& res) { handle_sinks(res); });
+}
+
+int Server::bind() {
+  int port = config_.port;
+  if (port == 0) {
+    port = http_.bind_to_any_port(config_.host);
+  } else if (!http_.bind_to_port(config_.host, port)) {
+    port = -1;
+  }
+  if (port < 0) {
+    throw std::runtime_error("cannot listen on " + config_.listen + ": " +
+                             std::strerror(errno ? errno : EADDRINUSE));
+  }
+  return port;
+}
+
+bool Server::serve() { return http_.listen_after_bind(); }
+
+bool Server::authorized(const httplib::Request& req) const {
+  if (token_digests_.empty()) return true;
+  const std::string header = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+    return false;
+  }
+  // Compare digests in constant time: neither the token's bytes nor its length leak through timing.
+  const auto presented = sha256(std::string_view(header).substr(kBearer.size()));
+  bool ok = false;
+  for (const auto& digest : token_digests_) {
+    ok |= CRYPTO_memcmp(presented.data(), digest.data(), digest.size()) == 0;
+  }
+  return ok;
+}
+
+void Server::handle_events(const httplib::Request& req, httplib::Response& res) {
+  if (draining_.load(std::memory_order_acquire)) {
+    res.set_header("Retry-After", "5");
+    res.set_header("Connection", "close");
+    return reply_error(res, 503, "evrouted is shutting down");
+  }
+  if (!authorized(req)) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    return reply_error(
+        res, 401,
+        req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
+  }
+  const std::string content_type = req.get_header_value("Content-Type");
+  const auto format = body_format(content_type);
+  if (!format) {
+    return reply_error(res, 415,
+                       "unsupported Content-Type '" + content_type +
+                           "': use application/json or application/x-ndjson");
+  }
+  if (req.body.size() > config_.max_body_bytes) {
+    return reply_error(
+        res, 413,
+        "request body larger than max_body_bytes (" + std::to_string(config_.max_body_bytes) + ")");
+  }
+  IngestResult parsed = parse_events(req.body, *format, router_.attribute_fields());
+  if (!parsed.error.empty()) return reply_error(res, 400, parsed.error);
+
+  const Router::Admission admission = router_.submit(parsed.events);
+  switch (admission.outcome) {
+    case Router::Outcome::kAccepted:
+      break;
+    case Router::Outcome::kFull:
+      res.set_header("Retry-After", "1");
+      return reply_error(res, 503, admission.message);
+    case Router::Outcome::kClosed:
+      res.set_header("Retry-After", "5");
+      return reply_error(res, 503, admission.message);
+    case Router::Outcome::kTooLarge:
+      return reply_error(res, 413, admission.message);
+  }
+
+  // {"accepted":N,"ids":[...]}, written directly: ids are UUIDs or strings the client sent.
+  Json ids = Json::array();
+  for (const evroute::Event& e : parsed.events) ids.push_back(std::string(e.id()));
+  reply(res, 202, Json{{"accepted", parsed.events.size()}, {"ids", std::move(ids)}});
+}
+
+void Server::handle_sinks(httplib::Response& res) {
+  Json sinks = Json::array();
+  for (const auto& r : router_.routes()) {
+    const auto q = r->queue->stats();
+    const auto rs = r->retrying->stats();
+    sinks.push_back({
+        {"name", r->name},
+        {"type", r->type},
+        {"description", r->description},
+        {"state", r->closed() ? "closed" : "open"},
+        {"counters",
+         {{"events_in", r->events_in.load(std::memory_order_relaxed)},
+          {"delivered", rs.delivered},
+          {"failed", rs.gave_up},
+          {"retried", rs.retries},
+          {"dropped_newest", q.dropped_newest},
+          {"dropped_oldest", q.dropped_oldest},
+          {"undelivered_at_shutdown", q.undelivered_at_close}}},
+        {"queue",
+         {{"capacity", r->queue_config.capacity},
+          {"pending", q.pending},
+          {"high_water", q.high_water},
+          {"rejected_full", q.rejected_full}}},
+    });
+  }
+  reply(res, 200, Json{{"sinks", std::move(sinks)}});
+}
+
+}  // namespace evrouted

@@ -1,3 +1,81 @@
+// The http sink (`type: http`): POSTs each event to a webhook.
+//
+// The body is the event's payload (a compact JSON object with its "id"), sent as
+// application/json with the configured headers plus:
+//   webhook-id: <event id>            the same on every retry, so receivers can deduplicate
+//   webhook-timestamp: <unix seconds> of this attempt
+//   User-Agent: evroute/<version>
+// over one kept-alive connection (TCP_NODELAY; redirects are never followed). https verifies the
+// server certificate against the system CAs, or `tls.ca_file`.
+//
+// Answers, as evroute::Status:
+//   2xx                                  -> OK
+//   connection error, timeout            -> kUnavailable (retryable)
+//   408, 429, 5xx                        -> kUnavailable, with retry_after() from Retry-After
+//   anything else (3xx, other 4xx)       -> kRejected (not retryable)
+//
+// close() makes a request in flight return at once (it shuts the socket down).
+// Thread-safety: write() and close() from any thread; writes are serialized (one connection).
 #pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
 #include "sinks/registry.h"
-namespace evrouted { std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader); }
+
+namespace httplib {
+class Client;
+}
+
+namespace evrouted {
+
+struct HttpSinkConfig {
+  std::string url;
+  std::string scheme_host_port;  // from url, e.g. "https://example.com:8443"
+  std::string path;              // from url, e.g. "/hooks?x=1" ("/" when absent)
+  std::map<std::string, std::string> headers;
+  Duration timeout = std::chrono::seconds(5);
+  std::string ca_file;  // tls.ca_file; empty: the system's CAs
+  bool tls_verify = true;
+};
+
+// Splits and checks a webhook URL. Returns an explanation on failure.
+std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkConfig* out);
+
+// Retry-After: delta-seconds or an HTTP-date; the wait from `now` (zero if past or unparsable).
+std::chrono::milliseconds parse_retry_after(const std::string& value,
+                                            std::chrono::system_clock::time_point now);
+
+class HttpSink final : public evroute::Sink {
+ public:
+  struct Stats {
+    std::uint64_t requests = 0;
+    std::uint64_t responses_2xx = 0, responses_3xx = 0, responses_4xx = 0, responses_5xx = 0;
+    std::uint64_t transport_errors = 0;  // no HTTP answer: refused, reset, timeout
+    int last_status = 0;                 // 0: none yet, or a transport error
+  };
+
+  explicit HttpSink(HttpSinkConfig config);
+  ~HttpSink() override;
+
+  evroute::Status write(const evroute::Event& event) override;
+  evroute::Status close() override;
+  Stats stats() const;
+
+ private:
+  const HttpSinkConfig config_;
+  std::unique_ptr<httplib::Client> client_;
+  std::mutex mu_;  // serializes requests on the one connection
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> requests_{0}, r2xx_{0}, r3xx_{0}, r4xx_{0}, r5xx_{0}, errors_{0};
+  std::atomic<int> last_status_{0};
+};
+
+std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader);
+
+}  // namespace evrouted

@@ -1,1 +1,33 @@
-// placeholder until implemented
+#include "sinks/stdout_sink.h"
+
+#include "sinks/fd_writer.h"
+
+namespace evrouted {
+
+evroute::Status StdoutSink::write(const evroute::Event& event) {
+  if (!event) return evroute::Status::invalid_argument("empty event");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_.load(std::memory_order_relaxed)) return evroute::Status::closed();
+  return write_line(fd_, event.payload(), "stdout");
+}
+
+evroute::Status StdoutSink::close() {
+  closed_.store(true);
+  return evroute::Status::ok();  // stdout itself stays open: logs and others may use it
+}
+
+namespace {
+
+class StdoutSpec final : public SinkSpec {
+ public:
+  std::shared_ptr<evroute::Sink> build() const override { return std::make_shared<StdoutSink>(); }
+  std::string describe() const override { return "stdout"; }
+};
+
+}  // namespace
+
+std::unique_ptr<SinkSpec> parse_stdout_sink(ConfigReader&) {
+  return std::make_unique<StdoutSpec>();
+}
+
+}  // namespace evrouted

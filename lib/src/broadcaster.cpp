@@ -1,1 +1,133 @@
-// Implemented by its owner; see evroute/broadcaster.h.
+#include "evroute/broadcaster.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace evroute {
+
+// Every change to the sink set publishes a new immutable list under mu_; a writer copies the
+// current list's shared_ptr under mu_ and fans out without holding it. Ownership of a sink passes
+// out of the set exactly once, under mu_ (to remove(), close() or drop_closed()), which is what
+// makes "closed exactly once" hold when remove() and close() race.
+
+Broadcaster::Broadcaster(std::vector<std::shared_ptr<Sink>> sinks) {
+  SinkList list;
+  list.reserve(sinks.size());
+  for (auto& sink : sinks) {
+    if (!sink) throw std::invalid_argument("Broadcaster: null sink");
+    if (std::find(list.begin(), list.end(), sink) == list.end()) list.push_back(std::move(sink));
+  }
+  sinks_ = std::make_shared<const SinkList>(std::move(list));
+}
+
+Broadcaster::~Broadcaster() { close(); }
+
+std::shared_ptr<const Broadcaster::SinkList> Broadcaster::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_ ? nullptr : sinks_;
+}
+
+Status Broadcaster::write(const Event& event) {
+  if (!event) return Status::invalid_argument("empty event");
+  const std::shared_ptr<const SinkList> sinks = snapshot();
+  if (!sinks) return Status::closed("broadcaster is closed");
+  events_.fetch_add(1, std::memory_order_relaxed);
+
+  Status first;
+  std::size_t failed = 0, closed = 0;
+  for (const std::shared_ptr<Sink>& sink : *sinks) {
+    Status status = sink->write(event);
+    if (status.is_ok()) [[likely]]
+      continue;
+    if (status.is_closed()) {
+      ++closed;
+      drop_closed(sink);
+    } else if (failed++ == 0) {
+      first = std::move(status);
+    }
+  }
+  if (failed == 0) {
+    // Nobody took the event: say so rather than report success.
+    if (closed > 0 && closed == sinks->size()) return Status::closed("every sink is closed");
+    return Status::ok();
+  }
+
+  sink_errors_.fetch_add(failed, std::memory_order_relaxed);
+  const std::chrono::milliseconds retry_after = first.retry_after();
+  return Status(first.code(), std::to_string(failed) + " of " + std::to_string(sinks->size()) +
+                                  " sinks failed; first: " + first.message())
+      .with_retry_after(retry_after);
+}
+
+void Broadcaster::drop_closed(const std::shared_ptr<Sink>& sink) {
+  std::shared_ptr<const SinkList> old;  // released after the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return;
+  auto it = std::find(sinks_->begin(), sinks_->end(), sink);
+  if (it == sinks_->end()) return;  // another writer (or remove) got there first
+  auto next = std::make_shared<SinkList>(*sinks_);
+  next->erase(next->begin() + (it - sinks_->begin()));
+  old = std::exchange(sinks_, std::move(next));
+}
+
+Status Broadcaster::add(std::shared_ptr<Sink> sink) {
+  if (!sink) return Status::invalid_argument("null sink");
+  std::shared_ptr<const SinkList> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!closed_) {
+      if (std::find(sinks_->begin(), sinks_->end(), sink) != sinks_->end()) return Status::ok();
+      auto next = std::make_shared<SinkList>();
+      next->reserve(sinks_->size() + 1);
+      *next = *sinks_;
+      next->push_back(std::move(sink));
+      old = std::exchange(sinks_, std::move(next));
+      return Status::ok();
+    }
+  }
+  sink->close();
+  return Status::closed("broadcaster is closed");
+}
+
+Status Broadcaster::remove(const std::shared_ptr<Sink>& sink) {
+  std::shared_ptr<const SinkList> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return Status::closed("broadcaster is closed");
+    auto it = std::find(sinks_->begin(), sinks_->end(), sink);
+    if (it == sinks_->end()) return Status::invalid_argument("sink is not in the broadcaster");
+    auto next = std::make_shared<SinkList>(*sinks_);
+    next->erase(next->begin() + (it - sinks_->begin()));
+    old = std::exchange(sinks_, std::move(next));
+  }
+  return sink->close();
+}
+
+Status Broadcaster::close() {
+  std::shared_ptr<const SinkList> sinks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return Status::ok();
+    closed_ = true;
+    sinks = std::move(sinks_);
+  }
+  Status first;
+  for (const std::shared_ptr<Sink>& sink : *sinks) {
+    Status status = sink->close();
+    if (!status.is_ok() && first.is_ok()) first = std::move(status);
+  }
+  return first;
+}
+
+Broadcaster::Stats Broadcaster::stats() const {
+  Stats stats;
+  stats.events = events_.load(std::memory_order_relaxed);
+  stats.sink_errors = sink_errors_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats.sinks = sinks_ ? sinks_->size() : 0;
+  return stats;
+}
+
+}  // namespace evroute

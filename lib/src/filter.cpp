@@ -1,1 +1,35 @@
-// Implemented by its owner; see evroute/filter.h.
+#include "evroute/filter.h"
+
+#include <stdexcept>
+#include <utility>
+
+namespace evroute {
+
+Filter::Filter(std::shared_ptr<Sink> destination, Matcher matcher)
+    : destination_(std::move(destination)), matcher_(std::move(matcher)) {
+  if (!destination_) throw std::invalid_argument("Filter: null destination");
+  if (!matcher_) throw std::invalid_argument("Filter: empty matcher");
+}
+
+Status Filter::write(const Event& event) {
+  if (!event) return Status::invalid_argument("empty event");
+  if (closed_.load(std::memory_order_acquire)) return Status::closed("filter is closed");
+  if (!matcher_(event)) {
+    filtered_out_.fetch_add(1, std::memory_order_relaxed);
+    return Status::ok();
+  }
+  matched_.fetch_add(1, std::memory_order_relaxed);
+  return destination_->write(event);
+}
+
+Status Filter::close() {
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return Status::ok();
+  return destination_->close();
+}
+
+Filter::Stats Filter::stats() const {
+  return Stats{matched_.load(std::memory_order_relaxed),
+               filtered_out_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace evroute

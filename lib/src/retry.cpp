@@ -1,1 +1,194 @@
-// Implemented by its owner; see evroute/retry.h.
+#include "evroute/retry.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace evroute {
+
+namespace {
+
+std::uint32_t saturating_increment(std::uint32_t n) { return n == UINT32_MAX ? n : n + 1; }
+
+// now + d without overflowing the clock's range.
+Clock::TimePoint deadline_after(Clock::TimePoint now, Clock::Duration d) {
+  return d > Clock::TimePoint::max() - now ? Clock::TimePoint::max() : now + d;
+}
+
+// The failure's retry-after hint, clamped to `max` (compared in milliseconds first, so a huge hint
+// cannot overflow the conversion to nanoseconds).
+Clock::Duration retry_after_hint(const Status& failure, Clock::Duration max) {
+  const std::chrono::milliseconds hint = failure.retry_after();
+  if (hint <= std::chrono::milliseconds::zero()) return Clock::Duration::zero();
+  if (hint > std::chrono::floor<std::chrono::milliseconds>(max)) return max;
+  return hint;
+}
+
+}  // namespace
+
+// ---- Breaker
+
+Breaker::Breaker(std::uint32_t threshold, Clock::Duration cooldown)
+    : threshold_(threshold), cooldown_(cooldown) {}
+
+Clock::Duration Breaker::on_failure(const Status&, Clock::TimePoint) {
+  failures_ = saturating_increment(failures_);
+  return is_open() ? cooldown_ : Clock::Duration::zero();
+}
+
+void Breaker::on_success() { failures_ = 0; }
+
+// ---- ExponentialBackoff
+
+ExponentialBackoff::ExponentialBackoff(Options options) : options_(options), rng_(options.seed) {
+  if (options_.base < Clock::Duration::zero()) {
+    throw std::invalid_argument("ExponentialBackoff: base must not be negative");
+  }
+  if (options_.max < options_.base) {
+    throw std::invalid_argument("ExponentialBackoff: max must not be less than base");
+  }
+  if (!(options_.factor >= 1.0)) {
+    throw std::invalid_argument("ExponentialBackoff: factor must be at least 1");
+  }
+  if (!(options_.jitter >= 0.0 && options_.jitter <= 1.0)) {
+    throw std::invalid_argument("ExponentialBackoff: jitter must be within [0, 1]");
+  }
+}
+
+Clock::Duration ExponentialBackoff::on_failure(const Status&, Clock::TimePoint) {
+  failures_ = saturating_increment(failures_);
+  // In double, then clamped: factor^n overflows to +inf long before failures_ does, and
+  // min(max, inf) is max.
+  const double base = static_cast<double>(options_.base.count());
+  const double max = static_cast<double>(options_.max.count());
+  double d = std::min(max, base * std::pow(options_.factor, failures_ - 1));
+  if (options_.jitter > 0.0) {
+    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;  // [0, 1), portable
+    d -= d * options_.jitter * u;
+  }
+  return Clock::Duration(static_cast<Clock::Duration::rep>(std::max(base, d)));
+}
+
+void ExponentialBackoff::on_success() { failures_ = 0; }
+
+// ---- CombinedStrategy
+
+CombinedStrategy::CombinedStrategy(std::vector<std::shared_ptr<RetryStrategy>> strategies)
+    : strategies_(std::move(strategies)) {
+  for (const auto& s : strategies_) {
+    if (!s) throw std::invalid_argument("CombinedStrategy: null strategy");
+  }
+}
+
+Clock::Duration CombinedStrategy::on_failure(const Status& failure, Clock::TimePoint now) {
+  Clock::Duration delay = Clock::Duration::zero();
+  for (const auto& s : strategies_) delay = std::max(delay, s->on_failure(failure, now));
+  return delay;
+}
+
+void CombinedStrategy::on_success() {
+  for (const auto& s : strategies_) s->on_success();
+}
+
+// ---- Retrying
+
+Retrying::Retrying(std::shared_ptr<Sink> destination, std::shared_ptr<RetryStrategy> strategy,
+                   Options options)
+    : destination_(std::move(destination)),
+      strategy_(std::move(strategy)),
+      options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : Clock::system()) {
+  if (!destination_) throw std::invalid_argument("Retrying: null destination");
+  if (!strategy_) throw std::invalid_argument("Retrying: null strategy");
+}
+
+Status Retrying::write(const Event& event) {
+  if (!event) return Status::invalid_argument("empty event");
+  if (closed_flag_.load(std::memory_order_acquire))
+    return Status::closed("retrying sink is closed");
+  // The clock is read only when a time bound needs it: the success path stays a single write.
+  const bool time_bound = options_.max_elapsed > Clock::Duration::zero();
+  const Clock::TimePoint start = time_bound ? clock_->now() : Clock::TimePoint();
+
+  Status status = destination_->write(event);
+  std::uint32_t attempt = 1;
+  while (!status.is_ok()) {
+    if (status.is_closed()) return status;
+    if (!status.is_retryable()) return give_up(event, std::move(status), attempt);
+
+    // Every retryable failure reaches the strategy, the last one too: a breaker counts failures
+    // of the destination, not of one event.
+    Clock::Duration delay;
+    Clock::TimePoint deadline;
+    bool out_of_time;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return Status::closed("retrying sink closed while retrying");
+      const Clock::TimePoint now = clock_->now();
+      delay = strategy_->on_failure(status, now);
+      failing_.store(true, std::memory_order_relaxed);
+      delay = std::max(
+          {delay, retry_after_hint(status, options_.max_retry_after), Clock::Duration::zero()});
+      deadline = deadline_after(now, delay);
+      // Give up now rather than wait for an attempt the time bound would not allow.
+      out_of_time = time_bound && deadline - start >= options_.max_elapsed;
+    }
+    if (out_of_time || (options_.max_attempts != 0 && attempt >= options_.max_attempts)) {
+      return give_up(event, std::move(status), attempt);
+    }
+    if (options_.on_retry) options_.on_retry(event, status, attempt, delay);
+
+    if (delay > Clock::Duration::zero()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (clock_->wait_until(lock, wake_, deadline, [this] { return closed_; })) {
+        return Status::closed("retrying sink closed while waiting to retry");
+      }
+    } else if (closed_flag_.load(std::memory_order_acquire)) {
+      return Status::closed("retrying sink closed while retrying");
+    }
+    retries_.fetch_add(1, std::memory_order_relaxed);
+    ++attempt;
+    status = destination_->write(event);
+  }
+
+  delivered_.fetch_add(1, std::memory_order_relaxed);
+  if (failing_.load(std::memory_order_relaxed)) [[unlikely]] {
+    std::lock_guard<std::mutex> lock(mu_);
+    failing_.store(false, std::memory_order_relaxed);
+    strategy_->on_success();
+  }
+  return Status::ok();
+}
+
+Status Retrying::give_up(const Event& event, Status last, std::uint32_t attempts) {
+  gave_up_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.dead_letter && options_.dead_letter->write(event).is_ok()) {
+    dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (options_.on_give_up) options_.on_give_up(event, last, attempts);
+  const std::chrono::milliseconds retry_after = last.retry_after();
+  return Status(last.code(), "gave up after " + std::to_string(attempts) +
+                                 (attempts == 1 ? " attempt: " : " attempts: ") + last.message())
+      .with_retry_after(retry_after);
+}
+
+Status Retrying::close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return Status::ok();
+    closed_ = true;
+    closed_flag_.store(true, std::memory_order_release);
+  }
+  wake_.notify_all();  // closed_ was set under mu_, so no waiter can miss this
+  return destination_->close();
+}
+
+Retrying::Stats Retrying::stats() const {
+  return Stats{delivered_.load(std::memory_order_relaxed), retries_.load(std::memory_order_relaxed),
+               gave_up_.load(std::memory_order_relaxed),
+               dead_lettered_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace evroute

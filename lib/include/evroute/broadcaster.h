@@ -3,7 +3,8 @@
 // write(event) writes the event to every sink present when the write starts, in the order the
 // sinks were added, and returns OK when every sink took it. If some sinks failed, it returns the
 // first failure (its code, and a message naming how many sinks failed); the other sinks still got
-// the event. A sink that answers kClosed is removed from the set (and not counted as a failure).
+// the event. A sink that answers kClosed is removed from the set (and not counted as a failure);
+// if every sink answered kClosed, write() returns kClosed: nobody took the event.
 // Fan-out shares the one Event allocation; the payload is never copied.
 //
 // The sink set is copy-on-write: add() and remove() publish a new set and never wait for writes in

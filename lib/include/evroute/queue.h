@@ -26,6 +26,7 @@
 // Thread-safety: write(), close(), close_until() and stats() are safe from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -48,21 +49,21 @@ class Queue final : public Sink {
     OverflowPolicy when_full = OverflowPolicy::kBlock;
     std::chrono::nanoseconds block_timeout{0};  // kBlock only; zero = wait forever
     std::chrono::nanoseconds close_timeout = std::chrono::seconds(30);  // used by close()
-    std::size_t max_batch = 256;  // most events the worker takes from the queue at once
-    std::shared_ptr<Sink> dead_letter;  // receives dropped and undelivered events; may be null
+    std::size_t max_batch = 256;          // most events the worker takes from the queue at once
+    std::shared_ptr<Sink> dead_letter{};  // receives dropped and undelivered events; may be null
   };
 
   struct Stats {
-    std::uint64_t enqueued = 0;            // accepted by write()
-    std::uint64_t delivered = 0;           // destination write returned OK
-    std::uint64_t failed = 0;              // destination write returned an error
-    std::uint64_t dropped_newest = 0;      // dropped by kDropNewest (or kDropOldest, see above)
-    std::uint64_t dropped_oldest = 0;      // evicted by kDropOldest
-    std::uint64_t rejected_full = 0;       // write() returned kFull after block_timeout
+    std::uint64_t enqueued = 0;        // accepted by write()
+    std::uint64_t delivered = 0;       // destination write returned OK
+    std::uint64_t failed = 0;          // destination write returned an error
+    std::uint64_t dropped_newest = 0;  // dropped by kDropNewest (or kDropOldest, see above)
+    std::uint64_t dropped_oldest = 0;  // evicted by kDropOldest
+    std::uint64_t rejected_full = 0;   // write() returned kFull after block_timeout
     std::uint64_t undelivered_at_close = 0;
-    std::uint64_t dead_lettered = 0;       // handed to dead_letter successfully
-    std::uint64_t pending = 0;             // waiting + in flight now
-    std::uint64_t high_water = 0;          // largest `pending` seen
+    std::uint64_t dead_lettered = 0;  // handed to dead_letter successfully
+    std::uint64_t pending = 0;        // waiting + in flight now
+    std::uint64_t high_water = 0;     // largest `pending` seen
   };
 
   struct CloseReport {
@@ -89,6 +90,7 @@ class Queue final : public Sink {
 
  private:
   void run();
+  void dead_letter(const Event& event);  // hands an unaccounted event to options_.dead_letter
 
   const std::shared_ptr<Sink> destination_;
   const Options options_;
@@ -97,11 +99,15 @@ class Queue final : public Sink {
   std::condition_variable has_events_;  // worker waits for events or close
   std::condition_variable has_room_;    // writers wait for room
   std::condition_variable drained_;     // close waits for the queue to empty
+  std::condition_variable closed_cv_;   // a second close waits for the first to finish
   std::deque<Event> waiting_;
   std::size_t in_flight_ = 0;
-  bool closing_ = false;   // no more writes accepted
-  bool stopping_ = false;  // worker must stop now (deadline passed)
-  bool closed_ = false;    // close finished
+  std::size_t writers_waiting_ = 0;         // writers blocked for room (notify only when > 0)
+  bool worker_waiting_ = false;             // the worker sleeps (notify only when true)
+  bool closing_ = false;                    // no more writes accepted
+  bool stopping_ = false;                   // worker must stop now (deadline passed)
+  std::atomic<bool> stopping_flag_{false};  // stopping_, readable without the lock
+  bool closed_ = false;                     // close finished
   CloseReport report_;
   Stats stats_;  // guarded by mu_ (stats() copies it under the lock)
   std::thread worker_;

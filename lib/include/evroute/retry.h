@@ -103,12 +103,12 @@ class Retrying final : public Sink {
     std::uint32_t max_attempts = 8;    // attempts per event, first included; 0 = no bound
     Clock::Duration max_elapsed{0};    // since the first attempt; 0 = no bound
     Clock::Duration max_retry_after = std::chrono::minutes(5);  // clamp on a failure's hint
-    std::shared_ptr<Clock> clock;      // null: Clock::system()
-    std::shared_ptr<Sink> dead_letter;  // receives events given up on; may be null
+    std::shared_ptr<Clock> clock{};      // null: Clock::system()
+    std::shared_ptr<Sink> dead_letter{};  // receives events given up on; may be null
     // Called (without locks held) before waiting for a retry, and when giving up on an event.
     std::function<void(const Event&, const Status&, std::uint32_t attempt, Clock::Duration delay)>
-        on_retry;
-    std::function<void(const Event&, const Status&, std::uint32_t attempts)> on_give_up;
+        on_retry{};
+    std::function<void(const Event&, const Status&, std::uint32_t attempts)> on_give_up{};
   };
 
   struct Stats {
@@ -137,6 +137,9 @@ class Retrying final : public Sink {
   std::condition_variable wake_;
   bool closed_ = false;
   std::atomic<bool> closed_flag_{false};  // lock-free check on the write path
+  // Set (under mu_) by a failure; lets the success path skip locking for strategy_->on_success()
+  // when no failure happened since the last success.
+  std::atomic<bool> failing_{false};
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> retries_{0};
   std::atomic<std::uint64_t> gave_up_{0};

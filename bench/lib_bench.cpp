@@ -1,0 +1,146 @@
+// Library benchmarks, in the shapes of docker/go-events' own (see bench/README.md):
+//  (a) Broadcaster fan-out to 1, 4, 16 no-op sinks
+//  (b) Queue: write N events, then close (which drains them) into a no-op sink
+//  (c) the daemon's chain, Broadcaster -> K x (Filter -> Queue -> Retrying -> no-op): write N, close
+//  (d) resident memory with 1,000,000 pending 200-byte events in a Queue whose destination is blocked
+#include <benchmark/benchmark.h>
+#include <evroute/evroute.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+class NoopSink final : public evroute::Sink {
+ public:
+  evroute::Status write(const evroute::Event&) override { return evroute::Status::ok(); }
+  evroute::Status close() override { return evroute::Status::ok(); }
+};
+
+// Blocks every write until closed: a dead destination.
+class BlockedSink final : public evroute::Sink {
+ public:
+  evroute::Status write(const evroute::Event&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return closed_; });
+    return evroute::Status::closed();
+  }
+  evroute::Status close() override {
+    std::lock_guard<std::mutex> g(mu_);
+    closed_ = true;
+    cv_.notify_all();
+    return evroute::Status::ok();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool closed_ = false;
+};
+
+// A 200-byte JSON payload, like a small webhook event.
+std::string payload_200() {
+  std::string p = R"({"type":"order.created","customer":"c-123456","amount":1999,"pad":")";
+  p.append(200 - p.size() - 2, 'x');
+  p += "\"}";
+  return p;
+}
+
+// N distinct events with UUID-sized ids (each its own allocation, as in the daemon).
+const std::vector<evroute::Event>& events(std::size_t n) {
+  static std::vector<evroute::Event> pool;
+  if (pool.size() < n) {
+    const std::string payload = payload_200();
+    for (std::size_t i = pool.size(); i < n; ++i) {
+      char id[40];
+      std::snprintf(id, sizeof id, "018f3a2b-0000-7000-8000-%012zx", i);
+      pool.push_back(evroute::Event::make(id, payload, {{"type", "order.created"}}));
+    }
+  }
+  return pool;
+}
+
+void BM_Broadcast(benchmark::State& state) {
+  std::vector<std::shared_ptr<evroute::Sink>> sinks;
+  for (int i = 0; i < state.range(0); ++i) sinks.push_back(std::make_shared<NoopSink>());
+  evroute::Broadcaster b(sinks);
+  const auto& evs = events(1024);
+  std::size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(b.write(evs[i++ & 1023]));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Broadcast)->Arg(1)->Arg(4)->Arg(16);
+
+constexpr std::size_t kBatch = 100000;
+
+void BM_QueueWriteThenDrain(benchmark::State& state) {
+  const auto& evs = events(kBatch);
+  for (auto _ : state) {
+    evroute::Queue q(std::make_shared<NoopSink>(), evroute::Queue::Options{.capacity = 0});
+    for (const auto& e : evs) benchmark::DoNotOptimize(q.write(e));
+    q.close();
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+BENCHMARK(BM_QueueWriteThenDrain)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_DaemonChain(benchmark::State& state) {
+  const auto& evs = events(kBatch);
+  for (auto _ : state) {
+    evroute::Broadcaster b;
+    for (int i = 0; i < state.range(0); ++i) {
+      auto retrying = std::make_shared<evroute::Retrying>(
+          std::make_shared<NoopSink>(),
+          std::make_shared<evroute::ExponentialBackoff>(evroute::ExponentialBackoff::Options{}),
+          evroute::Retrying::Options{});
+      auto queue = std::make_shared<evroute::Queue>(
+          retrying, evroute::Queue::Options{.capacity = 0});
+      b.add(std::make_shared<evroute::Filter>(
+          queue, [](const evroute::Event& e) { return e.type().starts_with("order."); }));
+    }
+    for (const auto& e : evs) benchmark::DoNotOptimize(b.write(e));
+    b.close();  // drains every queue
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+BENCHMARK(BM_DaemonChain)->Arg(4)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+long rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  long size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+// Runs once: builds 1,000,000 events and queues them behind a blocked destination.
+void BM_PendingMemory(benchmark::State& state) {
+  constexpr std::size_t kPending = 1000000;
+  const std::string payload = payload_200();
+  for (auto _ : state) {
+    const long before = rss_bytes();
+    auto queue = std::make_shared<evroute::Queue>(std::make_shared<BlockedSink>(),
+                                                  evroute::Queue::Options{.capacity = 0});
+    for (std::size_t i = 0; i < kPending; ++i) {
+      char id[40];
+      std::snprintf(id, sizeof id, "018f3a2b-0000-7000-8000-%012zx", i);
+      queue->write(evroute::Event::make(id, payload));
+    }
+    const long after = rss_bytes();
+    state.counters["rss_MB"] = static_cast<double>(after) / 1e6;
+    state.counters["growth_MB"] = static_cast<double>(after - before) / 1e6;
+    state.counters["overhead_B_per_event"] =
+        static_cast<double>(after - before) / kPending - static_cast<double>(payload.size());
+    state.PauseTiming();
+    queue->close_until(std::chrono::steady_clock::now());
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_PendingMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,52 @@
+// Server: evrouted's HTTP API on cpp-httplib.
+//
+//   POST /v1/events   ingest (JSON object, array of objects, or NDJSON) -> 202 {"accepted","ids"}
+//   GET  /healthz     200 while the process serves requests
+//   GET  /readyz      200 once listening with every sink open; 503 while draining
+//   GET  /metrics     Prometheus text format
+//   GET  /v1/sinks    each sink's type, state and counters as JSON
+//
+// Every error body is JSON: {"error": "..."}. See README.md for the status codes.
+//
+// Thread-safety: bind() and serve() from one thread; begin_drain() and stop() from any thread.
+#pragma once
+
+#include <httplib.h>
+
+#include <array>
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "metrics.h"
+#include "router.h"
+
+namespace evrouted {
+
+class Server {
+ public:
+  Server(const Config& config, Router& router);
+
+  // Binds the listen address. Returns the bound port, or throws std::runtime_error.
+  int bind();
+  // Serves until stop(). Returns false if the server failed.
+  bool serve();
+  // From now on POST /v1/events answers 503 and /readyz says not ready.
+  void begin_drain() { draining_.store(true, std::memory_order_release); }
+  void stop() { http_.stop(); }
+
+ private:
+  void handle_events(const httplib::Request& req, httplib::Response& res);
+  void handle_sinks(httplib::Response& res);
+  bool authorized(const httplib::Request& req) const;
+
+  const ServerConfig config_;
+  Router& router_;
+  httplib::Server http_;
+  HttpMetrics metrics_;
+  std::vector<std::array<unsigned char, 32>> token_digests_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace evrouted

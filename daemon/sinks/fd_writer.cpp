@@ -1,0 +1,33 @@
+#include "sinks/fd_writer.h"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace evrouted {
+
+evroute::Status write_line(int fd, std::string_view payload, std::string_view what) {
+  char newline = '\n';
+  iovec iov[2] = {{const_cast<char*>(payload.data()), payload.size()}, {&newline, 1}};
+  int first = 0;
+  while (first < 2) {
+    const ssize_t n = writev(fd, iov + first, 2 - first);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return evroute::Status::unavailable("write to " + std::string(what) + ": " +
+                                          std::strerror(errno));
+    }
+    auto left = static_cast<std::size_t>(n);
+    while (first < 2 && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < 2) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return evroute::Status::ok();
+}
+
+}  // namespace evrouted

@@ -1,0 +1,48 @@
+// Generated ids are UUIDv7: well-formed, unique and increasing, also across threads.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "ids.h"
+
+namespace evrouted {
+namespace {
+
+TEST(Ids, CanonicalUuidV7) {
+  static const std::regex uuid7(
+      "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(std::regex_match(new_event_id(), uuid7));
+}
+
+TEST(Ids, StrictlyIncreasingInOneThread) {
+  std::string prev = new_event_id();
+  for (int i = 0; i < 100000; ++i) {
+    std::string next = new_event_id();
+    ASSERT_LT(prev, next);
+    prev = std::move(next);
+  }
+}
+
+TEST(Ids, UniqueAcrossThreads) {
+  constexpr int kThreads = 4, kEach = 20000;
+  std::vector<std::vector<std::string>> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) ids[t].push_back(new_event_id());
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> all;
+  for (auto& v : ids) {
+    EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
+    all.insert(v.begin(), v.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kEach));
+}
+
+}  // namespace
+}  // namespace evrouted

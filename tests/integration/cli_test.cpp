@@ -1,0 +1,109 @@
+// The command line: --check, --version, and refusing to start on a bad config.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "support/daemon_process.h"
+
+namespace evtest {
+namespace {
+
+struct ProcessResult {
+  int code;
+  std::string out, err;
+};
+
+// Runs evrouted to completion. "CONFIG" in args stands for dir/config.yaml, written from `yaml`.
+ProcessResult run_evrouted(std::vector<std::string> args, const std::string& yaml = "",
+                           std::map<std::string, std::string> env = {},
+                           std::filesystem::path dir = make_temp_dir()) {
+  if (!yaml.empty()) std::ofstream(dir / "config.yaml") << yaml;
+  for (auto& a : args) {
+    if (a == "CONFIG") a = (dir / "config.yaml").string();
+  }
+  DaemonProcess p(args, dir, std::move(env));
+  auto code = p.wait_exit(20s);
+  if (!code) ADD_FAILURE() << "evrouted did not exit";
+  return {code.value_or(-1), p.out(), p.err()};
+}
+
+TEST(Cli, CheckAcceptsTheShippedConfigs) {
+  for (const char* file : {"config/evroute.yaml", "config/examples/full.yaml"}) {
+    ProcessResult r = run_evrouted({"--check", "--config", (source_dir() / file).string()}, "",
+                                   {{"EVROUTE_TOKEN", "t0ken"}});
+    EXPECT_EQ(r.code, 0) << file << "\n" << r.err;
+    EXPECT_NE(r.out.find("OK"), std::string::npos) << r.out;
+  }
+}
+
+const char* kBadConfig = R"(server:
+  listen: "127.0.0.1:PORT"
+sinks:
+  archive:
+    type: file
+    path: ./data/x.ndjson
+    colour: blue
+  hook:
+    type: http
+    url: ftp://example.com/
+    timeout: 5
+)";
+
+TEST(Cli, CheckReportsEveryProblemWithLineAndColumn) {
+  ProcessResult r = run_evrouted({"--check", "--config", "CONFIG"}, kBadConfig);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("config.yaml:7:5: "), std::string::npos) << r.err;    // colour
+  EXPECT_NE(r.err.find("config.yaml:10:10: "), std::string::npos) << r.err;  // url
+  EXPECT_NE(r.err.find("config.yaml:11:14: "), std::string::npos) << r.err;  // timeout
+  EXPECT_NE(r.err.find("colour"), std::string::npos);
+}
+
+TEST(Cli, DaemonRefusesABadConfigWithTheSameMessagesAndNeverListens) {
+  const int port = free_port();
+  std::string yaml = kBadConfig;
+  yaml.replace(yaml.find("PORT"), 4, std::to_string(port));
+  // Both runs read the same file, so their messages must be identical.
+  const auto dir = make_temp_dir();
+  std::ofstream(dir / "config.yaml") << yaml;
+  const std::string path = (dir / "config.yaml").string();
+  ProcessResult check = run_evrouted({"--check", "--config", path}, "", {}, make_temp_dir());
+  ProcessResult daemon = run_evrouted({"--config", path}, "", {}, make_temp_dir());
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(daemon.code, 1);
+  EXPECT_EQ(daemon.err.find("listening"), std::string::npos) << daemon.err;
+  // Every line --check printed, the daemon printed too.
+  std::istringstream lines(check.err);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_NE(daemon.err.find(line), std::string::npos) << line;
+  }
+  httplib::Client c("127.0.0.1", port);
+  EXPECT_FALSE(c.Get("/healthz"));
+}
+
+TEST(Cli, MissingConfigFileIsAClearError) {
+  ProcessResult r = run_evrouted({"--config", "/nonexistent/evroute.yaml"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/evroute.yaml"), std::string::npos) << r.err;
+}
+
+TEST(Cli, SinkThatCannotStartStopsTheDaemon) {
+  ProcessResult r = run_evrouted({"--config", "CONFIG"}, R"(
+server: { listen: "127.0.0.1:0" }
+sinks:
+  archive: { type: file, path: /proc/evroute-cannot-write/x.ndjson }
+)");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("sink 'archive'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("listening"), std::string::npos) << r.err;
+}
+
+TEST(Cli, Version) {
+  ProcessResult r = run_evrouted({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("evrouted "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace evtest

@@ -1,0 +1,390 @@
+#include "evroute/retry.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <future>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace evroute {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Delays = std::vector<Clock::Duration>;
+
+// Answers writes from a script, then with `then`; kClosed once closed.
+class ScriptedSink final : public Sink {
+ public:
+  explicit ScriptedSink(std::vector<Status> script = {}, Status then = Status::ok())
+      : script_(std::move(script)), then_(std::move(then)) {}
+  Status write(const Event& event) override {
+    if (on_write) on_write();
+    std::lock_guard<std::mutex> lock(mu_);
+    ++writes_;
+    if (closed_) return Status::closed();
+    events_.push_back(event);
+    return next_ < script_.size() ? script_[next_++] : then_;
+  }
+  Status close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++closes_;
+    closed_ = true;
+    return Status::ok();
+  }
+  int writes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return writes_;
+  }
+  int closes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closes_;
+  }
+  std::vector<Event> events() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+  std::function<void()> on_write;  // set before use
+
+ private:
+  std::mutex mu_;
+  const std::vector<Status> script_;
+  const Status then_;
+  std::size_t next_ = 0;
+  int writes_ = 0, closes_ = 0;
+  bool closed_ = false;
+  std::vector<Event> events_;
+};
+
+Status down() { return Status::unavailable("down"); }
+
+std::shared_ptr<ExponentialBackoff> backoff(Clock::Duration base, Clock::Duration max,
+                                            double jitter = 0.0, std::uint64_t seed = 1) {
+  return std::make_shared<ExponentialBackoff>(ExponentialBackoff::Options{
+      .base = base, .factor = 2.0, .max = max, .jitter = jitter, .seed = seed});
+}
+
+Event event() { return Event::make("id", "payload"); }
+
+TEST(BreakerTest, OpensAfterThresholdAndOneSuccessClosesIt) {
+  Breaker breaker(3, seconds(1));
+  EXPECT_EQ(breaker.on_failure(down(), {}), Clock::Duration::zero());
+  EXPECT_EQ(breaker.on_failure(down(), {}), Clock::Duration::zero());
+  EXPECT_FALSE(breaker.is_open());
+  EXPECT_EQ(breaker.on_failure(down(), {}), seconds(1));
+  EXPECT_TRUE(breaker.is_open());
+  EXPECT_EQ(breaker.on_failure(down(), {}), seconds(1));
+  breaker.on_success();
+  EXPECT_FALSE(breaker.is_open());
+  EXPECT_EQ(breaker.consecutive_failures(), 0u);
+  EXPECT_EQ(breaker.on_failure(down(), {}), Clock::Duration::zero());
+}
+
+TEST(BreakerTest, RetryingWaitsTheCooldownWhileOpen) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>(5, down()));
+  auto breaker = std::make_shared<Breaker>(3, seconds(1));
+  Retrying retrying(dest, breaker, {.max_attempts = 0, .clock = clock});
+  EXPECT_TRUE(retrying.write(event()).is_ok());
+  EXPECT_EQ(clock->sleeps(), (Delays{seconds(1), seconds(1), seconds(1)}));
+  EXPECT_EQ(dest->writes(), 6);
+  EXPECT_EQ(retrying.stats().retries, 5u);
+  EXPECT_EQ(retrying.stats().delivered, 1u);
+  EXPECT_EQ(breaker->consecutive_failures(), 0u);  // the success reached the strategy
+}
+
+TEST(ExponentialBackoffTest, DoublesFromBaseUpToMax) {
+  auto b = backoff(milliseconds(100), seconds(1));
+  Delays got;
+  for (int i = 0; i < 6; ++i) got.push_back(b->on_failure(down(), {}));
+  EXPECT_EQ(got, (Delays{milliseconds(100), milliseconds(200), milliseconds(400), milliseconds(800),
+                         seconds(1), seconds(1)}));
+  b->on_success();
+  EXPECT_EQ(b->on_failure(down(), {}), milliseconds(100));
+}
+
+TEST(ExponentialBackoffTest, NoOverflowAfterManyFailures) {
+  auto b = backoff(milliseconds(100), seconds(30));
+  Clock::Duration d{};
+  for (int i = 0; i < 100; ++i) d = b->on_failure(down(), {});
+  EXPECT_EQ(d, seconds(30));  // go-events collapsed to [0, base) after ~56
+  for (int i = 0; i < 100000; ++i) {
+    d = b->on_failure(down(), {});
+    ASSERT_EQ(d, seconds(30)) << "failure " << 100 + i;
+  }
+}
+
+TEST(ExponentialBackoffTest, JitterStaysWithinBoundsAndNeverBelowBase) {
+  for (double jitter : {0.2, 0.5, 1.0}) {
+    auto b = backoff(milliseconds(100), seconds(10), jitter, 42);
+    bool varied = false;
+    for (int round = 0; round < 50; ++round) {
+      for (int n = 1; n <= 20; ++n) {
+        const double full = std::min(1e10, 1e8 * std::pow(2.0, n - 1));  // ns
+        const double low = std::max(1e8, (1.0 - jitter) * full);
+        const auto d = static_cast<double>(b->on_failure(down(), {}).count());
+        ASSERT_GE(d, std::floor(low)) << "jitter " << jitter << " n " << n;
+        ASSERT_LE(d, full) << "jitter " << jitter << " n " << n;
+        varied = varied || d < full - 1e6;
+      }
+      b->on_success();
+    }
+    EXPECT_TRUE(varied) << "jitter " << jitter << " never reduced a delay";
+  }
+}
+
+TEST(ExponentialBackoffTest, SameSeedSameDelays) {
+  auto a = backoff(milliseconds(10), seconds(5), 0.5, 7),
+       b = backoff(milliseconds(10), seconds(5), 0.5, 7);
+  for (int i = 0; i < 30; ++i) ASSERT_EQ(a->on_failure(down(), {}), b->on_failure(down(), {}));
+}
+
+TEST(ExponentialBackoffTest, RejectsBadOptions) {
+  EXPECT_THROW(backoff(seconds(2), seconds(1)), std::invalid_argument);
+  EXPECT_THROW(backoff(milliseconds(1), seconds(1), 1.5), std::invalid_argument);
+  EXPECT_THROW(ExponentialBackoff({.factor = 0.5}), std::invalid_argument);
+}
+
+TEST(RetryStrategyTest, CombinedWaitsForTheLongestDelay) {
+  auto breaker = std::make_shared<Breaker>(2, seconds(5));
+  auto b = backoff(milliseconds(100), seconds(1));
+  CombinedStrategy combined({breaker, b});
+  EXPECT_EQ(combined.on_failure(down(), {}), milliseconds(100));
+  EXPECT_EQ(combined.on_failure(down(), {}), seconds(5));
+  EXPECT_EQ(combined.on_failure(down(), {}), seconds(5));
+  combined.on_success();
+  EXPECT_FALSE(breaker->is_open());
+  EXPECT_EQ(combined.on_failure(down(), {}), milliseconds(100));  // both were reset
+}
+
+TEST(RetryingTest, BacksOffThenGivesUpAfterMaxAttempts) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  Retrying retrying(dest, backoff(milliseconds(100), seconds(1)),
+                    {.max_attempts = 4, .clock = clock});
+  Status s = retrying.write(event());
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_EQ(s.message(), "gave up after 4 attempts: down");
+  EXPECT_EQ(clock->sleeps(), (Delays{milliseconds(100), milliseconds(200), milliseconds(400)}));
+  EXPECT_EQ(dest->writes(), 4);
+  const auto stats = retrying.stats();
+  EXPECT_EQ(stats.retries, 3u);
+  EXPECT_EQ(stats.gave_up, 1u);
+  EXPECT_EQ(stats.delivered, 0u);
+  EXPECT_EQ(stats.dead_lettered, 0u);
+}
+
+TEST(RetryingTest, GivesUpRatherThanWaitPastMaxElapsed) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  Retrying retrying(dest, backoff(milliseconds(100), seconds(10)),
+                    {.max_attempts = 0, .max_elapsed = seconds(1), .clock = clock});
+  // Attempts at 0, 100, 300, 700 ms; the next would be at 1500 ms.
+  EXPECT_EQ(retrying.write(event()).message(), "gave up after 4 attempts: down");
+  EXPECT_EQ(clock->sleeps(), (Delays{milliseconds(100), milliseconds(200), milliseconds(400)}));
+}
+
+TEST(RetryingTest, MaxElapsedCountsTheAttemptsOwnTime) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  dest->on_write = [&] { clock->advance(milliseconds(300)); };  // a slow destination
+  Retrying retrying(dest, backoff(milliseconds(100), seconds(10)),
+                    {.max_attempts = 0, .max_elapsed = seconds(1), .clock = clock});
+  // Attempts during 0-300, 400-700, 900-1200 ms; the bound is then past.
+  EXPECT_EQ(retrying.write(event()).message(), "gave up after 3 attempts: down");
+  EXPECT_EQ(clock->sleeps(), (Delays{milliseconds(100), milliseconds(200)}));
+}
+
+TEST(RetryingTest, HandsGivenUpEventsToTheDeadLetterSink) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  auto dead = std::make_shared<ScriptedSink>(std::vector<Status>{Status::ok(), down()});
+  Retrying retrying(dest, backoff(milliseconds(1), milliseconds(1)),
+                    {.max_attempts = 2, .clock = clock, .dead_letter = dead});
+  Event e = event();
+  EXPECT_FALSE(retrying.write(e).is_ok());
+  ASSERT_EQ(dead->events().size(), 1u);
+  EXPECT_TRUE(dead->events()[0].same_as(e));
+  EXPECT_FALSE(retrying.write(e).is_ok());  // the dead-letter sink refuses this one
+  EXPECT_EQ(retrying.stats().gave_up, 2u);
+  EXPECT_EQ(retrying.stats().dead_lettered, 1u);
+}
+
+TEST(RetryingTest, NonRetryableFailureGivesUpAfterOneAttempt) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, Status::rejected("bad"));
+  auto dead = std::make_shared<ScriptedSink>();
+  int retries = 0;
+  std::uint32_t give_up_attempts = 0;
+  Retrying retrying(dest, backoff(milliseconds(100), seconds(1)),
+                    {.clock = clock,
+                     .dead_letter = dead,
+                     .on_retry = [&](auto&&...) { ++retries; },
+                     .on_give_up =
+                         [&](const Event&, const Status& s, std::uint32_t attempts) {
+                           EXPECT_EQ(s.code(), Code::kRejected);
+                           give_up_attempts = attempts;
+                         }});
+  Status s = retrying.write(event());
+  EXPECT_EQ(s.code(), Code::kRejected);
+  EXPECT_EQ(s.message(), "gave up after 1 attempt: bad");
+  EXPECT_EQ(dest->writes(), 1);
+  EXPECT_TRUE(clock->sleeps().empty());
+  EXPECT_EQ(retries, 0);
+  EXPECT_EQ(give_up_attempts, 1u);
+  EXPECT_EQ(retrying.stats().dead_lettered, 1u);
+}
+
+TEST(RetryingTest, HonoursAndClampsRetryAfter) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{
+      Status::unavailable("429").with_retry_after(seconds(3)),
+      Status::unavailable("503").with_retry_after(std::chrono::hours(10)),
+      Status::unavailable("429").with_retry_after(milliseconds(50)),  // less than the backoff
+  });
+  auto constant = std::make_shared<ExponentialBackoff>(ExponentialBackoff::Options{
+      .base = milliseconds(100), .factor = 1.0, .max = milliseconds(100), .jitter = 0.0});
+  Retrying retrying(
+      dest, constant,
+      {.max_attempts = 0, .max_retry_after = std::chrono::minutes(1), .clock = clock});
+  EXPECT_TRUE(retrying.write(event()).is_ok());
+  EXPECT_EQ(clock->sleeps(), (Delays{seconds(3), std::chrono::minutes(1), milliseconds(100)}));
+}
+
+TEST(RetryingTest, SuccessResetsTheStrategy) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest =
+      std::make_shared<ScriptedSink>(std::vector<Status>{down(), down(), Status::ok(), down()});
+  Retrying retrying(dest, backoff(milliseconds(100), seconds(10)), {.clock = clock});
+  EXPECT_TRUE(retrying.write(event()).is_ok());
+  EXPECT_TRUE(retrying.write(event()).is_ok());
+  EXPECT_TRUE(retrying.write(event()).is_ok());  // no failure in between: nothing to reset
+  EXPECT_EQ(clock->sleeps(), (Delays{milliseconds(100), milliseconds(200), milliseconds(100)}));
+  EXPECT_EQ(retrying.stats().delivered, 3u);
+  EXPECT_EQ(retrying.stats().retries, 3u);
+}
+
+TEST(RetryingTest, ClosedDestinationReturnsClosedWithoutGivingUp) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{down(), Status::closed()});
+  auto dead = std::make_shared<ScriptedSink>();
+  Retrying retrying(dest, backoff(milliseconds(100), seconds(1)),
+                    {.clock = clock, .dead_letter = dead});
+  EXPECT_EQ(retrying.write(event()).code(), Code::kClosed);
+  EXPECT_EQ(retrying.stats().gave_up, 0u);
+  EXPECT_TRUE(dead->events().empty());
+  EXPECT_EQ(retrying.write(Event()).code(), Code::kInvalidArgument);
+}
+
+TEST(RetryingTest, CloseClosesTheDestinationOnceAndRefusesWrites) {
+  auto dest = std::make_shared<ScriptedSink>();
+  Retrying retrying(dest, backoff(milliseconds(100), seconds(1)), {});
+  EXPECT_TRUE(retrying.close().is_ok());
+  EXPECT_TRUE(retrying.close().is_ok());
+  EXPECT_EQ(dest->closes(), 1);  // go-events' RetryingSink never closed what it wrapped
+  EXPECT_EQ(retrying.write(event()).code(), Code::kClosed);
+  EXPECT_EQ(dest->writes(), 0);
+}
+
+TEST(RetryingTest, HooksSeeEveryAttempt) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  struct Call {
+    std::uint32_t attempt;
+    Clock::Duration delay;
+  };
+  std::vector<Call> retries;
+  std::uint32_t gave_up_after = 0;
+  Event e = event();
+  Retrying retrying(
+      dest, backoff(milliseconds(100), seconds(1)),
+      {.max_attempts = 3,
+       .clock = clock,
+       .on_retry =
+           [&](const Event& ev, const Status& s, std::uint32_t attempt, Clock::Duration delay) {
+             EXPECT_TRUE(ev.same_as(e));
+             EXPECT_EQ(s.message(), "down");
+             retries.push_back({attempt, delay});
+           },
+       .on_give_up = [&](const Event&, const Status&, std::uint32_t n) { gave_up_after = n; }});
+  EXPECT_FALSE(retrying.write(e).is_ok());
+  ASSERT_EQ(retries.size(), 2u);
+  EXPECT_EQ(retries[0].attempt, 1u);
+  EXPECT_EQ(retries[0].delay, milliseconds(100));
+  EXPECT_EQ(retries[1].attempt, 2u);
+  EXPECT_EQ(retries[1].delay, milliseconds(200));
+  EXPECT_EQ(gave_up_after, 3u);
+}
+
+TEST(RetryingTest, HooksRunWithoutLocksHeld) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  std::unique_ptr<Retrying> retrying;
+  retrying = std::make_unique<Retrying>(
+      dest, backoff(milliseconds(100), seconds(1)),
+      Retrying::Options{.clock = clock, .on_retry = [&](auto&&...) { retrying->close(); }});
+  EXPECT_EQ(retrying->write(event()).code(), Code::kClosed);  // close() took the lock: no deadlock
+  EXPECT_EQ(retrying->stats().gave_up, 0u);
+  EXPECT_EQ(dest->closes(), 1);
+  EXPECT_TRUE(clock->sleeps().empty());
+}
+
+TEST(RetryingTest, CloseWakesARealBackoffWaitAtOnce) {
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  std::promise<void> waiting;
+  auto retrying = std::make_shared<Retrying>(
+      dest, std::make_shared<Breaker>(1, std::chrono::hours(1)),
+      Retrying::Options{.max_attempts = 0, .on_retry = [&](auto&&...) { waiting.set_value(); }});
+  auto result = std::make_shared<std::promise<Status>>();
+  std::future<Status> done = result->get_future();
+  std::thread writer([retrying, result] { result->set_value(retrying->write(event())); });
+  waiting.get_future().wait();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(retrying->close().is_ok());
+  if (done.wait_for(seconds(5)) != std::future_status::ready) {
+    writer.detach();  // stuck for an hour: fail rather than hang
+    FAIL() << "close() did not wake the backoff wait";
+  }
+  writer.join();
+  EXPECT_EQ(done.get().code(), Code::kClosed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
+  EXPECT_EQ(retrying->stats().gave_up, 0u);
+  EXPECT_EQ(dest->closes(), 1);
+}
+
+TEST(RetryingTest, ConcurrentWritersShareTheStrategy) {
+  // Every third write fails, across all writers.
+  struct Flaky final : Sink {
+    std::atomic<int> writes{0};
+    Status write(const Event&) override {
+      return writes.fetch_add(1) % 3 == 0 ? Status::unavailable("flaky") : Status::ok();
+    }
+    Status close() override { return Status::ok(); }
+  };
+  auto clock = std::make_shared<FakeClock>();
+  auto sink = std::make_shared<Flaky>();
+  std::atomic<int> failed{0};
+  auto breaker = std::make_shared<Breaker>(2, seconds(1));
+  Retrying retrying(sink, breaker, {.max_attempts = 0, .clock = clock});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 300; ++i) {
+        if (!retrying.write(event()).is_ok()) failed.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  const auto stats = retrying.stats();
+  EXPECT_EQ(stats.delivered, 1200u);
+  EXPECT_EQ(stats.delivered + stats.retries, static_cast<std::uint64_t>(sink->writes.load()));
+  EXPECT_EQ(stats.gave_up, 0u);
+}
+
+}  // namespace
+}  // namespace evroute

@@ -1,0 +1,196 @@
+#include "support/daemon_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <regex>
+
+namespace evtest {
+
+std::string evrouted_path() { return EVROUTED_PATH; }
+std::filesystem::path source_dir() { return EVROUTE_SOURCE_DIR; }
+
+std::filesystem::path make_temp_dir() {
+  std::string templ = (std::filesystem::temp_directory_path() / "evroute-test-XXXXXX").string();
+  if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
+  return templ;
+}
+
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::filesystem::path workdir,
+                             std::map<std::string, std::string> env)
+    : workdir_(std::move(workdir)) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  // Everything the child needs is prepared before fork(): it only calls async-signal-safe
+  // functions.
+  std::vector<std::string> storage = std::move(args);
+  storage.insert(storage.begin(), evrouted_path());
+  std::vector<char*> argv;
+  for (auto& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+  for (auto& [k, v] : env) env_storage.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string dir = workdir_.string();
+
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    if (chdir(dir.c_str()) != 0) _exit(126);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  out_reader_ = std::thread([this, fd = out_pipe[0]] { pump(fd, &out_); });
+  err_reader_ = std::thread([this, fd = err_pipe[0]] { pump(fd, &err_); });
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (running()) {
+    kill(pid_, SIGKILL);
+    wait_exit(10s);
+  }
+  if (out_reader_.joinable()) out_reader_.join();
+  if (err_reader_.joinable()) err_reader_.join();
+  std::error_code ec;
+  std::filesystem::remove_all(workdir_, ec);
+}
+
+std::unique_ptr<DaemonProcess> DaemonProcess::start(const std::string& yaml,
+                                                    std::map<std::string, std::string> env,
+                                                    std::vector<std::string> extra_args) {
+  auto dir = make_temp_dir();
+  std::ofstream(dir / "config.yaml") << yaml;
+  std::vector<std::string> args = {"--config", (dir / "config.yaml").string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  auto d = std::make_unique<DaemonProcess>(args, dir, std::move(env));
+
+  static const std::regex listening(R"(listening on [0-9.]+:([0-9]+))");
+  std::unique_lock<std::mutex> lock(d->mu_);
+  std::smatch m;
+  const bool up = d->changed_.wait_for(lock, 20s, [&] {
+    return std::regex_search(d->err_, m, listening) || d->exit_code_.has_value();
+  });
+  if (!up || d->exit_code_) {
+    ADD_FAILURE() << "evrouted did not start; stderr:\n" << d->err_;
+    return nullptr;
+  }
+  d->port_ = std::stoi(m[1].str());
+  return d;
+}
+
+void DaemonProcess::pump(int fd, std::string* into) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    std::lock_guard<std::mutex> g(mu_);
+    into->append(buf, static_cast<std::size_t>(n));
+    changed_.notify_all();
+  }
+  close(fd);
+}
+
+httplib::Client DaemonProcess::client() const {
+  httplib::Client c("127.0.0.1", port_);
+  c.set_connection_timeout(5s);
+  c.set_read_timeout(30s);
+  return c;
+}
+
+std::string DaemonProcess::out() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return out_;
+}
+
+std::string DaemonProcess::err() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return err_;
+}
+
+bool DaemonProcess::wait_out(const std::function<bool(const std::string&)>& pred,
+                             std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, timeout, [&] { return pred(out_); });
+}
+
+bool DaemonProcess::wait_err_contains(const std::string& needle,
+                                      std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, timeout, [&] { return err_.find(needle) != std::string::npos; });
+}
+
+void DaemonProcess::signal(int sig) const { kill(pid_, sig); }
+
+bool DaemonProcess::running() {
+  if (exit_code_) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return r == 0;
+}
+
+std::optional<int> DaemonProcess::wait_exit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(10ms);
+  }
+  // The process is gone: read what it wrote to the end (EOF) before anyone looks at it.
+  if (out_reader_.joinable()) out_reader_.join();
+  if (err_reader_.joinable()) err_reader_.join();
+  return exit_code_;
+}
+
+std::vector<std::string> read_lines(const std::filesystem::path& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+bool wait_lines(const std::filesystem::path& path, std::size_t n,
+                std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (read_lines(path).size() < n) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace evtest

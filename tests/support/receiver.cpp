@@ -1,0 +1,84 @@
+#include "support/receiver.h"
+
+namespace evtest {
+
+std::string ReceivedRequest::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+Receiver::Receiver(int port) {
+  server_.set_tcp_nodelay(true);
+  server_.set_keep_alive_max_count(100000);
+  server_.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait_for(lock, std::chrono::seconds(30), [this] { return gate_open_; });
+    const std::size_t n = seen_++;
+    std::function<int(std::size_t)> respond = respond_;
+    lock.unlock();
+    const int status = respond ? respond(n) : 200;
+    res.status = status;
+    lock.lock();
+    requests_.push_back({req.path, req.body, req.headers, status});
+    changed_.notify_all();
+  });
+  if (port == 0) {
+    port_ = server_.bind_to_any_port("127.0.0.1");
+  } else {
+    port_ = server_.bind_to_port("127.0.0.1", port) ? port : -1;
+  }
+  if (port_ <= 0) throw std::runtime_error("receiver: cannot bind");
+  thread_ = std::thread([this] { server_.listen_after_bind(); });
+}
+
+Receiver::~Receiver() { stop(); }
+
+void Receiver::stop() {
+  open_gate();
+  server_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string Receiver::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+void Receiver::set_respond(std::function<int(std::size_t)> respond) {
+  std::lock_guard<std::mutex> g(mu_);
+  respond_ = std::move(respond);
+}
+
+void Receiver::close_gate() {
+  std::lock_guard<std::mutex> g(mu_);
+  gate_open_ = false;
+}
+
+void Receiver::open_gate() {
+  std::lock_guard<std::mutex> g(mu_);
+  gate_open_ = true;
+  changed_.notify_all();
+}
+
+std::vector<ReceivedRequest> Receiver::requests() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return requests_;
+}
+
+std::vector<ReceivedRequest> Receiver::delivered() const {
+  std::vector<ReceivedRequest> out;
+  for (auto& r : requests()) {
+    if (r.status >= 200 && r.status < 300) out.push_back(r);
+  }
+  return out;
+}
+
+bool Receiver::wait_delivered(std::size_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, timeout, [&] {
+    std::size_t ok = 0;
+    for (auto& r : requests_) ok += (r.status >= 200 && r.status < 300);
+    return ok >= n;
+  });
+}
+
+}  // namespace evtest

@@ -1,0 +1,60 @@
+// Receiver: a real HTTP webhook receiver for tests (cpp-httplib server on 127.0.0.1).
+//
+// Records every request it answers. `respond` decides each answer's status (default 200) and may
+// block to play a slow endpoint; stop() unblocks such handlers via the gate.
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace evtest {
+
+struct ReceivedRequest {
+  std::string path;
+  std::string body;
+  httplib::Headers headers;
+  int status = 0;  // what the receiver answered
+  std::string header(const std::string& name) const;
+};
+
+class Receiver {
+ public:
+  // port 0: any free port.
+  explicit Receiver(int port = 0);
+  ~Receiver();
+
+  int port() const { return port_; }
+  std::string url(const std::string& path = "/hooks") const;
+
+  // Chooses the status of the n-th (0-based) request. Called on server threads.
+  void set_respond(std::function<int(std::size_t n)> respond);
+  // While closed, handlers wait (up to 30 s) before answering: a slow endpoint.
+  void close_gate();
+  void open_gate();
+
+  std::vector<ReceivedRequest> requests() const;
+  // Requests answered 2xx.
+  std::vector<ReceivedRequest> delivered() const;
+  bool wait_delivered(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  void stop();
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::function<int(std::size_t)> respond_;
+  bool gate_open_ = true;
+  std::size_t seen_ = 0;
+  std::vector<ReceivedRequest> requests_;
+};
+
+}  // namespace evtest
