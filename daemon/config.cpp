@@ -146,11 +146,12 @@ std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& val
   if (auto q = r.map("queue")) read_queue(*q, sink.queue);
   if (auto rt = r.map("retry")) read_retry(*rt, sink.retry);
 
+  // Without a known type there is no telling which other keys are right: report only the type.
   if (type) {
     auto spec = type->parse(r);
     if (spec) sink.spec = std::move(spec);
+    r.finish();
   }
-  r.finish();
   if (errors.all().size() != before || !sink.spec) return std::nullopt;
   return sink;
 }

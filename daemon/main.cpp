@@ -137,6 +137,7 @@ int run(const std::string& config_path) {
              config.server.host.c_str(), port, router->routes().size(), static_cast<int>(getpid()));
   Watchdog watchdog;
 
+  int stop_signal = 0;
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
@@ -146,15 +147,16 @@ int run(const std::string& config_path) {
       router->reopen();
       continue;
     }
-    spdlog::info(
-        "{}: draining queues (up to {} ms), new events are refused",
-        sig == SIGTERM ? "SIGTERM" : "SIGINT",
-        std::chrono::duration_cast<std::chrono::milliseconds>(config.shutdown_timeout).count());
+    stop_signal = sig;
     break;
   }
 
   sd_notify(0, "STOPPING=1\nSTATUS=draining queues");
   server.begin_drain();
+  spdlog::info(
+      "{}: draining queues (up to {} ms), new events are refused",
+      stop_signal == SIGTERM ? "SIGTERM" : "SIGINT",
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.shutdown_timeout).count());
   const auto report = router->shutdown(config.shutdown_timeout);
   server.stop();
   http.join();

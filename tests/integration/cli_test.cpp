@@ -1,9 +1,12 @@
 // The command line: --check, --version, and refusing to start on a bad config.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "support/daemon_process.h"
 
@@ -97,6 +100,26 @@ sinks:
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("sink 'archive'"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("listening"), std::string::npos) << r.err;
+}
+
+TEST(Cli, JsonLogsAreOneObjectPerLine) {
+  auto d = DaemonProcess::start(R"(
+server: { listen: "127.0.0.1:0" }
+sinks: { console: { type: stdout } }
+)",
+                                {}, {"--log-format", "json"});
+  ASSERT_TRUE(d);
+  d->signal(SIGTERM);
+  ASSERT_EQ(d->wait_exit(), 0);
+  std::istringstream lines(d->err());
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+  }
+  EXPECT_GE(n, 3);  // started, draining, stopped
+  EXPECT_NE(d->err().find(R"("msg":"evrouted )"), std::string::npos) << d->err();
 }
 
 TEST(Cli, Version) {

@@ -100,6 +100,7 @@ TEST(Delivery, SigtermDrainsQueuedEventsToASlowWebhook) {
   auto ids = post_n(*d, 50);
   ASSERT_EQ(ids.size(), 50u);
   d->signal(SIGTERM);
+  ASSERT_TRUE(d->wait_err_contains("draining"));
   // New events are refused while draining (or the listener is already gone).
   auto late = d->client().Post("/v1/events", R"({"late":true})", "application/json");
   if (late) {

@@ -1,0 +1,252 @@
+// The config loader: the documented shape parses into the right structs, defaults apply, and every
+// kind of mistake is reported with its line and column — all of them in one load.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "sinks/http_sink.h"
+
+namespace evrouted {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<std::string> errors_of(const std::string& yaml) {
+  std::vector<std::string> out;
+  for (const auto& e : load_config_text(yaml, "t.yaml").errors) out.push_back(e.to_string());
+  return out;
+}
+
+// Passes when exactly one error was reported and it is `expected`.
+void expect_error(const std::string& yaml, const std::string& expected) {
+  auto errors = errors_of(yaml);
+  ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], expected);
+}
+
+TEST(Config, TheDocumentedShapeParses) {
+  setenv("EVROUTE_TEST_TOKEN", "tok-123", 1);
+  auto r = load_config_text(R"(
+server:
+  listen: "0.0.0.0:9090"
+  max_body_bytes: 64KiB
+  threads: 8
+  auth:
+    tokens: ["${EVROUTE_TEST_TOKEN}", "literal"]
+shutdown_timeout: 1.5s
+sinks:
+  console:
+    type: stdout
+  archive:
+    type: file
+    path: ./data/events.ndjson
+  billing:
+    type: http
+    url: https://example.com:8443/hooks?team=b
+    headers: { X-Team: billing }
+    timeout: 750ms
+    filter:
+      type: ["invoice.*", "payment.failed"]
+      region: eu
+    queue: { capacity: 50, when_full: drop_oldest, block_timeout: 3s }
+    retry: { max_attempts: 3, max_elapsed: 2m, initial_backoff: 100ms, max_backoff: 1h, multiplier: 3, jitter: 0, breaker: { threshold: 2, cooldown: 1m } }
+)",
+                            "t.yaml");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+  const Config& c = *r.config;
+  EXPECT_EQ(c.server.host, "0.0.0.0");
+  EXPECT_EQ(c.server.port, 9090);
+  EXPECT_EQ(c.server.max_body_bytes, 65536u);
+  EXPECT_EQ(c.server.threads, 8u);
+  EXPECT_EQ(c.server.tokens, (std::vector<std::string>{"tok-123", "literal"}));
+  EXPECT_EQ(c.shutdown_timeout, 1500ms);
+  ASSERT_EQ(c.sinks.size(), 3u);
+  EXPECT_EQ(c.sinks[0].name, "console");
+  EXPECT_EQ(c.sinks[0].type, "stdout");
+  EXPECT_EQ(c.sinks[1].spec->describe(), "file ./data/events.ndjson");
+  const SinkConfig& b = c.sinks[2];
+  EXPECT_EQ(b.line, 15);
+  EXPECT_EQ(b.spec->describe(), "http POST https://example.com:8443/hooks?team=b");
+  ASSERT_EQ(b.filter.size(), 2u);
+  EXPECT_EQ(b.filter[0].field, "type");
+  EXPECT_EQ(b.filter[0].globs, (std::vector<std::string>{"invoice.*", "payment.failed"}));
+  EXPECT_EQ(b.filter[1].globs, (std::vector<std::string>{"eu"}));
+  EXPECT_EQ(b.queue.capacity, 50u);
+  EXPECT_EQ(b.queue.when_full, evroute::OverflowPolicy::kDropOldest);
+  EXPECT_EQ(b.queue.block_timeout, 3s);
+  EXPECT_EQ(b.retry.max_attempts, 3u);
+  EXPECT_EQ(b.retry.max_elapsed, 2min);
+  EXPECT_EQ(b.retry.initial_backoff, 100ms);
+  EXPECT_EQ(b.retry.max_backoff, 1h);
+  EXPECT_EQ(b.retry.multiplier, 3);
+  EXPECT_EQ(b.retry.jitter, 0);
+  ASSERT_TRUE(b.retry.breaker);
+  EXPECT_EQ(b.retry.breaker->threshold, 2u);
+  EXPECT_EQ(b.retry.breaker->cooldown, 1min);
+}
+
+TEST(Config, DefaultsApply) {
+  auto r = load_config_text("sinks: { out: { type: stdout } }", "t.yaml");
+  ASSERT_TRUE(r.config);
+  const Config& c = *r.config;
+  EXPECT_EQ(c.server.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.server.port, 8080);
+  EXPECT_EQ(c.server.max_body_bytes, 1048576u);
+  EXPECT_TRUE(c.server.tokens.empty());
+  EXPECT_EQ(c.shutdown_timeout, 10s);
+  const SinkConfig& s = c.sinks[0];
+  EXPECT_TRUE(s.filter.empty());
+  EXPECT_EQ(s.queue.capacity, 10000u);
+  EXPECT_EQ(s.queue.when_full, evroute::OverflowPolicy::kBlock);
+  EXPECT_EQ(s.queue.block_timeout, 2s);
+  EXPECT_EQ(s.retry.max_attempts, 8u);
+  EXPECT_EQ(s.retry.initial_backoff, 200ms);
+  EXPECT_EQ(s.retry.max_backoff, 30s);
+  ASSERT_TRUE(s.retry.breaker);
+  EXPECT_EQ(s.retry.breaker->threshold, 5u);
+  EXPECT_EQ(s.retry.breaker->cooldown, 10s);
+}
+
+TEST(Config, BreakerCanBeDisabled) {
+  auto r = load_config_text("sinks: { out: { type: stdout, retry: { breaker: false } } }", "t");
+  ASSERT_TRUE(r.config);
+  EXPECT_FALSE(r.config->sinks[0].retry.breaker);
+}
+
+TEST(Config, EachMistakeHasItsLineAndColumn) {
+  expect_error(
+      "sinks:\n  a:\n    type: stdout\n    colour: blue\n",
+      "t.yaml:4:5: unknown key 'colour' in sink 'a' (known keys: filter, queue, retry, type)");
+  expect_error("sinks:\n  a:\n    type: carrier-pigeon\n",
+               "t.yaml:3:11: sink 'a': unknown type 'carrier-pigeon' (known: stdout, file, http)");
+  expect_error("sinks:\n  a:\n    path: x\n", "t.yaml:3:5: sink 'a': missing required key 'type'");
+  expect_error("sinks:\n  a: { type: file }\n",
+               "t.yaml:2:6: sink 'a': missing required key 'path'");
+  expect_error(
+      "sinks:\n  a: { type: http, url: \"ftp://x/\" }\n",
+      "t.yaml:2:25: sink 'a': invalid url 'ftp://x/': scheme must be http or https, not 'ftp'");
+  expect_error("sinks:\n  a: { type: http, url: \"http://:80/\" }\n",
+               "t.yaml:2:25: sink 'a': invalid url 'http://:80/': no host");
+  expect_error("sinks:\n  a: { type: http, url: \"http://h:99999/\" }\n",
+               "t.yaml:2:25: sink 'a': invalid url 'http://h:99999/': port must be a number from 1 "
+               "to 65535");
+  expect_error(
+      "shutdown_timeout: 10\nsinks: { a: { type: stdout } }\n",
+      "t.yaml:1:19: 'shutdown_timeout': a duration needs a unit (ms, s, m, h), e.g. '10s'");
+  expect_error(
+      "shutdown_timeout: soon\nsinks: { a: { type: stdout } }\n",
+      "t.yaml:1:19: 'shutdown_timeout': invalid duration 'soon' (use e.g. 250ms, 10s, 5m, 1h)");
+  expect_error("server: { listen: \"localhost\" }\nsinks: { a: { type: stdout } }\n",
+               "t.yaml:1:19: server: invalid listen address 'localhost': expected host:port, e.g. "
+               "127.0.0.1:8080");
+  expect_error("sinks:\n  a: { type: stdout, queue: { when_full: panic } }\n",
+               "t.yaml:2:42: sink 'a'.queue: 'when_full' must be one of block, drop_newest, "
+               "drop_oldest, not 'panic'");
+  expect_error("sinks:\n  a: { type: stdout, queue: { capacity: -1 } }\n",
+               "t.yaml:2:41: sink 'a'.queue: 'capacity' must be a whole number from 0 to "
+               "100000000, not '-1'");
+  expect_error("sinks:\n  a: { type: stdout, retry: { jitter: 2 } }\n",
+               "t.yaml:2:39: sink 'a'.retry: 'jitter' must be a number from 0 to 1, not '2'");
+  expect_error("sinks:\n  a: { type: stdout, retry: { max_attempts: 0 } }\n",
+               "t.yaml:2:45: sink 'a'.retry: retries need a bound: set max_attempts above 0, or "
+               "max_elapsed");
+  expect_error("sinks:\n  a: { type: stdout, filter: { type: [] } }\n",
+               "t.yaml:2:38: sink 'a' filter: 'type' needs at least one pattern");
+  expect_error(
+      "sinks:\n  a: { type: stdout, headers: 3 }\n",
+      "t.yaml:2:22: unknown key 'headers' in sink 'a' (known keys: filter, queue, retry, type)");
+}
+
+TEST(Config, DuplicateSinkNamesAreAnError) {
+  expect_error("sinks:\n  a: { type: stdout }\n  a: { type: stdout }\n",
+               "t.yaml:3:3: duplicate key 'a' in sinks (first at line 2)");
+}
+
+TEST(Config, WholeFileProblems) {
+  expect_error("", "t.yaml:1:1: the configuration is empty: it needs at least a 'sinks' mapping");
+  expect_error("server: {}\n",
+               "t.yaml:1:1: no sinks: add a 'sinks' mapping with at least one sink");
+  expect_error("sinks: {}\n", "t.yaml:1:8: no sinks: 'sinks' must name at least one sink");
+  expect_error("- a\n- b\n", "t.yaml:1:1: the configuration must be a mapping, not a list");
+  auto syntax = errors_of("sinks:\n  a: { type: stdout\n");
+  ASSERT_EQ(syntax.size(), 1u);
+  EXPECT_EQ(syntax[0].rfind("t.yaml:3:1: YAML syntax error: ", 0), 0u) << syntax[0];
+  auto missing = load_config_file("/nonexistent/evroute.yaml");
+  ASSERT_EQ(missing.errors.size(), 1u);
+  EXPECT_EQ(
+      missing.errors[0].to_string(),
+      "/nonexistent/evroute.yaml: cannot read the configuration file: No such file or directory");
+}
+
+TEST(Config, EveryProblemIsReportedAtOnceInFileOrder) {
+  auto errors = errors_of(R"(server:
+  listen: "nope"
+  bogus: 1
+sinks:
+  a:
+    type: http
+    url: "gopher://x"
+    timeout: 5
+  b:
+    type: nothing
+)");
+  ASSERT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0].rfind("t.yaml:2:11: ", 0), 0u);
+  EXPECT_EQ(errors[1].rfind("t.yaml:3:3: unknown key 'bogus' in server", 0), 0u);
+  EXPECT_EQ(errors[2].rfind("t.yaml:7:10: ", 0), 0u);
+  EXPECT_EQ(errors[3].rfind("t.yaml:8:14: ", 0), 0u);
+  EXPECT_EQ(errors[4].rfind("t.yaml:10:11: ", 0), 0u);
+}
+
+TEST(Config, EnvironmentVariables) {
+  setenv("EVROUTE_TEST_DIR", "/tmp/evroute-x", 1);
+  unsetenv("EVROUTE_TEST_UNSET");
+  auto r = load_config_text("sinks: { f: { type: file, path: \"${EVROUTE_TEST_DIR}/e.ndjson\" } }",
+                            "t.yaml");
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->sinks[0].spec->describe(), "file /tmp/evroute-x/e.ndjson");
+  expect_error("sinks:\n  f: { type: file, path: \"${EVROUTE_TEST_UNSET}/e\" }\n",
+               "t.yaml:2:26: sink 'f': 'path' uses ${EVROUTE_TEST_UNSET}, which is not set in the "
+               "environment");
+}
+
+TEST(ConfigValues, Durations) {
+  EXPECT_EQ(parse_duration("250ms"), 250ms);
+  EXPECT_EQ(parse_duration("10s"), 10s);
+  EXPECT_EQ(parse_duration("1.5s"), 1500ms);
+  EXPECT_EQ(parse_duration("5m"), 5min);
+  EXPECT_EQ(parse_duration("2h"), 2h);
+  EXPECT_EQ(parse_duration(" 3 s "), 3s);
+  for (const char* bad : {"", "10", "s", "10x", "-1s", "1e3s", "1.2.3s"}) {
+    EXPECT_FALSE(parse_duration(bad)) << bad;
+  }
+}
+
+TEST(ConfigValues, Sizes) {
+  EXPECT_EQ(parse_size("1048576"), 1048576u);
+  EXPECT_EQ(parse_size("512KiB"), 524288u);
+  EXPECT_EQ(parse_size("64MiB"), 67108864u);
+  EXPECT_EQ(parse_size("1GiB"), 1073741824u);
+  EXPECT_EQ(parse_size("10kB"), 10000u);
+  EXPECT_EQ(parse_size("1MB"), 1000000u);
+  for (const char* bad : {"", "MiB", "1.5", "-1", "1XB"}) EXPECT_FALSE(parse_size(bad)) << bad;
+}
+
+TEST(ConfigValues, WebhookUrls) {
+  HttpSinkConfig c;
+  ASSERT_FALSE(parse_webhook_url("http://127.0.0.1:9000/hooks", &c));
+  EXPECT_EQ(c.scheme_host_port, "http://127.0.0.1:9000");
+  EXPECT_EQ(c.path, "/hooks");
+  ASSERT_FALSE(parse_webhook_url("HTTPS://example.com", &c));
+  EXPECT_EQ(c.scheme_host_port, "https://example.com");
+  EXPECT_EQ(c.path, "/");
+  ASSERT_FALSE(parse_webhook_url("http://[::1]:8080/a?b=c", &c));
+  EXPECT_EQ(c.scheme_host_port, "http://[::1]:8080");
+  EXPECT_EQ(c.path, "/a?b=c");
+  EXPECT_TRUE(parse_webhook_url("example.com/hooks", &c));
+  EXPECT_TRUE(parse_webhook_url("http://h/x#frag", &c));
+  EXPECT_TRUE(parse_webhook_url("http://h:0/", &c));
+}
+
+}  // namespace
+}  // namespace evrouted
