@@ -122,8 +122,6 @@ int run(const std::string& config_path) {
     router->shutdown(std::chrono::seconds(0));
     return kExitConfig;
   }
-  spdlog::info("evrouted {} started: config {}, listening on {}:{}, sinks: {}", EVROUTE_VERSION,
-               config_path, config.server.host, port, describe_sinks(*router));
 
   std::thread http([&] {
     if (!server.serve()) {
@@ -131,7 +129,13 @@ int run(const std::string& config_path) {
       kill(getpid(), SIGTERM);
     }
   });
-  // Listening (the socket accepts from bind() on) and every sink open: ready. Under systemd
+  if (!server.wait_until_serving(std::chrono::seconds(10))) {
+    spdlog::critical("the HTTP server did not start");
+    kill(getpid(), SIGTERM);
+  }
+  spdlog::info("evrouted {} started: config {}, listening on {}:{}, sinks: {}", EVROUTE_VERSION,
+               config_path, config.server.host, port, describe_sinks(*router));
+  // Serving and every sink open: ready. Under systemd
   // (Type=notify) this is what makes `systemctl start` return.
   sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks\nMAINPID=%d",
              config.server.host.c_str(), port, router->routes().size(), static_cast<int>(getpid()));

@@ -123,6 +123,15 @@ int Server::bind() {
 
 bool Server::serve() { return http_.listen_after_bind(); }
 
+bool Server::wait_until_serving(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!http_.is_running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 bool Server::authorized(const httplib::Request& req) const {
   if (token_digests_.empty()) return true;
   const std::string header = req.get_header_value("Authorization");

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ class Server {
   int bind();
   // Serves until stop(). Returns false if the server failed.
   bool serve();
+  // Waits until serve() has started its accept loop (stop() before that would be lost).
+  // Returns false if it did not start within `timeout`.
+  bool wait_until_serving(std::chrono::milliseconds timeout);
   // From now on POST /v1/events answers 503 and /readyz says not ready.
   void begin_drain() { draining_.store(true, std::memory_order_release); }
   void stop() { http_.stop(); }

@@ -139,6 +139,19 @@ sinks:
       << d->err();
 }
 
+TEST(Delivery, SigtermRightAfterStartStillStopsPromptly) {
+  // A stop request that raced the HTTP server's start used to be lost, and evrouted ran on.
+  for (int i = 0; i < 5; ++i) {
+    auto d = DaemonProcess::start(R"(
+server: { listen: "127.0.0.1:0" }
+sinks: { console: { type: stdout } }
+)");
+    ASSERT_TRUE(d);
+    d->signal(SIGTERM);
+    EXPECT_EQ(d->wait_exit(10s), 0) << d->err();
+  }
+}
+
 TEST(Delivery, Sigusr1ReopensTheFileForLogrotate) {
   auto d = DaemonProcess::start(R"(
 server: { listen: "127.0.0.1:0" }
