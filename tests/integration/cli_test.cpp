@@ -33,7 +33,8 @@ ProcessResult run_evrouted(std::vector<std::string> args, const std::string& yam
 }
 
 TEST(Cli, CheckAcceptsTheShippedConfigs) {
-  for (const char* file : {"config/evroute.yaml", "config/examples/full.yaml"}) {
+  for (const char* file :
+       {"config/evroute.yaml", "config/examples/full.yaml", "config/docker.yaml"}) {
     ProcessResult r = run_evrouted({"--check", "--config", (source_dir() / file).string()}, "",
                                    {{"EVROUTE_TOKEN", "t0ken"}});
     EXPECT_EQ(r.code, 0) << file << "\n" << r.err;
