@@ -1,8 +1,23 @@
 #include "evroute/channel.h"
 
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace evroute {
+
+namespace {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// now + d, saturating: a timeout of nanoseconds::max() means "no deadline", not an overflow.
+SteadyTime deadline_after(std::chrono::nanoseconds d) {
+  const SteadyTime now = std::chrono::steady_clock::now();
+  if (d >= SteadyTime::max() - now) return SteadyTime::max();
+  return now + d;
+}
+
+}  // namespace
 
 Channel::Channel(std::size_t capacity, std::chrono::nanoseconds write_timeout)
     : capacity_(capacity), write_timeout_(write_timeout) {
@@ -14,14 +29,15 @@ Status Channel::write(const Event& event) {
   std::unique_lock<std::mutex> lock(mu_);
   auto room = [&] { return closed_ || buffer_.size() < capacity_; };
   if (write_timeout_.count() > 0) {
-    if (!not_full_.wait_for(lock, write_timeout_, room)) {
-      return Status::full("channel is full (" + std::to_string(capacity_) + " events)");
-    }
+    not_full_.wait_until(lock, deadline_after(write_timeout_), room);
   } else {
     not_full_.wait(lock, room);
   }
-  // Checked after the wait too: unlike go-events, a closed channel never takes another event.
+  // Checked first, even with room: unlike go-events, a closed channel never takes another event.
   if (closed_) return Status::closed("channel is closed");
+  if (buffer_.size() >= capacity_) {
+    return Status::full("channel is full (" + std::to_string(capacity_) + " events)");
+  }
   buffer_.push_back(event);
   not_empty_.notify_one();
   return Status::ok();
@@ -29,6 +45,7 @@ Status Channel::write(const Event& event) {
 
 Status Channel::close() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return Status::ok();
   closed_ = true;
   not_full_.notify_all();
   not_empty_.notify_all();
@@ -36,8 +53,10 @@ Status Channel::close() {
 }
 
 Status Channel::receive(Event* out, std::chrono::nanoseconds timeout) {
+  if (out == nullptr) return Status::invalid_argument("receive: null output event");
   std::unique_lock<std::mutex> lock(mu_);
-  if (!not_empty_.wait_for(lock, timeout, [&] { return closed_ || !buffer_.empty(); })) {
+  auto ready = [&] { return closed_ || !buffer_.empty(); };
+  if (!not_empty_.wait_until(lock, deadline_after(timeout), ready)) {
     return Status::timeout("no event within the timeout");
   }
   if (buffer_.empty()) return Status::closed("channel is closed");

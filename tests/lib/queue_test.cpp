@@ -1,4 +1,8 @@
 // Queue: FIFO delivery on its own thread, bounded with overflow policies, close with a deadline.
+//
+// Tests never sleep to assert timing: they sequence on the test sink (a write has entered or
+// returned) and on Queue::stats() (a writer is blocked), and bound only the waits that a deadline
+// governs.
 #include "evroute/queue.h"
 
 #include <gtest/gtest.h>
@@ -16,10 +20,23 @@ namespace evroute {
 namespace {
 
 using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
 
 Event ev(const std::string& id) { return Event::make(id, "{}"); }
 
-// Records every event; optionally holds each write until released (a slow or dead destination).
+// Polls `condition` until it holds (true) or 10 s pass (false): sequencing, not a timing assertion.
+template <class Condition>
+bool eventually(Condition condition) {
+  const auto give_up = SteadyClock::now() + 10s;
+  while (!condition()) {
+    if (SteadyClock::now() > give_up) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Records the ids it takes. A gated sink holds every write until release() grants a permit or
+// close() is called (then the write returns kClosed): a slow or dead destination.
 class TestSink final : public Sink {
  public:
   explicit TestSink(bool gated = false) : gated_(gated) {}
@@ -29,6 +46,7 @@ class TestSink final : public Sink {
     ++entered_;
     cv_.notify_all();
     cv_.wait(lock, [&] { return !gated_ || closed_ || permits_ > 0; });
+    ++returned_;
     if (closed_) return Status::closed();
     if (gated_) --permits_;
     if (!answer_.is_ok()) return answer_;
@@ -43,6 +61,7 @@ class TestSink final : public Sink {
     cv_.notify_all();
     return Status::ok();
   }
+
   void release(int n) {
     std::lock_guard<std::mutex> lock(mu_);
     permits_ += n;
@@ -56,51 +75,74 @@ class TestSink final : public Sink {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, 10s, [&] { return entered_ >= n; });
   }
-  bool wait_ids(std::size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, 10s, [&] { return ids_.size() >= n; });
-  }
-  std::vector<std::string> ids() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return ids_;
-  }
-  int closes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return closes_;
-  }
+  int entered() { return locked(entered_); }
+  int returned() { return locked(returned_); }
+  int closes() { return locked(closes_); }
+  std::vector<std::string> ids() { return locked(ids_); }
 
  private:
+  template <class T>
+  T locked(const T& value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return value;
+  }
+
   const bool gated_;
   std::mutex mu_;
   std::condition_variable cv_;
-  int permits_ = 0, entered_ = 0, closes_ = 0;
+  int permits_ = 0, entered_ = 0, returned_ = 0, closes_ = 0;
   bool closed_ = false;
   Status answer_;
   std::vector<std::string> ids_;
 };
 
-TEST(QueueTest, DeliversInOrderAndCloseDrains) {
+using Ids = std::vector<std::string>;
+
+TEST(QueueTest, DeliversInFifoOrderAndCloseDrainsEverything) {
   auto sink = std::make_shared<TestSink>();
   Queue q(sink, {.capacity = 0});
-  std::vector<std::string> sent;
+  Ids sent;
   for (int i = 0; i < 1000; ++i) {
     sent.push_back(std::to_string(i));
     ASSERT_TRUE(q.write(ev(sent.back())).is_ok());
   }
-  EXPECT_TRUE(q.close().is_ok());
+  const auto report = q.close_until(SteadyClock::now() + 60s);
+  EXPECT_FALSE(report.timed_out);
+  EXPECT_EQ(report.undelivered, 0u);
   EXPECT_EQ(sink->ids(), sent);
   EXPECT_EQ(sink->closes(), 1);
   const auto s = q.stats();
   EXPECT_EQ(s.enqueued, 1000u);
   EXPECT_EQ(s.delivered, 1000u);
+  EXPECT_EQ(s.failed, 0u);
   EXPECT_EQ(s.pending, 0u);
   EXPECT_GE(s.high_water, 1u);
 }
 
+TEST(QueueTest, PendingCountsWaitingAndInFlightEvents) {
+  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  Queue q(sink, {.capacity = 0});
+  for (const char* id : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
+  ASSERT_TRUE(sink->wait_entered(1));
+  auto s = q.stats();
+  EXPECT_EQ(s.enqueued, 5u);
+  EXPECT_EQ(s.pending, 5u);  // four waiting, one with the destination
+  EXPECT_EQ(s.high_water, 5u);
+  EXPECT_EQ(s.delivered, 0u);
+
+  sink->release(5);
+  EXPECT_TRUE(q.close().is_ok());
+  s = q.stats();
+  EXPECT_EQ(s.delivered, 5u);
+  EXPECT_EQ(s.pending, 0u);
+  EXPECT_EQ(s.high_water, 5u);
+  EXPECT_EQ(sink->ids(), (Ids{"a", "b", "c", "d", "e"}));
+}
+
 TEST(QueueTest, ConcurrentProducersKeepTheirOrderAndLoseNothing) {
   auto sink = std::make_shared<TestSink>();
-  Queue q(sink, {.capacity = 64, .when_full = OverflowPolicy::kBlock});
-  constexpr int kProducers = 4, kEach = 5000;
+  Queue q(sink, {.capacity = 64, .when_full = OverflowPolicy::kBlock, .max_batch = 16});
+  constexpr int kProducers = 4, kEach = 2500;
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
@@ -110,57 +152,72 @@ TEST(QueueTest, ConcurrentProducersKeepTheirOrderAndLoseNothing) {
     });
   }
   for (auto& t : producers) t.join();
-  q.close();
-  auto ids = sink->ids();
-  ASSERT_EQ(ids.size(), static_cast<std::size_t>(kProducers * kEach));
+  EXPECT_TRUE(q.close().is_ok());
+
+  const Ids ids = sink->ids();
+  ASSERT_EQ(ids.size(), std::size_t{kProducers * kEach});
   std::vector<int> next(kProducers, 0);
   for (const auto& id : ids) {
     const int p = std::stoi(id.substr(0, id.find(':')));
     const int i = std::stoi(id.substr(id.find(':') + 1));
-    ASSERT_EQ(i, next[p]) << "producer " << p << " out of order";
+    ASSERT_EQ(i, next[p]) << "producer " << p << " out of order (or an event twice)";
     ++next[p];
   }
-  EXPECT_LE(q.stats().high_water, 64u);
+  const auto s = q.stats();
+  EXPECT_EQ(s.enqueued, std::uint64_t{kProducers * kEach});
+  EXPECT_EQ(s.delivered, s.enqueued);
+  EXPECT_EQ(s.pending, 0u);
+  EXPECT_EQ(s.rejected_full, 0u);
+  EXPECT_GE(s.high_water, 1u);
+  EXPECT_LE(s.high_water, 64u);
 }
 
-TEST(QueueTest, BlockWaitsForRoomThenTimesOutWithFull) {
+TEST(QueueTest, BlockTimesOutWithFullAndCountsIt) {
   auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  Queue q(sink, {.capacity = 2, .when_full = OverflowPolicy::kBlock, .block_timeout = 50ms});
+  auto dead = std::make_shared<TestSink>();
+  Queue q(sink, {.capacity = 2,
+                 .when_full = OverflowPolicy::kBlock,
+                 .block_timeout = 50ms,
+                 .dead_letter = dead});
   ASSERT_TRUE(q.write(ev("a")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));  // "a" is in flight: it still counts as pending
   ASSERT_TRUE(q.write(ev("b")).is_ok());
   const Status s = q.write(ev("c"));
   EXPECT_EQ(s.code(), Code::kFull) << s;
-  EXPECT_EQ(q.stats().rejected_full, 1u);
-  EXPECT_EQ(q.stats().pending, 2u);
+  auto stats = q.stats();
+  EXPECT_EQ(stats.rejected_full, 1u);
+  EXPECT_EQ(stats.enqueued, 2u);
+  EXPECT_EQ(stats.pending, 2u);
+  EXPECT_EQ(stats.blocked_writers, 0u);
 
-  sink->release(1);  // "a" done
-  ASSERT_TRUE(sink->wait_ids(1));
-  sink->release(100);
-  ASSERT_TRUE(sink->wait_ids(2));
-  q.close();
+  sink->release(2);
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->ids(), (Ids{"a", "b"}));
+  EXPECT_TRUE(dead->ids().empty());  // the writer got "c" back: it is not the queue's to drop
 }
 
-TEST(QueueTest, CapacityOneBlocksUntilTheInFlightWriteReturns) {
+TEST(QueueTest, BlockedWriterProceedsOnlyAfterTheInFlightWriteReturns) {
   auto sink = std::make_shared<TestSink>(/*gated=*/true);
   Queue q(sink, {.capacity = 1, .when_full = OverflowPolicy::kBlock});
   ASSERT_TRUE(q.write(ev("a")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
-  std::atomic<bool> second_done{false};
+  int returned_before_b = -1;
   std::thread writer([&] {
     EXPECT_TRUE(q.write(ev("b")).is_ok());
-    second_done = true;
+    returned_before_b = sink->returned();
   });
-  std::this_thread::sleep_for(50ms);
-  EXPECT_FALSE(second_done.load());  // still blocked: "a" is pending
-  sink->release(2);
+  ASSERT_TRUE(eventually([&] { return q.stats().blocked_writers == 1; }));
+  EXPECT_EQ(sink->returned(), 0);
+  sink->release(1);  // "a" returns: room for "b"
   writer.join();
-  EXPECT_TRUE(second_done.load());
-  q.close();
-  EXPECT_EQ(sink->ids(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(returned_before_b, 1);
+  sink->release(1);
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->ids(), (Ids{"a", "b"}));
+  EXPECT_EQ(q.stats().high_water, 1u);
 }
 
-TEST(QueueTest, DropNewestKeepsTheQueuedEventsAndDeadLettersTheNewOne) {
+TEST(QueueTest, DropNewestKeepsTheQueuedEventsAndDeadLettersTheNewOnes) {
   auto sink = std::make_shared<TestSink>(/*gated=*/true);
   auto dead = std::make_shared<TestSink>();
   Queue q(sink, {.capacity = 2, .when_full = OverflowPolicy::kDropNewest, .dead_letter = dead});
@@ -170,11 +227,14 @@ TEST(QueueTest, DropNewestKeepsTheQueuedEventsAndDeadLettersTheNewOne) {
   ASSERT_TRUE(q.write(ev("3")).is_ok());  // dropped, but accounted for
   ASSERT_TRUE(q.write(ev("4")).is_ok());  // dropped
   sink->release(10);
-  q.close();
-  EXPECT_EQ(sink->ids(), (std::vector<std::string>{"1", "2"}));
-  EXPECT_EQ(dead->ids(), (std::vector<std::string>{"3", "4"}));
-  EXPECT_EQ(q.stats().dropped_newest, 2u);
-  EXPECT_EQ(q.stats().dead_lettered, 2u);
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->ids(), (Ids{"1", "2"}));
+  EXPECT_EQ(dead->ids(), (Ids{"3", "4"}));
+  const auto s = q.stats();
+  EXPECT_EQ(s.enqueued, 2u);
+  EXPECT_EQ(s.dropped_newest, 2u);
+  EXPECT_EQ(s.dropped_oldest, 0u);
+  EXPECT_EQ(s.dead_lettered, 2u);
 }
 
 TEST(QueueTest, DropOldestEvictsTheOldestWaitingEvent) {
@@ -182,114 +242,230 @@ TEST(QueueTest, DropOldestEvictsTheOldestWaitingEvent) {
   auto dead = std::make_shared<TestSink>();
   Queue q(sink, {.capacity = 3, .when_full = OverflowPolicy::kDropOldest, .dead_letter = dead});
   ASSERT_TRUE(q.write(ev("1")).is_ok());
-  ASSERT_TRUE(sink->wait_entered(1));  // "1" in flight: not evictable
+  ASSERT_TRUE(sink->wait_entered(1));  // "1" is in flight: not evictable
   for (const char* id : {"2", "3", "4", "5"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
+  EXPECT_EQ(q.stats().pending, 3u);
   sink->release(10);
-  q.close();
-  EXPECT_EQ(sink->ids(), (std::vector<std::string>{"1", "4", "5"}));
-  EXPECT_EQ(dead->ids(), (std::vector<std::string>{"2", "3"}));
-  EXPECT_EQ(q.stats().dropped_oldest, 2u);
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->ids(), (Ids{"1", "4", "5"}));
+  EXPECT_EQ(dead->ids(), (Ids{"2", "3"}));
+  const auto s = q.stats();
+  EXPECT_EQ(s.enqueued, 5u);
+  EXPECT_EQ(s.dropped_oldest, 2u);
+  EXPECT_EQ(s.dropped_newest, 0u);
+  EXPECT_EQ(s.dead_lettered, 2u);
 }
 
 TEST(QueueTest, DropOldestWithEverythingInFlightDropsTheNewEvent) {
   auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  Queue q(sink, {.capacity = 1, .when_full = OverflowPolicy::kDropOldest});
+  auto dead = std::make_shared<TestSink>();
+  Queue q(sink, {.capacity = 1, .when_full = OverflowPolicy::kDropOldest, .dead_letter = dead});
   ASSERT_TRUE(q.write(ev("1")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
   ASSERT_TRUE(q.write(ev("2")).is_ok());
   EXPECT_EQ(q.stats().dropped_newest, 1u);
+  EXPECT_EQ(q.stats().dropped_oldest, 0u);
   sink->release(10);
-  q.close();
-  EXPECT_EQ(sink->ids(), (std::vector<std::string>{"1"}));
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->ids(), (Ids{"1"}));
+  EXPECT_EQ(dead->ids(), (Ids{"2"}));
 }
 
-TEST(QueueTest, CloseWakesBlockedProducersWithClosed) {
+TEST(QueueTest, DropOldestQueuesANewEventThatSharesTheEvictedOnesAllocation) {
+  // Fan-out writes one Event handle to many places; writing it twice must still queue it.
   auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  auto q = std::make_shared<Queue>(sink, Queue::Options{.capacity = 1});
-  ASSERT_TRUE(q->write(ev("a")).is_ok());
+  Queue q(sink, {.capacity = 2, .when_full = OverflowPolicy::kDropOldest});
+  const Event shared = ev("s");
+  ASSERT_TRUE(q.write(ev("1")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
-  std::vector<std::thread> blocked;
-  std::atomic<int> closed_answers{0};
+  ASSERT_TRUE(q.write(shared).is_ok());
+  ASSERT_TRUE(q.write(shared).is_ok());  // evicts the first "s", queues the second
+  EXPECT_EQ(q.stats().dropped_oldest, 1u);
+  EXPECT_EQ(q.stats().pending, 2u);
+  sink->release(10);
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->ids(), (Ids{"1", "s"}));
+}
+
+TEST(QueueTest, CloseWakesBlockedWritersWithClosedWithoutWaitingForTheDestination) {
+  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  Queue q(sink, {.capacity = 1, .when_full = OverflowPolicy::kBlock});
+  ASSERT_TRUE(q.write(ev("a")).is_ok());
+  ASSERT_TRUE(sink->wait_entered(1));
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int closed_answers = 0, other_answers = 0;
+  std::vector<std::thread> writers;
   for (int i = 0; i < 3; ++i) {
-    blocked.emplace_back([&] {
-      if (q->write(ev("x")).is_closed()) ++closed_answers;
+    writers.emplace_back([&] {
+      const Status s = q.write(ev("x"));
+      std::lock_guard<std::mutex> lock(mu);
+      ++(s.is_closed() ? closed_answers : other_answers);
+      cv.notify_all();
     });
   }
-  std::this_thread::sleep_for(50ms);
-  const auto report = q->close_until(std::chrono::steady_clock::now() + 100ms);
-  for (auto& t : blocked) t.join();
-  EXPECT_EQ(closed_answers.load(), 3);
-  EXPECT_EQ(report.undelivered, 1u);  // "a" never finished
+  ASSERT_TRUE(eventually([&] { return q.stats().blocked_writers == 3; }));
+
+  Queue::CloseReport report;
+  std::thread closer([&] { report = q.close_until(SteadyClock::now() + 60s); });
+  {
+    // "a" is still held by the destination: the writers must not wait for it.
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, 10s, [&] { return closed_answers + other_answers == 3; }));
+    EXPECT_EQ(closed_answers, 3);
+  }
+  EXPECT_EQ(sink->returned(), 0);
+  sink->release(1);
+  closer.join();
+  for (auto& t : writers) t.join();
+  EXPECT_FALSE(report.timed_out);
+  EXPECT_EQ(report.undelivered, 0u);
+  EXPECT_EQ(sink->ids(), (Ids{"a"}));
 }
 
 TEST(QueueTest, CloseWithADeadDestinationReturnsByItsDeadlineAndAccountsForEverything) {
   auto sink = std::make_shared<TestSink>(/*gated=*/true);  // never releases: dead
   auto dead = std::make_shared<TestSink>();
-  Queue q(sink, {.capacity = 0, .dead_letter = dead});
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
-  ASSERT_TRUE(sink->wait_entered(1));
-  const auto start = std::chrono::steady_clock::now();
-  const auto report = q.close_until(start + 200ms);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 200ms + 2s);
-  EXPECT_TRUE(report.timed_out);
-  EXPECT_EQ(report.undelivered, 10u);
+  {
+    Queue q(sink, {.capacity = 0, .dead_letter = dead});
+    Ids sent;
+    for (int i = 0; i < 10; ++i) {
+      sent.push_back(std::to_string(i));
+      ASSERT_TRUE(q.write(ev(sent.back())).is_ok());
+    }
+    ASSERT_TRUE(sink->wait_entered(1));
+
+    const auto start = SteadyClock::now();
+    const auto report = q.close_until(start + 200ms);
+    EXPECT_LT(SteadyClock::now() - start, 200ms + 2s);
+    EXPECT_TRUE(report.timed_out);
+    EXPECT_EQ(report.undelivered, 10u);  // one in flight, nine waiting
+    EXPECT_EQ(dead->ids(), sent);        // oldest first
+    EXPECT_EQ(sink->closes(), 1);
+    EXPECT_EQ(sink->entered(), 1);  // nothing more was tried on the closed destination
+    const auto s = q.stats();
+    EXPECT_EQ(s.undelivered_at_close, 10u);
+    EXPECT_EQ(s.dead_lettered, 10u);
+    EXPECT_EQ(s.delivered, 0u);
+    EXPECT_EQ(s.failed, 0u);
+    EXPECT_EQ(s.pending, 0u);
+
+    // Idempotent: the first report again, and the destination is not closed twice.
+    const auto again = q.close_until(SteadyClock::now());
+    EXPECT_EQ(again.undelivered, 10u);
+    EXPECT_TRUE(again.timed_out);
+    const Status closed = q.close();
+    EXPECT_EQ(closed.code(), Code::kTimeout) << closed;
+    EXPECT_NE(closed.message().find("10"), std::string::npos) << closed;
+  }  // the destructor does not close again either
+  EXPECT_EQ(sink->closes(), 1);
   EXPECT_EQ(dead->ids().size(), 10u);
+  EXPECT_EQ(dead->closes(), 0);  // shared: the queue does not close its dead-letter sink
+}
+
+TEST(QueueTest, DestructorDrainsAndClosesTheDestinationOnce) {
+  auto sink = std::make_shared<TestSink>();
+  {
+    Queue q(sink, {.capacity = 0});
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
+  }
+  EXPECT_EQ(sink->ids().size(), 100u);
   EXPECT_EQ(sink->closes(), 1);
-  EXPECT_EQ(q.stats().undelivered_at_close, 10u);
-  // Idempotent: the same report, the destination not closed again.
-  EXPECT_EQ(q.close_until(std::chrono::steady_clock::now()).undelivered, 10u);
-  EXPECT_EQ(q.close().code(), Code::kTimeout);
-  EXPECT_EQ(sink->closes(), 1);
+}
+
+TEST(QueueTest, MaximalCloseTimeoutMeansNoDeadlineRatherThanOverflow) {
+  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  Queue q(sink, {.capacity = 100, .close_timeout = std::chrono::nanoseconds::max()});
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
+  std::thread releaser([&] {
+    // wait_for_room answers false once close() has begun; only then let the destination go.
+    EXPECT_TRUE(eventually([&] { return !q.wait_for_room(1, SteadyClock::now()); }));
+    sink->release(10);
+  });
+  EXPECT_TRUE(q.close().is_ok());
+  releaser.join();
+  EXPECT_EQ(q.stats().delivered, 10u);
 }
 
 TEST(QueueTest, RejectsEmptyEventsAndWritesAfterClose) {
   auto sink = std::make_shared<TestSink>();
   Queue q(sink);
   EXPECT_EQ(q.write(Event()).code(), Code::kInvalidArgument);  // go-events crashed here
-  q.close();
+  EXPECT_EQ(q.stats().enqueued, 0u);
+  EXPECT_TRUE(q.close().is_ok());
   EXPECT_EQ(q.write(ev("late")).code(), Code::kClosed);
   EXPECT_TRUE(q.close().is_ok());
   EXPECT_EQ(sink->closes(), 1);
+  EXPECT_TRUE(sink->ids().empty());
 }
 
-TEST(QueueTest, FailedDestinationWritesAreCountedNotRetried) {
+TEST(QueueTest, FailedDestinationWritesAreCountedNotRetriedNorDeadLettered) {
   auto sink = std::make_shared<TestSink>();
   sink->fail_with(Status::rejected("no"));
-  Queue q(sink);
-  for (int i = 0; i < 3; ++i) q.write(ev(std::to_string(i)));
-  q.close();
-  EXPECT_EQ(q.stats().failed, 3u);
-  EXPECT_EQ(q.stats().delivered, 0u);
+  auto dead = std::make_shared<TestSink>();
+  Queue q(sink, {.dead_letter = dead});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
+  EXPECT_TRUE(q.close().is_ok());  // failures are outcomes, not events left undelivered
+  const auto s = q.stats();
+  EXPECT_EQ(s.failed, 3u);
+  EXPECT_EQ(s.delivered, 0u);
+  EXPECT_EQ(s.dead_lettered, 0u);
+  EXPECT_EQ(sink->entered(), 3);  // one attempt each
+  EXPECT_TRUE(dead->ids().empty());
 }
 
 TEST(QueueTest, QueueFeedingAnUnreadChannelStillCloses) {
   // go-events deadlocked here: Close waited forever for a consumer that never came.
   auto channel = std::make_shared<Channel>(1);
   Queue q(channel, {.capacity = 0});
-  for (int i = 0; i < 5; ++i) q.write(ev(std::to_string(i)));
-  const auto report = q.close_until(std::chrono::steady_clock::now() + 100ms);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
+  const auto start = SteadyClock::now();
+  const auto report = q.close_until(start + 100ms);
+  EXPECT_LT(SteadyClock::now() - start, 100ms + 2s);
   EXPECT_TRUE(report.timed_out);
-  EXPECT_GE(report.undelivered, 3u);  // one or two sit in the channel's buffer
+  EXPECT_EQ(report.undelivered, 4u);  // "0" sits in the channel's buffer; "1" was interrupted
+  EXPECT_EQ(q.stats().delivered, 1u);
   EXPECT_TRUE(channel->closed());
+  EXPECT_EQ(channel->size(), 1u);
 }
 
 TEST(QueueTest, WaitForRoom) {
   auto sink = std::make_shared<TestSink>(/*gated=*/true);
   Queue q(sink, {.capacity = 3});
-  EXPECT_TRUE(q.wait_for_room(3, std::chrono::steady_clock::now()));
+  EXPECT_TRUE(q.wait_for_room(3, SteadyClock::now()));
+  EXPECT_TRUE(q.wait_for_room(0, SteadyClock::now()));
+  EXPECT_FALSE(q.wait_for_room(4, SteadyClock::now() + 60s));  // can never fit: answers at once
   ASSERT_TRUE(q.write(ev("a")).is_ok());
+  ASSERT_TRUE(sink->wait_entered(1));
   ASSERT_TRUE(q.write(ev("b")).is_ok());
-  EXPECT_TRUE(q.wait_for_room(1, std::chrono::steady_clock::now()));
-  EXPECT_FALSE(q.wait_for_room(2, std::chrono::steady_clock::now() + 20ms));
-  std::thread releaser([&] {
-    std::this_thread::sleep_for(20ms);
-    sink->release(2);
-  });
-  EXPECT_TRUE(q.wait_for_room(3, std::chrono::steady_clock::now() + 10s));
-  releaser.join();
-  Queue unbounded(sink, {.capacity = 0});
-  EXPECT_TRUE(unbounded.wait_for_room(1000000, std::chrono::steady_clock::now()));
-  sink->release(100);
+  EXPECT_TRUE(q.wait_for_room(1, SteadyClock::now()));
+  const auto start = SteadyClock::now();
+  EXPECT_FALSE(q.wait_for_room(2, start + 20ms));
+  EXPECT_GE(SteadyClock::now() - start, 20ms);  // it waited for its deadline
+  EXPECT_EQ(q.stats().pending, 2u);             // waiting for room never takes any
+
+  bool room = false;
+  std::thread waiter([&] { room = q.wait_for_room(3, SteadyClock::now() + 60s); });
+  ASSERT_TRUE(eventually([&] { return q.stats().blocked_writers == 1; }));
+  sink->release(2);
+  waiter.join();
+  EXPECT_TRUE(room);
+
+  // Close wakes a waiter, which then has no room.
+  ASSERT_TRUE(q.write(ev("c")).is_ok());
+  ASSERT_TRUE(sink->wait_entered(3));
+  std::thread closing_waiter([&] { room = q.wait_for_room(3, SteadyClock::now() + 60s); });
+  ASSERT_TRUE(eventually([&] { return q.stats().blocked_writers == 1; }));
+  std::thread closer([&] { q.close_until(SteadyClock::now() + 60s); });
+  closing_waiter.join();
+  EXPECT_FALSE(room);
+  sink->release(1);
+  closer.join();
+  EXPECT_FALSE(q.wait_for_room(1, SteadyClock::now()));
+
+  Queue unbounded(std::make_shared<TestSink>(), {.capacity = 0});
+  EXPECT_TRUE(unbounded.wait_for_room(1000000, SteadyClock::now()));
 }
 
 }  // namespace

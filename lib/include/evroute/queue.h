@@ -64,6 +64,8 @@ class Queue final : public Sink {
     std::uint64_t dead_lettered = 0;  // handed to dead_letter successfully
     std::uint64_t pending = 0;        // waiting + in flight now
     std::uint64_t high_water = 0;     // largest `pending` seen
+    // Writers (and wait_for_room callers) blocked for room now.
+    std::uint64_t blocked_writers = 0;
   };
 
   struct CloseReport {
