@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The .deb under a real systemd: build the package with cpack, install it into a container that
+# boots systemd as PID 1 (shared/platform.md), and check that the unit is enabled and started the
+# Debian way, that READY=1 is what makes `systemctl start` return, that a curl POST is delivered
+# (journal and state directory), that reload and stop work (stop drains), and that
+# `systemd-analyze verify` is clean.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/system/docker_env.sh
+ensure_docker
+
+name=evroute-systemd-test-$$
+image=evroute-systemd:test
+work=$(mktemp -d)
+trap 'docker rm -f "$name" >/dev/null 2>&1 || true; rm -rf "$work"; kill "${EVROUTE_DOCKERD_PID:-}" 2>/dev/null || true' EXIT
+in() { docker exec "$name" "$@"; }
+
+echo "== cpack -G DEB"
+command -v dpkg-shlibdeps >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev >/dev/null
+cmake -S . -B build-deb -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+  -DEVROUTE_BUILD_TESTS=OFF -DEVROUTE_BUILD_BENCH=OFF >/dev/null
+cmake --build build-deb -j"$(nproc)" --target evrouted >/dev/null
+(cd build-deb && cpack -G DEB >/dev/null)
+deb=$(ls build-deb/evroute_*_amd64.deb)
+echo "$deb"
+dpkg-deb -f "$deb" Depends
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/evroute/evroute.yaml \
+  || die "/etc/evroute/evroute.yaml is not a conffile"
+
+echo "== image with systemd and the package"
+port=$(free_port)
+cp "$deb" "$work/evroute.deb"
+cat >"$work/Dockerfile" <<DOCKERFILE
+FROM debian:bookworm-slim
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      systemd systemd-sysv curl ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY evroute.deb /tmp/evroute.deb
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y /tmp/evroute.deb \
+ && rm -rf /var/lib/apt/lists/*
+# The host's network is shared (no bridge here): listen on a free loopback port.
+RUN sed -i 's/127.0.0.1:8080/127.0.0.1:$port/' /etc/evroute/evroute.yaml
+CMD ["/sbin/init"]
+DOCKERFILE
+docker build --network host -q -t "$image" "$work" >/dev/null || die "image build failed"
+docker run -d --name "$name" --network host --tmpfs /run --tmpfs /run/lock \
+  -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$image" >/dev/null
+state=$(in systemctl is-system-running --wait 2>/dev/null || true)
+echo "system: $state"
+
+echo "== installed and enabled the Debian way"
+[ "$(in systemctl is-enabled evrouted)" = enabled ] || die "evrouted.service is not enabled"
+for _ in $(seq 50); do [ "$(in systemctl is-active evrouted)" = active ] && break; sleep 0.2; done
+[ "$(in systemctl is-active evrouted)" = active ] || { in journalctl -u evrouted --no-pager >&2; die "not active after boot"; }
+in systemd-analyze verify /lib/systemd/system/evrouted.service || die "systemd-analyze verify failed"
+
+echo "== READY=1 makes systemctl start return"
+in systemctl stop evrouted
+in systemctl start evrouted
+# No waiting: when start returns, evrouted must already answer.
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")
+[ "$code" = 200 ] || die "readyz answered $code right after systemctl start"
+in systemctl show -p Type -p StatusText evrouted
+in systemctl show -p StatusText evrouted | grep -q "listening on" || die "no STATUS= from sd_notify"
+
+echo "== POST with curl"
+reply=$(curl -s -X POST "http://127.0.0.1:$port/v1/events" -H 'Content-Type: application/json' \
+  -d '{"type":"systemd.test"}')
+echo "$reply"
+id=$(echo "$reply" | sed -n 's/.*"ids":\["\([^"]*\)".*/\1/p')
+[ -n "$id" ] || die "no 202 with an id"
+for _ in $(seq 50); do in journalctl -u evrouted --no-pager | grep -q "$id" && break; sleep 0.1; done
+in journalctl -u evrouted --no-pager | grep -q "\"id\":\"$id\"" || die "event not in the journal (stdout sink)"
+in grep -q "$id" /var/lib/evroute/data/events.ndjson || die "event not in the state directory"
+
+echo "== systemctl reload"
+in systemctl reload evrouted
+for _ in $(seq 50); do in journalctl -u evrouted --no-pager | grep -q "SIGHUP: reopening" && break; sleep 0.1; done
+in journalctl -u evrouted --no-pager | grep -q "SIGHUP: reopening" || die "reload did not reach evrouted"
+[ "$(in systemctl is-active evrouted)" = active ] || die "not active after reload"
+
+echo "== systemctl stop drains"
+for i in $(seq 20); do
+  curl -sf -X POST "http://127.0.0.1:$port/v1/events" -H 'Content-Type: application/json' \
+    -d "{\"id\":\"drain-$i\"}" >/dev/null || die "POST $i failed"
+done
+in systemctl stop evrouted
+[ "$(in systemctl show -p ExecMainStatus --value evrouted)" = 0 ] || die "unclean exit"
+in journalctl -u evrouted --no-pager | grep -q "every accepted event was delivered" || die "no clean drain"
+[ "$(in grep -c '"id":"drain-' /var/lib/evroute/data/events.ndjson)" = 20 ] || die "events lost at stop"
+in systemctl status evrouted --no-pager | head -5 || true  # inactive: exits 3
+in journalctl -u evrouted --no-pager | tail -5
+echo "systemd test passed"
