@@ -1,5 +1,7 @@
 #include "evroute/channel.h"
 
+#include "deadline.h"
+
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -8,14 +10,7 @@ namespace evroute {
 
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-// now + d, saturating: a timeout of nanoseconds::max() means "no deadline", not an overflow.
-SteadyTime deadline_after(std::chrono::nanoseconds d) {
-  const SteadyTime now = std::chrono::steady_clock::now();
-  if (d >= SteadyTime::max() - now) return SteadyTime::max();
-  return now + d;
-}
+using internal::deadline_after;
 
 }  // namespace
 

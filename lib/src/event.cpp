@@ -8,7 +8,8 @@
 namespace evroute {
 
 // One allocation per event: this header, then the bytes laid out as
-//   id | attribute table (key length, value length: uint16 each) | attribute keys and values | payload
+//   id | attribute table (key length, value length: uint16 each) | attribute keys and values |
+//   payload
 // The header is 24 bytes; with a 36-byte UUID and a 200-byte payload an event takes one 272-byte
 // malloc chunk.
 struct Event::Rep {
@@ -119,8 +120,8 @@ std::string_view Event::payload() const noexcept {
 
 Event::TimePoint Event::received() const noexcept {
   if (!rep_) return TimePoint();
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-      std::chrono::nanoseconds(rep_->received_ns)));
+  return TimePoint(
+      std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds(rep_->received_ns)));
 }
 
 std::size_t Event::attribute_count() const noexcept { return rep_ ? rep_->attribute_count : 0; }
@@ -144,9 +145,7 @@ std::optional<std::string_view> Event::attribute(std::string_view key) const noe
   return std::nullopt;
 }
 
-std::size_t Event::footprint() const noexcept {
-  return rep_ ? sizeof(Rep) + rep_->total_size : 0;
-}
+std::size_t Event::footprint() const noexcept { return rep_ ? sizeof(Rep) + rep_->total_size : 0; }
 
 std::uint32_t Event::use_count() const noexcept {
   return rep_ ? rep_->refs.load(std::memory_order_relaxed) : 0;

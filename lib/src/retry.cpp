@@ -1,5 +1,7 @@
 #include "evroute/retry.h"
 
+#include "deadline.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -14,7 +16,7 @@ std::uint32_t saturating_increment(std::uint32_t n) { return n == UINT32_MAX ? n
 
 // now + d without overflowing the clock's range.
 Clock::TimePoint deadline_after(Clock::TimePoint now, Clock::Duration d) {
-  return d > Clock::TimePoint::max() - now ? Clock::TimePoint::max() : now + d;
+  return internal::saturating_add(now, d);
 }
 
 // The failure's retry-after hint, clamped to `max` (compared in milliseconds first, so a huge hint

@@ -4,14 +4,22 @@ namespace evroute {
 
 std::string_view code_name(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kClosed: return "closed";
-    case Code::kFull: return "full";
-    case Code::kTimeout: return "timeout";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kRejected: return "rejected";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kDropped: return "dropped";
+    case Code::kOk:
+      return "ok";
+    case Code::kClosed:
+      return "closed";
+    case Code::kFull:
+      return "full";
+    case Code::kTimeout:
+      return "timeout";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kRejected:
+      return "rejected";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kDropped:
+      return "dropped";
   }
   return "unknown";
 }
