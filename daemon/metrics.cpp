@@ -147,7 +147,7 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
         continue;
       }
       std::uint64_t v = 0;
-      if (name == "evroute_sink_events_in_total") v = r->events_in.load(std::memory_order_relaxed);
+      if (name == "evroute_sink_events_in_total") v = router.events_in(*r);
       if (name == "evroute_sink_events_delivered_total") v = rs.delivered;
       if (name == "evroute_sink_events_failed_total") v = rs.gave_up;
       if (name == "evroute_sink_events_retried_total") v = rs.retries;

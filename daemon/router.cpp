@@ -188,9 +188,6 @@ Router::Admission Router::submit(std::span<const evroute::Event> events) {
   }
 
   for (const evroute::Event& e : events) {
-    for (const auto& r : routes_) {
-      if (r->filter.empty() || r->matches(e)) r->events_in.fetch_add(1, std::memory_order_relaxed);
-    }
     if (evroute::Status s = broadcaster_.write(e); !s.is_ok()) {
       spdlog::warn("event {}: {}", e.id(), s.to_string());
     }

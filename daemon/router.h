@@ -47,7 +47,6 @@ struct Route {
   std::shared_ptr<evroute::Queue> queue;
   std::shared_ptr<evroute::Filter> filter_sink;  // null when the sink has no filter
   std::shared_ptr<DropLog> drop_log;
-  std::atomic<std::uint64_t> events_in{0};  // events routed to this sink (after its filter)
 
   bool matches(const evroute::Event& event) const;
   bool closed() const { return closed_.load(std::memory_order_acquire); }
@@ -86,6 +85,11 @@ class Router {
   // Top-level event fields that filters test, plus "type": ingest copies them into attributes.
   std::span<const std::string> attribute_fields() const { return attribute_fields_; }
   std::uint64_t events_accepted() const { return accepted_.load(std::memory_order_relaxed); }
+  // Events routed to `route` (after its filter): what its Filter forwarded, or, without a filter,
+  // every accepted event.
+  std::uint64_t events_in(const Route& route) const {
+    return route.filter_sink ? route.filter_sink->stats().matched : events_accepted();
+  }
 
  private:
   std::vector<std::unique_ptr<Route>> routes_;

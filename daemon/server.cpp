@@ -206,7 +206,7 @@ void Server::handle_sinks(httplib::Response& res) {
         {"description", r->description},
         {"state", r->closed() ? "closed" : "open"},
         {"counters",
-         {{"events_in", r->events_in.load(std::memory_order_relaxed)},
+         {{"events_in", router_.events_in(*r)},
           {"delivered", rs.delivered},
           {"failed", rs.gave_up},
           {"retried", rs.retries},
