@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,9 +48,13 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::filesystem::pat
   envp.push_back(nullptr);
   const std::string dir = workdir_.string();
 
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    // Die with the test process, however it ends (a sanitizer's halt skips our destructors).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(125);  // the parent died before prctl took effect
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
     if (chdir(dir.c_str()) != 0) _exit(126);
