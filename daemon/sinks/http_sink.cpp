@@ -1,6 +1,8 @@
 #include "sinks/http_sink.h"
 
 #include <httplib.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <ctime>
 #include <regex>
@@ -31,6 +33,43 @@ std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkCon
   out->path = m[4].matched && !m[4].str().empty() ? m[4].str() : "/";
   if (out->path[0] == '?') out->path = "/" + out->path;
   return std::nullopt;
+}
+
+std::optional<std::string> decode_webhook_secret(std::string_view secret) {
+  constexpr std::string_view kPrefix = "whsec_";
+  if (secret.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  const std::string_view b64 = secret.substr(kPrefix.size());
+  if (b64.empty() || b64.size() % 4 != 0) return std::nullopt;
+  std::string key(b64.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(key.data()),
+                                reinterpret_cast<const unsigned char*>(b64.data()),
+                                static_cast<int>(b64.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the bytes that '=' padding stands for: drop them.
+  std::size_t padding = 0;
+  for (std::size_t i = b64.size(); i > 0 && b64[i - 1] == '='; --i) ++padding;
+  key.resize(static_cast<std::size_t>(n) - padding);
+  return key;
+}
+
+std::string webhook_signature(const std::vector<std::string>& keys, std::string_view id,
+                              std::string_view timestamp, std::string_view body) {
+  std::string message;
+  message.reserve(id.size() + timestamp.size() + body.size() + 2);
+  message.append(id).append(".").append(timestamp).append(".").append(body);
+  std::string header;
+  for (const std::string& key : keys) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &mac_len);
+    unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+    const int b64_len = EVP_EncodeBlock(b64, mac, static_cast<int>(mac_len));
+    if (!header.empty()) header += ' ';
+    header += "v1,";
+    header.append(reinterpret_cast<const char*>(b64), static_cast<std::size_t>(b64_len));
+  }
+  return header;
 }
 
 std::chrono::milliseconds parse_retry_after(const std::string& value,
@@ -74,11 +113,14 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
 
   httplib::Headers headers(config_.headers.begin(), config_.headers.end());
   const auto now = std::chrono::system_clock::now();
+  const std::string timestamp = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
   headers.emplace("webhook-id", std::string(event.id()));
-  headers.emplace(
-      "webhook-timestamp",
-      std::to_string(
-          std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count()));
+  headers.emplace("webhook-timestamp", timestamp);
+  if (!config_.signing_keys.empty()) {  // signed per attempt: the timestamp is this attempt's
+    headers.emplace("webhook-signature", webhook_signature(config_.signing_keys, event.id(),
+                                                           timestamp, event.payload()));
+  }
   headers.emplace("User-Agent", "evroute/" EVROUTE_VERSION);
   requests_.fetch_add(1, std::memory_order_relaxed);
   const std::string payload(event.payload());
@@ -154,6 +196,18 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
       reader.error("timeout", reader.what() + ": 'timeout' must be more than 0");
     } else {
       config.timeout = *timeout;
+    }
+  }
+  if (auto secrets = reader.string_list("secret")) {
+    for (const std::string& secret : *secrets) {
+      auto key = decode_webhook_secret(secret);
+      if (!key || key->empty()) {
+        reader.error(
+            "secret",
+            reader.what() + ": 'secret' must be whsec_ followed by base64 (Standard Webhooks)");
+        break;
+      }
+      config.signing_keys.push_back(std::move(*key));
     }
   }
   if (auto tls = reader.map("tls"); tls && tls->valid()) {

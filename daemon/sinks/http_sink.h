@@ -5,6 +5,8 @@
 //   webhook-id: <event id>            the same on every retry, so receivers can deduplicate
 //   webhook-timestamp: <unix seconds> of this attempt
 //   User-Agent: evroute/<version>
+//   webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">   when `secret` is set
+//     (Standard Webhooks; with several secrets, for rotation, one signature each, space-separated)
 // over one kept-alive connection (TCP_NODELAY; redirects are never followed). https verifies the
 // server certificate against the system CAs, or `tls.ca_file`.
 //
@@ -25,6 +27,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "sinks/registry.h"
 
@@ -42,7 +46,14 @@ struct HttpSinkConfig {
   Duration timeout = std::chrono::seconds(5);
   std::string ca_file;  // tls.ca_file; empty: the system's CAs
   bool tls_verify = true;
+  std::vector<std::string> signing_keys;  // from `secret: whsec_<base64>` (or a list), decoded
 };
+
+// Standard Webhooks: the value of the webhook-signature header for one delivery attempt.
+std::string webhook_signature(const std::vector<std::string>& keys, std::string_view id,
+                              std::string_view timestamp, std::string_view body);
+// "whsec_<base64>" -> the key bytes, or nullopt when it is not of that form.
+std::optional<std::string> decode_webhook_secret(std::string_view secret);
 
 // Splits and checks a webhook URL. Returns an explanation on failure.
 std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkConfig* out);

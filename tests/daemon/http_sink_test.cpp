@@ -1,6 +1,7 @@
 // The http sink against a real HTTP receiver: body and headers, keep-alive, how each answer maps to
 // a Status, timeouts, close during a request, and retries composed with evroute::Retrying.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -172,6 +173,84 @@ TEST(HttpSink, HttpsVerifiesTheServerCertificate) {
   server.stop();
   t.join();
   std::filesystem::remove_all(dir);
+}
+
+// Standard Webhooks: the published test vector (from the spec's reference implementations).
+TEST(WebhookSignature, ReproducesThePublishedTestVector) {
+  auto key = decode_webhook_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  ASSERT_TRUE(key);
+  EXPECT_EQ(webhook_signature({*key}, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+                              R"({"test": 2432232314})"),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+  EXPECT_FALSE(decode_webhook_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));  // no whsec_
+  EXPECT_FALSE(decode_webhook_secret("whsec_not*base64"));
+}
+
+// A verifier written from the spec, sharing no code with evroute's signer: its own base64 and
+// OpenSSL's EVP_Q_mac. Returns the "v1,<base64>" entry for one secret.
+std::string expected_signature(const std::string& whsec, const std::string& id,
+                               const std::string& timestamp, const std::string& body) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string key;
+  int bits = 0, value = 0;
+  for (char c : whsec.substr(6)) {  // after "whsec_"
+    if (c == '=') break;
+    value = (value << 6) | static_cast<int>(kAlphabet.find(c));
+    if ((bits += 6) >= 8) key += static_cast<char>((value >> (bits -= 8)) & 0xff);
+  }
+  const std::string message = id + "." + timestamp + "." + body;
+  unsigned char mac[64];
+  size_t mac_len = 0;
+  char digest[] = "SHA256";
+  EXPECT_NE(EVP_Q_mac(nullptr, "HMAC", nullptr, digest, nullptr, key.data(), key.size(),
+                      reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac,
+                      sizeof mac, &mac_len),
+            nullptr);
+  std::string out = "v1,";
+  for (size_t i = 0; i < mac_len; i += 3) {
+    const int n = static_cast<int>(std::min<size_t>(3, mac_len - i));
+    const unsigned v = (mac[i] << 16) | (n > 1 ? mac[i + 1] << 8 : 0) | (n > 2 ? mac[i + 2] : 0);
+    for (int j = 0; j < 4; ++j) out += j <= n ? kAlphabet[(v >> (18 - 6 * j)) & 63] : '=';
+  }
+  return out;
+}
+
+TEST(HttpSink, SignsEveryAttemptWithEachSecret) {
+  const std::string old_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  const std::string new_secret = "whsec_c2VjcmV0LWtleS1mb3Itcm90YXRpb24tdGVzdHM=";
+  evtest::Receiver hook;
+  hook.set_respond([](std::size_t n) { return n == 0 ? 503 : 200; });
+  auto config = config_for(hook.url());
+  config.signing_keys = {*decode_webhook_secret(old_secret), *decode_webhook_secret(new_secret)};
+  HttpSink sink(config);
+  EXPECT_FALSE(sink.write(ev("evt-7")).is_ok());  // 503: the retry is signed anew
+  EXPECT_TRUE(sink.write(ev("evt-7")).is_ok());
+  auto reqs = hook.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  for (const auto& r : reqs) {
+    const std::string ts = r.header("webhook-timestamp");
+    EXPECT_EQ(r.header("webhook-signature"),
+              expected_signature(old_secret, "evt-7", ts, r.body) + " " +
+                  expected_signature(new_secret, "evt-7", ts, r.body));
+  }
+}
+
+TEST(HttpSink, BadSecretIsAConfigError) {
+  ConfigErrors errors("t.yaml");
+  ConfigReader reader(YAML::Load("url: http://127.0.0.1:9/\nsecret: whsec_%%%\n"), errors,
+                      "sink 'a'");
+  EXPECT_FALSE(parse_http_sink(reader));
+  ASSERT_EQ(errors.all().size(), 1u);
+  EXPECT_EQ(errors.all()[0].to_string(),
+            "t.yaml:2:9: sink 'a': 'secret' must be whsec_ followed by base64 (Standard Webhooks)");
+  ConfigErrors ok_errors("t.yaml");
+  ConfigReader ok(
+      YAML::Load("url: http://127.0.0.1:9/\nsecret: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, "
+                 "whsec_c2VjcmV0]\n"),
+      ok_errors, "sink 'a'");
+  EXPECT_TRUE(parse_http_sink(ok));
+  EXPECT_TRUE(ok_errors.empty());
 }
 
 TEST(HttpSink, RetryingDeliversOnTheThirdAttemptWithTheSameId) {

@@ -35,8 +35,10 @@ ProcessResult run_evrouted(std::vector<std::string> args, const std::string& yam
 TEST(Cli, CheckAcceptsTheShippedConfigs) {
   for (const char* file :
        {"config/evroute.yaml", "config/examples/full.yaml", "config/docker.yaml"}) {
-    ProcessResult r = run_evrouted({"--check", "--config", (source_dir() / file).string()}, "",
-                                   {{"EVROUTE_TOKEN", "t0ken"}});
+    ProcessResult r =
+        run_evrouted({"--check", "--config", (source_dir() / file).string()}, "",
+                     {{"EVROUTE_TOKEN", "t0ken"},
+                      {"BILLING_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
     EXPECT_EQ(r.code, 0) << file << "\n" << r.err;
     EXPECT_NE(r.out.find("OK"), std::string::npos) << r.out;
   }
