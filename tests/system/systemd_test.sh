@@ -49,8 +49,22 @@ docker build --network host -q -t "$image" "$work" >/dev/null 2>&1 || die "image
 docker run -d --name "$name" --network host --tmpfs /run --tmpfs /run/lock \
   -v /sys/fs/cgroup:/sys/fs/cgroup:ro --cap-add SYS_ADMIN \
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined "$image" >/dev/null
-state=$(box systemctl is-system-running --wait 2>/dev/null || true)
+# `docker run -d` returns before systemd inside has even opened its bus: wait until it answers
+# (is-system-running --wait alone fails at once with "Failed to connect to bus" that early).
+state=
+for _ in $(seq 600); do
+  [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ] \
+    || { docker logs "$name" >&2 || true; die "the systemd container exited during boot"; }
+  state=$(box systemctl is-system-running --wait 2>/dev/null || true)
+  case "$state" in running|degraded) break ;; esac
+  sleep 0.1
+done
 echo "system: $state"
+case "$state" in
+  running) ;;
+  degraded) box systemctl --failed --no-pager >&2 || true ;;
+  *) docker logs "$name" >&2 || true; die "systemd in the container did not finish booting (state '$state')" ;;
+esac
 
 echo "== installed and enabled the Debian way"
 [ "$(box systemctl is-enabled evrouted)" = enabled ] || die "evrouted.service is not enabled"
