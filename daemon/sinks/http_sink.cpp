@@ -1,37 +1,73 @@
 #include "sinks/http_sink.h"
 
 #include <httplib.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/x509.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
-#include <regex>
+#include <stdexcept>
+#include <thread>
 
 namespace evrouted {
 
+namespace {
+
+std::string lowercase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
 std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkConfig* out) {
-  static const std::regex re(
-      R"(^([A-Za-z][A-Za-z0-9+.-]*)://([^/:?#\[\]@]*|\[[0-9A-Fa-f:.]+\])(?::([0-9]*))?([/?][^#]*)?(#.*)?$)");
-  std::smatch m;
-  if (!std::regex_match(url, m, re)) return "not a URL of the form http(s)://host[:port]/path";
-  std::string scheme = m[1].str();
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::size_t npos = std::string::npos;
+  const std::size_t colon = url.find("://");
+  if (colon == npos || colon == 0 || url.find_first_of("/?#") < colon) {
+    return "not a URL of the form http(s)://host[:port]/path";
+  }
+  const std::string scheme = lowercase(url.substr(0, colon));
   if (scheme != "http" && scheme != "https") {
     return "scheme must be http or https, not '" + scheme + "'";
   }
-  const std::string host = m[2].str();
-  if (host.empty()) return "no host";
-  std::string port = m[3].str();
-  if (m[3].matched) {
-    if (port.empty() || port.size() > 5 || std::stoi(port) < 1 || std::stoi(port) > 65535) {
-      return "port must be a number from 1 to 65535";
-    }
+  const std::size_t authority_end = url.find_first_of("/?#", colon + 3);
+  std::string host = url.substr(colon + 3, authority_end - colon - 3);
+  const std::string rest = authority_end == npos ? "" : url.substr(authority_end);
+  if (host.find('@') != npos) {
+    return "credentials in the URL are not supported (set an Authorization header instead)";
   }
-  if (m[5].matched) return "a webhook URL cannot have a #fragment";
+  // host[:port], where host may be an IPv6 literal in brackets.
+  const std::size_t port_colon = host.find(':', host.rfind(']') == npos ? 0 : host.rfind(']'));
+  std::optional<std::string> port;
+  if (port_colon != npos) {
+    port = host.substr(port_colon + 1);
+    host.resize(port_colon);
+  }
+  if (host.empty()) return "no host";
+  if (host[0] == '[') {
+    // cpp-httplib 0.11's Client parses only IPv6 literals of digits and colons; it would take any
+    // other as a host name and fail at every request.
+    if (host.size() < 3 || host.back() != ']' ||
+        host.find_first_not_of("0123456789:", 1) != host.size() - 1) {
+      return "only IPv6 addresses of digits and colons (e.g. [::1]) are supported; use a host name";
+    }
+  } else if (host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789.-_") != npos) {
+    return "invalid host '" + host + "'";
+  }
+  if (port && (port->empty() || port->size() > 5 || port->find_first_not_of("0123456789") != npos ||
+               std::stoi(*port) < 1 || std::stoi(*port) > 65535)) {
+    return "port must be a number from 1 to 65535";
+  }
+  if (rest.find('#') != npos) return "a webhook URL cannot have a #fragment";
   out->url = url;
-  out->scheme_host_port = scheme + "://" + host + (port.empty() ? "" : ":" + port);
-  out->path = m[4].matched && !m[4].str().empty() ? m[4].str() : "/";
-  if (out->path[0] == '?') out->path = "/" + out->path;
+  out->scheme_host_port = scheme + "://" + host + (port ? ":" + *port : "");
+  out->path = rest.empty() ? "/" : rest[0] == '?' ? "/" + rest : rest;
   return std::nullopt;
 }
 
@@ -79,19 +115,46 @@ std::chrono::milliseconds parse_retry_after(const std::string& value,
     if (value.size() > 9) return std::chrono::hours(24 * 365);  // absurd: the clamp applies
     return std::chrono::seconds(std::stoll(value));
   }
-  std::tm tm{};
-  const char* end = strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (!end || *end != '\0') return std::chrono::milliseconds(0);
-  const auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-  if (when <= now) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
+  // RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms, always in GMT.
+  for (const char* format :
+       {"%a, %d %b %Y %H:%M:%S GMT", "%a, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+    std::tm tm{};
+    const char* end = strptime(value.c_str(), format, &tm);
+    if (!end || *end != '\0') continue;
+    const auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
+    if (when <= now) return std::chrono::milliseconds(0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
+  }
+  return std::chrono::milliseconds(0);
 }
+
+namespace {
+
+// Loads a PEM CA file as cpp-httplib will at the first request, to report a bad one up front.
+std::optional<std::string> ca_file_problem(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  if (!file) return "cannot read " + path + ": " + std::strerror(errno);
+  std::fclose(file);
+  X509_STORE* store = X509_STORE_new();
+  const bool ok = store && X509_STORE_load_file(store, path.c_str()) == 1;
+  X509_STORE_free(store);
+  const char* why = ERR_reason_error_string(ERR_peek_last_error());
+  ERR_clear_error();
+  if (ok) return std::nullopt;
+  return "cannot load CA certificates from " + path + ": " + (why ? why : "unknown error");
+}
+
+}  // namespace
 
 HttpSink::HttpSink(HttpSinkConfig config)
     : config_(std::move(config)),
       client_(std::make_unique<httplib::Client>(config_.scheme_host_port)) {
   if (!client_->is_valid()) {
     throw std::runtime_error("cannot create an HTTP client for " + config_.url);
+  }
+  if (!config_.ca_file.empty()) {
+    if (auto problem = ca_file_problem(config_.ca_file)) throw std::runtime_error(*problem);
+    client_->set_ca_cert_path(config_.ca_file);
   }
   const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(config_.timeout);
   client_->set_connection_timeout(timeout);
@@ -101,7 +164,6 @@ HttpSink::HttpSink(HttpSinkConfig config)
   client_->set_tcp_nodelay(true);
   client_->set_follow_location(false);  // never replay a POST to wherever a redirect points
   client_->enable_server_certificate_verification(config_.tls_verify);
-  if (!config_.ca_file.empty()) client_->set_ca_cert_path(config_.ca_file);
 }
 
 HttpSink::~HttpSink() { close(); }
@@ -111,46 +173,71 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
 
-  httplib::Headers headers(config_.headers.begin(), config_.headers.end());
   const auto now = std::chrono::system_clock::now();
   const std::string timestamp = std::to_string(
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
-  headers.emplace("webhook-id", std::string(event.id()));
-  headers.emplace("webhook-timestamp", timestamp);
+  httplib::Request req;
+  req.method = "POST";
+  req.path = config_.path;
+  req.headers.insert(config_.headers.begin(), config_.headers.end());
+  req.headers.emplace("Content-Type", "application/json");
+  req.headers.emplace("webhook-id", std::string(event.id()));
+  req.headers.emplace("webhook-timestamp", timestamp);
   if (!config_.signing_keys.empty()) {  // signed per attempt: the timestamp is this attempt's
-    headers.emplace("webhook-signature", webhook_signature(config_.signing_keys, event.id(),
-                                                           timestamp, event.payload()));
+    req.headers.emplace("webhook-signature", webhook_signature(config_.signing_keys, event.id(),
+                                                               timestamp, event.payload()));
   }
-  headers.emplace("User-Agent", "evroute/" EVROUTE_VERSION);
+  if (!req.has_header("User-Agent")) req.headers.emplace("User-Agent", "evroute/" EVROUTE_VERSION);
+  req.body = event.payload();
+  // Read the answer's body (so the connection stays usable) without keeping it: a receiver's
+  // 10 MB error page must not cost 10 MB per attempt.
+  req.content_receiver = [](const char*, std::size_t, std::uint64_t, std::uint64_t) {
+    return true;
+  };
   requests_.fetch_add(1, std::memory_order_relaxed);
-  const std::string payload(event.payload());
-  httplib::Result res = client_->Post(config_.path, headers, payload, "application/json");
-
-  if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
-  if (!res) {
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  if (!client_->send(req, res, error)) {
+    // Most likely close() shut the socket down under us.
+    if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
     errors_.fetch_add(1, std::memory_order_relaxed);
     last_status_.store(0, std::memory_order_relaxed);
-    return evroute::Status::unavailable("POST " + config_.url + ": " +
-                                        httplib::to_string(res.error()));
+    return failed(
+        evroute::Status::unavailable("POST " + config_.url + ": " + httplib::to_string(error)));
   }
-  const int status = res->status;
+  const int status = res.status;
   last_status_.store(status, std::memory_order_relaxed);
-  if (status >= 200 && status < 300) {
+  if (status >= 200 && status < 300) {  // delivered, even if close() came meanwhile
     r2xx_.fetch_add(1, std::memory_order_relaxed);
     return evroute::Status::ok();
   }
   (status < 400 ? r3xx_ : status < 500 ? r4xx_ : r5xx_).fetch_add(1, std::memory_order_relaxed);
   const std::string what = "POST " + config_.url + ": HTTP " + std::to_string(status);
   if (status == 408 || status == 429 || status >= 500) {
-    return evroute::Status::unavailable(what).with_retry_after(
-        parse_retry_after(res->get_header_value("Retry-After"), now));
+    return failed(evroute::Status::unavailable(what).with_retry_after(
+        parse_retry_after(res.get_header_value("Retry-After"), now)));
   }
-  return evroute::Status::rejected(what);
+  return failed(evroute::Status::rejected(what));
+}
+
+evroute::Status HttpSink::failed(evroute::Status status) {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  last_error_ = status.message();
+  return status;
 }
 
 evroute::Status HttpSink::close() {
-  if (closed_.exchange(true)) return evroute::Status::ok();
-  client_->stop();  // thread-safe: shuts down the socket of a request in flight
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return evroute::Status::ok();
+  // stop() is cpp-httplib's one thread-safe way to abort a request in flight: it shuts the socket
+  // down (waiting out a connect under way). A write that read closed_ just before it was set may
+  // not have started its request yet, so stop again until no write holds mu_.
+  for (;;) {
+    client_->stop();
+    if (mu_.try_lock()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  client_->stop();  // no write in flight now: closes the kept-alive connection
+  mu_.unlock();
   return evroute::Status::ok();
 }
 
@@ -163,6 +250,8 @@ HttpSink::Stats HttpSink::stats() const {
   s.responses_5xx = r5xx_.load(std::memory_order_relaxed);
   s.transport_errors = errors_.load(std::memory_order_relaxed);
   s.last_status = last_status_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(error_mu_);
+  s.last_error = last_error_;
   return s;
 }
 
@@ -180,20 +269,49 @@ class HttpSpec final : public SinkSpec {
   const HttpSinkConfig config_;
 };
 
+// Why a configured header cannot be sent, if it cannot.
+std::optional<std::string> header_problem(const std::string& name, const std::string& value) {
+  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "0123456789!#$%&'*+-.^_`|~") != std::string::npos) {
+    return "'" + name + "' is not a valid header name";
+  }
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* own : {"content-type", "content-length", "transfer-encoding", "connection",
+                          "webhook-id", "webhook-timestamp", "webhook-signature"}) {
+    if (lower == own) return "header '" + name + "' is set by the http sink itself";
+  }
+  for (char c : value) {  // a newline would smuggle in headers of its own
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+      return "header '" + name + "' has a control character (e.g. a newline) in its value";
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
   HttpSinkConfig config;
   const std::size_t before = reader.errors().all().size();
+  const std::string prefix = reader.what().empty() ? "" : reader.what() + ": ";
   if (auto url = reader.required_string("url")) {
     if (auto why = parse_webhook_url(*url, &config)) {
-      reader.error("url", reader.what() + ": invalid url '" + *url + "': " + *why);
+      reader.error("url", prefix + "invalid url '" + *url + "': " + *why);
     }
   }
-  if (auto headers = reader.string_map("headers")) config.headers = *headers;
+  if (auto headers = reader.string_map("headers")) {
+    for (const auto& kv : reader.node("headers")) {
+      const std::string name = kv.first.Scalar();
+      if (auto why = header_problem(name, (*headers)[name])) {
+        reader.errors().add(kv.first.Mark(), prefix + *why);
+      }
+    }
+    config.headers = *headers;
+  }
   if (auto timeout = reader.duration("timeout")) {
     if (timeout->count() <= 0) {
-      reader.error("timeout", reader.what() + ": 'timeout' must be more than 0");
+      reader.error("timeout", prefix + "'timeout' must be more than 0");
     } else {
       config.timeout = *timeout;
     }
@@ -202,16 +320,21 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
     for (const std::string& secret : *secrets) {
       auto key = decode_webhook_secret(secret);
       if (!key || key->empty()) {
-        reader.error(
-            "secret",
-            reader.what() + ": 'secret' must be whsec_ followed by base64 (Standard Webhooks)");
+        reader.error("secret",
+                     prefix + "'secret' must be whsec_ followed by base64 (Standard Webhooks)");
         break;
       }
       config.signing_keys.push_back(std::move(*key));
     }
   }
   if (auto tls = reader.map("tls"); tls && tls->valid()) {
-    if (auto ca = tls->string("ca_file")) config.ca_file = *ca;
+    if (!config.scheme_host_port.empty() && config.scheme_host_port.rfind("https:", 0) != 0) {
+      reader.error("tls", prefix + "'tls' applies to https urls only");
+    }
+    if (auto ca = tls->string("ca_file")) {
+      if (auto why = ca_file_problem(*ca)) tls->error("ca_file", prefix + "tls.ca_file: " + *why);
+      config.ca_file = *ca;
+    }
     if (auto verify = tls->boolean("verify")) config.tls_verify = *verify;
     tls->finish();
   }

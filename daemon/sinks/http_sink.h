@@ -1,14 +1,16 @@
 // The http sink (`type: http`): POSTs each event to a webhook.
 //
-// The body is the event's payload (a compact JSON object with its "id"), sent as
+// The body is exactly the event's payload (a compact JSON object with its "id"), sent as
 // application/json with the configured headers plus:
 //   webhook-id: <event id>            the same on every retry, so receivers can deduplicate
 //   webhook-timestamp: <unix seconds> of this attempt
-//   User-Agent: evroute/<version>
+//   User-Agent: evroute/<version>     unless the configured headers set one
 //   webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">   when `secret` is set
 //     (Standard Webhooks; with several secrets, for rotation, one signature each, space-separated)
 // over one kept-alive connection (TCP_NODELAY; redirects are never followed). https verifies the
-// server certificate against the system CAs, or `tls.ca_file`.
+// server certificate against the system CAs, or `tls.ca_file`. `timeout` bounds the connect and
+// each read and write (not a whole request: a receiver trickling bytes can take longer). The
+// answer's body is read and discarded, never buffered.
 //
 // Answers, as evroute::Status:
 //   2xx                                  -> OK
@@ -16,12 +18,18 @@
 //   408, 429, 5xx                        -> kUnavailable, with retry_after() from Retry-After
 //   anything else (3xx, other 4xx)       -> kRejected (not retryable)
 //
-// close() makes a request in flight return at once (it shuts the socket down).
-// Thread-safety: write() and close() from any thread; writes are serialized (one connection).
+// close() makes a request in flight return promptly: it shuts the socket down (cpp-httplib's
+// stop()), and returns once no write is in flight. A write that is still connecting ends when the
+// connect does (at most `timeout`).
+// The process must ignore SIGPIPE (evrouted's main does): cpp-httplib 0.11 sends without
+// MSG_NOSIGNAL, so a receiver that hangs up mid-request would otherwise kill it.
+// Thread-safety: write(), close() and stats() from any thread; writes are serialized (one
+// connection).
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,7 +66,8 @@ std::optional<std::string> decode_webhook_secret(std::string_view secret);
 // Splits and checks a webhook URL. Returns an explanation on failure.
 std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkConfig* out);
 
-// Retry-After: delta-seconds or an HTTP-date; the wait from `now` (zero if past or unparsable).
+// Retry-After: delta-seconds or an HTTP-date (any of RFC 9110's three forms); the wait from `now`
+// (zero if past or unparsable).
 std::chrono::milliseconds parse_retry_after(const std::string& value,
                                             std::chrono::system_clock::time_point now);
 
@@ -69,8 +78,10 @@ class HttpSink final : public evroute::Sink {
     std::uint64_t responses_2xx = 0, responses_3xx = 0, responses_4xx = 0, responses_5xx = 0;
     std::uint64_t transport_errors = 0;  // no HTTP answer: refused, reset, timeout
     int last_status = 0;                 // 0: none yet, or a transport error
+    std::string last_error;              // the latest failure's message; "" if none yet
   };
 
+  // Throws std::runtime_error when it cannot start (e.g. an unreadable tls.ca_file).
   explicit HttpSink(HttpSinkConfig config);
   ~HttpSink() override;
 
@@ -79,12 +90,18 @@ class HttpSink final : public evroute::Sink {
   Stats stats() const;
 
  private:
+  evroute::Status failed(evroute::Status status);  // records it as last_error
+
   const HttpSinkConfig config_;
   std::unique_ptr<httplib::Client> client_;
-  std::mutex mu_;  // serializes requests on the one connection
+  // Held by write() for a whole request: serializes requests on the one connection. close() never
+  // blocks on it; it aborts the request (stop()) until try_lock succeeds.
+  std::mutex mu_;
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> requests_{0}, r2xx_{0}, r3xx_{0}, r4xx_{0}, r5xx_{0}, errors_{0};
   std::atomic<int> last_status_{0};
+  mutable std::mutex error_mu_;  // guards last_error_ (written on failures only)
+  std::string last_error_;
 };
 
 std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader);
