@@ -136,6 +136,15 @@ bool Server::wait_until_serving(std::chrono::milliseconds timeout) {
   return true;
 }
 
+bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {
+  if (authorized(req)) return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  reply_error(
+      res, 401,
+      req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
+  return false;
+}
+
 bool Server::authorized(const httplib::Request& req) const {
   if (token_digests_.empty()) return true;
   const std::string header = req.get_header_value("Authorization");
@@ -158,12 +167,7 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
     res.set_header("Connection", "close");
     return reply_error(res, 503, "evrouted is shutting down");
   }
-  if (!authorized(req)) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    return reply_error(
-        res, 401,
-        req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
-  }
+  if (!authorized(req, res)) return;
   const std::string content_type = req.get_header_value("Content-Type");
   const auto format = body_format(content_type);
   if (!format) {
@@ -200,12 +204,7 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
 }
 
 void Server::handle_enable(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req)) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    return reply_error(
-        res, 401,
-        req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
-  }
+  if (!authorized(req, res)) return;
   const std::string name = req.matches[1];
   const std::optional<bool> was_disabled = router_.enable(name);
   if (!was_disabled) return reply_error(res, 404, "no sink named '" + name + "'");

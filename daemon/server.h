@@ -47,6 +47,8 @@ class Server {
   void handle_sinks(httplib::Response& res);
   void handle_enable(const httplib::Request& req, httplib::Response& res);
   bool authorized(const httplib::Request& req) const;
+  // authorized(req), or answers 401 and returns false.
+  bool authorized(const httplib::Request& req, httplib::Response& res) const;
 
   const ServerConfig config_;
   Router& router_;

@@ -238,7 +238,7 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
   if (!event) return evroute::Status::invalid_argument("empty event");
   std::lock_guard<std::mutex> lock(mu_);
   for (;;) {
-    {  // While disabled, hold the event: it is sent again once enabled.
+    if (disabled_.load(std::memory_order_acquire)) {  // hold the event: it goes once enabled
       std::unique_lock<std::mutex> wait(wait_mu_);
       enabled_.wait(wait, [this] {
         return closed_.load(std::memory_order_acquire) ||

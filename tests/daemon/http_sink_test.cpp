@@ -527,6 +527,16 @@ TEST(HttpSink, RetryOnChoosesWhichStatusesAreRetried) {
   for (int st : {400, 404, 409, 410, 301}) EXPECT_FALSE(d.test(st)) << st;
 }
 
+// Polls (bounded) until the sink has disabled itself.
+bool wait_disabled(const HttpSink& sink) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!sink.state().disabled) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
 // 410 Gone: the sink disables itself and holds the event (no failure reaches the caller, nothing
 // is lost) until enable(); then the same event goes out again, signed anew.
 TEST(HttpSink, GoneDisablesTheSinkAndHoldsTheEventUntilEnabled) {
@@ -548,12 +558,8 @@ TEST(HttpSink, GoneDisablesTheSinkAndHoldsTheEventUntilEnabled) {
     result = sink->write(ev("evt-g"));
     returned = true;
   });
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!sink->state().disabled && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
+  ASSERT_TRUE(wait_disabled(*sink));
   const auto state = sink->state();
-  ASSERT_TRUE(state.disabled);
   EXPECT_EQ(state.reason, "POST " + hook.url() + ": HTTP 410 Gone");
   EXPECT_LE(std::chrono::system_clock::now() - state.since, 10s);
   {
@@ -583,11 +589,7 @@ TEST(HttpSink, CloseEndsAWriteHeldWhileDisabled) {
   auto sink = std::make_shared<HttpSink>(config_for(hook.url()));
   evroute::Status result;
   std::thread writer([&] { result = sink->write(ev("x")); });
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!sink->state().disabled && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_TRUE(sink->state().disabled);
+  ASSERT_TRUE(wait_disabled(*sink));
   EXPECT_TRUE(sink->close().is_ok());
   writer.join();
   EXPECT_EQ(result.code(), evroute::Code::kClosed) << result;
