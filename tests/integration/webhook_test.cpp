@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -38,6 +39,16 @@ sinks:
     type: http
     url: )" +
          url + "\n" + sink_extra;
+}
+
+// Polls pred until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
 }
 
 std::vector<std::string> post_n(DaemonProcess& d, int n, const httplib::Headers& headers = {}) {
@@ -144,10 +155,7 @@ TEST(Webhook, RetryAfterIsClampedByMaxRetryAfter) {
                   "    retry: { initial_backoff: 10ms, max_retry_after: 100ms }\n"));
     ASSERT_TRUE(d);
     post_n(*d, 1);
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (calls.load() < 2 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(10ms);
-    }
+    EXPECT_TRUE(eventually([&] { return calls.load() >= 2; }, 20s));  // not in an hour
     EXPECT_EQ(calls.load(), 2);
     EXPECT_TRUE(d->wait_err_contains("retrying in 100 ms"));
   }
@@ -166,12 +174,7 @@ Json sink_state(DaemonProcess& d, const std::string& name) {
 }
 
 bool wait_state(DaemonProcess& d, const std::string& name, const std::string& state) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (sink_state(d, name).value("state", "") == state) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
+  return eventually([&] { return sink_state(d, name).value("state", "") == state; });
 }
 
 double metric(DaemonProcess& d, const std::string& series) {
@@ -245,6 +248,31 @@ TEST(Webhook, SighupReenablesADisabledSink) {
   ASSERT_TRUE(hook.wait_delivered(3));
   EXPECT_TRUE(wait_state(*d, "hook", "open"));
   EXPECT_TRUE(d->wait_err_contains("sink 'hook': re-enabled"));
+}
+
+// While disabled the sink's queue fills; then its when_full policy applies as usual: every event is
+// delivered after the enable call, or counted as dropped (and logged) — none is lost silently.
+TEST(Webhook, ADisabledSinksFullQueueDropsByItsPolicy) {
+  Receiver hook;
+  std::atomic<bool> gone{true};
+  hook.set_respond([&](std::size_t) { return gone.load() ? 410 : 200; });
+  auto d = DaemonProcess::start(
+      hook_yaml(hook.url(), "    queue: { capacity: 2, when_full: drop_newest }\n"));
+  ASSERT_TRUE(d);
+  post_n(*d, 1);
+  ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
+  post_n(*d, 5);  // all accepted (drop_newest never refuses)
+  const Json s = sink_state(*d, "hook");
+  EXPECT_EQ(s["queue"]["pending"], 2);
+  EXPECT_EQ(s["counters"]["dropped_newest"], 4);
+  EXPECT_TRUE(d->wait_err_contains("dropped by the queue's when_full policy"));
+  gone = false;
+  auto enabled = d->client().Post("/v1/sinks/hook/enable", "", "application/json");
+  ASSERT_TRUE(enabled);
+  EXPECT_EQ(enabled->status, 200);
+  ASSERT_TRUE(hook.wait_delivered(2));
+  EXPECT_TRUE(eventually(
+      [&] { return metric(*d, "evroute_sink_events_delivered_total{sink=\"hook\"}") == 2; }));
 }
 
 // A disabled sink cannot drain: SIGTERM does not wait shutdown_timeout (60 s here) for it; its
