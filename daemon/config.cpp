@@ -84,8 +84,8 @@ void read_retry(ConfigReader& r, RetryConfig& retry) {
   if (auto v = r.duration("initial_backoff")) retry.initial_backoff = *v;
   if (auto v = r.duration("max_backoff")) retry.max_backoff = *v;
   if (auto v = r.number("multiplier", 1, 100)) retry.multiplier = *v;
-  if (YAML::Node j = r.node("jitter"); j.IsDefined()) {
-    const std::string v = j.IsScalar() ? j.Scalar() : "";
+  if (auto j = r.string("jitter")) {
+    const std::string& v = *j;
     char* end = nullptr;
     const double x = std::strtod(v.c_str(), &end);
     if (v == "full") {
