@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -83,7 +84,21 @@ void read_retry(ConfigReader& r, RetryConfig& retry) {
   if (auto v = r.duration("initial_backoff")) retry.initial_backoff = *v;
   if (auto v = r.duration("max_backoff")) retry.max_backoff = *v;
   if (auto v = r.number("multiplier", 1, 100)) retry.multiplier = *v;
-  if (auto v = r.number("jitter", 0, 1)) retry.jitter = *v;
+  if (auto j = r.string("jitter")) {
+    const std::string& v = *j;
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v == "full") {
+      retry.full_jitter = true;
+    } else if (!v.empty() && end == v.c_str() + v.size() && x >= 0 && x <= 1) {
+      retry.jitter = x;
+      retry.full_jitter = false;
+    } else {
+      r.error("jitter",
+              r.what() + ": 'jitter' must be 'full' or a number from 0 to 1, not '" + v + "'");
+    }
+  }
+  if (auto v = r.duration("max_retry_after")) retry.max_retry_after = *v;
   if (YAML::Node b = r.node("breaker"); b.IsDefined()) {
     if (b.IsScalar()) {
       if (auto on = r.boolean("breaker"); on && !*on) retry.breaker.reset();
@@ -144,6 +159,8 @@ std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& val
     }
   }
   if (auto q = r.map("queue")) read_queue(*q, sink.queue);
+  // Full jitter is the http sink's default (see RetryConfig); an explicit `jitter` overrides it.
+  sink.retry.full_jitter = sink.type == "http";
   if (auto rt = r.map("retry")) read_retry(*rt, sink.retry);
 
   // Without a known type there is no telling which other keys are right: report only the type.

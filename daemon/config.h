@@ -45,6 +45,10 @@ struct RetryConfig {
   Duration max_backoff = std::chrono::seconds(30);
   double multiplier = 2.0;
   double jitter = 0.2;
+  // `jitter: full`: each wait uniform in [0, backoff]. The default for http sinks (many clients
+  // retrying one endpoint spread out best); the others default to `jitter: 0.2`.
+  bool full_jitter = false;
+  Duration max_retry_after = std::chrono::minutes(5);      // clamp on a Retry-After hint
   std::optional<BreakerConfig> breaker = BreakerConfig{};  // `breaker: false` disables
 };
 

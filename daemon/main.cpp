@@ -146,9 +146,11 @@ int run(const std::string& config_path) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP || sig == SIGUSR1) {
-      // Until hot reload exists, SIGHUP (systemctl reload) does what SIGUSR1 does.
+      // Until hot reload exists, SIGHUP (systemctl reload) does what SIGUSR1 does, and re-enables
+      // sinks their destination disabled (410 Gone).
       spdlog::info("{}: reopening file sinks", sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
       router->reopen();
+      if (sig == SIGHUP) router->enable_disabled();
       continue;
     }
     stop_signal = sig;

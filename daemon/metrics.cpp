@@ -128,7 +128,8 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       {"evroute_sink_queue_depth", "gauge", "Events waiting or in flight in the sink's queue."},
       {"evroute_sink_queue_high_water", "gauge", "Largest queue depth seen."},
       {"evroute_sink_queue_capacity", "gauge", "The queue's capacity (0: unbounded)."},
-      {"evroute_sink_up", "gauge", "1 while the sink is open."},
+      {"evroute_sink_up", "gauge",
+       "1 while the sink is open; 0 once closed, or while disabled by its destination (410 Gone)."},
   };
   for (const Family& f : families) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
@@ -154,7 +155,7 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       if (name == "evroute_sink_queue_depth") v = q.pending;
       if (name == "evroute_sink_queue_high_water") v = q.high_water;
       if (name == "evroute_sink_queue_capacity") v = r->queue_config.capacity;
-      if (name == "evroute_sink_up") v = r->closed() ? 0 : 1;
+      if (name == "evroute_sink_up") v = r->closed() || r->disabled() ? 0 : 1;
       out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, v);
     }
   }

@@ -56,6 +56,7 @@ std::shared_ptr<evroute::RetryStrategy> make_strategy(const RetryConfig& retry) 
   backoff.max = retry.max_backoff;
   backoff.factor = retry.multiplier;
   backoff.jitter = retry.jitter;
+  backoff.full_jitter = retry.full_jitter;
   auto exponential = std::make_shared<evroute::ExponentialBackoff>(backoff);
   if (!retry.breaker) return exponential;
   auto breaker =
@@ -80,6 +81,7 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
   evroute::Retrying::Options ro;
   ro.max_attempts = sc.retry.max_attempts;
   ro.max_elapsed = sc.retry.max_elapsed;
+  ro.max_retry_after = sc.retry.max_retry_after;
   const std::string name = sc.name;
   ro.on_retry = [name](const evroute::Event& e, const evroute::Status& s, std::uint32_t attempt,
                        evroute::Clock::Duration delay) {
@@ -92,6 +94,14 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
     spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}", name, e.id(), attempts,
                   s.to_string());
   };
+  if (Disableable* d = route->disableable()) {
+    d->on_disabled([name](const Disableable::State& s) {
+      spdlog::error(
+          "sink '{}': disabled ({}); its events stay queued until it is re-enabled by SIGHUP or "
+          "POST /v1/sinks/{}/enable",
+          name, s.reason, name);
+    });
+  }
   route->retrying =
       std::make_shared<evroute::Retrying>(route->leaf, make_strategy(sc.retry), std::move(ro));
 
@@ -204,14 +214,27 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   ShutdownReport report;
   for (auto& r : routes_) r->drop_log->set_reason("left in the queue at the shutdown deadline");
+  // Disabled sinks first, at once: waiting cannot drain them (see the header).
+  std::vector<Route*> order;
   for (auto& r : routes_) {
-    evroute::Queue::CloseReport qr = r->queue->close_until(deadline);
+    if (r->disabled()) order.push_back(r.get());
+  }
+  const std::size_t disabled = order.size();
+  for (auto& r : routes_) {
+    if (std::find(order.begin(), order.begin() + disabled, r.get()) == order.begin() + disabled) {
+      order.push_back(r.get());
+    }
+  }
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    Route* r = order[i];
+    evroute::Queue::CloseReport qr =
+        r->queue->close_until(i < disabled ? std::chrono::steady_clock::now() : deadline);
     r->closed_.store(true, std::memory_order_release);
     report.undelivered += qr.undelivered;
     report.timed_out = report.timed_out || qr.timed_out;
     if (qr.undelivered > 0) {
-      spdlog::error("sink '{}': {} event(s) undelivered at the shutdown deadline", r->name,
-                    qr.undelivered);
+      spdlog::error("sink '{}': {} event(s) undelivered at the shutdown deadline{}", r->name,
+                    qr.undelivered, i < disabled ? " (the sink is disabled)" : "");
     }
   }
   broadcaster_.close();
@@ -231,6 +254,28 @@ int Router::reopen() {
     }
   }
   return failed;
+}
+
+int Router::enable_disabled() {
+  int enabled = 0;
+  for (auto& r : routes_) {
+    if (Disableable* d = r->disableable(); d && d->enable()) {
+      spdlog::info("sink '{}': re-enabled", r->name);
+      ++enabled;
+    }
+  }
+  return enabled;
+}
+
+std::optional<bool> Router::enable(std::string_view name) {
+  for (auto& r : routes_) {
+    if (r->name != name) continue;
+    Disableable* d = r->disableable();
+    const bool was_disabled = d && d->enable();
+    if (was_disabled) spdlog::info("sink '{}': re-enabled by POST /v1/sinks/{}/enable", name, name);
+    return was_disabled;
+  }
+  return std::nullopt;
 }
 
 }  // namespace evrouted

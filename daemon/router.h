@@ -12,6 +12,9 @@
 //
 // shutdown() stops admission, then closes every queue against one common deadline — each queue
 // keeps delivering until it drains or the deadline passes — and reports what was left undelivered.
+// A sink disabled by its destination (410 Gone: its leaf holds its events, see Disableable) cannot
+// drain, so its queue is closed first, at once: its events count as undelivered without using up
+// the others' time.
 //
 // Thread-safety: submit(), routes() and the stats are safe from any thread; shutdown() and
 // reopen() from any one thread.
@@ -21,9 +24,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
@@ -49,6 +54,12 @@ struct Route {
   std::shared_ptr<DropLog> drop_log;
 
   bool matches(const evroute::Event& event) const;
+  // The leaf's disabled state (410 Gone), or null when the leaf cannot be disabled.
+  Disableable* disableable() const { return dynamic_cast<Disableable*>(leaf.get()); }
+  bool disabled() const {
+    const Disableable* d = disableable();
+    return d && d->state().disabled;
+  }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   std::atomic<bool> closed_{false};
 };
@@ -79,6 +90,11 @@ class Router {
   ShutdownReport shutdown(Duration timeout);
   // Reopens every file-backed sink (logrotate). Returns how many failed (each logged).
   int reopen();
+  // Re-enables every disabled sink (SIGHUP). Returns how many were disabled (each logged).
+  int enable_disabled();
+  // Re-enables the sink named `name` (POST /v1/sinks/NAME/enable): nullopt when there is no such
+  // sink, else whether it was disabled.
+  std::optional<bool> enable(std::string_view name);
 
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }

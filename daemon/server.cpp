@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <thread>
@@ -105,6 +106,9 @@ Server::Server(const Config& config, Router& router) : config_(config.server), r
   });
   http_.Get("/v1/sinks",
             [this](const httplib::Request&, httplib::Response& res) { handle_sinks(res); });
+  http_.Post(
+      R"(/v1/sinks/([^/]+)/enable)",
+      [this](const httplib::Request& req, httplib::Response& res) { handle_enable(req, res); });
 }
 
 int Server::bind() {
@@ -132,6 +136,15 @@ bool Server::wait_until_serving(std::chrono::milliseconds timeout) {
   return true;
 }
 
+bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {
+  if (authorized(req)) return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  reply_error(
+      res, 401,
+      req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
+  return false;
+}
+
 bool Server::authorized(const httplib::Request& req) const {
   if (token_digests_.empty()) return true;
   const std::string header = req.get_header_value("Authorization");
@@ -154,12 +167,7 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
     res.set_header("Connection", "close");
     return reply_error(res, 503, "evrouted is shutting down");
   }
-  if (!authorized(req)) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    return reply_error(
-        res, 401,
-        req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
-  }
+  if (!authorized(req, res)) return;
   const std::string content_type = req.get_header_value("Content-Type");
   const auto format = body_format(content_type);
   if (!format) {
@@ -195,16 +203,42 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
   reply(res, 202, Json{{"accepted", parsed.events.size()}, {"ids", std::move(ids)}});
 }
 
+void Server::handle_enable(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;
+  const std::string name = req.matches[1];
+  const std::optional<bool> was_disabled = router_.enable(name);
+  if (!was_disabled) return reply_error(res, 404, "no sink named '" + name + "'");
+  reply(res, 200, Json{{"name", name}, {"state", "open"}, {"was_disabled", *was_disabled}});
+}
+
+namespace {
+
+// "2026-11-26T10:02:03Z"
+std::string utc_time(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
 void Server::handle_sinks(httplib::Response& res) {
   Json sinks = Json::array();
   for (const auto& r : router_.routes()) {
     const auto q = r->queue->stats();
     const auto rs = r->retrying->stats();
+    const Disableable* disableable = r->disableable();
+    const Disableable::State disabled = disableable ? disableable->state() : Disableable::State{};
     sinks.push_back({
         {"name", r->name},
         {"type", r->type},
         {"description", r->description},
-        {"state", r->closed() ? "closed" : "open"},
+        {"state", r->closed()         ? "closed"
+                  : disabled.disabled ? "disabled"
+                                      : "open"},
         {"counters",
          {{"events_in", router_.events_in(*r)},
           {"delivered", rs.delivered},
@@ -219,6 +253,9 @@ void Server::handle_sinks(httplib::Response& res) {
           {"high_water", q.high_water},
           {"rejected_full", q.rejected_full}}},
     });
+    if (disabled.disabled) {
+      sinks.back()["disabled"] = {{"reason", disabled.reason}, {"since", utc_time(disabled.since)}};
+    }
   }
   reply(res, 200, Json{{"sinks", std::move(sinks)}});
 }

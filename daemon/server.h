@@ -5,6 +5,8 @@
 //   GET  /readyz      200 once listening with every sink open; 503 while draining
 //   GET  /metrics     Prometheus text format
 //   GET  /v1/sinks    each sink's type, state and counters as JSON
+//   POST /v1/sinks/NAME/enable   re-enables a sink its destination disabled (410 Gone); same auth
+//                     as POST /v1/events
 //
 // Every error body is JSON: {"error": "..."}. See README.md for the status codes.
 //
@@ -43,7 +45,10 @@ class Server {
  private:
   void handle_events(const httplib::Request& req, httplib::Response& res);
   void handle_sinks(httplib::Response& res);
+  void handle_enable(const httplib::Request& req, httplib::Response& res);
   bool authorized(const httplib::Request& req) const;
+  // authorized(req), or answers 401 and returns false.
+  bool authorized(const httplib::Request& req, httplib::Response& res) const;
 
   const ServerConfig config_;
   Router& router_;

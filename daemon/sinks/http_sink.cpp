@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <cctype>
@@ -128,6 +129,30 @@ std::chrono::milliseconds parse_retry_after(const std::string& value,
   return std::chrono::milliseconds(0);
 }
 
+std::bitset<600> HttpSinkConfig::default_retry_on() {
+  std::bitset<600> on;
+  on.set(408).set(429);
+  for (int s = 500; s < 600; ++s) on.set(s);
+  return on;
+}
+
+std::optional<std::string> add_retry_on(const std::string& entry, std::bitset<600>* out) {
+  const std::string e = lowercase(entry);
+  if (e == "4xx" || e == "5xx") {
+    const int first = e[0] == '4' ? 400 : 500;
+    for (int s = first; s < first + 100; ++s) out->set(s);
+    if (first == 400) out->reset(410);  // 410 always disables the sink
+    return std::nullopt;
+  }
+  if (e.size() != 3 || e.find_first_not_of("0123456789") != std::string::npos || e < "400" ||
+      e > "599") {
+    return "'" + entry + "' is not a status from 400 to 599 or a class (4xx, 5xx)";
+  }
+  if (e == "410") return "410 Gone is never retried: it disables the sink";
+  out->set(static_cast<std::size_t>(std::stoi(e)));
+  return std::nullopt;
+}
+
 namespace {
 
 // Loads a PEM CA file as cpp-httplib will at the first request, to report a bad one up front.
@@ -144,11 +169,52 @@ std::optional<std::string> ca_file_problem(const std::string& path) {
   return "cannot load CA certificates from " + path + ": " + (why ? why : "unknown error");
 }
 
+// Loads a PEM client certificate and its private key as cpp-httplib will, and checks they belong
+// together, to report a bad pair up front.
+std::optional<std::string> client_identity_problem(const std::string& cert_path,
+                                                   const std::string& key_path) {
+  auto why = [] {
+    const char* r = ERR_reason_error_string(ERR_peek_last_error());
+    ERR_clear_error();
+    return std::string(r ? r : "unknown error");
+  };
+  std::FILE* file = std::fopen(cert_path.c_str(), "r");
+  if (!file) return "cannot read " + cert_path + ": " + std::strerror(errno);
+  X509* cert = PEM_read_X509(file, nullptr, nullptr, nullptr);
+  std::fclose(file);
+  if (!cert) return "cannot load a PEM certificate from " + cert_path + ": " + why();
+  file = std::fopen(key_path.c_str(), "r");
+  if (!file) {
+    X509_free(cert);
+    return "cannot read " + key_path + ": " + std::strerror(errno);
+  }
+  // No passphrase callback: an encrypted key fails here instead of prompting on a terminal.
+  EVP_PKEY* key = PEM_read_PrivateKey(
+      file, nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
+  std::fclose(file);
+  std::optional<std::string> problem;
+  if (!key) {
+    problem = "cannot load a PEM private key (unencrypted) from " + key_path + ": " + why();
+  } else if (X509_check_private_key(cert, key) != 1) {
+    ERR_clear_error();
+    problem = "the private key in " + key_path + " does not match the certificate in " + cert_path;
+  }
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  return problem;
+}
+
 }  // namespace
 
 HttpSink::HttpSink(HttpSinkConfig config)
     : config_(std::move(config)),
-      client_(std::make_unique<httplib::Client>(config_.scheme_host_port)) {
+      client_(std::make_unique<httplib::Client>(config_.scheme_host_port, config_.client_cert,
+                                                config_.client_key)) {
+  if (!config_.client_cert.empty()) {
+    if (auto problem = client_identity_problem(config_.client_cert, config_.client_key)) {
+      throw std::runtime_error(*problem);
+    }
+  }
   if (!client_->is_valid()) {
     throw std::runtime_error("cannot create an HTTP client for " + config_.url);
   }
@@ -171,8 +237,30 @@ HttpSink::~HttpSink() { close(); }
 evroute::Status HttpSink::write(const evroute::Event& event) {
   if (!event) return evroute::Status::invalid_argument("empty event");
   std::lock_guard<std::mutex> lock(mu_);
-  if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
+  for (;;) {
+    if (disabled_.load(std::memory_order_acquire)) {  // hold the event: it goes once enabled
+      std::unique_lock<std::mutex> wait(wait_mu_);
+      enabled_.wait(wait, [this] {
+        return closed_.load(std::memory_order_acquire) ||
+               !disabled_.load(std::memory_order_acquire);
+      });
+    }
+    if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
+    bool gone = false;
+    evroute::Status status = send(event, &gone);
+    if (!gone) return status;
+    State state;
+    {
+      std::lock_guard<std::mutex> g(state_mu_);
+      state_ = State{true, status.message(), std::chrono::system_clock::now()};
+      disabled_.store(true, std::memory_order_release);
+      state = state_;
+    }
+    if (on_disabled_) on_disabled_(state);
+  }
+}
 
+evroute::Status HttpSink::send(const evroute::Event& event, bool* gone) {
   const auto now = std::chrono::system_clock::now();
   const std::string timestamp = std::to_string(
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
@@ -213,7 +301,12 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
   }
   (status < 400 ? r3xx_ : status < 500 ? r4xx_ : r5xx_).fetch_add(1, std::memory_order_relaxed);
   const std::string what = "POST " + config_.url + ": HTTP " + std::to_string(status);
-  if (status == 408 || status == 429 || status >= 500) {
+  if (status == 410) {
+    *gone = true;
+    return failed(evroute::Status::rejected(what + " Gone"));
+  }
+  if (status >= 0 && status < static_cast<int>(config_.retry_on.size()) &&
+      config_.retry_on.test(static_cast<std::size_t>(status))) {
     return failed(evroute::Status::unavailable(what).with_retry_after(
         parse_retry_after(res.get_header_value("Retry-After"), now)));
   }
@@ -226,8 +319,34 @@ evroute::Status HttpSink::failed(evroute::Status status) {
   return status;
 }
 
+HttpSink::State HttpSink::state() const {
+  std::lock_guard<std::mutex> g(state_mu_);
+  return state_;
+}
+
+bool HttpSink::enable() {
+  {
+    std::lock_guard<std::mutex> g(state_mu_);
+    if (!disabled_.load(std::memory_order_acquire)) return false;
+    state_ = State{};
+    disabled_.store(false, std::memory_order_release);
+  }
+  // Taking wait_mu_ orders the store before the held write's check, or after its wait began: the
+  // notification cannot be lost.
+  { std::lock_guard<std::mutex> g(wait_mu_); }
+  enabled_.notify_all();
+  return true;
+}
+
+void HttpSink::on_disabled(std::function<void(const State&)> callback) {
+  on_disabled_ = std::move(callback);
+}
+
 evroute::Status HttpSink::close() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return evroute::Status::ok();
+  // A write held while disabled waits holding mu_: wake it first (as in enable()).
+  { std::lock_guard<std::mutex> g(wait_mu_); }
+  enabled_.notify_all();
   // stop() is cpp-httplib's one thread-safe way to abort a request in flight: it shuts the socket
   // down (waiting out a connect under way). A write that read closed_ just before it was set may
   // not have started its request yet, so stop again until no write holds mu_.
@@ -327,6 +446,21 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
       config.signing_keys.push_back(std::move(*key));
     }
   }
+  if (YAML::Node on = reader.node("retry_on"); on.IsDefined()) {
+    config.retry_on.reset();  // the list replaces the default (empty: only connection errors)
+    auto add = [&](const YAML::Node& item) {
+      const auto why =
+          item.IsScalar()
+              ? add_retry_on(item.Scalar(), &config.retry_on)
+              : std::optional<std::string>("entries are statuses (e.g. 503) or classes (4xx, 5xx)");
+      if (why) reader.errors().add(item.Mark(), prefix + "retry_on: " + *why);
+    };
+    if (on.IsSequence()) {
+      for (const YAML::Node& item : on) add(item);
+    } else {
+      add(on);
+    }
+  }
   if (auto tls = reader.map("tls"); tls && tls->valid()) {
     if (!config.scheme_host_port.empty() && config.scheme_host_port.rfind("https:", 0) != 0) {
       reader.error("tls", prefix + "'tls' applies to https urls only");
@@ -336,6 +470,20 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
       config.ca_file = *ca;
     }
     if (auto verify = tls->boolean("verify")) config.tls_verify = *verify;
+    auto cert = tls->string("client_cert");
+    auto key = tls->string("client_key");
+    if (cert.has_value() != key.has_value()) {
+      tls->error(cert ? "client_cert" : "client_key",
+                 prefix + "tls.client_cert and tls.client_key go together: set both or neither");
+    } else if (cert) {
+      if (auto why = client_identity_problem(*cert, *key)) {
+        const bool cert_at_fault = why->rfind("cannot read " + *cert + ":", 0) == 0 ||
+                                   why->rfind("cannot load a PEM certificate", 0) == 0;
+        tls->error(cert_at_fault ? "client_cert" : "client_key", prefix + "tls: " + *why);
+      }
+      config.client_cert = *cert;
+      config.client_key = *key;
+    }
     tls->finish();
   }
   if (reader.errors().all().size() != before) return nullptr;

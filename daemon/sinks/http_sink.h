@@ -8,14 +8,19 @@
 //   webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">   when `secret` is set
 //     (Standard Webhooks; with several secrets, for rotation, one signature each, space-separated)
 // over one kept-alive connection (TCP_NODELAY; redirects are never followed). https verifies the
-// server certificate against the system CAs, or `tls.ca_file`. `timeout` bounds the connect and
-// each read and write (not a whole request: a receiver trickling bytes can take longer). The
+// server certificate against the system CAs, or `tls.ca_file`, and presents `tls.client_cert` (with
+// `tls.client_key`) to receivers that require a client certificate. `timeout` bounds the connect
+// and each read and write (not a whole request: a receiver trickling bytes can take longer). The
 // answer's body is read and discarded, never buffered.
 //
 // Answers, as evroute::Status:
 //   2xx                                  -> OK
 //   connection error, timeout            -> kUnavailable (retryable)
-//   408, 429, 5xx                        -> kUnavailable, with retry_after() from Retry-After
+//   a status in `retry_on` (default: 408, 429, 5xx) -> kUnavailable, with retry_after() from
+//                                           Retry-After
+//   410 Gone                             -> the sink disables itself (see Disableable in
+//                                           registry.h): write() holds the event until enable(),
+//                                           then sends it again; or returns kClosed on close()
 //   anything else (3xx, other 4xx)       -> kRejected (not retryable)
 //
 // close() makes a request in flight return promptly: it shuts the socket down (cpp-httplib's
@@ -23,13 +28,16 @@
 // connect does (at most `timeout`).
 // The process must ignore SIGPIPE (evrouted's main does): cpp-httplib 0.11 sends without
 // MSG_NOSIGNAL, so a receiver that hangs up mid-request would otherwise kill it.
-// Thread-safety: write(), close() and stats() from any thread; writes are serialized (one
-// connection).
+// Thread-safety: write(), close(), stats(), state() and enable() from any thread; writes are
+// serialized (one connection).
 #pragma once
 
 #include <atomic>
+#include <bitset>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,8 +62,17 @@ struct HttpSinkConfig {
   Duration timeout = std::chrono::seconds(5);
   std::string ca_file;  // tls.ca_file; empty: the system's CAs
   bool tls_verify = true;
+  std::string client_cert, client_key;    // tls.client_cert / tls.client_key (PEM); both or none
   std::vector<std::string> signing_keys;  // from `secret: whsec_<base64>` (or a list), decoded
+  std::bitset<600> retry_on = default_retry_on();  // statuses answered kUnavailable (retried)
+
+  // 408, 429 and every 5xx.
+  static std::bitset<600> default_retry_on();
 };
+
+// One `retry_on` entry: a status from 400 to 599 ("503", except 410) or a class ("4xx", "5xx").
+// Adds it to *out, or returns why it cannot be.
+std::optional<std::string> add_retry_on(const std::string& entry, std::bitset<600>* out);
 
 // Standard Webhooks: the value of the webhook-signature header for one delivery attempt.
 std::string webhook_signature(const std::vector<std::string>& keys, std::string_view id,
@@ -71,7 +88,7 @@ std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkCon
 std::chrono::milliseconds parse_retry_after(const std::string& value,
                                             std::chrono::system_clock::time_point now);
 
-class HttpSink final : public evroute::Sink {
+class HttpSink final : public evroute::Sink, public Disableable {
  public:
   struct Stats {
     std::uint64_t requests = 0;
@@ -89,7 +106,13 @@ class HttpSink final : public evroute::Sink {
   evroute::Status close() override;
   Stats stats() const;
 
+  State state() const override;
+  bool enable() override;
+  void on_disabled(std::function<void(const State&)> callback) override;
+
  private:
+  // One attempt; *gone is set when the answer was 410 Gone.
+  evroute::Status send(const evroute::Event& event, bool* gone);
   evroute::Status failed(evroute::Status status);  // records it as last_error
 
   const HttpSinkConfig config_;
@@ -97,7 +120,15 @@ class HttpSink final : public evroute::Sink {
   // Held by write() for a whole request: serializes requests on the one connection. close() never
   // blocks on it; it aborts the request (stop()) until try_lock succeeds.
   std::mutex mu_;
+  // A write held while disabled waits on enabled_ with wait_mu_ (still holding mu_: close()
+  // notifies it first). wait_mu_ is only ever held briefly, so enable() never waits on a request.
+  std::mutex wait_mu_;
+  std::condition_variable enabled_;
   std::atomic<bool> closed_{false};
+  std::atomic<bool> disabled_{false};
+  mutable std::mutex state_mu_;  // guards state_
+  State state_;
+  std::function<void(const State&)> on_disabled_;
   std::atomic<std::uint64_t> requests_{0}, r2xx_{0}, r3xx_{0}, r4xx_{0}, r5xx_{0}, errors_{0};
   std::atomic<int> last_status_{0};
   mutable std::mutex error_mu_;  // guards last_error_ (written on failures only)

@@ -7,6 +7,8 @@
 // registry.cpp.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,6 +35,26 @@ class Reopenable {
  public:
   virtual ~Reopenable() = default;
   virtual evroute::Status reopen() = 0;
+};
+
+// Implemented by leaf sinks that their destination can switch off (the http sink, on 410 Gone).
+// While disabled, write() keeps the event it holds and waits — it neither fails nor drops it, so
+// the sink's queue fills behind it and its when_full policy applies — until enable() (SIGHUP, or
+// POST /v1/sinks/NAME/enable) or close() (which returns kClosed: the queue counts the event as
+// undelivered). Thread-safety: every member from any thread.
+class Disableable {
+ public:
+  struct State {
+    bool disabled = false;
+    std::string reason;                           // e.g. "POST https://x/hooks: HTTP 410 Gone"
+    std::chrono::system_clock::time_point since;  // when it was disabled
+  };
+  virtual ~Disableable() = default;
+  virtual State state() const = 0;
+  // Lets a held write try again at once. Returns whether the sink was disabled.
+  virtual bool enable() = 0;
+  // Called on the writing thread each time the sink disables itself. Set it before the first write.
+  virtual void on_disabled(std::function<void(const State&)> callback) = 0;
 };
 
 struct SinkType {

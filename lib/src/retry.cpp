@@ -66,8 +66,13 @@ Clock::Duration ExponentialBackoff::on_failure(const Status&, Clock::TimePoint) 
   const double base = static_cast<double>(options_.base.count());
   const double max = static_cast<double>(options_.max.count());
   double d = std::min(max, base * std::pow(options_.factor, failures_ - 1));
+  const auto bits = static_cast<double>(rng_() >> 11);  // 53 random bits: portable
+  if (options_.full_jitter) {
+    const double u = bits / 0x1.fffffffffffffp52;  // [0, 1]: the full delay d is possible
+    return Clock::Duration(static_cast<Clock::Duration::rep>(d * u));
+  }
   if (options_.jitter > 0.0) {
-    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;  // [0, 1), portable
+    const double u = bits * 0x1.0p-53;  // [0, 1)
     d -= d * options_.jitter * u;
   }
   return Clock::Duration(static_cast<Clock::Duration::rep>(std::max(base, d)));

@@ -107,6 +107,28 @@ TEST(Config, DefaultsApply) {
   EXPECT_EQ(s.retry.breaker->cooldown, 10s);
 }
 
+// Full jitter is the http sink's default; the other sinks keep `jitter: 0.2`; either can be set.
+TEST(Config, JitterAndMaxRetryAfter) {
+  auto r = load_config_text(R"(
+sinks:
+  out: { type: stdout }
+  hook: { type: http, url: "http://127.0.0.1:9/" }
+  full_out: { type: stdout, retry: { jitter: full, max_retry_after: 30s } }
+  fixed_hook: { type: http, url: "http://127.0.0.1:9/", retry: { jitter: 0.5 } }
+)",
+                            "t.yaml");
+  ASSERT_TRUE(r.config) << r.errors[0].to_string();
+  const auto& s = r.config->sinks;
+  EXPECT_FALSE(s[0].retry.full_jitter);
+  EXPECT_EQ(s[0].retry.jitter, 0.2);
+  EXPECT_EQ(s[0].retry.max_retry_after, 5min);
+  EXPECT_TRUE(s[1].retry.full_jitter);
+  EXPECT_TRUE(s[2].retry.full_jitter);
+  EXPECT_EQ(s[2].retry.max_retry_after, 30s);
+  EXPECT_FALSE(s[3].retry.full_jitter);
+  EXPECT_EQ(s[3].retry.jitter, 0.5);
+}
+
 TEST(Config, BreakerCanBeDisabled) {
   auto r = load_config_text("sinks: { out: { type: stdout, retry: { breaker: false } } }", "t");
   ASSERT_TRUE(r.config);
@@ -146,7 +168,11 @@ TEST(Config, EachMistakeHasItsLineAndColumn) {
                "t.yaml:2:41: sink 'a'.queue: 'capacity' must be a whole number from 0 to "
                "100000000, not '-1'");
   expect_error("sinks:\n  a: { type: stdout, retry: { jitter: 2 } }\n",
-               "t.yaml:2:39: sink 'a'.retry: 'jitter' must be a number from 0 to 1, not '2'");
+               "t.yaml:2:39: sink 'a'.retry: 'jitter' must be 'full' or a number from 0 to 1, "
+               "not '2'");
+  expect_error("sinks:\n  a: { type: stdout, retry: { max_retry_after: 5 } }\n",
+               "t.yaml:2:48: sink 'a'.retry: 'max_retry_after': a duration needs a unit (ms, s, "
+               "m, h), e.g. '5s'");
   expect_error("sinks:\n  a: { type: stdout, retry: { max_attempts: 0 } }\n",
                "t.yaml:2:45: sink 'a'.retry: retries need a bound: set max_attempts above 0, or "
                "max_elapsed");

@@ -141,7 +141,7 @@ TEST(HttpSink, AnswersMapToRetryableOrRejected) {
                {500, evroute::Code::kUnavailable}, {503, evroute::Code::kUnavailable},
                {429, evroute::Code::kUnavailable}, {408, evroute::Code::kUnavailable},
                {400, evroute::Code::kRejected},    {404, evroute::Code::kRejected},
-               {410, evroute::Code::kRejected}};
+               {501, evroute::Code::kUnavailable}, {409, evroute::Code::kRejected}};
   for (const auto& c : cases) {
     evtest::Receiver hook;
     hook.set_respond([&](std::size_t) { return c.status; });
@@ -495,6 +495,212 @@ TEST(HttpSink, RetryingDeliversOnTheThirdAttemptWithTheSameId) {
   EXPECT_EQ(retrying.stats().retries, 2u);
 }
 
+// retry_on replaces the default list: here 503 and every 4xx but 410 retry, 500 does not.
+TEST(HttpSink, RetryOnChoosesWhichStatusesAreRetried) {
+  auto config = config_for("http://127.0.0.1:9/");
+  config.retry_on.reset();
+  EXPECT_FALSE(add_retry_on("503", &config.retry_on));
+  EXPECT_FALSE(add_retry_on("4XX", &config.retry_on));
+  for (int status : {503, 400, 404, 429, 499}) EXPECT_TRUE(config.retry_on.test(status)) << status;
+  for (int status : {500, 502, 410, 200, 302}) EXPECT_FALSE(config.retry_on.test(status)) << status;
+  EXPECT_EQ(add_retry_on("2xx", &config.retry_on),
+            "'2xx' is not a status from 400 to 599 or a class (4xx, 5xx)");
+  EXPECT_EQ(add_retry_on("302", &config.retry_on),
+            "'302' is not a status from 400 to 599 or a class (4xx, 5xx)");
+  EXPECT_EQ(add_retry_on("410", &config.retry_on),
+            "410 Gone is never retried: it disables the sink");
+
+  std::atomic<int> status{500};
+  evtest::Receiver hook;
+  hook.set_respond([&](std::size_t) { return status.load(); });
+  auto live = config_for(hook.url());
+  live.retry_on = config.retry_on;
+  HttpSink sink(live);
+  for (int st : {500, 503, 404, 418}) {
+    status = st;
+    const auto s = sink.write(ev("x"));
+    EXPECT_EQ(s.is_retryable(), config.retry_on.test(st)) << st << ": " << s;
+  }
+  // The default: 408, 429 and 5xx.
+  const auto d = HttpSinkConfig::default_retry_on();
+  for (int st : {408, 429, 500, 503, 599}) EXPECT_TRUE(d.test(st)) << st;
+  for (int st : {400, 404, 409, 410, 301}) EXPECT_FALSE(d.test(st)) << st;
+}
+
+// Polls (bounded) until the sink has disabled itself.
+bool wait_disabled(const HttpSink& sink) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!sink.state().disabled) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// 410 Gone: the sink disables itself and holds the event (no failure reaches the caller, nothing
+// is lost) until enable(); then the same event goes out again, signed anew.
+TEST(HttpSink, GoneDisablesTheSinkAndHoldsTheEventUntilEnabled) {
+  evtest::Receiver hook;
+  hook.set_respond([](std::size_t n) { return n == 0 ? 410 : 200; });
+  auto sink = std::make_shared<HttpSink>(config_for(hook.url()));
+  std::mutex mu;
+  std::vector<Disableable::State> seen;
+  sink->on_disabled([&](const Disableable::State& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(s);
+  });
+  EXPECT_FALSE(sink->state().disabled);
+  EXPECT_FALSE(sink->enable());  // not disabled: nothing to do
+
+  std::atomic<bool> returned{false};
+  evroute::Status result;
+  std::thread writer([&] {
+    result = sink->write(ev("evt-g"));
+    returned = true;
+  });
+  ASSERT_TRUE(wait_disabled(*sink));
+  const auto state = sink->state();
+  EXPECT_EQ(state.reason, "POST " + hook.url() + ": HTTP 410 Gone");
+  EXPECT_LE(std::chrono::system_clock::now() - state.since, 10s);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].reason, state.reason);
+  }
+  EXPECT_FALSE(returned.load());  // held, not failed
+  EXPECT_EQ(hook.requests().size(), 1u);
+
+  EXPECT_TRUE(sink->enable());
+  writer.join();
+  EXPECT_TRUE(result.is_ok()) << result;
+  EXPECT_FALSE(sink->state().disabled);
+  const auto reqs = hook.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[1].status, 200);
+  EXPECT_EQ(reqs[1].header("webhook-id"), "evt-g");
+  EXPECT_EQ(reqs[1].body, reqs[0].body);
+}
+
+// close() ends a write held by a disabled sink at once, with kClosed (the caller still owns the
+// event: a Queue counts it as undelivered).
+TEST(HttpSink, CloseEndsAWriteHeldWhileDisabled) {
+  evtest::Receiver hook;
+  hook.set_respond([](std::size_t) { return 410; });
+  auto sink = std::make_shared<HttpSink>(config_for(hook.url()));
+  evroute::Status result;
+  std::thread writer([&] { result = sink->write(ev("x")); });
+  ASSERT_TRUE(wait_disabled(*sink));
+  EXPECT_TRUE(sink->close().is_ok());
+  writer.join();
+  EXPECT_EQ(result.code(), evroute::Code::kClosed) << result;
+  EXPECT_EQ(hook.requests().size(), 1u);
+}
+
+// A CA, a server certificate and a client certificate it signed, made with the openssl CLI.
+struct TestPki {
+  std::filesystem::path dir = evtest::make_temp_dir();
+  std::string file(const char* name) const { return (dir / name).string(); }
+  bool make() {
+    std::ofstream(dir / "server.ext") << "subjectAltName=IP:127.0.0.1\n"
+                                         "extendedKeyUsage=serverAuth\n";
+    std::ofstream(dir / "client.ext") << "extendedKeyUsage=clientAuth\n";
+    const std::string d = dir.string();
+    const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string cmd =
+        "cd " + d + " && openssl req -x509" + key +
+        " -days 1 -subj /CN=evroute-test-ca -keyout ca.key -out ca.pem && openssl req" + key +
+        " -subj /CN=127.0.0.1 -keyout server.key -out server.csr && openssl x509 -req -in "
+        "server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile server.ext -out "
+        "server.pem && openssl req" +
+        key +
+        " -subj /CN=evroute-client -keyout client.key -out client.csr && openssl x509 -req -in "
+        "client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile client.ext -out "
+        "client.pem >/dev/null 2>&1";
+    return std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()) == 0;
+  }
+  ~TestPki() { std::filesystem::remove_all(dir); }
+};
+
+// An https receiver (httplib::SSLServer) on 127.0.0.1 that, with a client CA, requires a client
+// certificate signed by it (mTLS).
+class TlsReceiver {
+ public:
+  TlsReceiver(const TestPki& pki, bool require_client_cert)
+      : server_(pki.file("server.pem").c_str(), pki.file("server.key").c_str(),
+                require_client_cert ? pki.file("ca.pem").c_str() : nullptr) {
+    EXPECT_TRUE(server_.is_valid());
+    server_.Post("/hooks", [this](const httplib::Request&, httplib::Response& res) {
+      ++received_;
+      res.status = 204;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~TlsReceiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_) + "/hooks"; }
+  int received() const { return received_.load(); }
+
+ private:
+  httplib::SSLServer server_;
+  int port_ = 0;
+  std::atomic<int> received_{0};
+  std::thread thread_;
+};
+
+TEST(HttpSink, TlsVerifiesWithTheCaFileAndRetriesThenGivesUpWithoutIt) {
+  TestPki pki;
+  ASSERT_TRUE(pki.make()) << "openssl CLI failed";
+  TlsReceiver receiver(pki, false);
+
+  auto trusted = config_for(receiver.url());
+  trusted.ca_file = pki.file("ca.pem");
+  EXPECT_TRUE(HttpSink(trusted).write(ev("a")).is_ok());
+  EXPECT_EQ(receiver.received(), 1);
+
+  // Without the CA the handshake fails: retryable (the receiver might fix its certificate), so
+  // Retrying tries max_attempts times, then gives up; nothing reaches the receiver.
+  auto clock = std::make_shared<evroute::FakeClock>();
+  std::atomic<int> gave_up{0};
+  evroute::Retrying retrying(
+      std::make_shared<HttpSink>(config_for(receiver.url())),
+      std::make_shared<evroute::ExponentialBackoff>(
+          evroute::ExponentialBackoff::Options{.base = 100ms, .jitter = 0}),
+      {.max_attempts = 3,
+       .clock = clock,
+       .on_give_up = [&](const evroute::Event&, const evroute::Status&, std::uint32_t n) {
+         gave_up = static_cast<int>(n);
+       }});
+  const auto s = retrying.write(ev("b"));
+  EXPECT_EQ(s.code(), evroute::Code::kUnavailable) << s;
+  EXPECT_EQ(gave_up.load(), 3);
+  EXPECT_EQ(clock->sleeps(), (std::vector<evroute::Clock::Duration>{100ms, 200ms}));
+  EXPECT_EQ(receiver.received(), 1);
+}
+
+TEST(HttpSink, MutualTlsNeedsTheClientCertificate) {
+  TestPki pki;
+  ASSERT_TRUE(pki.make()) << "openssl CLI failed";
+  TlsReceiver receiver(pki, true);
+
+  auto with_cert = config_for(receiver.url());
+  with_cert.ca_file = pki.file("ca.pem");
+  with_cert.client_cert = pki.file("client.pem");
+  with_cert.client_key = pki.file("client.key");
+  HttpSink sink(with_cert);
+  EXPECT_TRUE(sink.write(ev("a")).is_ok());
+  EXPECT_TRUE(sink.write(ev("b")).is_ok());
+  EXPECT_EQ(receiver.received(), 2);
+
+  auto without_cert = config_for(receiver.url());
+  without_cert.ca_file = pki.file("ca.pem");
+  const auto s = HttpSink(without_cert).write(ev("c"));
+  EXPECT_EQ(s.code(), evroute::Code::kUnavailable) << s;
+  EXPECT_EQ(receiver.received(), 2);
+}
+
 // parse_http_sink over YAML text; returns every error as "FILE:LINE:COL: message".
 std::vector<std::string> parse_errors(const std::string& yaml,
                                       std::unique_ptr<SinkSpec>* spec = nullptr) {
@@ -567,7 +773,48 @@ TEST(HttpSinkConfig, ErrorsPointAtTheValue) {
   EXPECT_EQ(parse_errors("url: https://h/\ntls: { ca_file: /nonexistent/ca.pem, pin: x }\n"),
             (V{"t.yaml:2:17: sink 'a': tls.ca_file: cannot read /nonexistent/ca.pem: No such "
                "file or directory",
-               "t.yaml:2:38: unknown key 'pin' in sink 'a'.tls (known keys: ca_file, verify)"}));
+               "t.yaml:2:38: unknown key 'pin' in sink 'a'.tls (known keys: ca_file, client_cert, "
+               "client_key, verify)"}));
+}
+
+TEST(HttpSinkConfig, ClientCertificateErrors) {
+  TestPki pki;
+  ASSERT_TRUE(pki.make()) << "openssl CLI failed";
+  const std::string cert = pki.file("client.pem"), key = pki.file("client.key");
+  std::unique_ptr<SinkSpec> spec;
+  EXPECT_TRUE(
+      parse_errors("url: https://h/\ntls: { client_cert: " + cert + ", client_key: " + key + " }\n",
+                   &spec)
+          .empty());
+  using V = std::vector<std::string>;
+  EXPECT_EQ(parse_errors("url: https://h/\ntls: { client_cert: " + cert + " }\n"),
+            V{"t.yaml:2:21: sink 'a': tls.client_cert and tls.client_key go together: set both "
+              "or neither"});
+  EXPECT_EQ(parse_errors("url: https://h/\ntls: { client_cert: " + cert +
+                         ", client_key: " + pki.file("server.key") + " }\n"),
+            V{"t.yaml:2:" + std::to_string(21 + cert.size() + 14) +
+              ": sink 'a': tls: the private key in " + pki.file("server.key") +
+              " does not match the certificate in " + cert});
+  EXPECT_EQ(parse_errors("url: https://h/\ntls: { client_cert: /nonexistent.pem, client_key: " +
+                         key + " }\n"),
+            V{"t.yaml:2:21: sink 'a': tls: cannot read /nonexistent.pem: No such file or "
+              "directory"});
+  EXPECT_EQ(
+      parse_errors("url: https://h/\ntls: { client_cert: " + key + ", client_key: " + key + " }\n")
+          .size(),
+      1u);  // a key is not a certificate
+}
+
+TEST(HttpSinkConfig, RetryOnErrorsPointAtTheEntry) {
+  using V = std::vector<std::string>;
+  std::unique_ptr<SinkSpec> spec;
+  EXPECT_TRUE(parse_errors("url: http://h/\nretry_on: [408, 429, 5xx, 404]\n", &spec).empty());
+  EXPECT_TRUE(parse_errors("url: http://h/\nretry_on: []\n", &spec).empty());
+  EXPECT_EQ(parse_errors("url: http://h/\nretry_on: [503, 2xx, 410]\n"),
+            (V{"t.yaml:2:17: sink 'a': retry_on: '2xx' is not a status from 400 to 599 or a "
+               "class (4xx, 5xx)",
+               "t.yaml:2:22: sink 'a': retry_on: 410 Gone is never retried: it disables the "
+               "sink"}));
 }
 
 }  // namespace

@@ -65,7 +65,9 @@ class Breaker final : public RetryStrategy {
 
 // Exponential backoff: after the n-th consecutive failure waits
 //   d = min(max, base * factor^(n-1)),  minus a random fraction of up to `jitter` (0..1) of d,
-// never less than `base`. No overflow however many failures (go-events' limit collapses after ~56).
+// never less than `base`. With `full_jitter` it waits a uniformly random time in [0, d] instead
+// (AWS's "full jitter": clients that failed together spread out the most; `jitter` and the floor at
+// `base` do not apply). No overflow however many failures (go-events' limit collapses after ~56).
 // One success resets. `seed` makes the jitter reproducible.
 class ExponentialBackoff final : public RetryStrategy {
  public:
@@ -75,6 +77,7 @@ class ExponentialBackoff final : public RetryStrategy {
     Clock::Duration max = std::chrono::seconds(30);
     double jitter = 0.2;
     std::uint64_t seed = std::random_device{}();
+    bool full_jitter = false;
   };
   explicit ExponentialBackoff(Options options);
   Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) override;

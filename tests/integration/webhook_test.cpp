@@ -1,0 +1,305 @@
+// Webhook etiquette on the real evrouted with real receivers: signatures checked by the
+// standardwebhooks npm package (an independent implementation), Retry-After clamped by
+// retry.max_retry_after, and 410 Gone disabling a sink (visible in /v1/sinks, /metrics and the log)
+// until an admin call or SIGHUP re-enables it, without losing or stalling anything.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/daemon_process.h"
+#include "support/receiver.h"
+
+namespace evtest {
+namespace {
+
+using Json = nlohmann::json;
+
+const std::string kSecretA = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const std::string kSecretB = "whsec_c2VjcmV0LWtleS1mb3Itcm90YXRpb24tdGVzdHM=";
+const std::string kWrongSecret = "whsec_d3Jvbmctc2VjcmV0LW5vdC11c2VkLWJ5LWV2cm91dGU=";
+
+// One http sink `hook` (plus sink_extra: its keys, or further sinks), with extra server keys and
+// top-level keys.
+std::string hook_yaml(const std::string& url, const std::string& sink_extra,
+                      const std::string& top_extra = "", const std::string& server_extra = "") {
+  return R"(
+server:
+  listen: "127.0.0.1:0"
+)" + server_extra +
+         top_extra +
+         R"(
+sinks:
+  hook:
+    type: http
+    url: )" +
+         url + "\n" + sink_extra;
+}
+
+// Polls pred until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+std::vector<std::string> post_n(DaemonProcess& d, int n, const httplib::Headers& headers = {}) {
+  std::vector<std::string> ids;
+  auto c = d.client();
+  for (int i = 0; i < n; ++i) {
+    auto res = c.Post("/v1/events", headers, R"({"type":"t","n":)" + std::to_string(i) + "}",
+                      "application/json");
+    if (!res || res->status != 202) {
+      ADD_FAILURE() << "POST " << i << " failed: " << (res ? res->body : "no response");
+      return ids;
+    }
+    ids.push_back(Json::parse(res->body)["ids"][0]);
+  }
+  return ids;
+}
+
+// Runs `node verify_webhooks.js` on the captured requests; returns its exit code and output.
+std::pair<int, std::string> verify_with_node(const std::vector<ReceivedRequest>& requests,
+                                             const std::vector<std::string>& secrets) {
+  Json capture{{"secrets", secrets}, {"wrong_secret", kWrongSecret}, {"requests", Json::array()}};
+  for (const auto& r : requests) {
+    Json headers = Json::object();
+    for (const char* h : {"webhook-id", "webhook-timestamp", "webhook-signature"}) {
+      headers[h] = r.header(h);
+    }
+    capture["requests"].push_back({{"body", r.body}, {"headers", headers}});
+  }
+  const auto dir = make_temp_dir();
+  const auto file = dir / "capture.json";
+  std::ofstream(file) << capture.dump();
+  const std::string cmd = std::string("'") + EVROUTE_NODE + "' '" + EVROUTE_INTEROP_DIR +
+                          "/verify_webhooks.js' '" + file.string() + "' 2>&1";
+  std::string out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  const int status = pclose(pipe);
+  std::filesystem::remove_all(dir);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+void expect_node_verifies(const std::vector<ReceivedRequest>& requests,
+                          const std::vector<std::string>& secrets) {
+  ASSERT_TRUE(std::filesystem::exists(EVROUTE_NODE))
+      << "node not found (cmake's find_program): the independent verifier cannot run";
+  ASSERT_TRUE(
+      std::filesystem::exists(std::string(EVROUTE_INTEROP_DIR) + "/node_modules/standardwebhooks"))
+      << "run scripts/install-deps --test to install tests/interop/node_modules";
+  const auto [code, out] = verify_with_node(requests, secrets);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("verified " + std::to_string(requests.size()) + " request(s) with " +
+                     std::to_string(secrets.size()) + " secret(s)"),
+            std::string::npos)
+      << out;
+}
+
+TEST(Webhook, StandardWebhooksLibraryVerifiesEverySignature) {
+  Receiver hook;
+  auto d = DaemonProcess::start(hook_yaml(hook.url(), "    secret: " + kSecretA + "\n"));
+  ASSERT_TRUE(d);
+  post_n(*d, 5);
+  ASSERT_TRUE(hook.wait_delivered(5));
+  expect_node_verifies(hook.requests(), {kSecretA});
+}
+
+// Two secrets (rotation): each request carries a signature by each, and a retried request is
+// signed anew (its own timestamp) and still verifies.
+TEST(Webhook, RotatedSecretsAndRetriedRequestsVerify) {
+  Receiver hook;
+  hook.set_respond([](std::size_t n) { return n == 1 ? 503 : 200; });
+  auto d = DaemonProcess::start(
+      hook_yaml(hook.url(), "    secret: [" + kSecretA + ", " + kSecretB +
+                                "]\n    retry: { initial_backoff: 10ms, max_backoff: 20ms }\n"));
+  ASSERT_TRUE(d);
+  post_n(*d, 3);
+  ASSERT_TRUE(hook.wait_delivered(3));
+  const auto reqs = hook.requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  EXPECT_EQ(reqs[1].status, 503);
+  EXPECT_EQ(reqs[2].header("webhook-id"), reqs[1].header("webhook-id"));  // the retry
+  expect_node_verifies(reqs, {kSecretA, kSecretB});
+}
+
+// A receiver answering 503 with Retry-After: 3600 once, then 200: retry.max_retry_after: 100ms
+// clamps the wait, so the event arrives long before the hour the receiver asked for.
+TEST(Webhook, RetryAfterIsClampedByMaxRetryAfter) {
+  std::atomic<int> calls{0};
+  httplib::Server server;
+  server.Post("/hooks", [&](const httplib::Request&, httplib::Response& res) {
+    if (calls++ == 0) {
+      res.status = 503;
+      res.set_header("Retry-After", "3600");
+    } else {
+      res.status = 200;
+    }
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  {
+    auto d = DaemonProcess::start(
+        hook_yaml("http://127.0.0.1:" + std::to_string(port) + "/hooks",
+                  "    retry: { initial_backoff: 10ms, max_retry_after: 100ms }\n"));
+    ASSERT_TRUE(d);
+    post_n(*d, 1);
+    EXPECT_TRUE(eventually([&] { return calls.load() >= 2; }, 20s));  // not in an hour
+    EXPECT_EQ(calls.load(), 2);
+    EXPECT_TRUE(d->wait_err_contains("retrying in 100 ms"));
+  }
+  server.stop();
+  t.join();
+}
+
+Json sink_state(DaemonProcess& d, const std::string& name) {
+  auto res = d.client().Get("/v1/sinks");
+  if (!res || res->status != 200) return Json::object();
+  const Json all = Json::parse(res->body);
+  for (const Json& s : all["sinks"]) {
+    if (s["name"] == name) return s;
+  }
+  return Json::object();
+}
+
+bool wait_state(DaemonProcess& d, const std::string& name, const std::string& state) {
+  return eventually([&] { return sink_state(d, name).value("state", "") == state; });
+}
+
+double metric(DaemonProcess& d, const std::string& series) {
+  auto res = d.client().Get("/metrics");
+  if (!res) return -1;
+  std::istringstream in(res->body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+// 410 Gone: the sink stops (state, metric, log), keeps its events queued, and an authorized
+// POST /v1/sinks/hook/enable resumes it: every event arrives, in order, the 410'd one included.
+TEST(Webhook, GoneDisablesTheSinkUntilTheAdminCallEnablesIt) {
+  Receiver hook;
+  std::atomic<bool> gone{true};
+  hook.set_respond([&](std::size_t) { return gone.load() ? 410 : 200; });
+  auto d = DaemonProcess::start(hook_yaml(hook.url(), "", "", "  auth: { tokens: [t0k] }\n"));
+  ASSERT_TRUE(d);
+  const httplib::Headers auth{{"Authorization", "Bearer t0k"}};
+  const auto ids = post_n(*d, 5, auth);
+  ASSERT_EQ(ids.size(), 5u);
+  ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
+  const Json s = sink_state(*d, "hook");
+  EXPECT_EQ(s["disabled"]["reason"], "POST " + hook.url() + ": HTTP 410 Gone");
+  EXPECT_EQ(s["disabled"]["since"].get<std::string>().size(), 20u);  // 2026-11-26T10:02:03Z
+  EXPECT_EQ(s["queue"]["pending"], 5);                               // nothing lost
+  EXPECT_EQ(s["counters"]["failed"], 0);
+  EXPECT_EQ(metric(*d, "evroute_sink_up{sink=\"hook\"}"), 0);
+  EXPECT_TRUE(
+      d->wait_err_contains("sink 'hook': disabled (POST " + hook.url() + ": HTTP 410 Gone)"));
+  EXPECT_EQ(hook.requests().size(), 1u);  // no hammering while disabled
+
+  auto c = d->client();
+  auto denied = c.Post("/v1/sinks/hook/enable", "", "application/json");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  auto unknown = c.Post("/v1/sinks/nope/enable", auth, "", "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_EQ(Json::parse(unknown->body)["error"], "no sink named 'nope'");
+  EXPECT_EQ(sink_state(*d, "hook")["state"], "disabled");
+
+  gone = false;
+  auto enabled = c.Post("/v1/sinks/hook/enable", auth, "", "application/json");
+  ASSERT_TRUE(enabled);
+  EXPECT_EQ(enabled->status, 200);
+  EXPECT_EQ(Json::parse(enabled->body),
+            (Json{{"name", "hook"}, {"state", "open"}, {"was_disabled", true}}));
+  ASSERT_TRUE(hook.wait_delivered(5));
+  std::vector<std::string> got;
+  for (const auto& r : hook.delivered()) got.push_back(r.header("webhook-id"));
+  EXPECT_EQ(got, ids);
+  EXPECT_EQ(sink_state(*d, "hook")["state"], "open");
+  EXPECT_FALSE(sink_state(*d, "hook").contains("disabled"));
+  EXPECT_EQ(metric(*d, "evroute_sink_up{sink=\"hook\"}"), 1);
+  EXPECT_TRUE(d->wait_err_contains("sink 'hook': re-enabled"));
+}
+
+TEST(Webhook, SighupReenablesADisabledSink) {
+  Receiver hook;
+  std::atomic<bool> gone{true};
+  hook.set_respond([&](std::size_t) { return gone.load() ? 410 : 200; });
+  auto d = DaemonProcess::start(hook_yaml(hook.url(), ""));
+  ASSERT_TRUE(d);
+  const auto ids = post_n(*d, 3);
+  ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
+  gone = false;
+  d->signal(SIGHUP);
+  ASSERT_TRUE(hook.wait_delivered(3));
+  EXPECT_TRUE(wait_state(*d, "hook", "open"));
+  EXPECT_TRUE(d->wait_err_contains("sink 'hook': re-enabled"));
+}
+
+// While disabled the sink's queue fills; then its when_full policy applies as usual: every event is
+// delivered after the enable call, or counted as dropped (and logged) — none is lost silently.
+TEST(Webhook, ADisabledSinksFullQueueDropsByItsPolicy) {
+  Receiver hook;
+  std::atomic<bool> gone{true};
+  hook.set_respond([&](std::size_t) { return gone.load() ? 410 : 200; });
+  auto d = DaemonProcess::start(
+      hook_yaml(hook.url(), "    queue: { capacity: 2, when_full: drop_newest }\n"));
+  ASSERT_TRUE(d);
+  post_n(*d, 1);
+  ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
+  post_n(*d, 5);  // all accepted (drop_newest never refuses)
+  const Json s = sink_state(*d, "hook");
+  EXPECT_EQ(s["queue"]["pending"], 2);
+  EXPECT_EQ(s["counters"]["dropped_newest"], 4);
+  EXPECT_TRUE(d->wait_err_contains("dropped by the queue's when_full policy"));
+  gone = false;
+  auto enabled = d->client().Post("/v1/sinks/hook/enable", "", "application/json");
+  ASSERT_TRUE(enabled);
+  EXPECT_EQ(enabled->status, 200);
+  ASSERT_TRUE(hook.wait_delivered(2));
+  EXPECT_TRUE(eventually(
+      [&] { return metric(*d, "evroute_sink_events_delivered_total{sink=\"hook\"}") == 2; }));
+}
+
+// A disabled sink cannot drain: SIGTERM does not wait shutdown_timeout (60 s here) for it; its
+// queued events are counted and logged as undelivered, and the other sinks still drain.
+TEST(Webhook, ShutdownDoesNotWaitForADisabledSink) {
+  Receiver hook;
+  hook.set_respond([](std::size_t) { return 410; });
+  auto d = DaemonProcess::start(hook_yaml(hook.url(), R"(
+  archive:
+    type: file
+    path: ./data/events.ndjson
+)",
+                                          "shutdown_timeout: 60s\n"));
+  ASSERT_TRUE(d);
+  post_n(*d, 4);
+  ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
+  ASSERT_TRUE(wait_lines(d->workdir() / "data/events.ndjson", 4));
+  d->signal(SIGTERM);
+  const auto code = d->wait_exit(20s);
+  ASSERT_TRUE(code.has_value()) << "evrouted waited for the disabled sink";
+  EXPECT_EQ(*code, 0);
+  EXPECT_NE(d->err().find("sink 'hook': 4 event(s) undelivered at the shutdown deadline (the "
+                          "sink is disabled)"),
+            std::string::npos)
+      << d->err();
+  EXPECT_NE(d->err().find("stopped: 4 event(s) undelivered"), std::string::npos) << d->err();
+}
+
+}  // namespace
+}  // namespace evtest
