@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 
 namespace evrouted {
@@ -64,7 +65,39 @@ std::shared_ptr<evroute::RetryStrategy> make_strategy(const RetryConfig& retry) 
       std::vector<std::shared_ptr<evroute::RetryStrategy>>{exponential, breaker});
 }
 
-std::unique_ptr<Route> build_route(const SinkConfig& sc) {
+std::unique_ptr<evroute::DurableQueue> open_durable_queue(const SinkConfig& sc,
+                                                          const std::string& data_dir,
+                                                          std::shared_ptr<evroute::Sink> destination,
+                                                          std::shared_ptr<DropLog> drop_log) {
+  evroute::DurableQueue::Options o;
+  o.log.dir = std::filesystem::path(data_dir) / "queues" / sc.name;
+  o.log.max_bytes = sc.queue.max_bytes;
+  o.log.segment_bytes = std::clamp<std::uint64_t>(sc.queue.max_bytes / 8, 4096, 64u << 20);
+  o.log.sync = sc.queue.fsync;
+  o.log.sync_interval = std::chrono::duration_cast<std::chrono::milliseconds>(sc.queue.fsync_interval);
+  o.when_full = sc.queue.when_full;
+  o.block_timeout = sc.queue.block_timeout;
+  o.dead_letter = std::move(drop_log);
+  evroute::Status error;
+  evroute::DiskLog::RecoveryReport report;
+  auto queue = evroute::DurableQueue::open(std::move(destination), o, &error, &report);
+  if (!queue) {
+    throw std::runtime_error("sink '" + sc.name + "': cannot open its disk queue in " +
+                             o.log.dir.string() + ": " + error.message());
+  }
+  for (const std::string& problem : report.problems) {
+    spdlog::warn("sink '{}': disk queue recovery: {}", sc.name, problem);
+  }
+  const auto stats = queue->stats();
+  spdlog::info("sink '{}': disk queue {} ({} bytes on disk, {} event(s) to deliver from the last run{})",
+               sc.name, o.log.dir.string(), stats.disk_bytes, stats.recovered,
+               report.truncated_bytes > 0
+                   ? ", " + std::to_string(report.truncated_bytes) + " corrupt byte(s) cut off"
+                   : std::string());
+  return queue;
+}
+
+std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data_dir) {
   auto route = std::make_unique<Route>();
   route->name = sc.name;
   route->type = sc.type;
@@ -96,6 +129,15 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
       std::make_shared<evroute::Retrying>(route->leaf, make_strategy(sc.retry), std::move(ro));
 
   route->drop_log = std::make_shared<DropLog>(sc.name);
+  if (sc.queue.type == QueueConfig::Type::kDisk) {
+    try {
+      route->durable = open_durable_queue(sc, data_dir, route->retrying, route->drop_log);
+    } catch (...) {
+      route->retrying->close();
+      throw;
+    }
+    return route;
+  }
   evroute::Queue::Options qo;
   qo.capacity = sc.queue.capacity;
   qo.when_full = sc.queue.when_full;
@@ -112,6 +154,28 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
 }
 
 }  // namespace
+
+Route::QueueStats Route::queue_stats() const {
+  QueueStats out;
+  if (durable) {
+    const auto d = durable->stats();
+    out.pending = d.pending;
+    out.high_water = d.high_water;
+    out.rejected_full = d.rejected_full;
+    out.dropped_newest = d.dropped_newest;
+    out.disk_bytes = d.disk_bytes;
+    out.recovered = d.recovered;
+    return out;
+  }
+  const auto q = queue->stats();
+  out.pending = q.pending;
+  out.high_water = q.high_water;
+  out.rejected_full = q.rejected_full;
+  out.dropped_newest = q.dropped_newest;
+  out.dropped_oldest = q.dropped_oldest;
+  out.undelivered_at_close = q.undelivered_at_close;
+  return out;
+}
 
 bool Route::matches(const evroute::Event& event) const {
   for (const FieldFilter& f : filter) {
@@ -130,7 +194,7 @@ Router::Router(const Config& config) {
   attribute_fields_.push_back("type");
   try {
     for (const SinkConfig& sc : config.sinks) {
-      routes_.push_back(build_route(sc));
+      routes_.push_back(build_route(sc, config.data_dir));
       for (const FieldFilter& f : sc.filter) {
         if (std::find(attribute_fields_.begin(), attribute_fields_.end(), f.field) ==
             attribute_fields_.end()) {
@@ -139,10 +203,15 @@ Router::Router(const Config& config) {
       }
     }
   } catch (...) {
-    for (auto& r : routes_) r->queue->close();
+    for (auto& r : routes_) {
+      if (r->queue) r->queue->close();
+      if (r->durable) r->durable->close_until(std::chrono::steady_clock::now());
+    }
     throw;
   }
   for (auto& r : routes_) {
+    if (r->durable) continue;  // submit() writes to disk queues itself
+    has_memory_queue_ = true;
     if (r->queue_config.when_full == evroute::OverflowPolicy::kBlock &&
         r->queue_config.capacity > 0) {
       has_blocking_queue_ = true;
@@ -155,6 +224,37 @@ Router::Router(const Config& config) {
 Router::~Router() { shutdown(std::chrono::seconds(0)); }
 
 Router::Admission Router::submit(std::span<const evroute::Event> events) {
+  if (!accepting()) return {Outcome::kClosed, "evrouted is shutting down"};
+  // Disk queues first, without the admission lock, so that concurrent requests share fsyncs.
+  std::vector<evroute::Event> matching;
+  for (const auto& r : routes_) {
+    if (!r->durable) continue;
+    std::span<const evroute::Event> mine = events;
+    if (!r->filter.empty()) {
+      matching.clear();
+      for (const evroute::Event& e : events) {
+        if (r->matches(e)) matching.push_back(e);
+      }
+      mine = matching;
+    }
+    if (mine.empty()) continue;
+    const evroute::Status s = r->durable->write_all(mine);
+    if (s.is_closed()) return {Outcome::kClosed, "evrouted is shutting down"};
+    if (s.code() == evroute::Code::kFull) {
+      spdlog::warn("sink '{}': disk queue full ({}); request refused", r->name, s.message());
+      return {Outcome::kFull, "sink '" + r->name + "' disk queue is full; retry later"};
+    }
+    if (!s.is_ok()) {
+      spdlog::error("sink '{}': cannot store events: {}", r->name, s.to_string());
+      return {Outcome::kUnavailable, "sink '" + r->name + "' cannot store events; retry later"};
+    }
+    r->routed.fetch_add(mine.size(), std::memory_order_relaxed);
+  }
+  if (!has_memory_queue_) {
+    accepted_.fetch_add(events.size(), std::memory_order_relaxed);
+    return {};
+  }
+
   std::unique_lock<std::shared_mutex> exclusive(admission_mu_, std::defer_lock);
   std::shared_lock<std::shared_mutex> shared(admission_mu_, std::defer_lock);
   if (has_blocking_queue_) {
@@ -167,7 +267,7 @@ Router::Admission Router::submit(std::span<const evroute::Event> events) {
   if (has_blocking_queue_) {
     for (const auto& r : routes_) {
       const QueueConfig& q = r->queue_config;
-      if (q.when_full != evroute::OverflowPolicy::kBlock || q.capacity == 0) continue;
+      if (!r->queue || q.when_full != evroute::OverflowPolicy::kBlock || q.capacity == 0) continue;
       const auto n = static_cast<std::size_t>(std::count_if(
           events.begin(), events.end(), [&](const auto& e) { return r->matches(e); }));
       if (n == 0) continue;
@@ -205,6 +305,17 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   ShutdownReport report;
   for (auto& r : routes_) r->drop_log->set_reason("left in the queue at the shutdown deadline");
   for (auto& r : routes_) {
+    if (r->durable) {
+      const evroute::DurableQueue::CloseReport dr = r->durable->close_until(deadline);
+      r->closed_.store(true, std::memory_order_release);
+      report.kept_on_disk += dr.kept;
+      report.timed_out = report.timed_out || dr.timed_out;
+      if (dr.kept > 0) {
+        spdlog::warn("sink '{}': {} event(s) kept in its disk queue, delivered after the next start",
+                     r->name, dr.kept);
+      }
+      continue;
+    }
     evroute::Queue::CloseReport qr = r->queue->close_until(deadline);
     r->closed_.store(true, std::memory_order_release);
     report.undelivered += qr.undelivered;

@@ -182,6 +182,9 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
     case Router::Outcome::kFull:
       res.set_header("Retry-After", "1");
       return reply_error(res, 503, admission.message);
+    case Router::Outcome::kUnavailable:
+      res.set_header("Retry-After", "5");
+      return reply_error(res, 503, admission.message);
     case Router::Outcome::kClosed:
       res.set_header("Retry-After", "5");
       return reply_error(res, 503, admission.message);
@@ -198,7 +201,7 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
 void Server::handle_sinks(httplib::Response& res) {
   Json sinks = Json::array();
   for (const auto& r : router_.routes()) {
-    const auto q = r->queue->stats();
+    const auto q = r->queue_stats();
     const auto rs = r->retrying->stats();
     sinks.push_back({
         {"name", r->name},
@@ -213,11 +216,18 @@ void Server::handle_sinks(httplib::Response& res) {
           {"dropped_newest", q.dropped_newest},
           {"dropped_oldest", q.dropped_oldest},
           {"undelivered_at_shutdown", q.undelivered_at_close}}},
-        {"queue",
-         {{"capacity", r->queue_config.capacity},
-          {"pending", q.pending},
-          {"high_water", q.high_water},
-          {"rejected_full", q.rejected_full}}},
+        {"queue", r->durable ? Json{{"type", "disk"},
+                                    {"max_bytes", r->queue_config.max_bytes},
+                                    {"disk_bytes", q.disk_bytes},
+                                    {"recovered", q.recovered},
+                                    {"pending", q.pending},
+                                    {"high_water", q.high_water},
+                                    {"rejected_full", q.rejected_full}}
+                             : Json{{"type", "memory"},
+                                    {"capacity", r->queue_config.capacity},
+                                    {"pending", q.pending},
+                                    {"high_water", q.high_water},
+                                    {"rejected_full", q.rejected_full}}},
     });
   }
   reply(res, 200, Json{{"sinks", std::move(sinks)}});
