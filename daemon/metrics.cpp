@@ -129,6 +129,8 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       {"evroute_sink_queue_high_water", "gauge", "Largest queue depth seen."},
       {"evroute_sink_queue_capacity", "gauge", "The queue's capacity (0: unbounded)."},
       {"evroute_sink_up", "gauge", "1 while the sink is open."},
+      {"evroute_sink_dead_letters_total", "counter",
+       "Events given up on and written to the sink's dead-letter log."},
       {"evroute_sink_queue_disk_bytes", "gauge", "Bytes of a disk queue's log on disk (0: memory queue)."},
   };
   for (const Family& f : families) {
@@ -157,6 +159,7 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       if (name == "evroute_sink_queue_capacity") v = r->durable ? 0 : r->queue_config.capacity;
       if (name == "evroute_sink_up") v = r->closed() ? 0 : 1;
       if (name == "evroute_sink_queue_disk_bytes") v = q.disk_bytes;
+      if (name == "evroute_sink_dead_letters_total") v = r->dead_letters->added();
       out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, v);
     }
   }

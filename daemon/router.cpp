@@ -120,10 +120,19 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
                  e.id(), s.to_string(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   };
-  ro.on_give_up = [name](const evroute::Event& e, const evroute::Status& s,
-                         std::uint32_t attempts) {
-    spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}", name, e.id(), attempts,
-                  s.to_string());
+  route->dead_letters = std::make_shared<DeadLetters>(std::filesystem::path(data_dir) /
+                                                      "dead-letters" / (sc.name + ".ndjson"));
+  ro.on_give_up = [name, dead_letters = route->dead_letters](
+                      const evroute::Event& e, const evroute::Status& s, std::uint32_t attempts) {
+    const evroute::Status written = dead_letters->add(e, s, attempts);
+    if (written.is_ok()) {
+      spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}; dead-lettered to {}",
+                    name, e.id(), attempts, s.to_string(), dead_letters->path().string());
+    } else {
+      spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}; and could not "
+                    "dead-letter it: {}",
+                    name, e.id(), attempts, s.to_string(), written.to_string());
+    }
   };
   route->retrying =
       std::make_shared<evroute::Retrying>(route->leaf, make_strategy(sc.retry), std::move(ro));
@@ -327,6 +336,40 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   }
   broadcaster_.close();
   return report;
+}
+
+const Route* Router::find(const std::string& sink) const {
+  for (const auto& r : routes_) {
+    if (r->name == sink) return r.get();
+  }
+  return nullptr;
+}
+
+Router::Replay Router::replay(const std::string& sink,
+                              const std::optional<std::set<std::string>>& ids) {
+  Replay result;
+  const Route* route = find(sink);
+  if (!route) return result;
+  result.found = true;
+  std::vector<evroute::Event> events;
+  if (evroute::Status s = route->dead_letters->take(ids, &events); !s.is_ok()) {
+    result.error = s.to_string();
+    return result;
+  }
+  std::vector<evroute::Event> refused;
+  if (route->durable) {
+    if (!events.empty() && !route->durable->write_all(events).is_ok()) refused = events;
+  } else {
+    for (const evroute::Event& e : events) {
+      if (!route->queue->write(e).is_ok()) refused.push_back(e);
+    }
+  }
+  if (!refused.empty()) route->dead_letters->restore(refused, "replay refused: queue full or closed");
+  result.replayed = events.size() - refused.size();
+  result.refused = refused.size();
+  spdlog::info("sink '{}': replayed {} dead letter(s){}", sink, result.replayed,
+               refused.empty() ? "" : fmt::format(", {} refused and kept", refused.size()));
+  return result;
 }
 
 int Router::reopen() {

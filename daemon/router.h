@@ -30,12 +30,15 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "config.h"
+#include "dead_letters.h"
 #include "evroute/broadcaster.h"
 #include "evroute/durable_queue.h"
 #include "evroute/filter.h"
@@ -58,6 +61,7 @@ struct Route {
   std::shared_ptr<evroute::DurableQueue> durable;  // disk queue (queue.type: disk); else null
   std::shared_ptr<evroute::Filter> filter_sink;  // null when the sink has no filter (memory only)
   std::shared_ptr<DropLog> drop_log;
+  std::shared_ptr<DeadLetters> dead_letters;  // what the sink gave up on, for listing and replay
   std::atomic<std::uint64_t> routed{0};  // disk queues: events submit() routed to this sink
 
   bool matches(const evroute::Event& event) const;
@@ -100,6 +104,17 @@ class Router {
   ShutdownReport shutdown(Duration timeout);
   // Reopens every file-backed sink (logrotate). Returns how many failed (each logged).
   int reopen();
+
+  // Moves a sink's dead letters (all, or those with the given ids) back into its queue, with their
+  // ids. Those its queue refuses (full, shutting down) go back to the dead-letter log.
+  struct Replay {
+    bool found = false;  // a sink of that name exists
+    std::uint64_t replayed = 0;
+    std::uint64_t refused = 0;
+    std::string error;  // the dead-letter log could not be read or rewritten
+  };
+  Replay replay(const std::string& sink, const std::optional<std::set<std::string>>& ids);
+  const Route* find(const std::string& sink) const;
 
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }

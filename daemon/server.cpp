@@ -4,10 +4,12 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -105,6 +107,14 @@ Server::Server(const Config& config, Router& router) : config_(config.server), r
   });
   http_.Get("/v1/sinks",
             [this](const httplib::Request&, httplib::Response& res) { handle_sinks(res); });
+  http_.Get(R"(/v1/sinks/([^/]+)/dead-letters)",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              handle_dead_letters(req, res);
+            });
+  http_.Post(R"(/v1/sinks/([^/]+)/dead-letters/replay)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               handle_replay(req, res);
+             });
 }
 
 int Server::bind() {
@@ -154,12 +164,7 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
     res.set_header("Connection", "close");
     return reply_error(res, 503, "evrouted is shutting down");
   }
-  if (!authorized(req)) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    return reply_error(
-        res, 401,
-        req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
-  }
+  if (!check_admin(req, res)) return;
   const std::string content_type = req.get_header_value("Content-Type");
   const auto format = body_format(content_type);
   if (!format) {
@@ -198,6 +203,66 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
   reply(res, 202, Json{{"accepted", parsed.events.size()}, {"ids", std::move(ids)}});
 }
 
+bool Server::check_admin(const httplib::Request& req, httplib::Response& res) {
+  if (authorized(req)) return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  reply_error(res, 401,
+              req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
+  return false;
+}
+
+void Server::handle_dead_letters(const httplib::Request& req, httplib::Response& res) {
+  if (!check_admin(req, res)) return;  // dead letters hold event payloads
+  const std::string sink = req.matches[1];
+  const Route* route = router_.find(sink);
+  if (!route) return reply_error(res, 404, "no sink named '" + sink + "'");
+  std::uint64_t offset = 0, limit = 100;
+  for (auto [key, value] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
+    if (!req.has_param(key)) continue;
+    const std::string text = req.get_param_value(key);
+    if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
+      return reply_error(res, 400, std::string("'") + key + "' must be a non-negative integer");
+    }
+    *value = std::stoull(text);
+  }
+  limit = std::clamp<std::uint64_t>(limit, 1, 1000);
+  auto page = route->dead_letters->list(offset, limit);
+  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
+  for (auto& e : page.entries) entries.push_back(std::move(e));
+  nlohmann::ordered_json body = {{"sink", sink},
+                                 {"total", page.total},
+                                 {"offset", offset},
+                                 {"dead_letters", std::move(entries)}};
+  if (offset + limit < page.total) body["next_offset"] = offset + limit;
+  res.status = 200;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+                  "application/json");
+}
+
+void Server::handle_replay(const httplib::Request& req, httplib::Response& res) {
+  if (!check_admin(req, res)) return;
+  const std::string sink = req.matches[1];
+  std::optional<std::set<std::string>> ids;
+  if (!req.body.empty()) {
+    const Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      return reply_error(res, 400, R"(the body must be empty (replay all) or {"ids": ["...", ...]})");
+    }
+    if (body.contains("ids")) {
+      if (!body["ids"].is_array()) return reply_error(res, 400, "'ids' must be an array of strings");
+      ids.emplace();
+      for (const auto& id : body["ids"]) {
+        if (!id.is_string()) return reply_error(res, 400, "'ids' must be an array of strings");
+        ids->insert(id.get<std::string>());
+      }
+    }
+  }
+  const Router::Replay result = router_.replay(sink, ids);
+  if (!result.found) return reply_error(res, 404, "no sink named '" + sink + "'");
+  if (!result.error.empty()) return reply_error(res, 500, result.error);
+  reply(res, 200, Json{{"sink", sink}, {"replayed", result.replayed}, {"refused", result.refused}});
+}
+
 void Server::handle_sinks(httplib::Response& res) {
   Json sinks = Json::array();
   for (const auto& r : router_.routes()) {
@@ -215,7 +280,8 @@ void Server::handle_sinks(httplib::Response& res) {
           {"retried", rs.retries},
           {"dropped_newest", q.dropped_newest},
           {"dropped_oldest", q.dropped_oldest},
-          {"undelivered_at_shutdown", q.undelivered_at_close}}},
+          {"undelivered_at_shutdown", q.undelivered_at_close},
+          {"dead_lettered", r->dead_letters->added()}}},
         {"queue", r->durable ? Json{{"type", "disk"},
                                     {"max_bytes", r->queue_config.max_bytes},
                                     {"disk_bytes", q.disk_bytes},

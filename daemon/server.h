@@ -43,6 +43,11 @@ class Server {
  private:
   void handle_events(const httplib::Request& req, httplib::Response& res);
   void handle_sinks(httplib::Response& res);
+  void handle_dead_letters(const httplib::Request& req, httplib::Response& res);
+  void handle_replay(const httplib::Request& req, httplib::Response& res);
+  // POST /v1/events and the admin endpoints need a bearer token when tokens are set: true if the
+  // request has one, else answers 401 and returns false.
+  bool check_admin(const httplib::Request& req, httplib::Response& res);
   bool authorized(const httplib::Request& req) const;
 
   const ServerConfig config_;
