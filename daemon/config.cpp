@@ -65,6 +65,38 @@ void read_server(ConfigReader& r, ServerConfig& server) {
 
 void read_queue(ConfigReader& r, QueueConfig& q) {
   if (!r.valid()) return;
+  if (auto v = r.choice("type", {"memory", "disk"})) {
+    q.type = *v == "disk" ? QueueConfig::Type::kDisk : QueueConfig::Type::kMemory;
+  }
+  const bool disk = q.type == QueueConfig::Type::kDisk;
+  for (const char* key : {"max_bytes", "fsync", "fsync_interval"}) {
+    if (!disk && r.has(key)) {
+      r.error(key, r.what() + ": '" + key + "' applies to disk queues only (type: disk)");
+    }
+  }
+  if (disk && r.has("capacity")) {
+    r.error("capacity",
+            r.what() + ": a disk queue is bounded by 'max_bytes', not 'capacity' (events)");
+  }
+  if (auto v = r.size("max_bytes")) {
+    if (*v < 4096) {
+      r.error("max_bytes", r.what() + ": 'max_bytes' must be at least 4KiB");
+    } else {
+      q.max_bytes = *v;
+    }
+  }
+  if (auto v = r.choice("fsync", {"always", "interval", "never"})) {
+    q.fsync = *v == "always"     ? evroute::DiskLog::Sync::kAlways
+              : *v == "interval" ? evroute::DiskLog::Sync::kInterval
+                                 : evroute::DiskLog::Sync::kNever;
+  }
+  if (auto v = r.duration("fsync_interval")) {
+    if (v->count() <= 0) {
+      r.error("fsync_interval", r.what() + ": 'fsync_interval' must be more than 0");
+    } else {
+      q.fsync_interval = *v;
+    }
+  }
   if (auto v = r.unsigned_integer("capacity", 0, 100000000)) q.capacity = *v;
   if (auto v = r.choice("when_full", {"block", "drop_newest", "drop_oldest"})) {
     q.when_full = *v == "block"         ? evroute::OverflowPolicy::kBlock
@@ -72,6 +104,10 @@ void read_queue(ConfigReader& r, QueueConfig& q) {
                                         : evroute::OverflowPolicy::kDropOldest;
   }
   if (auto v = r.duration("block_timeout")) q.block_timeout = *v;
+  if (disk && q.when_full == evroute::OverflowPolicy::kDropOldest) {
+    r.error("when_full", r.what() +
+                             ": a disk queue cannot drop its oldest events; use block or drop_newest");
+  }
   r.finish();
 }
 
@@ -183,6 +219,13 @@ LoadResult load(const YAML::Node& root, ConfigErrors& errors, const std::string&
     if (r.valid()) {
       if (auto server = r.map("server")) read_server(*server, config.server);
       if (auto v = r.duration("shutdown_timeout")) config.shutdown_timeout = *v;
+      if (auto v = r.string("data_dir")) {
+        if (v->empty()) {
+          r.error("data_dir", "'data_dir' must not be empty");
+        } else {
+          config.data_dir = *v;
+        }
+      }
       YAML::Node sinks = r.node("sinks");
       if (!sinks.IsDefined() || sinks.IsNull()) {
         r.error_here("no sinks: add a 'sinks' mapping with at least one sink");

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config_reader.h"
+#include "evroute/disk_log.h"
 #include "evroute/queue.h"
 #include "sinks/registry.h"
 
@@ -28,9 +29,15 @@ struct ServerConfig {
 };
 
 struct QueueConfig {
-  std::size_t capacity = 10000;
+  enum class Type { kMemory, kDisk };
+  Type type = Type::kMemory;
+  std::size_t capacity = 10000;  // memory queues
   evroute::OverflowPolicy when_full = evroute::OverflowPolicy::kBlock;
   Duration block_timeout = std::chrono::seconds(2);
+  // Disk queues (type: disk), stored in <data_dir>/queues/<sink name>/.
+  std::uint64_t max_bytes = std::uint64_t{1} << 30;
+  evroute::DiskLog::Sync fsync = evroute::DiskLog::Sync::kAlways;
+  Duration fsync_interval = std::chrono::seconds(1);
 };
 
 struct BreakerConfig {
@@ -73,6 +80,7 @@ struct Config {
   std::string path;  // the file it came from
   ServerConfig server;
   Duration shutdown_timeout = std::chrono::seconds(10);
+  std::string data_dir = "./data";  // disk queues live here (relative: to the working directory)
   std::vector<SinkConfig> sinks;  // in file order
 };
 

@@ -168,6 +168,9 @@ int run(const std::string& config_path) {
   http.join();
   if (report.undelivered > 0) {
     spdlog::error("stopped: {} event(s) undelivered at the shutdown deadline", report.undelivered);
+  } else if (report.kept_on_disk > 0) {
+    spdlog::info("stopped: {} event(s) kept in disk queues for the next start; the rest delivered",
+                 report.kept_on_disk);
   } else {
     spdlog::info("stopped: every accepted event was delivered");
   }

@@ -130,12 +130,15 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       {"evroute_sink_queue_capacity", "gauge", "The queue's capacity (0: unbounded)."},
       {"evroute_sink_up", "gauge",
        "1 while the sink is open; 0 once closed, or while disabled by its destination (410 Gone)."},
+      {"evroute_sink_dead_letters_total", "counter",
+       "Events given up on and written to the sink's dead-letter log."},
+      {"evroute_sink_queue_disk_bytes", "gauge", "Bytes of a disk queue's log on disk (0: memory queue)."},
   };
   for (const Family& f : families) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
     for (const auto& r : router.routes()) {
       const std::string sink = label_value(r->name);
-      const auto q = r->queue->stats();
+      const auto q = r->queue_stats();
       const auto rs = r->retrying->stats();
       const std::string_view name = f.name;
       if (name == "evroute_sink_events_dropped_total") {
@@ -154,8 +157,10 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       if (name == "evroute_sink_events_retried_total") v = rs.retries;
       if (name == "evroute_sink_queue_depth") v = q.pending;
       if (name == "evroute_sink_queue_high_water") v = q.high_water;
-      if (name == "evroute_sink_queue_capacity") v = r->queue_config.capacity;
+      if (name == "evroute_sink_queue_capacity") v = r->durable ? 0 : r->queue_config.capacity;
       if (name == "evroute_sink_up") v = r->closed() || r->disabled() ? 0 : 1;
+      if (name == "evroute_sink_queue_disk_bytes") v = q.disk_bytes;
+      if (name == "evroute_sink_dead_letters_total") v = r->dead_letters->added();
       out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, v);
     }
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 
 namespace evrouted {
@@ -65,7 +66,39 @@ std::shared_ptr<evroute::RetryStrategy> make_strategy(const RetryConfig& retry) 
       std::vector<std::shared_ptr<evroute::RetryStrategy>>{exponential, breaker});
 }
 
-std::unique_ptr<Route> build_route(const SinkConfig& sc) {
+std::unique_ptr<evroute::DurableQueue> open_durable_queue(const SinkConfig& sc,
+                                                          const std::string& data_dir,
+                                                          std::shared_ptr<evroute::Sink> destination,
+                                                          std::shared_ptr<DropLog> drop_log) {
+  evroute::DurableQueue::Options o;
+  o.log.dir = std::filesystem::path(data_dir) / "queues" / sc.name;
+  o.log.max_bytes = sc.queue.max_bytes;
+  o.log.segment_bytes = std::clamp<std::uint64_t>(sc.queue.max_bytes / 8, 4096, 64u << 20);
+  o.log.sync = sc.queue.fsync;
+  o.log.sync_interval = std::chrono::duration_cast<std::chrono::milliseconds>(sc.queue.fsync_interval);
+  o.when_full = sc.queue.when_full;
+  o.block_timeout = sc.queue.block_timeout;
+  o.dead_letter = std::move(drop_log);
+  evroute::Status error;
+  evroute::DiskLog::RecoveryReport report;
+  auto queue = evroute::DurableQueue::open(std::move(destination), o, &error, &report);
+  if (!queue) {
+    throw std::runtime_error("sink '" + sc.name + "': cannot open its disk queue in " +
+                             o.log.dir.string() + ": " + error.message());
+  }
+  for (const std::string& problem : report.problems) {
+    spdlog::warn("sink '{}': disk queue recovery: {}", sc.name, problem);
+  }
+  const auto stats = queue->stats();
+  spdlog::info("sink '{}': disk queue {} ({} bytes on disk, {} event(s) to deliver from the last run{})",
+               sc.name, o.log.dir.string(), stats.disk_bytes, stats.recovered,
+               report.truncated_bytes > 0
+                   ? ", " + std::to_string(report.truncated_bytes) + " corrupt byte(s) cut off"
+                   : std::string());
+  return queue;
+}
+
+std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data_dir) {
   auto route = std::make_unique<Route>();
   route->name = sc.name;
   route->type = sc.type;
@@ -89,10 +122,19 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
                  e.id(), s.to_string(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   };
-  ro.on_give_up = [name](const evroute::Event& e, const evroute::Status& s,
-                         std::uint32_t attempts) {
-    spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}", name, e.id(), attempts,
-                  s.to_string());
+  route->dead_letters = std::make_shared<DeadLetters>(std::filesystem::path(data_dir) /
+                                                      "dead-letters" / (sc.name + ".ndjson"));
+  ro.on_give_up = [name, dead_letters = route->dead_letters](
+                      const evroute::Event& e, const evroute::Status& s, std::uint32_t attempts) {
+    const evroute::Status written = dead_letters->add(e, s, attempts);
+    if (written.is_ok()) {
+      spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}; dead-lettered to {}",
+                    name, e.id(), attempts, s.to_string(), dead_letters->path().string());
+    } else {
+      spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}; and could not "
+                    "dead-letter it: {}",
+                    name, e.id(), attempts, s.to_string(), written.to_string());
+    }
   };
   if (Disableable* d = route->disableable()) {
     d->on_disabled([name](const Disableable::State& s) {
@@ -106,6 +148,15 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
       std::make_shared<evroute::Retrying>(route->leaf, make_strategy(sc.retry), std::move(ro));
 
   route->drop_log = std::make_shared<DropLog>(sc.name);
+  if (sc.queue.type == QueueConfig::Type::kDisk) {
+    try {
+      route->durable = open_durable_queue(sc, data_dir, route->retrying, route->drop_log);
+    } catch (...) {
+      route->retrying->close();
+      throw;
+    }
+    return route;
+  }
   evroute::Queue::Options qo;
   qo.capacity = sc.queue.capacity;
   qo.when_full = sc.queue.when_full;
@@ -122,6 +173,28 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
 }
 
 }  // namespace
+
+Route::QueueStats Route::queue_stats() const {
+  QueueStats out;
+  if (durable) {
+    const auto d = durable->stats();
+    out.pending = d.pending;
+    out.high_water = d.high_water;
+    out.rejected_full = d.rejected_full;
+    out.dropped_newest = d.dropped_newest;
+    out.disk_bytes = d.disk_bytes;
+    out.recovered = d.recovered;
+    return out;
+  }
+  const auto q = queue->stats();
+  out.pending = q.pending;
+  out.high_water = q.high_water;
+  out.rejected_full = q.rejected_full;
+  out.dropped_newest = q.dropped_newest;
+  out.dropped_oldest = q.dropped_oldest;
+  out.undelivered_at_close = q.undelivered_at_close;
+  return out;
+}
 
 bool Route::matches(const evroute::Event& event) const {
   for (const FieldFilter& f : filter) {
@@ -140,7 +213,7 @@ Router::Router(const Config& config) {
   attribute_fields_.push_back("type");
   try {
     for (const SinkConfig& sc : config.sinks) {
-      routes_.push_back(build_route(sc));
+      routes_.push_back(build_route(sc, config.data_dir));
       for (const FieldFilter& f : sc.filter) {
         if (std::find(attribute_fields_.begin(), attribute_fields_.end(), f.field) ==
             attribute_fields_.end()) {
@@ -149,10 +222,15 @@ Router::Router(const Config& config) {
       }
     }
   } catch (...) {
-    for (auto& r : routes_) r->queue->close();
+    for (auto& r : routes_) {
+      if (r->queue) r->queue->close();
+      if (r->durable) r->durable->close_until(std::chrono::steady_clock::now());
+    }
     throw;
   }
   for (auto& r : routes_) {
+    if (r->durable) continue;  // submit() writes to disk queues itself
+    has_memory_queue_ = true;
     if (r->queue_config.when_full == evroute::OverflowPolicy::kBlock &&
         r->queue_config.capacity > 0) {
       has_blocking_queue_ = true;
@@ -165,6 +243,37 @@ Router::Router(const Config& config) {
 Router::~Router() { shutdown(std::chrono::seconds(0)); }
 
 Router::Admission Router::submit(std::span<const evroute::Event> events) {
+  if (!accepting()) return {Outcome::kClosed, "evrouted is shutting down"};
+  // Disk queues first, without the admission lock, so that concurrent requests share fsyncs.
+  std::vector<evroute::Event> matching;
+  for (const auto& r : routes_) {
+    if (!r->durable) continue;
+    std::span<const evroute::Event> mine = events;
+    if (!r->filter.empty()) {
+      matching.clear();
+      for (const evroute::Event& e : events) {
+        if (r->matches(e)) matching.push_back(e);
+      }
+      mine = matching;
+    }
+    if (mine.empty()) continue;
+    const evroute::Status s = r->durable->write_all(mine);
+    if (s.is_closed()) return {Outcome::kClosed, "evrouted is shutting down"};
+    if (s.code() == evroute::Code::kFull) {
+      spdlog::warn("sink '{}': disk queue full ({}); request refused", r->name, s.message());
+      return {Outcome::kFull, "sink '" + r->name + "' disk queue is full; retry later"};
+    }
+    if (!s.is_ok()) {
+      spdlog::error("sink '{}': cannot store events: {}", r->name, s.to_string());
+      return {Outcome::kUnavailable, "sink '" + r->name + "' cannot store events; retry later"};
+    }
+    r->routed.fetch_add(mine.size(), std::memory_order_relaxed);
+  }
+  if (!has_memory_queue_) {
+    accepted_.fetch_add(events.size(), std::memory_order_relaxed);
+    return {};
+  }
+
   std::unique_lock<std::shared_mutex> exclusive(admission_mu_, std::defer_lock);
   std::shared_lock<std::shared_mutex> shared(admission_mu_, std::defer_lock);
   if (has_blocking_queue_) {
@@ -177,7 +286,7 @@ Router::Admission Router::submit(std::span<const evroute::Event> events) {
   if (has_blocking_queue_) {
     for (const auto& r : routes_) {
       const QueueConfig& q = r->queue_config;
-      if (q.when_full != evroute::OverflowPolicy::kBlock || q.capacity == 0) continue;
+      if (!r->queue || q.when_full != evroute::OverflowPolicy::kBlock || q.capacity == 0) continue;
       const auto n = static_cast<std::size_t>(std::count_if(
           events.begin(), events.end(), [&](const auto& e) { return r->matches(e); }));
       if (n == 0) continue;
@@ -227,8 +336,19 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   }
   for (std::size_t i = 0; i < order.size(); ++i) {
     Route* r = order[i];
-    evroute::Queue::CloseReport qr =
-        r->queue->close_until(i < disabled ? std::chrono::steady_clock::now() : deadline);
+    const auto until = i < disabled ? std::chrono::steady_clock::now() : deadline;
+    if (r->durable) {
+      const evroute::DurableQueue::CloseReport dr = r->durable->close_until(until);
+      r->closed_.store(true, std::memory_order_release);
+      report.kept_on_disk += dr.kept;
+      report.timed_out = report.timed_out || dr.timed_out;
+      if (dr.kept > 0) {
+        spdlog::warn("sink '{}': {} event(s) kept in its disk queue, delivered after the next start",
+                     r->name, dr.kept);
+      }
+      continue;
+    }
+    evroute::Queue::CloseReport qr = r->queue->close_until(until);
     r->closed_.store(true, std::memory_order_release);
     report.undelivered += qr.undelivered;
     report.timed_out = report.timed_out || qr.timed_out;
@@ -239,6 +359,40 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   }
   broadcaster_.close();
   return report;
+}
+
+const Route* Router::find(const std::string& sink) const {
+  for (const auto& r : routes_) {
+    if (r->name == sink) return r.get();
+  }
+  return nullptr;
+}
+
+Router::Replay Router::replay(const std::string& sink,
+                              const std::optional<std::set<std::string>>& ids) {
+  Replay result;
+  const Route* route = find(sink);
+  if (!route) return result;
+  result.found = true;
+  std::vector<evroute::Event> events;
+  if (evroute::Status s = route->dead_letters->take(ids, &events); !s.is_ok()) {
+    result.error = s.to_string();
+    return result;
+  }
+  std::vector<evroute::Event> refused;
+  if (route->durable) {
+    if (!events.empty() && !route->durable->write_all(events).is_ok()) refused = events;
+  } else {
+    for (const evroute::Event& e : events) {
+      if (!route->queue->write(e).is_ok()) refused.push_back(e);
+    }
+  }
+  if (!refused.empty()) route->dead_letters->restore(refused, "replay refused: queue full or closed");
+  result.replayed = events.size() - refused.size();
+  result.refused = refused.size();
+  spdlog::info("sink '{}': replayed {} dead letter(s){}", sink, result.replayed,
+               refused.empty() ? "" : fmt::format(", {} refused and kept", refused.size()));
+  return result;
 }
 
 int Router::reopen() {

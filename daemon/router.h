@@ -10,11 +10,20 @@
 // drop_oldest) never refuse: they count. shutdown() takes the lock exclusively, so a request is
 // either admitted whole before the queues close or refused.
 //
+// A sink with a disk queue (queue.type: disk) is not behind the Broadcaster: submit() first
+// appends the request's events for it with one DurableQueue::write_all (one write and, with
+// fsync: always, one fsync shared with concurrent requests — group commit), outside the admission
+// lock, then admits the events for the in-memory queues as above. So a 202 means: on disk for
+// every disk-queued sink, queued in memory for the others. A request refused after a disk queue
+// stored it (another sink was full) may be delivered to that sink anyway: resending it is safe
+// when events carry their own ids (receivers deduplicate on webhook-id).
+//
 // shutdown() stops admission, then closes every queue against one common deadline — each queue
 // keeps delivering until it drains or the deadline passes — and reports what was left undelivered.
 // A sink disabled by its destination (410 Gone: its leaf holds its events, see Disableable) cannot
 // drain, so its queue is closed first, at once: its events count as undelivered without using up
 // the others' time.
+// Events left in a disk queue are not lost: they are kept on disk and delivered after a restart.
 //
 // Thread-safety: submit(), routes() and the stats are safe from any thread; shutdown() and
 // reopen() from any one thread.
@@ -25,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -32,7 +42,9 @@
 #include <vector>
 
 #include "config.h"
+#include "dead_letters.h"
 #include "evroute/broadcaster.h"
+#include "evroute/durable_queue.h"
 #include "evroute/filter.h"
 #include "evroute/queue.h"
 #include "evroute/retry.h"
@@ -49,9 +61,12 @@ struct Route {
   std::vector<FieldFilter> filter;
   std::shared_ptr<evroute::Sink> leaf;
   std::shared_ptr<evroute::Retrying> retrying;
-  std::shared_ptr<evroute::Queue> queue;
-  std::shared_ptr<evroute::Filter> filter_sink;  // null when the sink has no filter
+  std::shared_ptr<evroute::Queue> queue;           // in-memory queue; null for a disk queue
+  std::shared_ptr<evroute::DurableQueue> durable;  // disk queue (queue.type: disk); else null
+  std::shared_ptr<evroute::Filter> filter_sink;  // null when the sink has no filter (memory only)
   std::shared_ptr<DropLog> drop_log;
+  std::shared_ptr<DeadLetters> dead_letters;  // what the sink gave up on, for listing and replay
+  std::atomic<std::uint64_t> routed{0};  // disk queues: events submit() routed to this sink
 
   bool matches(const evroute::Event& event) const;
   // The leaf's disabled state (410 Gone), or null when the leaf cannot be disabled.
@@ -60,6 +75,13 @@ struct Route {
     const Disableable* d = disableable();
     return d && d->state().disabled;
   }
+  // The queue's counters, whichever kind it is (a disk queue's disk_bytes in `disk_bytes`).
+  struct QueueStats {
+    std::uint64_t pending = 0, high_water = 0, rejected_full = 0;
+    std::uint64_t dropped_newest = 0, dropped_oldest = 0, undelivered_at_close = 0;
+    std::uint64_t disk_bytes = 0, recovered = 0;
+  };
+  QueueStats queue_stats() const;
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   std::atomic<bool> closed_{false};
 };
@@ -71,13 +93,15 @@ class Router {
     kFull,      // a blocking queue stayed full past its block_timeout (503)
     kTooLarge,  // more events for one sink than its queue can ever hold (413)
     kClosed,    // shutting down (503)
+    kUnavailable,  // a disk queue could not store the events (I/O error) (503)
   };
   struct Admission {
     Outcome outcome = Outcome::kAccepted;
     std::string message;
   };
   struct ShutdownReport {
-    std::uint64_t undelivered = 0;
+    std::uint64_t undelivered = 0;   // in memory queues at the deadline: lost, counted, logged
+    std::uint64_t kept_on_disk = 0;  // in disk queues at the deadline: delivered after restart
     bool timed_out = false;
   };
 
@@ -96,6 +120,17 @@ class Router {
   // sink, else whether it was disabled.
   std::optional<bool> enable(std::string_view name);
 
+  // Moves a sink's dead letters (all, or those with the given ids) back into its queue, with their
+  // ids. Those its queue refuses (full, shutting down) go back to the dead-letter log.
+  struct Replay {
+    bool found = false;  // a sink of that name exists
+    std::uint64_t replayed = 0;
+    std::uint64_t refused = 0;
+    std::string error;  // the dead-letter log could not be read or rewritten
+  };
+  Replay replay(const std::string& sink, const std::optional<std::set<std::string>>& ids);
+  const Route* find(const std::string& sink) const;
+
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
   // Top-level event fields that filters test, plus "type": ingest copies them into attributes.
@@ -104,6 +139,7 @@ class Router {
   // Events routed to `route` (after its filter): what its Filter forwarded, or, without a filter,
   // every accepted event.
   std::uint64_t events_in(const Route& route) const {
+    if (route.durable) return route.routed.load(std::memory_order_relaxed);
     return route.filter_sink ? route.filter_sink->stats().matched : events_accepted();
   }
 
@@ -113,6 +149,7 @@ class Router {
   evroute::Broadcaster broadcaster_;
   std::shared_mutex admission_mu_;
   bool has_blocking_queue_ = false;
+  bool has_memory_queue_ = false;
   std::atomic<bool> accepting_{true};
   std::atomic<std::uint64_t> accepted_{0};
 };

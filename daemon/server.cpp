@@ -4,11 +4,13 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -109,6 +111,14 @@ Server::Server(const Config& config, Router& router) : config_(config.server), r
   http_.Post(
       R"(/v1/sinks/([^/]+)/enable)",
       [this](const httplib::Request& req, httplib::Response& res) { handle_enable(req, res); });
+  http_.Get(R"(/v1/sinks/([^/]+)/dead-letters)",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              handle_dead_letters(req, res);
+            });
+  http_.Post(R"(/v1/sinks/([^/]+)/dead-letters/replay)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               handle_replay(req, res);
+             });
 }
 
 int Server::bind() {
@@ -190,6 +200,9 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
     case Router::Outcome::kFull:
       res.set_header("Retry-After", "1");
       return reply_error(res, 503, admission.message);
+    case Router::Outcome::kUnavailable:
+      res.set_header("Retry-After", "5");
+      return reply_error(res, 503, admission.message);
     case Router::Outcome::kClosed:
       res.set_header("Retry-After", "5");
       return reply_error(res, 503, admission.message);
@@ -225,10 +238,62 @@ std::string utc_time(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
+void Server::handle_dead_letters(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;  // dead letters hold event payloads
+  const std::string sink = req.matches[1];
+  const Route* route = router_.find(sink);
+  if (!route) return reply_error(res, 404, "no sink named '" + sink + "'");
+  std::uint64_t offset = 0, limit = 100;
+  for (auto [key, value] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
+    if (!req.has_param(key)) continue;
+    const std::string text = req.get_param_value(key);
+    if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
+      return reply_error(res, 400, std::string("'") + key + "' must be a non-negative integer");
+    }
+    *value = std::stoull(text);
+  }
+  limit = std::clamp<std::uint64_t>(limit, 1, 1000);
+  auto page = route->dead_letters->list(offset, limit);
+  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
+  for (auto& e : page.entries) entries.push_back(std::move(e));
+  nlohmann::ordered_json body = {{"sink", sink},
+                                 {"total", page.total},
+                                 {"offset", offset},
+                                 {"dead_letters", std::move(entries)}};
+  if (offset + limit < page.total) body["next_offset"] = offset + limit;
+  res.status = 200;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+                  "application/json");
+}
+
+void Server::handle_replay(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;
+  const std::string sink = req.matches[1];
+  std::optional<std::set<std::string>> ids;
+  if (!req.body.empty()) {
+    const Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      return reply_error(res, 400, R"(the body must be empty (replay all) or {"ids": ["...", ...]})");
+    }
+    if (body.contains("ids")) {
+      if (!body["ids"].is_array()) return reply_error(res, 400, "'ids' must be an array of strings");
+      ids.emplace();
+      for (const auto& id : body["ids"]) {
+        if (!id.is_string()) return reply_error(res, 400, "'ids' must be an array of strings");
+        ids->insert(id.get<std::string>());
+      }
+    }
+  }
+  const Router::Replay result = router_.replay(sink, ids);
+  if (!result.found) return reply_error(res, 404, "no sink named '" + sink + "'");
+  if (!result.error.empty()) return reply_error(res, 500, result.error);
+  reply(res, 200, Json{{"sink", sink}, {"replayed", result.replayed}, {"refused", result.refused}});
+}
+
 void Server::handle_sinks(httplib::Response& res) {
   Json sinks = Json::array();
   for (const auto& r : router_.routes()) {
-    const auto q = r->queue->stats();
+    const auto q = r->queue_stats();
     const auto rs = r->retrying->stats();
     const Disableable* disableable = r->disableable();
     const Disableable::State disabled = disableable ? disableable->state() : Disableable::State{};
@@ -246,12 +311,20 @@ void Server::handle_sinks(httplib::Response& res) {
           {"retried", rs.retries},
           {"dropped_newest", q.dropped_newest},
           {"dropped_oldest", q.dropped_oldest},
-          {"undelivered_at_shutdown", q.undelivered_at_close}}},
-        {"queue",
-         {{"capacity", r->queue_config.capacity},
-          {"pending", q.pending},
-          {"high_water", q.high_water},
-          {"rejected_full", q.rejected_full}}},
+          {"undelivered_at_shutdown", q.undelivered_at_close},
+          {"dead_lettered", r->dead_letters->added()}}},
+        {"queue", r->durable ? Json{{"type", "disk"},
+                                    {"max_bytes", r->queue_config.max_bytes},
+                                    {"disk_bytes", q.disk_bytes},
+                                    {"recovered", q.recovered},
+                                    {"pending", q.pending},
+                                    {"high_water", q.high_water},
+                                    {"rejected_full", q.rejected_full}}
+                             : Json{{"type", "memory"},
+                                    {"capacity", r->queue_config.capacity},
+                                    {"pending", q.pending},
+                                    {"high_water", q.high_water},
+                                    {"rejected_full", q.rejected_full}}},
     });
     if (disabled.disabled) {
       sinks.back()["disabled"] = {{"reason", disabled.reason}, {"since", utc_time(disabled.since)}};

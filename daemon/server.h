@@ -46,6 +46,8 @@ class Server {
   void handle_events(const httplib::Request& req, httplib::Response& res);
   void handle_sinks(httplib::Response& res);
   void handle_enable(const httplib::Request& req, httplib::Response& res);
+  void handle_dead_letters(const httplib::Request& req, httplib::Response& res);
+  void handle_replay(const httplib::Request& req, httplib::Response& res);
   bool authorized(const httplib::Request& req) const;
   // authorized(req), or answers 401 and returns false.
   bool authorized(const httplib::Request& req, httplib::Response& res) const;

@@ -75,13 +75,27 @@ DaemonProcess::~DaemonProcess() {
   if (out_reader_.joinable()) out_reader_.join();
   if (err_reader_.joinable()) err_reader_.join();
   std::error_code ec;
-  std::filesystem::remove_all(workdir_, ec);
+  if (remove_workdir_) std::filesystem::remove_all(workdir_, ec);
 }
 
 std::unique_ptr<DaemonProcess> DaemonProcess::start(const std::string& yaml,
                                                     std::map<std::string, std::string> env,
                                                     std::vector<std::string> extra_args) {
-  auto dir = make_temp_dir();
+  const auto dir = make_temp_dir();
+  auto d = start_in(dir, yaml, std::move(env), std::move(extra_args));
+  if (d) {
+    d->remove_workdir_ = true;
+  } else {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  return d;
+}
+
+std::unique_ptr<DaemonProcess> DaemonProcess::start_in(const std::filesystem::path& dir,
+                                                       const std::string& yaml,
+                                                       std::map<std::string, std::string> env,
+                                                       std::vector<std::string> extra_args) {
   std::ofstream(dir / "config.yaml") << yaml;
   std::vector<std::string> args = {"--config", (dir / "config.yaml").string()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());

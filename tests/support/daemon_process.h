@@ -43,6 +43,12 @@ class DaemonProcess {
   static std::unique_ptr<DaemonProcess> start(const std::string& yaml,
                                               std::map<std::string, std::string> env = {},
                                               std::vector<std::string> extra_args = {});
+  // The same in a given directory (e.g. to restart on the data a previous run left there), which
+  // is left in place afterwards: the caller removes it.
+  static std::unique_ptr<DaemonProcess> start_in(const std::filesystem::path& dir,
+                                                 const std::string& yaml,
+                                                 std::map<std::string, std::string> env = {},
+                                                 std::vector<std::string> extra_args = {});
 
   int port() const { return port_; }
   const std::filesystem::path& workdir() const { return workdir_; }
@@ -67,6 +73,7 @@ class DaemonProcess {
   int port_ = 0;
   std::optional<int> exit_code_;
   std::filesystem::path workdir_;
+  bool remove_workdir_ = false;  // start() made it: the destructor removes it
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
   std::string out_, err_;

@@ -4,6 +4,8 @@
 #include "evroute/broadcaster.h"
 #include "evroute/channel.h"
 #include "evroute/clock.h"
+#include "evroute/disk_log.h"
+#include "evroute/durable_queue.h"
 #include "evroute/event.h"
 #include "evroute/filter.h"
 #include "evroute/queue.h"

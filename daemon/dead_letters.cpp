@@ -1,0 +1,172 @@
+#include "dead_letters.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+namespace evrouted {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string rfc3339_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+evroute::Status io_error(const std::string& what, const std::filesystem::path& path) {
+  return evroute::Status::unavailable(what + " " + path.string() + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Status& last,
+                                 std::uint32_t attempts) {
+  Json attributes = Json::object();
+  for (std::size_t i = 0; i < event.attribute_count(); ++i) {
+    const auto a = event.attribute_at(i);
+    attributes[std::string(a.key)] = std::string(a.value);
+  }
+  Json head = {
+      {"id", std::string(event.id())},
+      {"reason", last.is_retryable() ? "retries exhausted" : "not retryable"},
+      {"attempts", attempts},
+      {"last_status", last.to_string()},
+      {"failed_at", rfc3339_now()},
+      {"received_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          event.received().time_since_epoch())
+                          .count()},
+      {"attributes", std::move(attributes)},
+  };
+  // The event's own JSON goes in as it is (it is compact JSON already): no re-encoding.
+  std::string line = head.dump(-1, ' ', false, Json::error_handler_t::replace);
+  line.pop_back();  // the closing brace
+  line += ",\"event\":";
+  line += event.payload();
+  line += "}\n";
+  std::lock_guard<std::mutex> lock(mu_);
+  evroute::Status status = append_line(line);
+  if (status.is_ok()) {
+    ++added_;
+  } else {
+    ++write_errors_;
+  }
+  return status;
+}
+
+evroute::Status DeadLetters::append_line(const std::string& line) {
+  std::error_code ec;
+  std::filesystem::create_directories(path_.parent_path(), ec);
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return io_error("cannot open", path_);
+  std::string_view rest = line;
+  evroute::Status status;
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = io_error("cannot write", path_);
+      break;
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (status.is_ok() && ::fdatasync(fd) != 0) status = io_error("cannot sync", path_);
+  ::close(fd);
+  return status;
+}
+
+std::vector<nlohmann::ordered_json> DeadLetters::read_all() const {
+  std::vector<Json> entries;
+  std::ifstream in(path_);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto entry = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!entry.is_discarded()) entries.push_back(std::move(entry));  // a torn last line: skipped
+  }
+  return entries;
+}
+
+DeadLetters::Page DeadLetters::list(std::uint64_t offset, std::uint64_t limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Page page;
+  auto all = read_all();
+  page.total = all.size();
+  for (std::uint64_t i = offset; i < all.size() && page.entries.size() < limit; ++i) {
+    page.entries.push_back(std::move(all[i]));
+  }
+  return page;
+}
+
+evroute::Status DeadLetters::take(const std::optional<std::set<std::string>>& ids,
+                                  std::vector<evroute::Event>* events) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::ifstream in(path_);
+  if (!in) return evroute::Status::ok();  // no dead letters yet
+  std::string kept_text, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto entry = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const bool wanted = !entry.is_discarded() && entry.contains("id") && entry["id"].is_string() &&
+                        (!ids || ids->count(entry["id"].get<std::string>()));
+    if (!wanted) {
+      kept_text += line + "\n";
+      continue;
+    }
+    std::vector<std::string> keys, values;
+    const Json stored = entry.value("attributes", Json::object());  // named: items() refers into it
+    for (const auto& [k, v] : stored.items()) {
+      keys.push_back(k);
+      values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    std::vector<evroute::Attribute> attributes;
+    for (std::size_t i = 0; i < keys.size(); ++i) attributes.push_back({keys[i], values[i]});
+    const auto received = evroute::Event::TimePoint(
+        std::chrono::duration_cast<evroute::Event::TimePoint::duration>(
+            std::chrono::nanoseconds(entry.value("received_ns", std::int64_t{0}))));
+    events->push_back(evroute::Event::make(entry["id"].get<std::string>(), entry["event"].dump(),
+                                           attributes, received));
+  }
+  in.close();
+  const std::filesystem::path tmp = path_.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << kept_text;
+    out.flush();
+    if (!out) return io_error("cannot write", tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path_, ec);
+  if (ec) {
+    events->clear();  // the old file stands: nothing was taken
+    return evroute::Status::unavailable("cannot replace " + path_.string() + ": " + ec.message());
+  }
+  return evroute::Status::ok();
+}
+
+void DeadLetters::restore(const std::vector<evroute::Event>& events, const std::string& why) {
+  for (const evroute::Event& e : events) add(e, evroute::Status::unavailable(why), 0);
+}
+
+std::uint64_t DeadLetters::added() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return added_;
+}
+
+std::uint64_t DeadLetters::write_errors() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return write_errors_;
+}
+
+}  // namespace evrouted

@@ -1,0 +1,66 @@
+// DeadLetters: one sink's dead-letter log — the events it gave up on (retries exhausted, or a
+// non-retryable answer such as a 4xx), one JSON object per line in
+// <data_dir>/dead-letters/<sink>.ndjson:
+//   {"id":..., "reason":..., "attempts":N, "last_status":..., "failed_at":"RFC 3339",
+//    "received_ns":N, "attributes":{...}, "event":<the event's JSON>}
+// Each line is appended with one write() and synced (give-ups are rare; losing one would break the
+// promise that every acknowledged event is delivered or accounted for).
+//
+// list() pages through them; take() removes entries (all, or those with the given ids) and returns
+// their events, rebuilt with their ids, attributes and receive times, for replay. The file is
+// rewritten (to a temporary file, then renamed) only by take().
+//
+// Thread-safety: every method is safe from any thread (one mutex).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "evroute/event.h"
+#include "evroute/status.h"
+
+namespace evrouted {
+
+class DeadLetters {
+ public:
+  explicit DeadLetters(std::filesystem::path path) : path_(std::move(path)) {}
+
+  // Records a give-up. Failures (disk) are returned and also counted in write_errors().
+  evroute::Status add(const evroute::Event& event, const evroute::Status& last,
+                      std::uint32_t attempts);
+
+  struct Page {
+    std::vector<nlohmann::ordered_json> entries;
+    std::uint64_t total = 0;  // entries in the log
+  };
+  Page list(std::uint64_t offset, std::uint64_t limit) const;
+
+  // Removes the entries whose id is in `ids` (all of them when `ids` is nullopt) and returns their
+  // events, oldest first.
+  evroute::Status take(const std::optional<std::set<std::string>>& ids,
+                       std::vector<evroute::Event>* events);
+  // Puts events back (a replay that could not re-queue them), as new entries.
+  void restore(const std::vector<evroute::Event>& events, const std::string& why);
+
+  std::uint64_t added() const;         // entries added since start
+  std::uint64_t write_errors() const;  // entries that could not be written
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  evroute::Status append_line(const std::string& line);  // with mu_ held
+  std::vector<nlohmann::ordered_json> read_all() const;           // with mu_ held
+
+  const std::filesystem::path path_;
+  mutable std::mutex mu_;
+  std::uint64_t added_ = 0;
+  std::uint64_t write_errors_ = 0;
+};
+
+}  // namespace evrouted

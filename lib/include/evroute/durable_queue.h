@@ -1,0 +1,120 @@
+// DurableQueue: a Queue whose pending events live on disk (a DiskLog), so they survive a restart or
+// a crash.
+//
+// write() (or write_all() for several events: one append, one sync) returns OK once the events are
+// in the log under its sync policy (DiskLog::Sync). One worker thread, owned by the queue, reads
+// them back in order and delivers them to the destination; after each event is finished (the
+// destination returned, success or final failure — put a Retrying with a dead-letter sink in front
+// of the destination to retry and account for failures) it advances the queue's cursor, which is
+// stored in `<dir>/cursor` every `cursor_interval` and at close. Segments wholly behind the cursor
+// are deleted, so disk use stays under the log's max_bytes.
+//
+// Delivery is at-least-once: after a crash, the events after the last stored cursor are delivered
+// again (at most `cursor_interval` worth, plus what was in flight). Nothing acknowledged is lost:
+// open() resumes from the stored cursor and recovers the log (DiskLog cuts a torn tail).
+//
+// When the log is full (max_bytes), the overflow policy decides:
+//  * Block: wait for room up to `block_timeout` (zero: forever), then kFull.
+//  * DropNewest: the new event is dropped (counted, handed to `dead_letter`) and write() returns OK.
+// (DropOldest is not offered: evicting from the middle of a durable log would cost a rewrite.)
+//
+// close_until(deadline) stops accepting, keeps delivering until the log is drained or the deadline
+// passes, then closes the destination (a write in flight must return promptly), joins the worker,
+// stores the cursor and closes the log. What is not delivered by then stays on disk and is
+// delivered by the next open(): the report counts it as `kept`. close() is close_until(now +
+// options.close_timeout). Both are idempotent.
+//
+// Ownership: the queue owns its DiskLog and worker, and shares the destination and dead-letter sink.
+// Thread-safety: write(), write_all(), close(), close_until() and stats() are safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+
+#include "evroute/disk_log.h"
+#include "evroute/queue.h"
+#include "evroute/sink.h"
+
+namespace evroute {
+
+class DurableQueue final : public Sink {
+ public:
+  struct Options {
+    DiskLog::Options log;  // log.dir holds the segments and the cursor
+    OverflowPolicy when_full = OverflowPolicy::kBlock;  // kBlock or kDropNewest
+    std::chrono::nanoseconds block_timeout{0};           // kBlock only; zero = wait forever
+    std::chrono::nanoseconds close_timeout = std::chrono::seconds(30);  // used by close()
+    std::size_t max_batch = 256;  // most events the worker reads from the log at once
+    std::chrono::milliseconds cursor_interval{200};
+    std::shared_ptr<Sink> dead_letter{};  // receives events dropped by kDropNewest; may be null
+  };
+
+  struct Stats {
+    std::uint64_t recovered = 0;  // pending at open(): left by the previous run
+    std::uint64_t enqueued = 0;   // accepted by write()/write_all() in this run
+    std::uint64_t delivered = 0;  // destination write returned OK
+    std::uint64_t failed = 0;     // destination write returned an error
+    std::uint64_t dropped_newest = 0;
+    std::uint64_t rejected_full = 0;
+    std::uint64_t dead_lettered = 0;
+    std::uint64_t corrupt_skipped = 0;  // unreadable segment tails skipped by the worker
+    std::uint64_t pending = 0;          // in the log, not yet finished
+    std::uint64_t high_water = 0;
+    std::uint64_t disk_bytes = 0;  // live bytes of the log
+    std::uint64_t cursor_stores = 0;
+  };
+
+  struct CloseReport {
+    std::uint64_t kept = 0;  // pending events left on disk for the next open()
+    bool timed_out = false;
+  };
+
+  // Opens (or recovers) the log and the cursor in options.log.dir and starts delivering what a
+  // previous run left. Returns null and sets *error when it cannot; *report gets what recovery
+  // found (torn or corrupt tails cut off).
+  static std::unique_ptr<DurableQueue> open(std::shared_ptr<Sink> destination, Options options,
+                                            Status* error,
+                                            DiskLog::RecoveryReport* report = nullptr);
+  ~DurableQueue() override;  // close() if not yet closed
+
+  Status write(const Event& event) override;
+  // Appends all of them with one write and one sync: accepted all, or (kFull, kClosed, I/O error)
+  // none. With kDropNewest a batch that does not fit is dropped whole (counted) and OK is returned.
+  Status write_all(std::span<const Event> events);
+  Status close() override;
+  CloseReport close_until(std::chrono::steady_clock::time_point deadline);
+
+  Stats stats() const;
+  const Options& options() const { return options_; }
+
+ private:
+  DurableQueue(std::shared_ptr<Sink> destination, Options options, std::unique_ptr<DiskLog> log,
+               DiskLog::Position cursor, std::uint64_t pending);
+  void run();
+  Status store_cursor(DiskLog::Position position);
+
+  const std::shared_ptr<Sink> destination_;
+  const Options options_;
+  const std::unique_ptr<DiskLog> log_;
+  CursorFile cursor_file_;  // worker thread only (and close_until after the join)
+
+  mutable std::mutex mu_;
+  std::condition_variable closed_cv_;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::atomic<bool> stop_{false};  // the deadline passed: the worker stops now
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  DiskLog::Position cursor_;  // guarded by mu_: the worker's progress
+  CloseReport report_;
+  Stats stats_;
+  std::thread worker_;
+};
+
+}  // namespace evroute

@@ -1,0 +1,343 @@
+#include "evroute/disk_log.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+namespace evroute {
+namespace {
+
+namespace fs = std::filesystem;
+using Position = DiskLog::Position;
+
+class DiskLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("evroute-disklog-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  DiskLog::Options options(DiskLog::Sync sync = DiskLog::Sync::kAlways) {
+    DiskLog::Options o;
+    o.dir = dir_;
+    o.sync = sync;
+    return o;
+  }
+
+  std::unique_ptr<DiskLog> open(DiskLog::Options o, DiskLog::RecoveryReport* report = nullptr) {
+    Status error;
+    auto log = DiskLog::open(std::move(o), &error, report);
+    EXPECT_TRUE(error.is_ok()) << error.message();
+    return log;
+  }
+
+  static DiskLog::Record record(const std::string& id, const std::string& meta = "") {
+    return DiskLog::Record{Event::make(id, "{\"id\":\"" + id + "\"}", {{"type", "t." + id}}), meta};
+  }
+
+  static std::vector<std::string> ids(const std::vector<DiskLog::ReadRecord>& records) {
+    std::vector<std::string> out;
+    for (const auto& r : records) out.emplace_back(r.event.id());
+    return out;
+  }
+
+  std::vector<DiskLog::ReadRecord> read_all(const DiskLog& log) {
+    std::vector<DiskLog::ReadRecord> out;
+    EXPECT_TRUE(log.read(log.begin(), 1u << 20, &out).is_ok());
+    return out;
+  }
+
+  std::vector<fs::path> segment_files() {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      if (e.path().extension() == ".seg") files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(DiskLogTest, RecordsRoundTripWithMetadata) {
+  auto log = open(options());
+  const auto received = Event::TimePoint(std::chrono::nanoseconds(1'700'000'000'123'456'789));
+  const Event event = Event::make("e1", "{\"a\":1}", {{"type", "invoice.paid"}, {"k", "v"}}, received);
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{{event, "billing,archive"}}).is_ok());
+
+  std::vector<DiskLog::ReadRecord> out;
+  ASSERT_TRUE(log->read(log->begin(), 10, &out).is_ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].event.id(), "e1");
+  EXPECT_EQ(out[0].event.payload(), "{\"a\":1}");
+  EXPECT_EQ(out[0].event.type(), "invoice.paid");
+  EXPECT_EQ(out[0].event.attribute("k").value_or(""), "v");
+  EXPECT_EQ(out[0].event.received(), received);
+  EXPECT_EQ(out[0].meta, "billing,archive");
+  EXPECT_EQ(out[0].position, log->begin());
+  EXPECT_EQ(out[0].next, log->end());
+  EXPECT_EQ(out[0].next.offset, DiskLog::framed_size({event, "billing,archive"}));
+
+  out.clear();  // nothing past the end
+  ASSERT_TRUE(log->read(log->end(), 10, &out).is_ok());
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(DiskLogTest, ReadsInStepsFromReturnedPositions) {
+  auto log = open(options());
+  std::vector<DiskLog::Record> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(record("e" + std::to_string(i)));
+  ASSERT_TRUE(log->append(batch).is_ok());
+  std::vector<std::string> seen;
+  Position pos = log->begin();
+  for (int step = 0; step < 10; ++step) {
+    std::vector<DiskLog::ReadRecord> out;
+    ASSERT_TRUE(log->read(pos, 3, &out).is_ok());
+    if (out.empty()) break;
+    EXPECT_LE(out.size(), 3u);
+    for (const auto& id : ids(out)) seen.push_back(id);
+    pos = out.back().next;
+  }
+  ASSERT_EQ(seen.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], "e" + std::to_string(i));
+}
+
+TEST_F(DiskLogTest, ReopenFindsEveryRecordAndAppendsAfterThem) {
+  {
+    auto log = open(options());
+    ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a"), record("b")}).is_ok());
+  }
+  DiskLog::RecoveryReport report;
+  auto log = open(options(), &report);
+  EXPECT_EQ(report.records, 2u);
+  EXPECT_EQ(report.truncated_bytes, 0u);
+  EXPECT_TRUE(report.problems.empty());
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("c")}).is_ok());
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST_F(DiskLogTest, RotatesSegmentsAndReleaseReclaimsThem) {
+  auto o = options();
+  o.segment_bytes = 200;  // a few records per segment
+  auto log = open(o);
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
+  }
+  EXPECT_GT(segment_files().size(), 5u);
+  const auto all = read_all(*log);
+  ASSERT_EQ(all.size(), 30u);
+  const std::uint64_t before = log->stats().live_bytes;
+
+  // A consumer done with the first 20 records: segments wholly before that go.
+  ASSERT_TRUE(log->release(all[19].next).is_ok());
+  EXPECT_LT(log->stats().live_bytes, before);
+  EXPECT_LT(segment_files().size(), log->stats().segments + 1);
+  EXPECT_EQ(segment_files().size(), log->stats().segments);
+  // Nothing the consumer still needs was deleted, and an old position reads from the new begin.
+  std::vector<DiskLog::ReadRecord> rest;
+  ASSERT_TRUE(log->read(all[0].position, 100, &rest).is_ok());
+  ASSERT_FALSE(rest.empty());
+  EXPECT_LE(rest.front().position, all[20].position);
+  EXPECT_EQ(rest.back().event.id(), "e29");
+  std::set<std::string> remaining;
+  for (const auto& id : ids(rest)) remaining.insert(id);
+  for (int i = 20; i < 30; ++i) EXPECT_TRUE(remaining.count("e" + std::to_string(i))) << i;
+
+  // Releasing everything keeps the active segment.
+  ASSERT_TRUE(log->release(log->end()).is_ok());
+  EXPECT_EQ(segment_files().size(), 1u);
+}
+
+TEST_F(DiskLogTest, RefusesWhatWouldExceedMaxBytesUntilReleased) {
+  auto o = options();
+  o.segment_bytes = 100;
+  o.max_bytes = 5 * DiskLog::framed_size(record("e0"));
+  auto log = open(o);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
+  }
+  const Status full = log->append(std::vector<DiskLog::Record>{record("e5")});
+  EXPECT_EQ(full.code(), Code::kFull) << full.message();
+  EXPECT_EQ(log->stats().rejected_full, 1u);
+  EXPECT_FALSE(log->wait_for_room(DiskLog::framed_size(record("e5")),
+                                  std::chrono::steady_clock::now()));
+
+  std::thread releaser([&] {
+    const auto all = read_all(*log);
+    ASSERT_TRUE(log->release(all[2].next).is_ok());
+  });
+  EXPECT_TRUE(log->wait_for_room(DiskLog::framed_size(record("e5")),
+                                 std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  releaser.join();
+  EXPECT_TRUE(log->append(std::vector<DiskLog::Record>{record("e5")}).is_ok());
+}
+
+TEST_F(DiskLogTest, TornTailIsReportedAndCutAndTheGoodRecordsStay) {
+  {
+    auto log = open(options());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
+    }
+  }
+  const fs::path segment = segment_files().back();
+  const auto size = fs::file_size(segment);
+  fs::resize_file(segment, size - 5);  // the last record loses its end, as in a crash mid-write
+
+  DiskLog::RecoveryReport report;
+  auto log = open(options(), &report);
+  EXPECT_EQ(report.records, 2u);
+  EXPECT_EQ(report.truncated_bytes, DiskLog::framed_size(record("e2")) - 5);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find("torn record"), std::string::npos) << report.problems[0];
+  EXPECT_NE(report.problems[0].find(segment.filename().string()), std::string::npos);
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e3")}).is_ok());
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"e0", "e1", "e3"}));
+}
+
+TEST_F(DiskLogTest, CorruptRecordIsDetectedByItsChecksum) {
+  {
+    auto log = open(options());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
+    }
+  }
+  const fs::path segment = segment_files().back();
+  {  // flip one payload byte of the last record
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(segment) - 3));
+    f.put('X');
+  }
+  DiskLog::RecoveryReport report;
+  auto log = open(options(), &report);
+  EXPECT_EQ(report.records, 2u);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find("checksum mismatch"), std::string::npos) << report.problems[0];
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"e0", "e1"}));
+}
+
+TEST_F(DiskLogTest, GarbageAfterTheLastRecordIsCut) {
+  {
+    auto log = open(options());
+    ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e0")}).is_ok());
+  }
+  {
+    std::ofstream f(segment_files().back(), std::ios::app | std::ios::binary);
+    f << std::string(3, '\xff') << "garbage that is not a record at all";
+  }
+  DiskLog::RecoveryReport report;
+  auto log = open(options(), &report);
+  EXPECT_EQ(report.records, 1u);
+  EXPECT_EQ(report.problems.size(), 1u);
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"e0"}));
+}
+
+TEST_F(DiskLogTest, ConcurrentAppendersAreGroupCommittedAndNothingIsLostOrDuplicated) {
+  auto log = open(options(DiskLog::Sync::kAlways));
+  constexpr int kThreads = 4, kPerThread = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const Status s = log->append(
+            std::vector<DiskLog::Record>{record(std::to_string(t) + "-" + std::to_string(i))});
+        EXPECT_TRUE(s.is_ok()) << s.message();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const auto all = read_all(*log);
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  std::set<std::string> unique;
+  for (const auto& id : ids(all)) unique.insert(id);
+  EXPECT_EQ(unique.size(), all.size());
+  const auto stats = log->stats();
+  EXPECT_EQ(stats.appended_records, static_cast<std::uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(stats.syncs, stats.writes);  // kAlways: every write is synced...
+  EXPECT_LE(stats.writes, stats.appended_records);  // ...and one write may carry many appends
+  // Each thread's records keep their order.
+  std::map<std::string, int> last;
+  for (const auto& id : ids(all)) {
+    const auto dash = id.find('-');
+    const int n = std::stoi(id.substr(dash + 1));
+    auto [it, fresh] = last.emplace(id.substr(0, dash), n);
+    if (!fresh) {
+      EXPECT_GT(n, it->second) << id;
+      it->second = n;
+    }
+  }
+}
+
+TEST_F(DiskLogTest, ReadersSeeRecordsWhileTheyAreAppended) {
+  auto o = options(DiskLog::Sync::kNever);
+  o.segment_bytes = 1000;
+  auto log = open(o);
+  constexpr int kCount = 500;
+  std::thread writer([&] {
+    for (int i = 0; i < kCount; ++i) {
+      ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
+    }
+  });
+  std::vector<std::string> seen;
+  Position pos = log->begin();
+  while (seen.size() < static_cast<std::size_t>(kCount)) {
+    if (!log->wait_beyond(pos, std::chrono::steady_clock::now() + std::chrono::seconds(30))) break;
+    std::vector<DiskLog::ReadRecord> out;
+    ASSERT_TRUE(log->read(pos, 64, &out).is_ok());
+    for (const auto& r : out) seen.emplace_back(r.event.id());
+    if (!out.empty()) pos = out.back().next;
+  }
+  writer.join();
+  ASSERT_EQ(seen.size(), static_cast<std::size_t>(kCount));
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], "e" + std::to_string(i));
+}
+
+TEST_F(DiskLogTest, CloseWakesWaitersAndRefusesAppends) {
+  auto log = open(options(DiskLog::Sync::kInterval));
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a")}).is_ok());
+  std::atomic<bool> woke{false};
+  std::thread waiter([&] {
+    EXPECT_FALSE(log->wait_beyond(log->end(), std::chrono::steady_clock::now() + std::chrono::hours(1)));
+    woke = true;
+  });
+  ASSERT_TRUE(log->close().is_ok());
+  waiter.join();
+  EXPECT_TRUE(woke);
+  EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("b")}).code(), Code::kClosed);
+  EXPECT_GE(log->stats().syncs, 1u);  // close() synced what kInterval had only written
+  EXPECT_TRUE(log->close().is_ok());     // idempotent
+}
+
+TEST_F(DiskLogTest, RejectsEmptyEventsAndWritesNothingForThem) {
+  auto log = open(options());
+  const auto end = log->end();
+  EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("a"), DiskLog::Record{}}).code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(log->end(), end);
+}
+
+TEST_F(DiskLogTest, CursorFileStoresAndLoadsAPosition) {
+  fs::create_directories(dir_);
+  CursorFile cursor(dir_ / "cursor-billing");
+  Position p{7, 7};
+  ASSERT_TRUE(cursor.load(&p).is_ok());
+  EXPECT_EQ(p, Position{});  // none yet: from the beginning
+  ASSERT_TRUE(cursor.store(Position{3, 1234}).is_ok());
+  ASSERT_TRUE(cursor.store(Position{4, 56}).is_ok());
+  ASSERT_TRUE(CursorFile(dir_ / "cursor-billing").load(&p).is_ok());
+  EXPECT_EQ(p, (Position{4, 56}));
+  EXPECT_FALSE(fs::exists(dir_ / "cursor-billing.tmp"));
+
+  std::ofstream(dir_ / "cursor-bad") << "not a cursor";
+  EXPECT_EQ(CursorFile(dir_ / "cursor-bad").load(&p).code(), Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace evroute

@@ -1,0 +1,255 @@
+#include "evroute/durable_queue.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace evroute {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Records the ids it is given. While its gate is shut, or once it has taken `limit` events, write()
+// waits (close() makes waiting writes return kClosed), so tests can hold events in the queue.
+class GateSink final : public Sink {
+ public:
+  explicit GateSink(bool open = true, std::size_t limit = SIZE_MAX) : open_(open), limit_(limit) {}
+  Status write(const Event& event) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return (open_ && ids_.size() < limit_) || closed_; });
+    if (closed_) return Status::closed();
+    ids_.emplace_back(event.id());
+    cv_.notify_all();
+    return Status::ok();
+  }
+  Status close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+    return Status::ok();
+  }
+  void open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool wait_for_count(std::size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return ids_.size() >= n; });
+  }
+  std::vector<std::string> ids() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ids_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_;
+  const std::size_t limit_;
+  bool closed_ = false;
+  std::vector<std::string> ids_;
+};
+
+class DurableQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("evroute-durable-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  DurableQueue::Options options() {
+    DurableQueue::Options o;
+    o.log.dir = dir_;
+    o.log.sync = DiskLog::Sync::kNever;  // these tests are about the queue, not the disk
+    o.cursor_interval = std::chrono::milliseconds(1);
+    return o;
+  }
+
+  std::unique_ptr<DurableQueue> open(std::shared_ptr<Sink> destination, DurableQueue::Options o,
+                                     DiskLog::RecoveryReport* report = nullptr) {
+    Status error;
+    auto q = DurableQueue::open(std::move(destination), std::move(o), &error, report);
+    EXPECT_TRUE(error.is_ok()) << error.message();
+    return q;
+  }
+
+  static Event event(int i) {
+    return Event::make("e" + std::to_string(i), "{\"n\":" + std::to_string(i) + "}");
+  }
+
+  static std::vector<std::string> expected_ids(int from, int to) {
+    std::vector<std::string> ids;
+    for (int i = from; i < to; ++i) ids.push_back("e" + std::to_string(i));
+    return ids;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(DurableQueueTest, DeliversInOrder) {
+  auto sink = std::make_shared<GateSink>();
+  auto q = open(sink, options());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(q->write(event(i)).is_ok());
+  ASSERT_TRUE(sink->wait_for_count(100));
+  const auto report = q->close_until(Clock::now() + std::chrono::seconds(30));
+  EXPECT_EQ(report.kept, 0u);
+  EXPECT_FALSE(report.timed_out);
+  EXPECT_EQ(sink->ids(), expected_ids(0, 100));
+  const auto stats = q->stats();
+  EXPECT_EQ(stats.enqueued, 100u);
+  EXPECT_EQ(stats.delivered, 100u);
+  EXPECT_EQ(stats.pending, 0u);
+}
+
+TEST_F(DurableQueueTest, WhatIsNotDeliveredAtCloseIsDeliveredByTheNextOpen) {
+  auto stuck = std::make_shared<GateSink>(/*open=*/false);
+  auto q = open(stuck, options());
+  std::vector<Event> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back(event(i));
+  ASSERT_TRUE(q->write_all(batch).is_ok());
+  const auto report = q->close_until(Clock::now() + std::chrono::milliseconds(50));
+  EXPECT_TRUE(report.timed_out);
+  EXPECT_EQ(report.kept, 50u);
+  EXPECT_EQ(q->write(event(99)).code(), Code::kClosed);
+  q.reset();
+
+  auto sink = std::make_shared<GateSink>();
+  q = open(sink, options());
+  EXPECT_EQ(q->stats().recovered, 50u);
+  ASSERT_TRUE(sink->wait_for_count(50));
+  q->close();
+  EXPECT_EQ(sink->ids(), expected_ids(0, 50));
+}
+
+TEST_F(DurableQueueTest, ProcessKilledWithoutCloseLosesNothing) {
+  // A child process appends events, lets some be delivered, and dies without closing anything
+  // (as with kill -9): no cursor store at close, no sync at close.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto sink = std::make_shared<GateSink>(/*open=*/true, /*limit=*/20);
+    auto o = options();
+    o.log.sync = DiskLog::Sync::kAlways;
+    Status error;
+    auto q = DurableQueue::open(sink, o, &error);
+    if (!q) ::_exit(2);
+    for (int i = 0; i < 200; ++i) {
+      if (!q->write(event(i)).is_ok()) ::_exit(3);
+    }
+    sink->wait_for_count(20);  // 20 delivered, the rest waiting
+    ::_exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  ASSERT_EQ(WEXITSTATUS(wstatus), 0);
+
+  auto sink = std::make_shared<GateSink>();
+  auto q = open(sink, options());
+  const auto recovered = q->stats().recovered;
+  EXPECT_GE(recovered, 180u);  // the cursor is never ahead of what was delivered
+  EXPECT_LE(recovered, 200u);
+  ASSERT_TRUE(sink->wait_for_count(recovered));
+  q->close();
+  // At least once: every event not known delivered comes again, in order, ending with the last.
+  const auto ids = sink->ids();
+  ASSERT_EQ(ids.size(), recovered);
+  EXPECT_EQ(ids, expected_ids(200 - static_cast<int>(recovered), 200));
+}
+
+TEST_F(DurableQueueTest, BlockPolicyWaitsForRoomThenRefusesWithFull) {
+  auto o = options();
+  o.log.max_bytes = 20 * DiskLog::framed_size({event(0), {}});
+  o.log.segment_bytes = 4 * DiskLog::framed_size({event(0), {}});
+  o.block_timeout = std::chrono::milliseconds(20);
+  auto gate = std::make_shared<GateSink>(/*open=*/false);
+  auto q = open(gate, o);
+  int accepted = 0;
+  Status last;
+  for (int i = 0; i < 100; ++i) {
+    last = q->write(event(i));
+    if (!last.is_ok()) break;
+    ++accepted;
+  }
+  EXPECT_EQ(last.code(), Code::kFull) << last.message();
+  EXPECT_LE(accepted, 20);
+  EXPECT_EQ(q->stats().rejected_full, 1u);
+  EXPECT_LE(q->stats().disk_bytes, o.log.max_bytes);
+
+  // Once delivery moves, segments are reclaimed and writes fit again (waiting for room as needed).
+  gate->open();
+  ASSERT_TRUE(gate->wait_for_count(static_cast<std::size_t>(accepted)));
+  q->close();
+  o.block_timeout = std::chrono::nanoseconds(0);  // wait as long as it takes
+  auto sink = std::make_shared<GateSink>();
+  q = open(sink, o);
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(q->write(event(1000 + i)).is_ok()) << i;
+  ASSERT_TRUE(sink->wait_for_count(60));
+  q->close();
+  EXPECT_EQ(sink->ids(), expected_ids(1000, 1060));
+  EXPECT_LE(q->stats().disk_bytes, o.log.max_bytes);
+}
+
+TEST_F(DurableQueueTest, DropNewestCountsAndDeadLettersWhatDoesNotFit) {
+  auto o = options();
+  o.log.max_bytes = 5 * DiskLog::framed_size({event(0), {}});
+  o.when_full = OverflowPolicy::kDropNewest;
+  auto dead = std::make_shared<GateSink>();
+  o.dead_letter = dead;
+  auto gate = std::make_shared<GateSink>(/*open=*/false);
+  auto q = open(gate, o);
+  for (int i = 0; i < 8; ++i) EXPECT_TRUE(q->write(event(i)).is_ok());
+  const auto stats = q->stats();
+  EXPECT_EQ(stats.enqueued, 5u);
+  EXPECT_EQ(stats.dropped_newest, 3u);
+  EXPECT_EQ(stats.dead_lettered, 3u);
+  EXPECT_EQ(dead->ids(), expected_ids(5, 8));
+  gate->open();
+  ASSERT_TRUE(gate->wait_for_count(5));
+  q->close();
+  EXPECT_EQ(gate->ids(), expected_ids(0, 5));
+}
+
+TEST_F(DurableQueueTest, DropOldestIsRefused) {
+  auto o = options();
+  o.when_full = OverflowPolicy::kDropOldest;
+  Status error;
+  EXPECT_EQ(DurableQueue::open(std::make_shared<GateSink>(), o, &error), nullptr);
+  EXPECT_EQ(error.code(), Code::kInvalidArgument);
+}
+
+TEST_F(DurableQueueTest, ConcurrentWritersLoseNothing) {
+  auto o = options();
+  o.log.sync = DiskLog::Sync::kAlways;
+  auto sink = std::make_shared<GateSink>();
+  auto q = open(sink, o);
+  constexpr int kThreads = 4, kEach = 100;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) EXPECT_TRUE(q->write(event(t * kEach + i)).is_ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(sink->wait_for_count(kThreads * kEach));
+  q->close();
+  const auto ids = sink->ids();
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(),
+            static_cast<std::size_t>(kThreads * kEach));
+  EXPECT_EQ(q->stats().pending, 0u);
+}
+
+}  // namespace
+}  // namespace evroute
