@@ -24,6 +24,7 @@
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
@@ -52,6 +53,12 @@ struct Route {
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   std::atomic<bool> closed_{false};
 };
+
+// The first of `filter`'s globs that `value` matches (fnmatch), or nullptr.
+const std::string* matching_glob(const FieldFilter& filter, std::string_view value);
+// The top-level event fields ingest must copy into attributes for `config`: "type", then every
+// field a filter tests.
+std::vector<std::string> attribute_fields(const Config& config);
 
 class Router {
  public:
