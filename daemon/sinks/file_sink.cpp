@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // renameat2
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -67,10 +68,16 @@ void FileSink::sync_locked() {
 }
 
 evroute::Status FileSink::rotate_locked(std::chrono::system_clock::time_point now) {
-  if (next_index_ == 0) next_index_ = next_rotation_index(current_);
-  const std::string rotated = current_ + "." + std::to_string(next_index_);
   sync_locked();  // the rotated file is complete on disk before anyone compresses it
-  const bool moved = ::rename(current_.c_str(), rotated.c_str()) == 0;
+  if (next_index_ == 0) next_index_ = next_rotation_index(current_);
+  std::string rotated = current_ + "." + std::to_string(next_index_);
+  // Never replace a file: if someone else created PATH.N meanwhile, look again.
+  bool moved = ::renameat2(AT_FDCWD, current_.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) == 0;
+  if (!moved && errno == EEXIST) {
+    next_index_ = next_rotation_index(current_);
+    rotated = current_ + "." + std::to_string(next_index_);
+    moved = ::renameat2(AT_FDCWD, current_.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) == 0;
+  }
   if (!moved && errno != ENOENT) {
     return evroute::Status::unavailable("cannot rotate " + current_ + ": " + std::strerror(errno));
   }

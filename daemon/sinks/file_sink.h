@@ -50,6 +50,8 @@ enum class FileCompression { kNone, kGzip };
 enum class FileFsync { kNever, kInterval, kAlways };
 
 struct FileSinkConfig {
+  explicit FileSinkConfig(std::string path = "") : path(std::move(path)) {}
+
   std::string path;  // may hold strftime conversions (UTC)
   std::optional<FileRotation> rotate;
   FileCompression compress = FileCompression::kNone;

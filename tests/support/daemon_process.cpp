@@ -9,11 +9,13 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <regex>
+#include <sstream>
 
 namespace evtest {
 
@@ -172,6 +174,40 @@ std::vector<std::string> read_lines(const std::filesystem::path& path) {
   std::vector<std::string> lines;
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> read_gzip_lines(const std::filesystem::path& path) {
+  std::vector<std::string> lines;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return lines;
+  std::string text;
+  char buf[1 << 16];
+  for (int n; (n = gzread(gz, buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  gzclose(gz);
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> read_rotated_lines(const std::filesystem::path& path) {
+  std::vector<std::string> lines;
+  std::map<std::uint64_t, std::filesystem::path> rotated;  // by N
+  const std::string prefix = path.filename().string() + ".";
+  for (const auto& entry : std::filesystem::directory_iterator(path.parent_path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string rest = name.substr(prefix.size());
+    if (rest.ends_with(".gz")) rest.resize(rest.size() - 3);
+    if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos) continue;
+    rotated[std::stoull(rest)] = entry.path();
+  }
+  for (const auto& [n, file] : rotated) {
+    auto part = file.extension() == ".gz" ? read_gzip_lines(file) : read_lines(file);
+    lines.insert(lines.end(), part.begin(), part.end());
+  }
+  auto current = read_lines(path);
+  lines.insert(lines.end(), current.begin(), current.end());
   return lines;
 }
 

@@ -75,6 +75,11 @@ class DaemonProcess {
 
 // Counts the lines of a file (0 if it does not exist).
 std::vector<std::string> read_lines(const std::filesystem::path& path);
+// The lines of a gzip file (decompressed with zlib); empty if it does not exist.
+std::vector<std::string> read_gzip_lines(const std::filesystem::path& path);
+// Every line a file sink wrote for `path`: its rotated files PATH.1, PATH.2... (plain or .gz) in
+// rotation order, then PATH itself.
+std::vector<std::string> read_rotated_lines(const std::filesystem::path& path);
 // Waits until `path` has at least n lines.
 bool wait_lines(const std::filesystem::path& path, std::size_t n,
                 std::chrono::milliseconds timeout = 10s);
