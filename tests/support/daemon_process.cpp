@@ -29,7 +29,8 @@ std::filesystem::path make_temp_dir() {
 }
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::filesystem::path workdir,
-                             std::map<std::string, std::string> env)
+                             std::map<std::string, std::string> env,
+                             const std::filesystem::path& stdin_path)
     : workdir_(std::move(workdir)) {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -49,6 +50,7 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::filesystem::pat
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
   const std::string dir = workdir_.string();
+  const std::string input = stdin_path.string();
 
   const pid_t parent = getpid();
   pid_ = fork();
@@ -59,6 +61,10 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::filesystem::pat
     if (getppid() != parent) _exit(125);  // the parent died before prctl took effect
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
+    if (!input.empty()) {
+      const int in = open(input.c_str(), O_RDONLY);
+      if (in < 0 || dup2(in, 0) < 0) _exit(124);
+    }
     if (chdir(dir.c_str()) != 0) _exit(126);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);

@@ -31,9 +31,11 @@ std::filesystem::path make_temp_dir();
 
 class DaemonProcess {
  public:
-  // Runs `evrouted args...` in `workdir` with extra environment variables.
+  // Runs `evrouted args...` in `workdir` with extra environment variables, and standard input from
+  // `stdin_path` when one is given.
   DaemonProcess(std::vector<std::string> args, std::filesystem::path workdir,
-                std::map<std::string, std::string> env = {});
+                std::map<std::string, std::string> env = {},
+                const std::filesystem::path& stdin_path = {});
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
