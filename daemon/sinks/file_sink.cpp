@@ -16,6 +16,22 @@
 
 namespace evrouted {
 
+namespace {
+
+// rename(2) that fails with EEXIST instead of replacing `to` (where the file system cannot do that
+// atomically, a check just before).
+bool rename_no_replace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+  if (errno != EINVAL && errno != ENOSYS) return false;
+  if (::access(to.c_str(), F_OK) == 0) {
+    errno = EEXIST;
+    return false;
+  }
+  return ::rename(from.c_str(), to.c_str()) == 0;
+}
+
+}  // namespace
+
 FileSink::FileSink(FileSinkConfig config, WallClock now)
     : config_(std::move(config)),
       now_(now ? std::move(now) : WallClock([] { return std::chrono::system_clock::now(); })),
@@ -49,14 +65,18 @@ evroute::Status FileSink::open_locked(const std::string& path) {
     if (fd >= 0) ::close(fd);
     return evroute::Status::unavailable("cannot open " + path + ": " + why);
   }
+  // Reopening the same file (SIGHUP without logrotate) keeps its age for rotate.interval.
+  const bool same_file = fd_ >= 0 && st.st_dev == dev_ && st.st_ino == ino_;
   if (fd_ >= 0) {
     sync_locked();
     ::close(fd_);
   }
   fd_ = fd;
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
   current_ = path;
   size_ = static_cast<std::uint64_t>(st.st_size);
-  opened_at_ = now_();
+  if (!same_file) opened_at_ = now_();
   next_index_ = 0;
   return evroute::Status::ok();
 }
@@ -72,11 +92,11 @@ evroute::Status FileSink::rotate_locked(std::chrono::system_clock::time_point no
   if (next_index_ == 0) next_index_ = next_rotation_index(current_);
   std::string rotated = current_ + "." + std::to_string(next_index_);
   // Never replace a file: if someone else created PATH.N meanwhile, look again.
-  bool moved = ::renameat2(AT_FDCWD, current_.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) == 0;
+  bool moved = rename_no_replace(current_, rotated);
   if (!moved && errno == EEXIST) {
     next_index_ = next_rotation_index(current_);
     rotated = current_ + "." + std::to_string(next_index_);
-    moved = ::renameat2(AT_FDCWD, current_.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) == 0;
+    moved = rename_no_replace(current_, rotated);
   }
   if (!moved && errno != ENOENT) {
     return evroute::Status::unavailable("cannot rotate " + current_ + ": " + std::strerror(errno));
@@ -189,7 +209,8 @@ void FileSink::work() {
       Job job = std::move(jobs_.front());
       jobs_.pop_front();
       lock.unlock();
-      if (!job.rotated.empty()) {
+      // (A rotated file may already be pruned when rotations outpace compression.)
+      if (!job.rotated.empty() && ::access(job.rotated.c_str(), F_OK) == 0) {
         if (evroute::Status s = gzip_file(job.rotated); !s.is_ok()) {
           spdlog::error("file sink: cannot compress {} (left uncompressed): {}", job.rotated,
                         s.message());

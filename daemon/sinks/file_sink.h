@@ -16,7 +16,8 @@
 //   - fsync: `always` fdatasync(2)s after every line, before write() returns OK (the event counts
 //     as delivered only then); `interval` fdatasync(2)s every fsync_interval when something was
 //     written; `never` leaves it to the kernel. With `always` or `interval` a file is also synced
-//     before it is rotated or closed, and its directory after a rotation.
+//     before it is rotated or closed, and its directory after a rotation. (A failed fdatasync under
+//     `always` fails the write, which retries repeat: a line may be written twice, never lost.)
 // Compression, pruning and interval fsyncs run on a background thread owned by the sink, off the
 // write path; it exists only when `rotate` or `fsync: interval` is set. close() lets it finish the
 // rotated files already queued, then joins it. At start, the sink removes temporaries a crash left,
@@ -25,6 +26,8 @@
 // Time comes from an injectable wall clock (for the template and `interval`), so tests never sleep.
 // Thread-safety: write(), reopen(), close() and current_path() from any thread.
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -98,6 +101,8 @@ class FileSink final : public evroute::Sink, public Reopenable {
   int fd_ = -1;            // -1 once closed
   std::string current_;    // the expanded path fd_ was opened at
   std::uint64_t size_ = 0; // bytes in the file (from fstat at open, then counted)
+  dev_t dev_ = 0;          // which file fd_ is (to tell a reopen of the same file)
+  ino_t ino_ = 0;
   std::chrono::system_clock::time_point opened_at_{};
   std::uint64_t next_index_ = 0;  // 0: look it up on disk at the next rotation
   bool dirty_ = false;            // written since the last fsync (fsync: interval)

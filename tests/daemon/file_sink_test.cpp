@@ -201,6 +201,31 @@ TEST(FileSinkRotation, ByIntervalAtTheFirstLineAfterItNeverAnEmptyFile) {
   fs::remove_all(dir);
 }
 
+TEST(FileSinkRotation, ReopeningTheSameFileKeepsItsAgeAMovedOneStartsAfresh) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  TestClock clock(kLateEvening);
+  FileSinkConfig c(path.string());
+  c.rotate = FileRotation{.interval = std::chrono::minutes(1)};
+  FileSink sink(c, clock.fn());
+  ASSERT_TRUE(sink.write(ev("1")).is_ok());
+  clock.advance(std::chrono::seconds(30));
+  ASSERT_TRUE(sink.reopen().is_ok());  // SIGHUP, nobody moved the file
+  clock.advance(std::chrono::seconds(30));
+  ASSERT_TRUE(sink.write(ev("2")).is_ok());
+  EXPECT_TRUE(fs::exists(dir / "e.ndjson.1"));  // a minute old: rotated
+  fs::rename(path, dir / "moved.ndjson");
+  clock.advance(std::chrono::seconds(50));
+  ASSERT_TRUE(sink.reopen().is_ok());  // logrotate moved it: a new file, a new age
+  ASSERT_TRUE(sink.write(ev("3")).is_ok());
+  clock.advance(std::chrono::seconds(50));
+  ASSERT_TRUE(sink.write(ev("4")).is_ok());
+  EXPECT_FALSE(fs::exists(dir / "e.ndjson.2"));
+  EXPECT_EQ(evtest::read_lines(path).size(), 2u);
+  sink.close();
+  fs::remove_all(dir);
+}
+
 TEST(FileSinkRotation, KeepsTheNewestKeepFiles) {
   const fs::path dir = evtest::make_temp_dir();
   const fs::path path = dir / "e.ndjson";
