@@ -29,7 +29,8 @@ std::string filter_verdict(const SinkConfig& sink, const evroute::Event& event, 
              (value ? " " + json_string(*value) + " matches none of " + globs
                     : " is absent (filter: " + globs + ")");
     }
-    matched += (matched.empty() ? "" : ", ") + f.field + " " + json_string(*value) + " ~ " + json_string(*glob);
+    matched += (matched.empty() ? "" : ", ") + f.field + " " + json_string(*value) + " ~ " +
+               json_string(*glob);
   }
   return "filter matched: " + matched;
 }
@@ -48,7 +49,8 @@ void print_indented(std::ostream& out, const std::string& text) {
 }  // namespace
 
 DryRunResult dry_run(const Config& config, std::istream& in, std::ostream& out, std::ostream& err,
-                     const std::function<std::chrono::system_clock::time_point()>& now) {
+                     std::function<std::chrono::system_clock::time_point()> now) {
+  if (!now) now = [] { return std::chrono::system_clock::now(); };
   DryRunResult result;
   const std::vector<std::string> fields = attribute_fields(config);
   std::string line;
@@ -65,7 +67,8 @@ DryRunResult dry_run(const Config& config, std::istream& in, std::ostream& out, 
     }
     for (const evroute::Event& event : parsed.events) {
       ++result.events;
-      out << "event " << result.events << " (line " << line_no << "): id " << json_string(event.id());
+      out << "event " << result.events << " (line " << line_no << "): id "
+          << json_string(event.id());
       if (auto type = event.attribute("type")) out << ", type " << json_string(*type);
       out << '\n';
       const auto at = now();

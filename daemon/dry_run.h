@@ -1,6 +1,6 @@
-// Dry run (`evrouted --dry-run --config PATH < events.ndjson`): shows what every sink would send for
-// the events read from a stream, without sending, writing or listening. For testing a config before
-// deploying it.
+// Dry run (`evrouted --dry-run --config PATH < events.ndjson`): shows what every sink would send
+// for the events read from a stream, without sending, writing or listening. For testing a config
+// before deploying it.
 //
 // Each non-blank input line is one JSON object, made into an event by the parser POST /v1/events
 // uses for application/x-ndjson (daemon/ingest.h), so ids and attributes are exactly the server's.
@@ -18,8 +18,8 @@
 //       {"id":"evt-1","type":"invoice.paid"}
 //     sink console (stdout): filtered out: type "invoice.paid" matches none of "user.*"
 //
-// Preview lines are indented by 6 spaces (a blank line stays empty); bodies and lines are single-line
-// JSON, so each is exact once the indent is removed. A bad line is reported on `err` as
+// Preview lines are indented by 6 spaces (a blank line stays empty); bodies and lines are
+// single-line JSON, so each is exact once the indent is removed. A bad line is reported on `err` as
 // "line N: why"; the lines after it are still shown.
 // Thread-safety: none needed (one call at a time).
 #pragma once
@@ -38,9 +38,9 @@ struct DryRunResult {
   std::size_t bad_lines = 0;  // input lines that are not events
 };
 
-// `now` is each event's attempt time (webhook-timestamp, path templates).
+// `now` gives each event's attempt time (webhook-timestamp, path templates); empty: the system
+// clock.
 DryRunResult dry_run(const Config& config, std::istream& in, std::ostream& out, std::ostream& err,
-                     const std::function<std::chrono::system_clock::time_point()>& now =
-                         [] { return std::chrono::system_clock::now(); });
+                     std::function<std::chrono::system_clock::time_point()> now = {});
 
 }  // namespace evrouted

@@ -104,7 +104,8 @@ int dry_run(const std::string& config_path) {
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     return kExitConfig;
   }
-  const evrouted::DryRunResult r = evrouted::dry_run(*loaded.config, std::cin, std::cout, std::cerr);
+  const evrouted::DryRunResult r =
+      evrouted::dry_run(*loaded.config, std::cin, std::cout, std::cerr);
   std::cout.flush();
   std::fprintf(stderr, "dry run: %zu event(s), %zu bad line(s); nothing was sent or written\n",
                r.events, r.bad_lines);

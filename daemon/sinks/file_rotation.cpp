@@ -120,9 +120,8 @@ std::vector<RotatedFile> list_rotated(const std::string& path) {
 
 std::uint64_t next_rotation_index(const std::string& path) {
   std::uint64_t highest = 0;
-  for_each_rotated(path, [&](const Suffix& s, const std::string&) {
-    highest = std::max(highest, s.index);
-  });
+  for_each_rotated(
+      path, [&](const Suffix& s, const std::string&) { highest = std::max(highest, s.index); });
   return highest + 1;
 }
 
@@ -139,8 +138,8 @@ std::vector<std::string> prune_rotated(const std::string& path, std::uint64_t ke
   std::vector<std::string> removed;
   if (indices.size() <= keep) return removed;
   // The lowest index that survives.
-  const std::uint64_t first_kept = *std::next(indices.begin(), static_cast<std::ptrdiff_t>(
-                                                                   indices.size() - keep));
+  const std::uint64_t first_kept =
+      *std::next(indices.begin(), static_cast<std::ptrdiff_t>(indices.size() - keep));
   for (const RotatedFile& f : files) {
     if (f.index < first_kept && ::unlink(f.path.c_str()) == 0) removed.push_back(f.path);
   }
@@ -200,7 +199,9 @@ evroute::Status gzip_file(const std::string& file) {
     return evroute::Status::unavailable(error);
   }
   sync_parent_directory(gz_path);  // the .gz is durable before the original goes
-  if (::unlink(file.c_str()) != 0) return evroute::Status::unavailable(errno_text("remove " + file));
+  if (::unlink(file.c_str()) != 0) {
+    return evroute::Status::unavailable(errno_text("remove " + file));
+  }
   return evroute::Status::ok();
 }
 

@@ -7,7 +7,8 @@
 //
 // Compression is crash-safe: PATH.N is copied to PATH.N.gz.tmp, which is fsync'ed and renamed to
 // PATH.N.gz; only then is PATH.N removed. A crash at any point leaves PATH.N intact (and maybe a
-// complete PATH.N.gz beside it, or a stale PATH.N.gz.tmp, which remove_stale_temporaries() deletes).
+// complete PATH.N.gz beside it, or a stale PATH.N.gz.tmp, which remove_stale_temporaries()
+// deletes).
 //
 // Thread-safety: free functions without shared state; callers serialize work on one PATH.
 #pragma once

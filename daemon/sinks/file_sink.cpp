@@ -130,7 +130,8 @@ evroute::Status FileSink::write(const evroute::Event& event) {
   const std::uint64_t line = event.payload().size() + 1;
   if (config_.rotate && size_ > 0) {
     const FileRotation& r = *config_.rotate;
-    if ((r.max_bytes > 0 && size_ + line > r.max_bytes) || (timed && now - opened_at_ >= r.interval)) {
+    if ((r.max_bytes > 0 && size_ + line > r.max_bytes) ||
+        (timed && now - opened_at_ >= r.interval)) {
       if (evroute::Status s = rotate_locked(now); !s.is_ok()) return s;
     }
   }

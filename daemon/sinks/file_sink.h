@@ -6,7 +6,8 @@
 //
 // Optional, all decided under that same mutex, between two lines (a line is never split):
 //   - path templates: strftime conversions in `path` (UTC, at the time of the write) choose the
-//     file; when the expanded name changes, the sink opens the new file (the old one is left as is).
+//     file; when the expanded name changes, the sink opens the new file (the old one is left as
+//     is).
 //   - rotation (`rotate`): before a line that would take the file past max_bytes, or at the first
 //     line after `interval` since the file was opened, the file is renamed PATH.N (see
 //     file_rotation.h for the naming) and a new PATH is opened. An empty file is never rotated; a
@@ -98,10 +99,10 @@ class FileSink final : public evroute::Sink, public Reopenable {
   const bool templated_;
 
   mutable std::mutex mu_;
-  int fd_ = -1;            // -1 once closed
-  std::string current_;    // the expanded path fd_ was opened at
-  std::uint64_t size_ = 0; // bytes in the file (from fstat at open, then counted)
-  dev_t dev_ = 0;          // which file fd_ is (to tell a reopen of the same file)
+  int fd_ = -1;             // -1 once closed
+  std::string current_;     // the expanded path fd_ was opened at
+  std::uint64_t size_ = 0;  // bytes in the file (from fstat at open, then counted)
+  dev_t dev_ = 0;           // which file fd_ is (to tell a reopen of the same file)
   ino_t ino_ = 0;
   std::chrono::system_clock::time_point opened_at_{};
   std::uint64_t next_index_ = 0;  // 0: look it up on disk at the next rotation

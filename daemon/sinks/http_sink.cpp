@@ -124,7 +124,9 @@ WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute
                                                                     timestamp, event.payload()));
   }
   bool has_user_agent = false;
-  for (const auto& [name, value] : config.headers) has_user_agent |= lowercase(name) == "user-agent";
+  for (const auto& header : config.headers) {
+    has_user_agent = has_user_agent || lowercase(header.first) == "user-agent";
+  }
   if (!has_user_agent) req.headers.emplace_back("User-Agent", "evroute/" EVROUTE_VERSION);
   req.body = event.payload();
   return req;

@@ -67,9 +67,10 @@ std::optional<std::string> decode_webhook_secret(std::string_view secret);
 // One webhook request as HttpSink::write() sends it (and `evrouted --dry-run` shows it), before the
 // HTTP client adds Host, Content-Length and Accept.
 struct WebhookRequest {
-  std::string method;  // "POST"
-  std::string path;    // as in HttpSinkConfig::path
-  std::vector<std::pair<std::string, std::string>> headers;  // in the order they are listed
+  std::string method = "POST";
+  std::string path;  // as in HttpSinkConfig::path
+  // Listed in the order they are built (cpp-httplib sends them sorted by name).
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 };
 // Builds the request for `event` attempted at `now`: the configured headers, Content-Type,

@@ -147,9 +147,9 @@ TEST(FileSinkRotation, BySizeRotatesBetweenLinesNeverPastMaxBytes) {
     expected.push_back(R"({"id":")" + std::to_string(i) + R"(","pad":"xxxxxxxxxx"})");
   }
   EXPECT_EQ(evtest::read_rotated_lines(path), expected);  // in order, none split, lost or doubled
-  EXPECT_EQ(names_in(dir), (std::vector<std::string>{"e.ndjson", "e.ndjson.1", "e.ndjson.2",
-                                                     "e.ndjson.3", "e.ndjson.4", "e.ndjson.5",
-                                                     "e.ndjson.6"}));
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.1", "e.ndjson.2", "e.ndjson.3",
+                                      "e.ndjson.4", "e.ndjson.5", "e.ndjson.6"}));
   for (int n = 1; n <= 6; ++n) {
     const fs::path f = dir / ("e.ndjson." + std::to_string(n));
     EXPECT_LE(fs::file_size(f), 100u) << f;
@@ -233,16 +233,16 @@ TEST(FileSinkRotation, KeepsTheNewestKeepFiles) {
     FileSink sink(rotating(path, 25, 3));  // each line 20 bytes: one per file
     for (int i = 0; i < 10; ++i) ASSERT_TRUE(sink.write(ev(std::to_string(i))).is_ok());
   }  // close() waits for the background pruning
-  EXPECT_EQ(names_in(dir), (std::vector<std::string>{"e.ndjson", "e.ndjson.7", "e.ndjson.8",
-                                                     "e.ndjson.9"}));
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.7", "e.ndjson.8", "e.ndjson.9"}));
   EXPECT_EQ(evtest::read_lines(dir / "e.ndjson.7"),
             (std::vector<std::string>{R"({"id":"6","pad":""})"}));
   {  // a restart continues the numbering, never overwriting
     FileSink sink(rotating(path, 25, 3));
     ASSERT_TRUE(sink.write(ev("10")).is_ok());
   }
-  EXPECT_EQ(names_in(dir), (std::vector<std::string>{"e.ndjson", "e.ndjson.10", "e.ndjson.8",
-                                                     "e.ndjson.9"}));
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.10", "e.ndjson.8", "e.ndjson.9"}));
   fs::remove_all(dir);
 }
 
@@ -277,7 +277,7 @@ TEST(FileSinkRotation, GzipCompressesRotatedFilesOnly) {
 TEST(FileSinkRotation, StartFinishesWhatACrashInterrupted) {
   const fs::path dir = evtest::make_temp_dir();
   const fs::path path = dir / "e.ndjson";
-  std::ofstream(dir / "e.ndjson.1") << "{\"id\":\"old\"}\n";  // rotated, never compressed
+  std::ofstream(dir / "e.ndjson.1") << "{\"id\":\"old\"}\n";    // rotated, never compressed
   std::ofstream(dir / "e.ndjson.2") << "{\"id\":\"older\"}\n";  // compressed, not yet removed
   std::ofstream(dir / "e.ndjson.2.gz.tmp") << "half a gzip";
   FileSinkConfig c = rotating(path, 1000);
@@ -408,7 +408,8 @@ TEST(FileSinkRotation, ReopenAfterLogrotateMovedTheFileKeepsRotating) {
 
 std::vector<std::string> config_errors(const std::string& sink_yaml) {
   std::vector<std::string> out;
-  for (const auto& e : load_config_text("sinks:\n  f:\n    type: file\n" + sink_yaml, "t.yaml").errors) {
+  for (const auto& e :
+       load_config_text("sinks:\n  f:\n    type: file\n" + sink_yaml, "t.yaml").errors) {
     out.push_back(e.to_string());
   }
   return out;
@@ -459,7 +460,8 @@ TEST(FileSinkConfig, MistakesAreReportedWithLineAndColumn) {
   ASSERT_EQ(bad_template.size(), 1u);
   EXPECT_TRUE(bad_template[0].starts_with("t.yaml:4:11: sink 'f': 'path': '%Q' is not a date"))
       << bad_template[0];
-  EXPECT_EQ(config_errors("    path: x\n    rotate: { max_bytes: 1MiB, colour: red }\n").size(), 1u);
+  EXPECT_EQ(config_errors("    path: x\n    rotate: { max_bytes: 1MiB, colour: red }\n").size(),
+            1u);
 }
 
 TEST(StdoutSink, WritesWholeLinesToItsDescriptor) {

@@ -92,7 +92,8 @@ server: { listen: "127.0.0.1:0" }
 sinks:
   billing:
     type: http
-    url: )" + hook.url("/hooks?team=b") + R"(
+    url: )" + hook.url("/hooks?team=b") +
+                           R"(
     headers: { X-Team: billing }
     secret: )" + kSecret + R"(
     filter:
@@ -106,13 +107,14 @@ sinks:
     type: stdout
 )";
   const DryRunOutput r = dry_run(dir, yaml,
-                        "{\"id\":\"evt-1\",\"type\":\"invoice.paid\",\"amount\":12}\n"
-                        "\n"
-                        "{\"type\": \"user.signup\"}\n");
+                                 "{\"id\":\"evt-1\",\"type\":\"invoice.paid\",\"amount\":12}\n"
+                                 "\n"
+                                 "{\"type\": \"user.signup\"}\n");
   ASSERT_EQ(r.code, 0) << r.err;
 
   // Event 1 reaches every sink.
-  EXPECT_NE(r.out.find("event 1 (line 1): id \"evt-1\", type \"invoice.paid\"\n"), std::string::npos)
+  EXPECT_NE(r.out.find("event 1 (line 1): id \"evt-1\", type \"invoice.paid\"\n"),
+            std::string::npos)
       << r.out;
   const std::string body = R"({"id":"evt-1","type":"invoice.paid","amount":12})";
   const auto request = preview_after(
@@ -178,8 +180,9 @@ sinks:
 
 TEST(DryRun, BadLinesAreReportedWithTheirNumberAndFailTheRun) {
   const fs::path dir = make_temp_dir();
-  const DryRunOutput r = dry_run(dir, "sinks: { console: { type: stdout } }\n",
-                        "{\"type\":\"a\"}\nnot json\n[1,2]\n{\"id\":7}\n{\"type\":\"b\"}\n");
+  const DryRunOutput r =
+      dry_run(dir, "sinks: { console: { type: stdout } }\n",
+              "{\"type\":\"a\"}\nnot json\n[1,2]\n{\"id\":7}\n{\"type\":\"b\"}\n");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("line 2: malformed JSON"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("line 3: not a JSON object"), std::string::npos) << r.err;
@@ -190,7 +193,8 @@ TEST(DryRun, BadLinesAreReportedWithTheirNumberAndFailTheRun) {
 
 TEST(DryRun, ABadConfigIsReportedAsByCheck) {
   const fs::path dir = make_temp_dir();
-  const DryRunOutput r = dry_run(dir, "sinks:\n  f: { type: file, path: x, fsync: sometimes }\n", "{}\n");
+  const DryRunOutput r =
+      dry_run(dir, "sinks:\n  f: { type: file, path: x, fsync: sometimes }\n", "{}\n");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("config.yaml:2:36: sink 'f': 'fsync' must be one of"), std::string::npos)
       << r.err;
