@@ -24,7 +24,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEVROUTE_BUILD_TESTS=OFF \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcpp-httplib0.11 libyaml-cpp0.7 libspdlog1.10 \
-      libfmt9 libssl3 libsystemd0 ca-certificates \
+      libfmt9 libssl3 libsystemd0 zlib1g ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/evroute --no-create-home evroute \
  && mkdir -p /var/lib/evroute /etc/evroute \

@@ -8,11 +8,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "config.h"
+#include "dry_run.h"
 #include "logging.h"
 #include "router.h"
 #include "server.h"
@@ -21,6 +23,7 @@ namespace {
 
 constexpr int kExitOk = 0;
 constexpr int kExitConfig = 1;  // bad config, or a sink or the listener could not start
+constexpr int kExitBadInput = 2;  // --dry-run: some input lines were not events
 
 // Signals are taken synchronously by the main thread (sigwait), so they are blocked in every
 // thread; the ones the HTTP and sink threads inherit stay blocked.
@@ -91,6 +94,22 @@ int probe(const std::string& config_path) {
   }
   std::printf("probe: %d %s\n", res->status, res->body.c_str());
   return res->status == 200 ? 0 : 1;
+}
+
+// --dry-run: events from stdin, what each sink would send to stdout. Builds no sink, opens no file
+// or port.
+int dry_run(const std::string& config_path) {
+  evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    return kExitConfig;
+  }
+  const evrouted::DryRunResult r =
+      evrouted::dry_run(*loaded.config, std::cin, std::cout, std::cerr);
+  std::cout.flush();
+  std::fprintf(stderr, "dry run: %zu event(s), %zu bad line(s); nothing was sent or written\n",
+               r.events, r.bad_lines);
+  return r.bad_lines > 0 ? kExitBadInput : kExitOk;
 }
 
 int run(const std::string& config_path) {
@@ -186,11 +205,15 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   bool check = false;
   bool probe_only = false;
+  bool dry = false;
   app.add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
   app.add_flag("--check", check, "Validate the configuration, print every problem, and exit");
   app.add_flag("--probe", probe_only,
                "Ask the evrouted running on the configured listen address whether it is ready "
                "(GET /readyz); exit 0 if so (for container health checks)");
+  app.add_flag("--dry-run", dry,
+               "Read NDJSON events from stdin and print what every sink would send for each; "
+               "send, write and listen nothing. Exit 2 if some lines are not events");
   app.add_option("--log-level", log_level, "Log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
@@ -210,5 +233,6 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (probe_only) return probe(config_path);
+  if (dry) return dry_run(config_path);
   return run(config_path);
 }

@@ -196,31 +196,37 @@ Route::QueueStats Route::queue_stats() const {
   return out;
 }
 
+const std::string* matching_glob(const FieldFilter& filter, std::string_view value) {
+  const std::string v(value);
+  for (const std::string& glob : filter.globs) {
+    if (fnmatch(glob.c_str(), v.c_str(), 0) == 0) return &glob;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> attribute_fields(const Config& config) {
+  std::vector<std::string> fields{"type"};
+  for (const SinkConfig& sc : config.sinks) {
+    for (const FieldFilter& f : sc.filter) {
+      if (std::find(fields.begin(), fields.end(), f.field) == fields.end()) {
+        fields.push_back(f.field);
+      }
+    }
+  }
+  return fields;
+}
+
 bool Route::matches(const evroute::Event& event) const {
   for (const FieldFilter& f : filter) {
     auto value = event.attribute(f.field);
-    if (!value) return false;
-    const std::string v(*value);
-    const bool any = std::any_of(f.globs.begin(), f.globs.end(), [&](const std::string& glob) {
-      return fnmatch(glob.c_str(), v.c_str(), 0) == 0;
-    });
-    if (!any) return false;
+    if (!value || !matching_glob(f, *value)) return false;
   }
   return true;
 }
 
-Router::Router(const Config& config) {
-  attribute_fields_.push_back("type");
+Router::Router(const Config& config) : attribute_fields_(evrouted::attribute_fields(config)) {
   try {
-    for (const SinkConfig& sc : config.sinks) {
-      routes_.push_back(build_route(sc, config.data_dir));
-      for (const FieldFilter& f : sc.filter) {
-        if (std::find(attribute_fields_.begin(), attribute_fields_.end(), f.field) ==
-            attribute_fields_.end()) {
-          attribute_fields_.push_back(f.field);
-        }
-      }
-    }
+    for (const SinkConfig& sc : config.sinks) routes_.push_back(build_route(sc, config.data_dir));
   } catch (...) {
     for (auto& r : routes_) {
       if (r->queue) r->queue->close();

@@ -86,6 +86,12 @@ struct Route {
   std::atomic<bool> closed_{false};
 };
 
+// The first of `filter`'s globs that `value` matches (fnmatch), or nullptr.
+const std::string* matching_glob(const FieldFilter& filter, std::string_view value);
+// The top-level event fields ingest must copy into attributes for `config`: "type", then every
+// field a filter tests.
+std::vector<std::string> attribute_fields(const Config& config);
+
 class Router {
  public:
   enum class Outcome {

@@ -3,36 +3,116 @@
 // One writev(2) per line on an O_APPEND descriptor, under a mutex, so lines never interleave or
 // split. Parent directories are created. reopen() (SIGUSR1/SIGHUP) closes and reopens the path
 // under the same mutex, so logrotate can move the file away without a line being lost or split.
-// Thread-safety: write(), reopen() and close() from any thread.
+//
+// Optional, all decided under that same mutex, between two lines (a line is never split):
+//   - path templates: strftime conversions in `path` (UTC, at the time of the write) choose the
+//     file; when the expanded name changes, the sink opens the new file (the old one is left as
+//     is).
+//   - rotation (`rotate`): before a line that would take the file past max_bytes, or at the first
+//     line after `interval` since the file was opened, the file is renamed PATH.N (see
+//     file_rotation.h for the naming) and a new PATH is opened. An empty file is never rotated; a
+//     line longer than max_bytes gets a file of its own. Then at most `keep` rotated files of PATH
+//     are kept: older ones are deleted.
+//   - compression (`compress: gzip`): rotated files are gzip'ed to PATH.N.gz.
+//   - fsync: `always` fdatasync(2)s after every line, before write() returns OK (the event counts
+//     as delivered only then); `interval` fdatasync(2)s every fsync_interval when something was
+//     written; `never` leaves it to the kernel. With `always` or `interval` a file is also synced
+//     before it is rotated or closed, and its directory after a rotation. (A failed fdatasync under
+//     `always` fails the write, which retries repeat: a line may be written twice, never lost.)
+// Compression, pruning and interval fsyncs run on a background thread owned by the sink, off the
+// write path; it exists only when `rotate` or `fsync: interval` is set. close() lets it finish the
+// rotated files already queued, then joins it. At start, the sink removes temporaries a crash left,
+// compresses rotated files left uncompressed, and prunes.
+//
+// Time comes from an injectable wall clock (for the template and `interval`), so tests never sleep.
+// Thread-safety: write(), reopen(), close() and current_path() from any thread.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "sinks/registry.h"
 
 namespace evrouted {
 
+struct FileRotation {
+  std::uint64_t max_bytes = 0;  // 0: no size limit
+  Duration interval{0};         // 0: no time limit
+  std::uint64_t keep = 10;      // rotated files kept per PATH
+};
+
+enum class FileCompression { kNone, kGzip };
+enum class FileFsync { kNever, kInterval, kAlways };
+
 struct FileSinkConfig {
-  std::string path;
+  explicit FileSinkConfig(std::string path = "") : path(std::move(path)) {}
+
+  std::string path;  // may hold strftime conversions (UTC)
+  std::optional<FileRotation> rotate;
+  FileCompression compress = FileCompression::kNone;
+  FileFsync fsync = FileFsync::kNever;
+  Duration fsync_interval = std::chrono::seconds(1);
 };
 
 class FileSink final : public evroute::Sink, public Reopenable {
  public:
-  // Opens (creating) the file; throws std::runtime_error("cannot open PATH: why").
-  explicit FileSink(FileSinkConfig config);
+  using WallClock = std::function<std::chrono::system_clock::time_point()>;
+
+  // Opens (creating) the file; throws std::runtime_error("cannot open PATH: why"). `now` defaults
+  // to std::chrono::system_clock::now.
+  explicit FileSink(FileSinkConfig config, WallClock now = {});
   ~FileSink() override;
 
   evroute::Status write(const evroute::Event& event) override;
+  // Waits for the background thread to finish the rotated files already queued.
   evroute::Status close() override;
   evroute::Status reopen() override;
 
+  // The file lines go to now ("" once closed).
+  std::string current_path() const;
+
  private:
-  int open_file(std::string* error) const;
+  struct Job {
+    std::string rotated;  // a rotated file to compress; "" for none
+    std::string path;     // the live PATH whose rotated files to prune
+  };
+
+  // All *_locked() run under mu_.
+  evroute::Status open_locked(const std::string& path);
+  evroute::Status rotate_locked(std::chrono::system_clock::time_point now);
+  void sync_locked();
+  void enqueue(Job job);
+  void recover(const std::string& path);  // a previous run's leftovers, at start
+  void work();                            // the background thread
 
   const FileSinkConfig config_;
-  std::mutex mu_;
-  int fd_ = -1;  // -1 once closed
+  const WallClock now_;
+  const bool templated_;
+
+  mutable std::mutex mu_;
+  int fd_ = -1;             // -1 once closed
+  std::string current_;     // the expanded path fd_ was opened at
+  std::uint64_t size_ = 0;  // bytes in the file (from fstat at open, then counted)
+  dev_t dev_ = 0;           // which file fd_ is (to tell a reopen of the same file)
+  ino_t ino_ = 0;
+  std::chrono::system_clock::time_point opened_at_{};
+  std::uint64_t next_index_ = 0;  // 0: look it up on disk at the next rotation
+  bool dirty_ = false;            // written since the last fsync (fsync: interval)
+
+  std::mutex work_mu_;
+  std::condition_variable work_cv_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::thread worker_;
 };
 
 std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader);

@@ -109,6 +109,30 @@ std::string webhook_signature(const std::vector<std::string>& keys, std::string_
   return header;
 }
 
+WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute::Event& event,
+                                     std::chrono::system_clock::time_point now) {
+  const std::string timestamp = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+  WebhookRequest req;
+  req.method = "POST";
+  req.path = config.path;
+  req.headers.assign(config.headers.begin(), config.headers.end());
+  req.headers.emplace_back("Content-Type", "application/json");
+  req.headers.emplace_back("webhook-id", std::string(event.id()));
+  req.headers.emplace_back("webhook-timestamp", timestamp);
+  if (!config.signing_keys.empty()) {  // signed per attempt: the timestamp is this attempt's
+    req.headers.emplace_back("webhook-signature", webhook_signature(config.signing_keys, event.id(),
+                                                                    timestamp, event.payload()));
+  }
+  bool has_user_agent = false;
+  for (const auto& header : config.headers) {
+    has_user_agent = has_user_agent || lowercase(header.first) == "user-agent";
+  }
+  if (!has_user_agent) req.headers.emplace_back("User-Agent", "evroute/" EVROUTE_VERSION);
+  req.body = event.payload();
+  return req;
+}
+
 std::chrono::milliseconds parse_retry_after(const std::string& value,
                                             std::chrono::system_clock::time_point now) {
   if (value.empty()) return std::chrono::milliseconds(0);
@@ -262,21 +286,12 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
 
 evroute::Status HttpSink::send(const evroute::Event& event, bool* gone) {
   const auto now = std::chrono::system_clock::now();
-  const std::string timestamp = std::to_string(
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+  WebhookRequest built = build_webhook_request(config_, event, now);
   httplib::Request req;
-  req.method = "POST";
-  req.path = config_.path;
-  req.headers.insert(config_.headers.begin(), config_.headers.end());
-  req.headers.emplace("Content-Type", "application/json");
-  req.headers.emplace("webhook-id", std::string(event.id()));
-  req.headers.emplace("webhook-timestamp", timestamp);
-  if (!config_.signing_keys.empty()) {  // signed per attempt: the timestamp is this attempt's
-    req.headers.emplace("webhook-signature", webhook_signature(config_.signing_keys, event.id(),
-                                                               timestamp, event.payload()));
-  }
-  if (!req.has_header("User-Agent")) req.headers.emplace("User-Agent", "evroute/" EVROUTE_VERSION);
-  req.body = event.payload();
+  req.method = std::move(built.method);
+  req.path = std::move(built.path);
+  req.headers.insert(built.headers.begin(), built.headers.end());
+  req.body = std::move(built.body);
   // Read the answer's body (so the connection stays usable) without keeping it: a receiver's
   // 10 MB error page must not cost 10 MB per attempt.
   req.content_receiver = [](const char*, std::size_t, std::uint64_t, std::uint64_t) {
@@ -383,6 +398,13 @@ class HttpSpec final : public SinkSpec {
     return std::make_shared<HttpSink>(config_);
   }
   std::string describe() const override { return "http POST " + config_.url; }
+  std::string preview(const evroute::Event& event,
+                      std::chrono::system_clock::time_point now) const override {
+    const WebhookRequest req = build_webhook_request(config_, event, now);
+    std::string text = req.method + " " + config_.scheme_host_port + req.path + "\n";
+    for (const auto& [name, value] : req.headers) text += name + ": " + value + "\n";
+    return text + "\n" + req.body + "\n";
+  }
 
  private:
   const HttpSinkConfig config_;

@@ -44,6 +44,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sinks/registry.h"
@@ -79,6 +80,21 @@ std::string webhook_signature(const std::vector<std::string>& keys, std::string_
                               std::string_view timestamp, std::string_view body);
 // "whsec_<base64>" -> the key bytes, or nullopt when it is not of that form.
 std::optional<std::string> decode_webhook_secret(std::string_view secret);
+
+// One webhook request as HttpSink::write() sends it (and `evrouted --dry-run` shows it), before the
+// HTTP client adds Host, Content-Length and Accept.
+struct WebhookRequest {
+  std::string method = "POST";
+  std::string path;  // as in HttpSinkConfig::path
+  // Listed in the order they are built (cpp-httplib sends them sorted by name).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+// Builds the request for `event` attempted at `now`: the configured headers, Content-Type,
+// webhook-id, webhook-timestamp, webhook-signature (when signing) and User-Agent (unless
+// configured). Pure: no I/O.
+WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute::Event& event,
+                                     std::chrono::system_clock::time_point now);
 
 // Splits and checks a webhook URL. Returns an explanation on failure.
 std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkConfig* out);

@@ -16,6 +16,10 @@ constexpr SinkType kSinkTypes[] = {
 
 }  // namespace
 
+std::string SinkSpec::preview(const evroute::Event&, std::chrono::system_clock::time_point) const {
+  return "(" + describe() + ": no preview for this sink type)\n";
+}
+
 const SinkType* find_sink_type(std::string_view name) {
   for (const SinkType& t : kSinkTypes) {
     if (t.name == name) return &t;

@@ -27,6 +27,11 @@ class SinkSpec {
   virtual std::shared_ptr<evroute::Sink> build() const = 0;
   // One line for the start-up log, e.g. "file ./data/events.ndjson".
   virtual std::string describe() const = 0;
+  // For `evrouted --dry-run`: exactly what the sink would send for `event` at time `now` (the HTTP
+  // request, the file and line...), as text ending in a newline, without any I/O. The default
+  // says that the sink type has no preview.
+  virtual std::string preview(const evroute::Event& event,
+                              std::chrono::system_clock::time_point now) const;
 };
 
 // Implemented by leaf sinks that write to a file: reopen() closes and reopens it (SIGUSR1, SIGHUP),

@@ -22,6 +22,10 @@ class StdoutSpec final : public SinkSpec {
  public:
   std::shared_ptr<evroute::Sink> build() const override { return std::make_shared<StdoutSink>(); }
   std::string describe() const override { return "stdout"; }
+  std::string preview(const evroute::Event& event,
+                      std::chrono::system_clock::time_point) const override {
+    return "write to stdout:\n" + std::string(event.payload()) + "\n";
+  }
 };
 
 }  // namespace

@@ -1,13 +1,18 @@
-// The file and stdout sinks: whole lines, never interleaved, reopen for logrotate.
+// The file and stdout sinks: whole lines, never interleaved, reopen for logrotate; the file sink's
+// rotation (size, interval, keep), gzip, date templates, fsync modes and their config errors.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
+#include "config.h"
+#include "sinks/file_rotation.h"
 #include "sinks/file_sink.h"
 #include "sinks/stdout_sink.h"
 #include "support/daemon_process.h"
@@ -26,13 +31,13 @@ TEST(FileSink, AppendsLinesAndCreatesParentDirectories) {
   const fs::path dir = evtest::make_temp_dir();
   const fs::path path = dir / "a/b/events.ndjson";
   {
-    FileSink sink({path.string()});
+    FileSink sink(FileSinkConfig(path.string()));
     ASSERT_TRUE(sink.write(ev("1")).is_ok());
     ASSERT_TRUE(sink.write(ev("2")).is_ok());
     EXPECT_TRUE(sink.close().is_ok());
     EXPECT_EQ(sink.write(ev("3")).code(), evroute::Code::kClosed);
   }
-  FileSink again({path.string()});  // appends, never truncates
+  FileSink again(FileSinkConfig(path.string()));  // appends, never truncates
   ASSERT_TRUE(again.write(ev("4")).is_ok());
   EXPECT_EQ(evtest::read_lines(path),
             (std::vector<std::string>{R"({"id":"1","pad":""})", R"({"id":"2","pad":""})",
@@ -42,7 +47,7 @@ TEST(FileSink, AppendsLinesAndCreatesParentDirectories) {
 
 TEST(FileSink, ConcurrentWritersNeverInterleaveLines) {
   const fs::path dir = evtest::make_temp_dir();
-  FileSink sink({(dir / "e.ndjson").string()});
+  FileSink sink(FileSinkConfig((dir / "e.ndjson").string()));
   constexpr int kThreads = 4, kEach = 500;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -67,7 +72,7 @@ TEST(FileSink, ConcurrentWritersNeverInterleaveLines) {
 TEST(FileSink, ReopenMovesToTheNewFileWithoutLosingALine) {
   const fs::path dir = evtest::make_temp_dir();
   const fs::path path = dir / "e.ndjson";
-  FileSink sink({path.string()});
+  FileSink sink(FileSinkConfig(path.string()));
   std::atomic<bool> stop{false};
   std::atomic<int> written{0};
   std::thread writer([&] {
@@ -93,11 +98,370 @@ TEST(FileSink, ReopenMovesToTheNewFileWithoutLosingALine) {
 
 TEST(FileSink, UnopenablePathThrowsWithTheReason) {
   try {
-    FileSink sink({"/proc/evroute-no/such.ndjson"});
+    FileSink sink(FileSinkConfig("/proc/evroute-no/such.ndjson"));
     FAIL() << "expected an exception";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("/proc/evroute-no"), std::string::npos) << e.what();
   }
+}
+
+// A wall clock the test moves by hand.
+class TestClock {
+ public:
+  explicit TestClock(std::chrono::system_clock::time_point start) : now_(start) {}
+  FileSink::WallClock fn() {
+    return [this] { return now_.load(); };
+  }
+  void advance(std::chrono::seconds d) { now_ = now_.load() + d; }
+
+ private:
+  std::atomic<std::chrono::system_clock::time_point> now_;
+};
+
+// 2026-11-26T23:59:00Z
+const auto kLateEvening = std::chrono::system_clock::from_time_t(1795737540);
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+FileSinkConfig rotating(const fs::path& path, std::uint64_t max_bytes, std::uint64_t keep = 100) {
+  FileSinkConfig c;
+  c.path = path.string();
+  c.rotate = FileRotation{.max_bytes = max_bytes, .keep = keep};
+  return c;
+}
+
+TEST(FileSinkRotation, BySizeRotatesBetweenLinesNeverPastMaxBytes) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  {
+    FileSink sink(rotating(path, 100));
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(sink.write(ev(std::to_string(i), 10)).is_ok());
+  }  // each line is 30 or 31 bytes: 3 per file
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20; ++i) {
+    expected.push_back(R"({"id":")" + std::to_string(i) + R"(","pad":"xxxxxxxxxx"})");
+  }
+  EXPECT_EQ(evtest::read_rotated_lines(path), expected);  // in order, none split, lost or doubled
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.1", "e.ndjson.2", "e.ndjson.3",
+                                      "e.ndjson.4", "e.ndjson.5", "e.ndjson.6"}));
+  for (int n = 1; n <= 6; ++n) {
+    const fs::path f = dir / ("e.ndjson." + std::to_string(n));
+    EXPECT_LE(fs::file_size(f), 100u) << f;
+    EXPECT_EQ(evtest::read_lines(f).size(), 3u) << f;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkRotation, ALineLongerThanMaxBytesGetsAFileOfItsOwn) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  {
+    FileSink sink(rotating(path, 50));
+    ASSERT_TRUE(sink.write(ev("a")).is_ok());
+    ASSERT_TRUE(sink.write(ev("big", 200)).is_ok());
+    ASSERT_TRUE(sink.write(ev("b")).is_ok());
+  }
+  EXPECT_EQ(evtest::read_lines(dir / "e.ndjson.1").size(), 1u);
+  EXPECT_EQ(evtest::read_lines(dir / "e.ndjson.2").size(), 1u);
+  EXPECT_GT(fs::file_size(dir / "e.ndjson.2"), 200u);
+  EXPECT_EQ(evtest::read_lines(path), (std::vector<std::string>{R"({"id":"b","pad":""})"}));
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkRotation, ByIntervalAtTheFirstLineAfterItNeverAnEmptyFile) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  TestClock clock(kLateEvening);
+  FileSinkConfig c;
+  c.path = path.string();
+  c.rotate = FileRotation{.interval = std::chrono::minutes(1)};
+  {
+    FileSink sink(c, clock.fn());
+    ASSERT_TRUE(sink.write(ev("1")).is_ok());
+    clock.advance(std::chrono::seconds(59));
+    ASSERT_TRUE(sink.write(ev("2")).is_ok());  // same file
+    EXPECT_FALSE(fs::exists(dir / "e.ndjson.1"));
+    clock.advance(std::chrono::seconds(1));
+    ASSERT_TRUE(sink.write(ev("3")).is_ok());  // a minute since it opened: rotated first
+    EXPECT_EQ(evtest::read_lines(dir / "e.ndjson.1").size(), 2u);
+    clock.advance(std::chrono::seconds(59));
+    ASSERT_TRUE(sink.write(ev("4")).is_ok());  // the new file is 59 s old
+    EXPECT_FALSE(fs::exists(dir / "e.ndjson.2"));
+    clock.advance(std::chrono::hours(2));
+    ASSERT_TRUE(sink.write(ev("5")).is_ok());
+    EXPECT_EQ(evtest::read_lines(dir / "e.ndjson.2").size(), 2u);
+    EXPECT_EQ(evtest::read_lines(path).size(), 1u);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkRotation, ReopeningTheSameFileKeepsItsAgeAMovedOneStartsAfresh) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  TestClock clock(kLateEvening);
+  FileSinkConfig c(path.string());
+  c.rotate = FileRotation{.interval = std::chrono::minutes(1)};
+  FileSink sink(c, clock.fn());
+  ASSERT_TRUE(sink.write(ev("1")).is_ok());
+  clock.advance(std::chrono::seconds(30));
+  ASSERT_TRUE(sink.reopen().is_ok());  // SIGHUP, nobody moved the file
+  clock.advance(std::chrono::seconds(30));
+  ASSERT_TRUE(sink.write(ev("2")).is_ok());
+  EXPECT_TRUE(fs::exists(dir / "e.ndjson.1"));  // a minute old: rotated
+  fs::rename(path, dir / "moved.ndjson");
+  clock.advance(std::chrono::seconds(50));
+  ASSERT_TRUE(sink.reopen().is_ok());  // logrotate moved it: a new file, a new age
+  ASSERT_TRUE(sink.write(ev("3")).is_ok());
+  clock.advance(std::chrono::seconds(50));
+  ASSERT_TRUE(sink.write(ev("4")).is_ok());
+  EXPECT_FALSE(fs::exists(dir / "e.ndjson.2"));
+  EXPECT_EQ(evtest::read_lines(path).size(), 2u);
+  sink.close();
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkRotation, KeepsTheNewestKeepFiles) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  {
+    FileSink sink(rotating(path, 25, 3));  // each line 20 bytes: one per file
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(sink.write(ev(std::to_string(i))).is_ok());
+  }  // close() waits for the background pruning
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.7", "e.ndjson.8", "e.ndjson.9"}));
+  EXPECT_EQ(evtest::read_lines(dir / "e.ndjson.7"),
+            (std::vector<std::string>{R"({"id":"6","pad":""})"}));
+  {  // a restart continues the numbering, never overwriting
+    FileSink sink(rotating(path, 25, 3));
+    ASSERT_TRUE(sink.write(ev("10")).is_ok());
+  }
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.10", "e.ndjson.8", "e.ndjson.9"}));
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkRotation, GzipCompressesRotatedFilesOnly) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  FileSinkConfig c = rotating(path, 1000, 100);
+  c.compress = FileCompression::kGzip;
+  {
+    FileSink sink(c);
+    for (int i = 0; i < 250; ++i) ASSERT_TRUE(sink.write(ev(std::to_string(i), 20)).is_ok());
+  }
+  std::size_t rotated = 0, lines = 0;
+  for (const std::string& name : names_in(dir)) {
+    if (name == "e.ndjson") continue;
+    ASSERT_TRUE(name.ends_with(".gz")) << name;  // no plain rotated file, no .tmp left
+    ++rotated;
+    const auto part = evtest::read_gzip_lines(dir / name);
+    EXPECT_GE(part.size(), 20u) << name;
+    lines += part.size();
+  }
+  EXPECT_GE(rotated, 10u);
+  lines += evtest::read_lines(path).size();
+  EXPECT_EQ(lines, 250u);
+  const auto all = evtest::read_rotated_lines(path);
+  ASSERT_EQ(all.size(), 250u);
+  EXPECT_EQ(all.front(), R"({"id":"0","pad":"xxxxxxxxxxxxxxxxxxxx"})");
+  EXPECT_EQ(all.back(), R"({"id":"249","pad":"xxxxxxxxxxxxxxxxxxxx"})");
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkRotation, StartFinishesWhatACrashInterrupted) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  std::ofstream(dir / "e.ndjson.1") << "{\"id\":\"old\"}\n";    // rotated, never compressed
+  std::ofstream(dir / "e.ndjson.2") << "{\"id\":\"older\"}\n";  // compressed, not yet removed
+  std::ofstream(dir / "e.ndjson.2.gz.tmp") << "half a gzip";
+  FileSinkConfig c = rotating(path, 1000);
+  c.compress = FileCompression::kGzip;
+  { FileSink sink(c); }
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.1.gz", "e.ndjson.2.gz"}));
+  EXPECT_EQ(evtest::read_gzip_lines(dir / "e.ndjson.1.gz"),
+            (std::vector<std::string>{"{\"id\":\"old\"}"}));
+  EXPECT_EQ(evtest::read_gzip_lines(dir / "e.ndjson.2.gz"),
+            (std::vector<std::string>{"{\"id\":\"older\"}"}));
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkTemplate, OpensANewFileWhenTheUtcDateChanges) {
+  const fs::path dir = evtest::make_temp_dir();
+  TestClock clock(kLateEvening);
+  {
+    FileSink sink(FileSinkConfig((dir / "events-%Y-%m-%d.ndjson").string()), clock.fn());
+    EXPECT_EQ(sink.current_path(), (dir / "events-2026-11-26.ndjson").string());
+    ASSERT_TRUE(sink.write(ev("1")).is_ok());
+    clock.advance(std::chrono::seconds(59));
+    ASSERT_TRUE(sink.write(ev("2")).is_ok());
+    clock.advance(std::chrono::seconds(1));  // midnight UTC
+    ASSERT_TRUE(sink.write(ev("3")).is_ok());
+    EXPECT_EQ(sink.current_path(), (dir / "events-2026-11-27.ndjson").string());
+  }
+  EXPECT_EQ(evtest::read_lines(dir / "events-2026-11-26.ndjson").size(), 2u);
+  EXPECT_EQ(evtest::read_lines(dir / "events-2026-11-27.ndjson"),
+            (std::vector<std::string>{R"({"id":"3","pad":""})"}));
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkTemplate, ExpandsInUtcAndChecksConversions) {
+  EXPECT_EQ(expand_path_template("d/%Y/%m/%d/%H%M%S-%%.log", kLateEvening),
+            "d/2026/11/26/235900-%.log");
+  EXPECT_EQ(expand_path_template("plain.ndjson", kLateEvening), "plain.ndjson");
+  EXPECT_EQ(path_template_problem("e-%Y-%m-%d.ndjson"), std::nullopt);
+  EXPECT_NE(path_template_problem("e-%Q.ndjson"), std::nullopt);
+  EXPECT_NE(path_template_problem("e-%n.ndjson"), std::nullopt);  // a newline in a path: no
+  EXPECT_NE(path_template_problem("e-%"), std::nullopt);
+}
+
+TEST(FileSinkFsync, EveryModeWritesEveryLine) {
+  const fs::path dir = evtest::make_temp_dir();
+  for (FileFsync mode : {FileFsync::kAlways, FileFsync::kInterval, FileFsync::kNever}) {
+    const fs::path path = dir / ("e" + std::to_string(static_cast<int>(mode)) + ".ndjson");
+    FileSinkConfig c = rotating(path, 64);
+    c.fsync = mode;
+    c.fsync_interval = std::chrono::milliseconds(1);
+    {
+      FileSink sink(c);
+      for (int i = 0; i < 20; ++i) ASSERT_TRUE(sink.write(ev(std::to_string(i))).is_ok());
+    }
+    EXPECT_EQ(evtest::read_rotated_lines(path).size(), 20u);
+  }
+  fs::remove_all(dir);
+}
+
+// Several writers through rotation by size, gzip, and reopen (SIGUSR1) at the same time: every line
+// arrives exactly once, whole.
+TEST(FileSinkRotation, ConcurrentWritersAcrossManyRotationsLoseSplitAndDoubleNothing) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  FileSinkConfig c = rotating(path, 4096, 1000000);
+  c.compress = FileCompression::kGzip;
+  constexpr int kThreads = 4, kEach = 2000;
+  {
+    FileSink sink(c);
+    std::atomic<bool> done{false};
+    std::thread reopener([&] {
+      while (!done) {
+        EXPECT_TRUE(sink.reopen().is_ok());
+        std::this_thread::yield();
+      }
+    });
+    std::vector<std::thread> writers;
+    for (int t = 0; t < kThreads; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          ASSERT_TRUE(sink.write(ev(std::to_string(t) + "-" + std::to_string(i), i % 97)).is_ok());
+        }
+      });
+    }
+    for (auto& w : writers) w.join();
+    done = true;
+    reopener.join();
+  }
+  std::size_t rotated = 0;
+  for (const std::string& name : names_in(dir)) rotated += name.ends_with(".gz");
+  EXPECT_GE(rotated, 50u);
+  const auto lines = evtest::read_rotated_lines(path);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kThreads * kEach));
+  std::set<std::string> ids;
+  std::map<int, int> last_of_thread;
+  for (const auto& line : lines) {
+    const std::string id = line.substr(7, line.find('"', 7) - 7);
+    const int i = std::stoi(id.substr(id.find('-') + 1));
+    ASSERT_EQ(line, R"({"id":")" + id + R"(","pad":")" + std::string(i % 97, 'x') + "\"}")
+        << "torn line";
+    ids.insert(id);
+    // Each writer's lines stay in its order across the files.
+    const int t = std::stoi(id.substr(0, id.find('-')));
+    if (last_of_thread.count(t)) {
+      EXPECT_GT(i, last_of_thread[t]) << id;
+    }
+    last_of_thread[t] = i;
+  }
+  EXPECT_EQ(ids.size(), lines.size());
+  fs::remove_all(dir);
+}
+
+TEST(FileSinkRotation, ReopenAfterLogrotateMovedTheFileKeepsRotating) {
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  {
+    FileSink sink(rotating(path, 45));  // two 20-byte lines per file
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(sink.write(ev(std::to_string(i))).is_ok());
+    fs::rename(path, dir / "e.ndjson.5");  // an outside tool takes the current file as .5
+    ASSERT_TRUE(sink.reopen().is_ok());
+    for (int i = 3; i < 8; ++i) ASSERT_TRUE(sink.write(ev(std::to_string(i))).is_ok());
+  }
+  EXPECT_EQ(names_in(dir), (std::vector<std::string>{"e.ndjson", "e.ndjson.1", "e.ndjson.5",
+                                                     "e.ndjson.6", "e.ndjson.7"}));
+  EXPECT_EQ(evtest::read_rotated_lines(path).size(), 8u);
+  fs::remove_all(dir);
+}
+
+std::vector<std::string> config_errors(const std::string& sink_yaml) {
+  std::vector<std::string> out;
+  for (const auto& e :
+       load_config_text("sinks:\n  f:\n    type: file\n" + sink_yaml, "t.yaml").errors) {
+    out.push_back(e.to_string());
+  }
+  return out;
+}
+
+TEST(FileSinkConfig, TheDocumentedKeysParse) {
+  auto r = load_config_text(R"(sinks:
+  f:
+    type: file
+    path: ./data/events-%Y-%m-%d.ndjson
+    rotate: { max_bytes: 64MiB, interval: 1h, keep: 3 }
+    compress: gzip
+    fsync: interval
+    fsync_interval: 250ms
+  g:
+    type: file
+    path: ./data/g.ndjson
+    fsync: always
+)",
+                            "t.yaml");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+  EXPECT_EQ(r.config->sinks[0].spec->describe(), "file ./data/events-%Y-%m-%d.ndjson");
+}
+
+TEST(FileSinkConfig, MistakesAreReportedWithLineAndColumn) {
+  EXPECT_EQ(config_errors("    path: x\n    rotate: { keep: 2 }\n"),
+            (std::vector<std::string>{
+                "t.yaml:5:13: sink 'f'.rotate: set 'max_bytes', 'interval' or both"}));
+  EXPECT_EQ(config_errors("    path: x\n    rotate: { max_bytes: 0, keep: 0 }\n"),
+            (std::vector<std::string>{
+                "t.yaml:5:26: sink 'f'.rotate: 'max_bytes' must be more than 0",
+                "t.yaml:5:35: sink 'f'.rotate: 'keep' must be a whole number from 1 to 1000000, "
+                "not '0'"}));
+  EXPECT_EQ(config_errors("    path: x\n    compress: gzip\n"),
+            (std::vector<std::string>{
+                "t.yaml:5:15: sink 'f': 'compress' applies to rotated files: set 'rotate' too"}));
+  EXPECT_EQ(config_errors("    path: x\n    rotate: { interval: 1h }\n    compress: zip\n"),
+            (std::vector<std::string>{
+                "t.yaml:6:15: sink 'f': 'compress' must be one of none, gzip, not 'zip'"}));
+  EXPECT_EQ(config_errors("    path: x\n    fsync: sometimes\n"),
+            (std::vector<std::string>{
+                "t.yaml:5:12: sink 'f': 'fsync' must be one of always, interval, never, not "
+                "'sometimes'"}));
+  EXPECT_EQ(config_errors("    path: x\n    fsync: always\n    fsync_interval: 1s\n"),
+            (std::vector<std::string>{"t.yaml:6:21: sink 'f': 'fsync_interval' applies to "
+                                      "'fsync: interval' only"}));
+  const auto bad_template = config_errors("    path: ./e-%Q.ndjson\n");
+  ASSERT_EQ(bad_template.size(), 1u);
+  EXPECT_TRUE(bad_template[0].starts_with("t.yaml:4:11: sink 'f': 'path': '%Q' is not a date"))
+      << bad_template[0];
+  EXPECT_EQ(config_errors("    path: x\n    rotate: { max_bytes: 1MiB, colour: red }\n").size(),
+            1u);
 }
 
 TEST(StdoutSink, WritesWholeLinesToItsDescriptor) {

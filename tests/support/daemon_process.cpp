@@ -9,11 +9,13 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <regex>
+#include <sstream>
 
 namespace evtest {
 
@@ -27,7 +29,8 @@ std::filesystem::path make_temp_dir() {
 }
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::filesystem::path workdir,
-                             std::map<std::string, std::string> env)
+                             std::map<std::string, std::string> env,
+                             const std::filesystem::path& stdin_path)
     : workdir_(std::move(workdir)) {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -47,6 +50,7 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::filesystem::pat
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
   const std::string dir = workdir_.string();
+  const std::string input = stdin_path.string();
 
   const pid_t parent = getpid();
   pid_ = fork();
@@ -57,6 +61,10 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::filesystem::pat
     if (getppid() != parent) _exit(125);  // the parent died before prctl took effect
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
+    if (!input.empty()) {
+      const int in = open(input.c_str(), O_RDONLY);
+      if (in < 0 || dup2(in, 0) < 0) _exit(124);
+    }
     if (chdir(dir.c_str()) != 0) _exit(126);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
@@ -186,6 +194,40 @@ std::vector<std::string> read_lines(const std::filesystem::path& path) {
   std::vector<std::string> lines;
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> read_gzip_lines(const std::filesystem::path& path) {
+  std::vector<std::string> lines;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return lines;
+  std::string text;
+  char buf[1 << 16];
+  for (int n; (n = gzread(gz, buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  gzclose(gz);
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> read_rotated_lines(const std::filesystem::path& path) {
+  std::vector<std::string> lines;
+  std::map<std::uint64_t, std::filesystem::path> rotated;  // by N
+  const std::string prefix = path.filename().string() + ".";
+  for (const auto& entry : std::filesystem::directory_iterator(path.parent_path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string rest = name.substr(prefix.size());
+    if (rest.ends_with(".gz")) rest.resize(rest.size() - 3);
+    if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos) continue;
+    rotated[std::stoull(rest)] = entry.path();
+  }
+  for (const auto& [n, file] : rotated) {
+    auto part = file.extension() == ".gz" ? read_gzip_lines(file) : read_lines(file);
+    lines.insert(lines.end(), part.begin(), part.end());
+  }
+  auto current = read_lines(path);
+  lines.insert(lines.end(), current.begin(), current.end());
   return lines;
 }
 

@@ -31,9 +31,11 @@ std::filesystem::path make_temp_dir();
 
 class DaemonProcess {
  public:
-  // Runs `evrouted args...` in `workdir` with extra environment variables.
+  // Runs `evrouted args...` in `workdir` with extra environment variables, and standard input from
+  // `stdin_path` when one is given.
   DaemonProcess(std::vector<std::string> args, std::filesystem::path workdir,
-                std::map<std::string, std::string> env = {});
+                std::map<std::string, std::string> env = {},
+                const std::filesystem::path& stdin_path = {});
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
@@ -82,6 +84,11 @@ class DaemonProcess {
 
 // Counts the lines of a file (0 if it does not exist).
 std::vector<std::string> read_lines(const std::filesystem::path& path);
+// The lines of a gzip file (decompressed with zlib); empty if it does not exist.
+std::vector<std::string> read_gzip_lines(const std::filesystem::path& path);
+// Every line a file sink wrote for `path`: its rotated files PATH.1, PATH.2... (plain or .gz) in
+// rotation order, then PATH itself.
+std::vector<std::string> read_rotated_lines(const std::filesystem::path& path);
 // Waits until `path` has at least n lines.
 bool wait_lines(const std::filesystem::path& path, std::size_t n,
                 std::chrono::milliseconds timeout = 10s);
