@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/x509.h>
+#include <strings.h>
 
 #include <cctype>
 #include <cerrno>
@@ -180,15 +181,23 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
   req.method = "POST";
   req.path = config_.path;
   req.headers.insert(config_.headers.begin(), config_.headers.end());
-  req.headers.emplace("Content-Type", "application/json");
+  if (config_.cloudevents_mode) {
+    cloudevents::HttpMessage message =
+        cloudevents::to_http(event, *config_.cloudevents_mode, config_.cloudevents);
+    if (!message.content_type.empty()) req.headers.emplace("Content-Type", message.content_type);
+    req.headers.insert(message.headers.begin(), message.headers.end());
+    req.body = std::move(message.body);
+  } else {
+    req.headers.emplace("Content-Type", "application/json");
+    req.body = event.payload();
+  }
   req.headers.emplace("webhook-id", std::string(event.id()));
   req.headers.emplace("webhook-timestamp", timestamp);
   if (!config_.signing_keys.empty()) {  // signed per attempt: the timestamp is this attempt's
     req.headers.emplace("webhook-signature", webhook_signature(config_.signing_keys, event.id(),
-                                                               timestamp, event.payload()));
+                                                               timestamp, req.body));
   }
   if (!req.has_header("User-Agent")) req.headers.emplace("User-Agent", "evroute/" EVROUTE_VERSION);
-  req.body = event.payload();
   // Read the answer's body (so the connection stays usable) without keeping it: a receiver's
   // 10 MB error page must not cost 10 MB per attempt.
   req.content_receiver = [](const char*, std::size_t, std::uint64_t, std::uint64_t) {
@@ -289,6 +298,42 @@ std::optional<std::string> header_problem(const std::string& name, const std::st
   return std::nullopt;
 }
 
+// `format` and `cloudevents: {source, default_type}`.
+void parse_cloudevents_format(ConfigReader& reader, const std::string& prefix,
+                              HttpSinkConfig* config) {
+  if (auto format =
+          reader.choice("format", {"json", "cloudevents-structured", "cloudevents-binary"})) {
+    if (*format == "cloudevents-structured") config->cloudevents_mode = cloudevents::Mode::kStructured;
+    if (*format == "cloudevents-binary") config->cloudevents_mode = cloudevents::Mode::kBinary;
+  }
+  if (config->cloudevents_mode == cloudevents::Mode::kBinary) {
+    for (const auto& [name, value] : config->headers) {
+      if (name.size() > 3 && strncasecmp(name.c_str(), "ce-", 3) == 0) {
+        reader.error("headers", prefix + "header '" + name +
+                                    "' is set by the http sink itself in format cloudevents-binary");
+      }
+    }
+  }
+  if (auto ce = reader.map("cloudevents"); ce && ce->valid()) {
+    if (!config->cloudevents_mode) {
+      reader.error("cloudevents", prefix +
+                                      "'cloudevents' applies to format cloudevents-structured or "
+                                      "cloudevents-binary only");
+    }
+    for (auto [key, into] : {std::pair{"source", &config->cloudevents.source},
+                             std::pair{"default_type", &config->cloudevents.default_type}}) {
+      if (auto value = ce->string(key)) {
+        if (value->empty()) {
+          ce->error(key, prefix + "cloudevents." + key + " must not be empty");
+        } else {
+          *into = *value;
+        }
+      }
+    }
+    ce->finish();
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
@@ -338,6 +383,7 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
     if (auto verify = tls->boolean("verify")) config.tls_verify = *verify;
     tls->finish();
   }
+  parse_cloudevents_format(reader, prefix, &config);
   if (reader.errors().all().size() != before) return nullptr;
   return std::make_unique<HttpSpec>(std::move(config));
 }

@@ -23,6 +23,9 @@
 // connect does (at most `timeout`).
 // The process must ignore SIGPIPE (evrouted's main does): cpp-httplib 0.11 sends without
 // MSG_NOSIGNAL, so a receiver that hangs up mid-request would otherwise kill it.
+// `format: cloudevents-structured | cloudevents-binary` sends each event as a CloudEvent instead
+// (cloudevents.h: an event that is not one is wrapped); the webhook-* headers stay, and the
+// signature covers the body actually sent.
 // Thread-safety: write(), close() and stats() from any thread; writes are serialized (one
 // connection).
 #pragma once
@@ -38,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cloudevents.h"
 #include "sinks/registry.h"
 
 namespace httplib {
@@ -55,6 +59,9 @@ struct HttpSinkConfig {
   std::string ca_file;  // tls.ca_file; empty: the system's CAs
   bool tls_verify = true;
   std::vector<std::string> signing_keys;  // from `secret: whsec_<base64>` (or a list), decoded
+  // `format`: nullopt for json (the payload as application/json), else CloudEvents in this mode.
+  std::optional<cloudevents::Mode> cloudevents_mode;
+  cloudevents::Options cloudevents;  // `cloudevents: {source, default_type}`
 };
 
 // Standard Webhooks: the value of the webhook-signature header for one delivery attempt.
