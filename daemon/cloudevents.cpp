@@ -176,7 +176,7 @@ std::string check(const Json& object) {
 std::string from_binary(std::span<const Header> ce_headers, std::string_view content_type,
                         std::string_view body, Json* out) {
   Json attributes = Json::object();
-  for (const auto& [header, raw] : ce_headers) {
+  for (const auto& [header, value] : ce_headers) {
     const std::string name = header.substr(3);  // after "ce-"
     if (name == "datacontenttype") {
       return "header ce-datacontenttype: in binary mode the data's type is the Content-Type";
@@ -186,11 +186,8 @@ std::string from_binary(std::span<const Header> ce_headers, std::string_view con
              "' is not a valid CloudEvents attribute name (lower-case letters a-z and digits only)";
     }
     if (attributes.contains(name)) return "header " + header + " appears more than once";
-    auto value = percent_decode(raw);
-    if (!value) {
-      return "header " + header + ": malformed percent-encoding or not UTF-8 once decoded";
-    }
-    attributes[name] = std::move(*value);
+    if (!valid_utf8(value)) return "header " + header + ": the value is not UTF-8";
+    attributes[name] = value;
   }
   std::vector<std::string> missing;
   for (std::string_view name : kRequired) {
@@ -289,30 +286,6 @@ std::string percent_encode(std::string_view value) {
       out += c;
     }
   }
-  return out;
-}
-
-std::optional<std::string> percent_decode(std::string_view value) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(value.size());
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    if (value[i] != '%') {
-      out += value[i];
-      continue;
-    }
-    if (i + 2 >= value.size() || hex(value[i + 1]) < 0 || hex(value[i + 2]) < 0) {
-      return std::nullopt;
-    }
-    out += static_cast<char>(hex(value[i + 1]) * 16 + hex(value[i + 2]));
-    i += 2;
-  }
-  if (!valid_utf8(out)) return std::nullopt;
   return out;
 }
 

@@ -4,7 +4,9 @@
 // application/cloudevents+json carries — so the event's payload is that object, its id is the
 // CloudEvent's id and filters test its attributes (`type`, `source`, extensions...) as top-level
 // fields. check() validates that form; from_binary() builds it from a binary-mode request:
-//   - every ce-NAME header becomes attribute NAME, its value percent-decoded (UTF-8), as a string;
+//   - every ce-NAME header becomes attribute NAME, a string: its value percent-decoded, which
+//     cpp-httplib's server already does for every header value (malformed %-sequences stay as
+//     they are); the result must be UTF-8;
 //   - Content-Type becomes `datacontenttype`;
 //   - the body becomes `data`: parsed JSON when the content type is JSON (application/json,
 //     text/json, */*+json), a JSON string when it is text (valid UTF-8 without control characters
@@ -47,7 +49,8 @@ std::string check(const Json& object);
 using Header = std::pair<std::string, std::string>;
 
 // Binary mode: the structured form of the CloudEvent in `ce_headers` (every ce-* header of the
-// request) with `body` as data of `content_type` ("" when the request had none). On failure
+// request, values already percent-decoded) with `body` as data of `content_type` ("" when the
+// request had none). On failure
 // returns the reason (naming headers, e.g. "missing required headers: ce-source") and leaves *out
 // unspecified.
 std::string from_binary(std::span<const Header> ce_headers, std::string_view content_type,
@@ -71,9 +74,8 @@ Json as_cloudevent(const evroute::Event& event, const Options& options);
 
 // Helpers, exposed for tests.
 // HTTP binding 3.1.3.2: space, '"', '%' and every byte outside printable ASCII become %XX.
+// (Decoding is the HTTP server's: cpp-httplib decodes header values as it reads them.)
 std::string percent_encode(std::string_view value);
-// %XX sequences decoded; nullopt on a malformed sequence or when the result is not UTF-8.
-std::optional<std::string> percent_decode(std::string_view value);
 // Strict RFC 4648 base64 (padding required, no whitespace); nullopt when malformed.
 std::optional<std::string> base64_decode(std::string_view text);
 std::string base64_encode(std::string_view bytes);
