@@ -12,9 +12,8 @@ namespace evrouted::cloudevents {
 namespace {
 
 constexpr std::string_view kRequired[] = {"id", "source", "specversion", "type"};
-constexpr std::string_view kStringAttributes[] = {"id",   "source",          "specversion",
-                                                  "type", "datacontenttype", "dataschema",
-                                                  "subject", "time"};
+constexpr std::string_view kStringAttributes[] = {
+    "id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time"};
 
 bool contains(std::span<const std::string_view> names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -164,6 +163,9 @@ std::string check(const Json& object) {
       if (name == "time" && !is_rfc3339(s)) {
         return "attribute 'time' is not an RFC 3339 timestamp: '" + s + "'";
       }
+      if ((name == "source" || name == "dataschema") && !is_uri_reference(s)) {
+        return "attribute '" + name + "' is not a URI reference: '" + s + "'";
+      }
     } else if (!value.is_string() && !value.is_boolean() && !value.is_number_integer()) {
       return "extension '" + name + "' must be a string, an integer or a boolean, not " +
              std::string(value.type_name());
@@ -252,8 +254,8 @@ HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& optio
       message.content_type = value.get<std::string>();
     } else {
       message.headers.emplace_back(
-          "ce-" + name, percent_encode(value.is_string() ? value.get_ref<const std::string&>()
-                                                         : value.dump()));
+          "ce-" + name,
+          percent_encode(value.is_string() ? value.get_ref<const std::string&>() : value.dump()));
     }
   }
   if (data_base64) {
@@ -320,6 +322,23 @@ bool is_json_media_type(std::string_view content_type) {
   const std::string media = media_type(content_type);
   return media == "application/json" || media == "text/json" ||
          (media.size() > 5 && media.ends_with("+json"));
+}
+
+bool is_uri_reference(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+        return false;
+      }
+      i += 2;
+    } else if (!std::isalnum(static_cast<unsigned char>(c)) &&
+               std::string_view("-._~:/?#[]@!$&'()*+,;=").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool is_rfc3339(std::string_view t) {

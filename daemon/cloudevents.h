@@ -41,8 +41,8 @@ inline constexpr std::string_view kBatchType = "application/cloudevents-batch+js
 
 // Why `object` is not a CloudEvent 1.0 in JSON format, or "" when it is one. Names every missing
 // required attribute at once ("missing required attributes: id, source"), then the first other
-// problem (bad specversion, empty or mistyped attribute, bad time, bad data_base64, bad
-// extension name or value). A null attribute counts as absent.
+// problem (bad specversion, empty or mistyped attribute, bad time, source or dataschema not a URI
+// reference, bad data_base64, bad extension name or value). A null attribute counts as absent.
 std::string check(const Json& object);
 
 // A request header, name lower-case ("ce-id").
@@ -59,12 +59,12 @@ std::string from_binary(std::span<const Header> ce_headers, std::string_view con
 // What the http sink sends.
 enum class Mode { kStructured, kBinary };
 struct Options {
-  std::string source = "evroute";             // source of wrapped events
+  std::string source = "evroute";              // source of wrapped events
   std::string default_type = "evroute.event";  // type of wrapped events without a string `type`
 };
 struct HttpMessage {
-  std::string content_type;             // "" when there is no data (then no Content-Type)
-  std::vector<Header> headers;          // binary mode: ce-*, values percent-encoded
+  std::string content_type;     // "" when there is no data (then no Content-Type)
+  std::vector<Header> headers;  // binary mode: ce-*, values percent-encoded
   std::string body;
 };
 HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& options);
@@ -83,5 +83,7 @@ std::string base64_encode(std::string_view bytes);
 bool is_json_media_type(std::string_view content_type);
 // RFC 3339 date-time (e.g. 2026-01-02T03:04:05.678Z, 2026-01-02T03:04:05+01:00).
 bool is_rfc3339(std::string_view text);
+// The characters RFC 3986 allows in a URI reference, %-escapes well formed (not its full grammar).
+bool is_uri_reference(std::string_view text);
 
 }  // namespace evrouted::cloudevents

@@ -148,17 +148,18 @@ IngestResult parse_events(std::string_view body, BodyFormat format,
     return result;
   }
   if (format == BodyFormat::kCloudEvent && !doc.is_object()) {
-    result.error = std::string(cloudevents::kStructuredType) + " takes one CloudEvent object, not " +
-                   doc.type_name() + " (send several as " + std::string(cloudevents::kBatchType) +
-                   ")";
+    result.error = std::string(cloudevents::kStructuredType) +
+                   " takes one CloudEvent object, not " + doc.type_name() + " (send several as " +
+                   std::string(cloudevents::kBatchType) + ")";
     return result;
   }
   if (format == BodyFormat::kCloudEventBatch && !doc.is_array()) {
-    result.error = std::string(cloudevents::kBatchType) + " takes a JSON array of CloudEvents, not " +
-                   doc.type_name();
+    result.error = std::string(cloudevents::kBatchType) +
+                   " takes a JSON array of CloudEvents, not " + doc.type_name();
     return result;
   }
-  const bool cloudevent = format == BodyFormat::kCloudEvent || format == BodyFormat::kCloudEventBatch;
+  const bool cloudevent =
+      format == BodyFormat::kCloudEvent || format == BodyFormat::kCloudEventBatch;
   if (doc.is_object()) {
     std::string err = cloudevent ? cloudevents::check(doc) : "";
     if (err.empty()) err = make_event(doc, text, attribute_fields, received, result.events);
@@ -190,8 +191,8 @@ IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_hea
   Json object;
   result.error = cloudevents::from_binary(ce_headers, content_type, body, &object);
   if (result.error.empty()) {
-    result.error = make_event(object, {}, attribute_fields, std::chrono::system_clock::now(),
-                              result.events);
+    result.error =
+        make_event(object, {}, attribute_fields, std::chrono::system_clock::now(), result.events);
   }
   if (!result.error.empty()) result.events.clear();
   return result;

@@ -164,8 +164,9 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
   }
   const std::string content_type = req.get_header_value("Content-Type");
   const auto format = body_format(content_type);
-  // Binary-mode CloudEvents carry their attributes in ce-* headers and any Content-Type. (cpp-httplib
-  // has percent-decoded every header value already, as the HTTP binding asks of receivers.)
+  // Binary-mode CloudEvents carry their attributes in ce-* headers and any Content-Type.
+  // (cpp-httplib has percent-decoded every header value already, as the HTTP binding asks of
+  // receivers.)
   std::vector<cloudevents::Header> ce_headers;
   if (format != BodyFormat::kCloudEvent && format != BodyFormat::kCloudEventBatch) {
     for (const auto& [name, value] : req.headers) {

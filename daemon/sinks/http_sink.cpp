@@ -194,8 +194,8 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
   req.headers.emplace("webhook-id", std::string(event.id()));
   req.headers.emplace("webhook-timestamp", timestamp);
   if (!config_.signing_keys.empty()) {  // signed per attempt: the timestamp is this attempt's
-    req.headers.emplace("webhook-signature", webhook_signature(config_.signing_keys, event.id(),
-                                                               timestamp, req.body));
+    req.headers.emplace("webhook-signature",
+                        webhook_signature(config_.signing_keys, event.id(), timestamp, req.body));
   }
   if (!req.has_header("User-Agent")) req.headers.emplace("User-Agent", "evroute/" EVROUTE_VERSION);
   // Read the answer's body (so the connection stays usable) without keeping it: a receiver's
@@ -303,14 +303,17 @@ void parse_cloudevents_format(ConfigReader& reader, const std::string& prefix,
                               HttpSinkConfig* config) {
   if (auto format =
           reader.choice("format", {"json", "cloudevents-structured", "cloudevents-binary"})) {
-    if (*format == "cloudevents-structured") config->cloudevents_mode = cloudevents::Mode::kStructured;
-    if (*format == "cloudevents-binary") config->cloudevents_mode = cloudevents::Mode::kBinary;
+    if (*format != "json") {
+      config->cloudevents_mode = *format == "cloudevents-binary" ? cloudevents::Mode::kBinary
+                                                                 : cloudevents::Mode::kStructured;
+    }
   }
   if (config->cloudevents_mode == cloudevents::Mode::kBinary) {
     for (const auto& [name, value] : config->headers) {
       if (name.size() > 3 && strncasecmp(name.c_str(), "ce-", 3) == 0) {
-        reader.error("headers", prefix + "header '" + name +
-                                    "' is set by the http sink itself in format cloudevents-binary");
+        reader.error("headers",
+                     prefix + "header '" + name +
+                         "' is set by the http sink itself in format cloudevents-binary");
       }
     }
   }
@@ -325,6 +328,11 @@ void parse_cloudevents_format(ConfigReader& reader, const std::string& prefix,
       if (auto value = ce->string(key)) {
         if (value->empty()) {
           ce->error(key, prefix + "cloudevents." + key + " must not be empty");
+        } else if (into == &config->cloudevents.source && !cloudevents::is_uri_reference(*value)) {
+          ce->error(key, prefix +
+                             "cloudevents.source must be a URI reference, e.g. /evroute or "
+                             "urn:evroute, not '" +
+                             *value + "'");
         } else {
           *into = *value;
         }

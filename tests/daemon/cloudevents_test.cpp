@@ -52,6 +52,15 @@ TEST(CloudEventsCheck, RejectsInvalidAttributes) {
   EXPECT_EQ(check(with("source", 7)), "attribute 'source' must be a string");
   EXPECT_EQ(check(with("time", "yesterday")),
             "attribute 'time' is not an RFC 3339 timestamp: 'yesterday'");
+  EXPECT_EQ(check(with("source", "my service")),
+            "attribute 'source' is not a URI reference: 'my service'");
+  EXPECT_EQ(check(with("source", "/k\xc3\xb6ln")),
+            "attribute 'source' is not a URI reference: '/k\xc3\xb6ln'");
+  EXPECT_EQ(check(with("dataschema", "https://x/%zz")),
+            "attribute 'dataschema' is not a URI reference: 'https://x/%zz'");
+  for (const char* ok : {"urn:x:y", "/a%20b", "https://u@h:1/p?q=1&r=[2]#f", "rel/path"}) {
+    EXPECT_EQ(check(with("source", ok)), "") << ok;
+  }
   EXPECT_EQ(check(with("data_base64", "AAE")), "data_base64 is not valid base64");
   EXPECT_EQ(check(with("data_base64", "AA=A")), "data_base64 is not valid base64");
   EXPECT_EQ(check(with("data_base64", "AA!A")), "data_base64 is not valid base64");
@@ -99,9 +108,9 @@ TEST(CloudEventsEncoding, TimestampsAndMediaTypes) {
                          "2026-12-31T23:59:60.123456789-08:00", "1985-04-12T23:20:50.52+00:00"}) {
     EXPECT_TRUE(is_rfc3339(ok)) << ok;
   }
-  for (const char* bad : {"", "2026-01-02", "2026-01-02 03:04:05Z", "2026-13-02T03:04:05Z",
-                          "2026-01-02T03:04:05", "2026-01-02T03:04:05.Z",
-                          "2026-01-02T03:04:05+0100", "2026-01-02T03:04:05Zjunk"}) {
+  for (const char* bad :
+       {"", "2026-01-02", "2026-01-02 03:04:05Z", "2026-13-02T03:04:05Z", "2026-01-02T03:04:05",
+        "2026-01-02T03:04:05.Z", "2026-01-02T03:04:05+0100", "2026-01-02T03:04:05Zjunk"}) {
     EXPECT_FALSE(is_rfc3339(bad)) << bad;
   }
   EXPECT_TRUE(is_json_media_type("application/json"));
@@ -175,9 +184,10 @@ TEST(CloudEventsBinary, RejectsWhatIsNotACloudEvent) {
             "error: header ce-datacontenttype: in binary mode the data's type is the Content-Type");
   EXPECT_EQ(binary(headers_plus({{"ce-subject", "\xc3\x28"}}), "", ""),  // e.g. sent as %C3%28
             "error: header ce-subject: the value is not UTF-8");
-  EXPECT_EQ(binary({{"ce-id", "a"}, {"ce-source", "s"}, {"ce-type", "t"}, {"ce-specversion", "0.3"}},
-                   "", ""),
-            "error: specversion must be \"1.0\", not \"0.3\"");
+  EXPECT_EQ(
+      binary({{"ce-id", "a"}, {"ce-source", "s"}, {"ce-type", "t"}, {"ce-specversion", "0.3"}}, "",
+             ""),
+      "error: specversion must be \"1.0\", not \"0.3\"");
   EXPECT_EQ(binary(headers_plus({{"ce-time", "now"}}), "", ""),
             "error: attribute 'time' is not an RFC 3339 timestamp: 'now'");
   EXPECT_EQ(binary(kRequiredHeaders, "application/json", "{oops"),
@@ -186,8 +196,7 @@ TEST(CloudEventsBinary, RejectsWhatIsNotACloudEvent) {
 
 evroute::Event event(std::string_view id, std::string_view payload) {
   // 2026-01-02T03:04:05.000006Z
-  return evroute::Event::make(id, payload, {},
-                              evroute::Event::TimePoint(1767323045000006us));
+  return evroute::Event::make(id, payload, {}, evroute::Event::TimePoint(1767323045000006us));
 }
 
 const Options kOptions{.source = "/evroute", .default_type = "x.default"};
@@ -202,10 +211,9 @@ TEST(CloudEventsOut, StructuredSendsACloudEventAsItIsAndWrapsOtherEvents) {
 
   m = to_http(event("e1", R"({"id":"e1","type":"order.created","n":1})"), Mode::kStructured,
               kOptions);
-  EXPECT_EQ(m.body,
-            R"({"specversion":"1.0","id":"e1","source":"/evroute","type":"order.created",)"
-            R"("time":"2026-01-02T03:04:05.000006Z","datacontenttype":"application/json",)"
-            R"("data":{"id":"e1","type":"order.created","n":1}})");
+  EXPECT_EQ(m.body, R"({"specversion":"1.0","id":"e1","source":"/evroute","type":"order.created",)"
+                    R"("time":"2026-01-02T03:04:05.000006Z","datacontenttype":"application/json",)"
+                    R"("data":{"id":"e1","type":"order.created","n":1}})");
   // No string type: the default. An almost-CloudEvent (bad time) is wrapped too.
   EXPECT_EQ(as_cloudevent(event("e2", R"({"id":"e2","type":5})"), kOptions)["type"], "x.default");
   const Json almost = as_cloudevent(
@@ -386,6 +394,10 @@ TEST(HttpSinkCloudEventsConfig, FormatAndOptions) {
             (V{"t.yaml:3:24: sink 'a': cloudevents.source must not be empty",
                "t.yaml:3:28: unknown key 'kind' in sink 'a'.cloudevents (known keys: "
                "default_type, source)"}));
+  EXPECT_EQ(sink_errors("url: http://h/\nformat: cloudevents-binary\n"
+                        "cloudevents: { source: my service }\n"),
+            V{"t.yaml:3:24: sink 'a': cloudevents.source must be a URI reference, e.g. /evroute "
+              "or urn:evroute, not 'my service'"});
   EXPECT_EQ(sink_errors("url: http://h/\nformat: cloudevents-binary\nheaders: { CE-Id: x }\n"),
             V{"t.yaml:3:10: sink 'a': header 'CE-Id' is set by the http sink itself in format "
               "cloudevents-binary"});
@@ -397,8 +409,8 @@ TEST(HttpSinkCloudEvents, BinaryModeRequest) {
   evtest::Receiver hook;
   std::unique_ptr<SinkSpec> spec;
   ASSERT_EQ(sink_errors("url: " + hook.url() +
-                        "\nformat: cloudevents-binary\nsecret: whsec_c2VjcmV0\n"
-                        "cloudevents: { source: /me }\n",
+                            "\nformat: cloudevents-binary\nsecret: whsec_c2VjcmV0\n"
+                            "cloudevents: { source: /me }\n",
                         &spec),
             std::vector<std::string>{});
   auto sink = spec->build();

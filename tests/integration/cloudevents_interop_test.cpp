@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "cloudevents.h"
 #include "support/daemon_process.h"
 #include "support/receiver.h"
 
@@ -35,8 +36,7 @@ Json run_node(const std::string& script, const std::string& args) {
     return nullptr;
   }
   // `timeout` bounds a client that would hang; its stderr goes to the test's output.
-  const std::string cmd =
-      "timeout 60 " + node + " " + (interop / script).string() + " " + args;
+  const std::string cmd = "timeout 60 " + node + " " + (interop / script).string() + " " + args;
   std::FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) {
     ADD_FAILURE() << "cannot run " << cmd;
@@ -53,14 +53,7 @@ Json run_node(const std::string& script, const std::string& args) {
   return Json::parse(out);
 }
 
-std::string base64(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
+std::string base64(const std::string& bytes) { return evrouted::cloudevents::base64_encode(bytes); }
 
 // What the SDK made of each request: its events by id.
 std::map<std::string, Json> parse_with_sdk(const std::vector<ReceivedRequest>& requests,
@@ -106,20 +99,24 @@ sinks:
     path: ./data/events.ndjson
   structured:
     type: http
-    url: )" + hook.url("/structured") +
+    url: )" +
+         hook.url("/structured") +
          R"(
     format: cloudevents-structured
   binary:
     type: http
-    url: )" + hook.url("/binary") +
+    url: )" +
+         hook.url("/binary") +
          R"(
     format: cloudevents-binary
-    secret: whsec_)" + base64(kSecretKey) +
+    secret: whsec_)" +
+         base64(kSecretKey) +
          R"(
     cloudevents: { source: "/evroute/test", default_type: com.example.untyped }
   orders:
     type: http
-    url: )" + hook.url("/orders") +
+    url: )" +
+         hook.url("/orders") +
          R"(
     format: cloudevents-binary
     filter: { type: ["com.example.order.*"] }
@@ -146,10 +143,8 @@ TEST(CloudEventsInterop, SdkSendsEveryModeAndParsesWhatEachFormatEmits) {
   EXPECT_EQ(replies["structured"], Json::parse(R"({"accepted":1,"ids":["sdk-structured-1"]})"));
   EXPECT_EQ(replies["binary-json"], Json::parse(R"({"accepted":1,"ids":["sdk-binary-json-1"]})"));
   EXPECT_EQ(replies["binary-text"], Json::parse(R"({"accepted":1,"ids":["sdk-binary-text-1"]})"));
-  EXPECT_EQ(replies["binary-bytes"],
-            Json::parse(R"({"accepted":1,"ids":["sdk-binary-bytes-1"]})"));
-  EXPECT_EQ(replies["batch"],
-            Json::parse(R"({"accepted":2,"ids":["sdk-batch-1","sdk-batch-2"]})"));
+  EXPECT_EQ(replies["binary-bytes"], Json::parse(R"({"accepted":1,"ids":["sdk-binary-bytes-1"]})"));
+  EXPECT_EQ(replies["batch"], Json::parse(R"({"accepted":2,"ids":["sdk-batch-1","sdk-batch-2"]})"));
   EXPECT_EQ(replies["invalid"], Json::parse(R"({"error":"missing required attribute: type"})"));
 
   // Plain JSON events, which the CloudEvents formats wrap.
@@ -214,7 +209,8 @@ TEST(CloudEventsInterop, SdkSendsEveryModeAndParsesWhatEachFormatEmits) {
     EXPECT_EQ(p1["type"], "com.example.order.plain");
     EXPECT_EQ(p1["source"], configured ? "/evroute/test" : "evroute");
     EXPECT_EQ(p1["datacontenttype"], "application/json");
-    EXPECT_EQ(p1["data"], Json::parse(R"({"id":"plain-1","type":"com.example.order.plain","n":7})"));
+    EXPECT_EQ(p1["data"],
+              Json::parse(R"({"id":"plain-1","type":"com.example.order.plain","n":7})"));
     EXPECT_FALSE(p1["time"].get<std::string>().empty());
     EXPECT_EQ(events["plain-2"]["type"], configured ? "com.example.untyped" : "evroute.event");
     EXPECT_EQ(events["plain-2"]["data"], Json::parse(R"({"id":"plain-2","n":8})"));
@@ -240,16 +236,18 @@ sinks:
     path: ./data/events.ndjson
   binary:
     type: http
-    url: )" + hook.url("/binary") + R"(
+    url: )" + hook.url("/binary") +
+                                R"(
     format: cloudevents-binary
 )");
   ASSERT_TRUE(d);
-  httplib::Headers headers = {{"ce-specversion", "1.0"},
-                              {"ce-id", "pct-1"},
-                              {"ce-source", "/sensors/k%25C3%25B6ln"},  // a URI with %-escapes of its own
-                              {"ce-type", "com.example.reading"},
-                              {"ce-subject", "Gr%C3%BC%C3%9Fe%20%22aus%22%20100%25"},
-                              {"CE-Room", "b12"}};
+  httplib::Headers headers = {
+      {"ce-specversion", "1.0"},
+      {"ce-id", "pct-1"},
+      {"ce-source", "/sensors/k%25C3%25B6ln"},  // a URI with %-escapes of its own
+      {"ce-type", "com.example.reading"},
+      {"ce-subject", "Gr%C3%BC%C3%9Fe%20%22aus%22%20100%25"},
+      {"CE-Room", "b12"}};
   auto res = d->client().Post("/v1/events", headers, R"({"celsius":21.5})", "application/json");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 202) << res->body;
@@ -285,21 +283,34 @@ sinks:
     std::string body, content_type, error;
   };
   const std::vector<Case> cases = {
-      {{}, R"({"specversion":"1.0","id":"a"})", "application/cloudevents+json",
+      {{},
+       R"({"specversion":"1.0","id":"a"})",
+       "application/cloudevents+json",
        "missing required attributes: source, type"},
-      {{}, R"({"specversion":"0.3","id":"a","source":"s","type":"t"})",
-       "application/cloudevents+json", "specversion must be \"1.0\", not \"0.3\""},
+      {{},
+       R"({"specversion":"0.3","id":"a","source":"s","type":"t"})",
+       "application/cloudevents+json",
+       "specversion must be \"1.0\", not \"0.3\""},
       {{},
        R"([{"specversion":"1.0","id":"a","source":"s","type":"t"},{"specversion":"1.0","id":"b","type":"t"}])",
-       "application/cloudevents-batch+json", "element 1: missing required attribute: source"},
-      {{{"ce-id", "a"}, {"ce-type", "t"}}, "{}", "application/json",
+       "application/cloudevents-batch+json",
+       "element 1: missing required attribute: source"},
+      {{{"ce-id", "a"}, {"ce-type", "t"}},
+       "{}",
+       "application/json",
        "missing required headers: ce-source, ce-specversion"},
       {{{"ce-id", "a"}, {"ce-type", "t"}, {"ce-source", "s"}, {"ce-specversion", "1.0"}},
-       "{not json", "application/json",
+       "{not json",
+       "application/json",
        "the body is not valid JSON, but its Content-Type is application/json"},
-      {{{"ce-id", "a"}, {"ce-type", "t"}, {"ce-source", "s"}, {"ce-specversion", "1.0"},
+      {{{"ce-id", "a"},
+        {"ce-type", "t"},
+        {"ce-source", "s"},
+        {"ce-specversion", "1.0"},
         {"ce-subject", "%FF"}},
-       "", "text/plain", "header ce-subject: the value is not UTF-8"},
+       "",
+       "text/plain",
+       "header ce-subject: the value is not UTF-8"},
   };
   for (const auto& k : cases) {
     auto res = c.Post("/v1/events", k.headers, k.body, k.content_type.c_str());
@@ -317,8 +328,10 @@ sinks:
                "application/cloudevents+json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 202);
-  ASSERT_TRUE(d->wait_out([](const std::string& out) { return out.find("\n") != std::string::npos; }));
-  EXPECT_EQ(d->out(), R"({"specversion":"1.0","id":"ok","source":"s","type":"t"})" "\n");
+  ASSERT_TRUE(
+      d->wait_out([](const std::string& out) { return out.find("\n") != std::string::npos; }));
+  EXPECT_EQ(d->out(), R"({"specversion":"1.0","id":"ok","source":"s","type":"t"})"
+                      "\n");
 }
 
 }  // namespace
