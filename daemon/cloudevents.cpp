@@ -231,13 +231,18 @@ Json as_cloudevent(const evroute::Event& event, const Options& options) {
   return wrap(event, options);
 }
 
+namespace {
+// Never throws: bytes that are not UTF-8 (possible only in a non-JSON payload) become U+FFFD.
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+}  // namespace
+
 HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& options) {
   HttpMessage message;
   std::optional<Json> ce = payload_cloudevent(event);
   const bool wrapped = !ce;
   if (mode == Mode::kStructured) {
     message.content_type = kStructuredType;
-    message.body = wrapped ? wrap(event, options).dump() : std::string(event.payload());
+    message.body = wrapped ? dump(wrap(event, options)) : std::string(event.payload());
     return message;
   }
   if (wrapped) ce = wrap(event, options);
@@ -268,7 +273,7 @@ HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& optio
     } else if (data->is_string() && !is_json_media_type(message.content_type)) {
       message.body = data->get<std::string>();
     } else {
-      message.body = data->dump();
+      message.body = dump(*data);
     }
   }
   return message;

@@ -224,6 +224,9 @@ TEST(CloudEventsOut, StructuredSendsACloudEventAsItIsAndWrapsOtherEvents) {
   // A payload that is not JSON (library users) becomes text data.
   EXPECT_EQ(as_cloudevent(event("r", "raw bytes"), kOptions)["data"], "raw bytes");
   EXPECT_EQ(as_cloudevent(event("r", "raw bytes"), kOptions)["datacontenttype"], "text/plain");
+  EXPECT_NE(to_http(event("r", "not \xff UTF-8"), Mode::kStructured, kOptions)
+                .body.find("\"data\":\"not \xef\xbf\xbd UTF-8\""),  // U+FFFD
+            std::string::npos);
 }
 
 std::string header(const HttpMessage& m, const std::string& name) {
