@@ -97,6 +97,8 @@ std::optional<BodyFormat> body_format(std::string_view content_type) {
   std::string media = lower(trim(content_type.substr(0, content_type.find(';'))));
   if (media == "application/json") return BodyFormat::kJson;
   if (media == "application/x-ndjson" || media == "application/ndjson") return BodyFormat::kNdjson;
+  if (media == cloudevents::kStructuredType) return BodyFormat::kCloudEvent;
+  if (media == cloudevents::kBatchType) return BodyFormat::kCloudEventBatch;
   return std::nullopt;
 }
 
@@ -145,11 +147,23 @@ IngestResult parse_events(std::string_view body, BodyFormat format,
     result.error = "malformed JSON: " + parse_error_text(e);
     return result;
   }
+  if (format == BodyFormat::kCloudEvent && !doc.is_object()) {
+    result.error = std::string(cloudevents::kStructuredType) +
+                   " takes one CloudEvent object, not " + doc.type_name() + " (send several as " +
+                   std::string(cloudevents::kBatchType) + ")";
+    return result;
+  }
+  if (format == BodyFormat::kCloudEventBatch && !doc.is_array()) {
+    result.error = std::string(cloudevents::kBatchType) +
+                   " takes a JSON array of CloudEvents, not " + doc.type_name();
+    return result;
+  }
+  const bool cloudevent =
+      format == BodyFormat::kCloudEvent || format == BodyFormat::kCloudEventBatch;
   if (doc.is_object()) {
-    if (std::string err = make_event(doc, text, attribute_fields, received, result.events);
-        !err.empty()) {
-      result.error = err;
-    }
+    std::string err = cloudevent ? cloudevents::check(doc) : "";
+    if (err.empty()) err = make_event(doc, text, attribute_fields, received, result.events);
+    if (!err.empty()) result.error = err;
     return result;
   }
   if (!doc.is_array()) {
@@ -159,13 +173,28 @@ IngestResult parse_events(std::string_view body, BodyFormat format,
   }
   result.events.reserve(doc.size());
   for (std::size_t i = 0; i < doc.size(); ++i) {
-    if (std::string err = make_event(doc[i], {}, attribute_fields, received, result.events);
-        !err.empty()) {
+    std::string err = cloudevent ? cloudevents::check(doc[i]) : "";
+    if (err.empty()) err = make_event(doc[i], {}, attribute_fields, received, result.events);
+    if (!err.empty()) {
       result.events.clear();
       result.error = "element " + std::to_string(i) + ": " + err;
       return result;
     }
   }
+  return result;
+}
+
+IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_headers,
+                                     std::string_view content_type, std::string_view body,
+                                     std::span<const std::string> attribute_fields) {
+  IngestResult result;
+  Json object;
+  result.error = cloudevents::from_binary(ce_headers, content_type, body, &object);
+  if (result.error.empty()) {
+    result.error =
+        make_event(object, {}, attribute_fields, std::chrono::system_clock::now(), result.events);
+  }
+  if (!result.error.empty()) result.events.clear();
   return result;
 }
 

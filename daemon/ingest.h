@@ -8,6 +8,11 @@
 // filters test, plus "type") are copied into the event's attributes; non-string scalars as their
 // JSON text.
 //
+// CloudEvents (HTTP binding 1.0, see cloudevents.h) arrive as one structured-mode object
+// (application/cloudevents+json), a batch (application/cloudevents-batch+json: an array of them),
+// or in binary mode (ce-* headers, the data as the body). Each is validated and becomes one event
+// whose payload is the CloudEvent's structured JSON and whose id is the CloudEvent's id.
+//
 // A body is accepted whole or rejected whole: any problem yields an error message (naming the line
 // and column, the array element or the NDJSON line) and no events.
 #pragma once
@@ -18,14 +23,17 @@
 #include <string_view>
 #include <vector>
 
+#include "cloudevents.h"
 #include "evroute/event.h"
 
 namespace evrouted {
 
-enum class BodyFormat { kJson, kNdjson };
+enum class BodyFormat { kJson, kNdjson, kCloudEvent, kCloudEventBatch };
 
 // "application/json" (any parameters, any case) -> kJson; "application/x-ndjson" or
-// "application/ndjson" -> kNdjson; anything else -> nullopt (the caller answers 415).
+// "application/ndjson" -> kNdjson; "application/cloudevents+json" -> kCloudEvent;
+// "application/cloudevents-batch+json" -> kCloudEventBatch; anything else -> nullopt (the caller
+// answers 415, unless the request is a binary-mode CloudEvent).
 std::optional<BodyFormat> body_format(std::string_view content_type);
 
 struct IngestResult {
@@ -37,5 +45,10 @@ constexpr std::size_t kMaxIdBytes = 1024;
 
 IngestResult parse_events(std::string_view body, BodyFormat format,
                           std::span<const std::string> attribute_fields);
+
+// A binary-mode CloudEvent: `ce_headers` are the request's ce-* headers (names lower-case).
+IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_headers,
+                                     std::string_view content_type, std::string_view body,
+                                     std::span<const std::string> attribute_fields);
 
 }  // namespace evrouted

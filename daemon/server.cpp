@@ -3,8 +3,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
+#include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -180,17 +182,35 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
   if (!authorized(req, res)) return;
   const std::string content_type = req.get_header_value("Content-Type");
   const auto format = body_format(content_type);
-  if (!format) {
+  // Binary-mode CloudEvents carry their attributes in ce-* headers and any Content-Type.
+  // (cpp-httplib has percent-decoded every header value already, as the HTTP binding asks of
+  // receivers.)
+  std::vector<cloudevents::Header> ce_headers;
+  if (format != BodyFormat::kCloudEvent && format != BodyFormat::kCloudEventBatch) {
+    for (const auto& [name, value] : req.headers) {
+      if (name.size() > 3 && strncasecmp(name.c_str(), "ce-", 3) == 0) {
+        std::string lower = name;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        ce_headers.emplace_back(std::move(lower), value);
+      }
+    }
+  }
+  if (!format && ce_headers.empty()) {
     return reply_error(res, 415,
                        "unsupported Content-Type '" + content_type +
-                           "': use application/json or application/x-ndjson");
+                           "': use application/json, application/x-ndjson, "
+                           "application/cloudevents+json, application/cloudevents-batch+json, "
+                           "or a binary-mode CloudEvent (ce-* headers)");
   }
   if (req.body.size() > config_.max_body_bytes) {
     return reply_error(
         res, 413,
         "request body larger than max_body_bytes (" + std::to_string(config_.max_body_bytes) + ")");
   }
-  IngestResult parsed = parse_events(req.body, *format, router_.attribute_fields());
+  IngestResult parsed =
+      ce_headers.empty()
+          ? parse_events(req.body, *format, router_.attribute_fields())
+          : parse_binary_cloudevent(ce_headers, content_type, req.body, router_.attribute_fields());
   if (!parsed.error.empty()) return reply_error(res, 400, parsed.error);
 
   const Router::Admission admission = router_.submit(parsed.events);

@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <strings.h>
 
 #include <cctype>
 #include <cerrno>
@@ -117,19 +118,27 @@ WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute
   req.method = "POST";
   req.path = config.path;
   req.headers.assign(config.headers.begin(), config.headers.end());
-  req.headers.emplace_back("Content-Type", "application/json");
+  if (config.cloudevents_mode) {
+    cloudevents::HttpMessage message =
+        cloudevents::to_http(event, *config.cloudevents_mode, config.cloudevents);
+    if (!message.content_type.empty()) req.headers.emplace_back("Content-Type", message.content_type);
+    req.headers.insert(req.headers.end(), message.headers.begin(), message.headers.end());
+    req.body = std::move(message.body);
+  } else {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = event.payload();
+  }
   req.headers.emplace_back("webhook-id", std::string(event.id()));
   req.headers.emplace_back("webhook-timestamp", timestamp);
-  if (!config.signing_keys.empty()) {  // signed per attempt: the timestamp is this attempt's
+  if (!config.signing_keys.empty()) {  // signed per attempt, over the exact body sent
     req.headers.emplace_back("webhook-signature", webhook_signature(config.signing_keys, event.id(),
-                                                                    timestamp, event.payload()));
+                                                                    timestamp, req.body));
   }
   bool has_user_agent = false;
   for (const auto& header : config.headers) {
     has_user_agent = has_user_agent || lowercase(header.first) == "user-agent";
   }
   if (!has_user_agent) req.headers.emplace_back("User-Agent", "evroute/" EVROUTE_VERSION);
-  req.body = event.payload();
   return req;
 }
 
@@ -430,6 +439,50 @@ std::optional<std::string> header_problem(const std::string& name, const std::st
   return std::nullopt;
 }
 
+// `format` and `cloudevents: {source, default_type}`.
+void parse_cloudevents_format(ConfigReader& reader, const std::string& prefix,
+                              HttpSinkConfig* config) {
+  if (auto format =
+          reader.choice("format", {"json", "cloudevents-structured", "cloudevents-binary"})) {
+    if (*format != "json") {
+      config->cloudevents_mode = *format == "cloudevents-binary" ? cloudevents::Mode::kBinary
+                                                                 : cloudevents::Mode::kStructured;
+    }
+  }
+  if (config->cloudevents_mode == cloudevents::Mode::kBinary) {
+    for (const auto& [name, value] : config->headers) {
+      if (name.size() > 3 && strncasecmp(name.c_str(), "ce-", 3) == 0) {
+        reader.error("headers",
+                     prefix + "header '" + name +
+                         "' is set by the http sink itself in format cloudevents-binary");
+      }
+    }
+  }
+  if (auto ce = reader.map("cloudevents"); ce && ce->valid()) {
+    if (!config->cloudevents_mode) {
+      reader.error("cloudevents", prefix +
+                                      "'cloudevents' applies to format cloudevents-structured or "
+                                      "cloudevents-binary only");
+    }
+    for (auto [key, into] : {std::pair{"source", &config->cloudevents.source},
+                             std::pair{"default_type", &config->cloudevents.default_type}}) {
+      if (auto value = ce->string(key)) {
+        if (value->empty()) {
+          ce->error(key, prefix + "cloudevents." + key + " must not be empty");
+        } else if (into == &config->cloudevents.source && !cloudevents::is_uri_reference(*value)) {
+          ce->error(key, prefix +
+                             "cloudevents.source must be a URI reference, e.g. /evroute or "
+                             "urn:evroute, not '" +
+                             *value + "'");
+        } else {
+          *into = *value;
+        }
+      }
+    }
+    ce->finish();
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
@@ -508,6 +561,7 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
     }
     tls->finish();
   }
+  parse_cloudevents_format(reader, prefix, &config);
   if (reader.errors().all().size() != before) return nullptr;
   return std::make_unique<HttpSpec>(std::move(config));
 }

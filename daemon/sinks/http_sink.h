@@ -28,6 +28,9 @@
 // connect does (at most `timeout`).
 // The process must ignore SIGPIPE (evrouted's main does): cpp-httplib 0.11 sends without
 // MSG_NOSIGNAL, so a receiver that hangs up mid-request would otherwise kill it.
+// `format: cloudevents-structured | cloudevents-binary` sends each event as a CloudEvent instead
+// (cloudevents.h: an event that is not one is wrapped); the webhook-* headers stay, and the
+// signature covers the body actually sent.
 // Thread-safety: write(), close(), stats(), state() and enable() from any thread; writes are
 // serialized (one connection).
 #pragma once
@@ -47,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "cloudevents.h"
 #include "sinks/registry.h"
 
 namespace httplib {
@@ -69,6 +73,10 @@ struct HttpSinkConfig {
 
   // 408, 429 and every 5xx.
   static std::bitset<600> default_retry_on();
+
+  // `format`: nullopt for json (the payload as application/json), else CloudEvents in this mode.
+  std::optional<cloudevents::Mode> cloudevents_mode;
+  cloudevents::Options cloudevents;  // `cloudevents: {source, default_type}`
 };
 
 // One `retry_on` entry: a status from 400 to 599 ("503", except 410) or a class ("4xx", "5xx").

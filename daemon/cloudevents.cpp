@@ -1,0 +1,379 @@
+#include "cloudevents.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace evrouted::cloudevents {
+namespace {
+
+constexpr std::string_view kRequired[] = {"id", "source", "specversion", "type"};
+constexpr std::string_view kStringAttributes[] = {
+    "id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time"};
+
+bool contains(std::span<const std::string_view> names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Core spec: attribute names are lower-case ASCII letters and digits.
+bool valid_attribute_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  });
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t extra = 0;
+    unsigned min = 0, cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      extra = 1, min = 0x80, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2, min = 0x800, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3, min = 0x10000, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    for (std::size_t k = 1; k <= extra; ++k) {
+      if (i + k >= s.size()) return false;
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Text a JSON string can carry as is: UTF-8 without control characters but tab, CR and LF.
+bool is_text(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t' && c != '\r' && c != '\n') || u == 0x7f) return false;
+  }
+  return valid_utf8(s);
+}
+
+std::string media_type(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  std::string out(media);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string rfc3339(evroute::Event::TimePoint t) {
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(micros / 1000000 - (micros % 1000000 < 0));
+  const long frac = static_cast<long>((micros % 1000000 + 1000000) % 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];  // room for any int year, which -Wformat-truncation counts
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+// The payload as a CloudEvent, when it is a valid one.
+std::optional<Json> payload_cloudevent(const evroute::Event& event) {
+  Json parsed = Json::parse(event.payload(), nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object() && check(parsed).empty()) return parsed;
+  return std::nullopt;
+}
+
+Json wrap(const evroute::Event& event, const Options& options) {
+  Json data = Json::parse(event.payload(), nullptr, /*allow_exceptions=*/false);
+  const bool json = !data.is_discarded();
+  std::string type = options.default_type;
+  if (json && data.is_object()) {
+    if (auto it = data.find("type"); it != data.end() && it->is_string() && !it->empty()) {
+      type = it->get<std::string>();
+    }
+  }
+  Json ce = {{"specversion", "1.0"},
+             {"id", std::string(event.id())},
+             {"source", options.source},
+             {"type", std::move(type)},
+             {"time", rfc3339(event.received())},
+             {"datacontenttype", json ? "application/json" : "text/plain"}};
+  ce["data"] = json ? std::move(data) : Json(std::string(event.payload()));
+  return ce;
+}
+
+}  // namespace
+
+std::string check(const Json& object) {
+  if (!object.is_object()) {
+    return "a CloudEvent must be a JSON object, not " + std::string(object.type_name());
+  }
+  std::vector<std::string> missing;
+  for (std::string_view name : kRequired) {
+    auto it = object.find(name);
+    if (it == object.end() || it->is_null()) missing.emplace_back(name);
+  }
+  if (!missing.empty()) {
+    return std::string(missing.size() == 1 ? "missing required attribute: "
+                                           : "missing required attributes: ") +
+           join(missing);
+  }
+  bool has_data = false, has_data_base64 = false;
+  for (const auto& [name, value] : object.items()) {
+    if (value.is_null()) continue;
+    if (name == "data") {
+      has_data = true;
+      continue;
+    }
+    if (name == "data_base64") {
+      has_data_base64 = true;
+      if (!value.is_string() || !base64_decode(value.get_ref<const std::string&>())) {
+        return "data_base64 is not valid base64";
+      }
+      continue;
+    }
+    if (!valid_attribute_name(name)) {
+      return "'" + name + "' is not a valid CloudEvents attribute name (lower-case letters a-z " +
+             "and digits only)";
+    }
+    if (contains(kStringAttributes, name)) {
+      if (!value.is_string()) return "attribute '" + name + "' must be a string";
+      const std::string& s = value.get_ref<const std::string&>();
+      if (s.empty()) return "attribute '" + name + "' must not be empty";
+      if (name == "specversion" && s != "1.0") {
+        return "specversion must be \"1.0\", not \"" + s + "\"";
+      }
+      if (name == "time" && !is_rfc3339(s)) {
+        return "attribute 'time' is not an RFC 3339 timestamp: '" + s + "'";
+      }
+      if ((name == "source" || name == "dataschema") && !is_uri_reference(s)) {
+        return "attribute '" + name + "' is not a URI reference: '" + s + "'";
+      }
+    } else if (!value.is_string() && !value.is_boolean() && !value.is_number_integer()) {
+      return "extension '" + name + "' must be a string, an integer or a boolean, not " +
+             std::string(value.type_name());
+    }
+  }
+  if (has_data && has_data_base64) return "a CloudEvent cannot have both data and data_base64";
+  return {};
+}
+
+std::string from_binary(std::span<const Header> ce_headers, std::string_view content_type,
+                        std::string_view body, Json* out) {
+  Json attributes = Json::object();
+  for (const auto& [header, value] : ce_headers) {
+    const std::string name = header.substr(3);  // after "ce-"
+    if (name == "datacontenttype") {
+      return "header ce-datacontenttype: in binary mode the data's type is the Content-Type";
+    }
+    if (!valid_attribute_name(name) || name == "data") {
+      return "header " + header + ": '" + name +
+             "' is not a valid CloudEvents attribute name (lower-case letters a-z and digits only)";
+    }
+    if (attributes.contains(name)) return "header " + header + " appears more than once";
+    if (!valid_utf8(value)) return "header " + header + ": the value is not UTF-8";
+    attributes[name] = value;
+  }
+  std::vector<std::string> missing;
+  for (std::string_view name : kRequired) {
+    if (!attributes.contains(name)) missing.push_back("ce-" + std::string(name));
+  }
+  if (!missing.empty()) {
+    return std::string(missing.size() == 1 ? "missing required header: "
+                                           : "missing required headers: ") +
+           join(missing);
+  }
+
+  Json& ce = *out;
+  ce = Json::object();
+  for (std::string_view name : {"specversion", "id", "source", "type"}) {  // canonical order first
+    ce[std::string(name)] = attributes[std::string(name)];
+  }
+  for (const auto& [name, value] : attributes.items()) {
+    if (!ce.contains(name)) ce[name] = value;
+  }
+  if (!content_type.empty()) ce["datacontenttype"] = std::string(content_type);
+  if (!body.empty()) {
+    if (is_json_media_type(content_type)) {
+      Json data = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+      if (data.is_discarded()) {
+        return "the body is not valid JSON, but its Content-Type is " + std::string(content_type);
+      }
+      ce["data"] = std::move(data);
+    } else if (is_text(body)) {
+      ce["data"] = std::string(body);
+    } else {
+      ce["data_base64"] = base64_encode(body);
+    }
+  }
+  return check(ce);
+}
+
+Json as_cloudevent(const evroute::Event& event, const Options& options) {
+  if (auto ce = payload_cloudevent(event)) return std::move(*ce);
+  return wrap(event, options);
+}
+
+namespace {
+// Never throws: bytes that are not UTF-8 (possible only in a non-JSON payload) become U+FFFD.
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+}  // namespace
+
+HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& options) {
+  HttpMessage message;
+  std::optional<Json> ce = payload_cloudevent(event);
+  const bool wrapped = !ce;
+  if (mode == Mode::kStructured) {
+    message.content_type = kStructuredType;
+    message.body = wrapped ? dump(wrap(event, options)) : std::string(event.payload());
+    return message;
+  }
+  if (wrapped) ce = wrap(event, options);
+
+  const Json* data = nullptr;
+  const Json* data_base64 = nullptr;
+  for (const auto& [name, value] : ce->items()) {
+    if (value.is_null()) continue;
+    if (name == "data") {
+      data = &value;
+    } else if (name == "data_base64") {
+      data_base64 = &value;
+    } else if (name == "datacontenttype") {
+      message.content_type = value.get<std::string>();
+    } else {
+      message.headers.emplace_back(
+          "ce-" + name,
+          percent_encode(value.is_string() ? value.get_ref<const std::string&>() : value.dump()));
+    }
+  }
+  if (data_base64) {
+    message.body = *base64_decode(data_base64->get_ref<const std::string&>());  // check()ed
+    if (message.content_type.empty()) message.content_type = "application/octet-stream";
+  } else if (data) {
+    if (message.content_type.empty()) message.content_type = "application/json";  // JSON format
+    if (wrapped && data->is_object()) {
+      message.body = event.payload();  // the event's own bytes
+    } else if (data->is_string() && !is_json_media_type(message.content_type)) {
+      message.body = data->get<std::string>();
+    } else {
+      message.body = dump(*data);
+    }
+  }
+  return message;
+}
+
+std::string percent_encode(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '"' || c == '%') {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::size_t padding = 0;
+  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
+  const std::string_view body = text.substr(0, text.size() - padding);
+  const bool alphabet = std::all_of(body.begin(), body.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+  });
+  if (!alphabet) return std::nullopt;  // also rejects '=' inside and a third '='
+  std::string out(text.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<std::size_t>(n) - padding);  // DecodeBlock counts padding as bytes
+  return out;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  const std::string media = media_type(content_type);
+  return media == "application/json" || media == "text/json" ||
+         (media.size() > 5 && media.ends_with("+json"));
+}
+
+bool is_uri_reference(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+        return false;
+      }
+      i += 2;
+    } else if (!std::isalnum(static_cast<unsigned char>(c)) &&
+               std::string_view("-._~:/?#[]@!$&'()*+,;=").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_rfc3339(std::string_view t) {
+  auto digits = [&](std::size_t pos, std::size_t n, int min, int max) {
+    if (pos + n > t.size()) return false;
+    int v = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(t[i]))) return false;
+      v = v * 10 + (t[i] - '0');
+    }
+    return v >= min && v <= max;
+  };
+  auto at = [&](std::size_t pos, std::string_view chars) {
+    return pos < t.size() && chars.find(t[pos]) != std::string_view::npos;
+  };
+  // YYYY-MM-DDTHH:MM:SS
+  if (!(digits(0, 4, 0, 9999) && at(4, "-") && digits(5, 2, 1, 12) && at(7, "-") &&
+        digits(8, 2, 1, 31) && at(10, "Tt") && digits(11, 2, 0, 23) && at(13, ":") &&
+        digits(14, 2, 0, 59) && at(16, ":") && digits(17, 2, 0, 60))) {
+    return false;
+  }
+  std::size_t pos = 19;
+  if (at(pos, ".")) {  // fraction: at least one digit
+    const std::size_t start = ++pos;
+    while (pos < t.size() && std::isdigit(static_cast<unsigned char>(t[pos]))) ++pos;
+    if (pos == start) return false;
+  }
+  if (at(pos, "Zz")) return pos + 1 == t.size();
+  return at(pos, "+-") && digits(pos + 1, 2, 0, 23) && at(pos + 3, ":") &&
+         digits(pos + 4, 2, 0, 59) && pos + 6 == t.size();
+}
+
+}  // namespace evrouted::cloudevents
