@@ -92,8 +92,16 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
     spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}", name, e.id(), attempts,
                   s.to_string());
   };
+  route->delivery = sc.spec->delivery();
+  std::shared_ptr<evroute::Sink> attempts = route->leaf;
+  if (const auto& limit = route->delivery.rate_limit) {
+    route->rate_limited = std::make_shared<evroute::RateLimited>(
+        route->leaf, evroute::RateLimited::Options{.per_second = limit->per_second,
+                                                   .burst = limit->burst});
+    attempts = route->rate_limited;
+  }
   route->retrying =
-      std::make_shared<evroute::Retrying>(route->leaf, make_strategy(sc.retry), std::move(ro));
+      std::make_shared<evroute::Retrying>(attempts, make_strategy(sc.retry), std::move(ro));
 
   route->drop_log = std::make_shared<DropLog>(sc.name);
   evroute::Queue::Options qo;
@@ -101,6 +109,12 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
   qo.when_full = sc.queue.when_full;
   qo.block_timeout = sc.queue.block_timeout;
   qo.dead_letter = route->drop_log;
+  qo.workers = route->delivery.concurrency;
+  if (const auto& batch = route->delivery.batch) {
+    qo.batch = {.max_events = batch->max_events,
+                .max_bytes = batch->max_bytes,
+                .max_wait = batch->max_wait};
+  }
   route->queue = std::make_shared<evroute::Queue>(route->retrying, qo);
 
   if (!sc.filter.empty()) {

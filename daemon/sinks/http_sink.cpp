@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -146,32 +147,108 @@ std::optional<std::string> ca_file_problem(const std::string& path) {
 
 }  // namespace
 
-HttpSink::HttpSink(HttpSinkConfig config)
-    : config_(std::move(config)),
-      client_(std::make_unique<httplib::Client>(config_.scheme_host_port)) {
-  if (!client_->is_valid()) {
-    throw std::runtime_error("cannot create an HTTP client for " + config_.url);
+std::string batch_webhook_id(std::span<const evroute::Event> events) {
+  if (events.size() == 1) return std::string(events[0].id());
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) EVP_DigestUpdate(ctx, "\n", 1);
+    EVP_DigestUpdate(ctx, events[i].id().data(), events[i].id().size());
   }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "batch_";
+  for (unsigned int i = 0; i < 16 && i < len; ++i) {
+    id += kHex[digest[i] >> 4];
+    id += kHex[digest[i] & 0xf];
+  }
+  return id;
+}
+
+HttpSink::HttpSink(HttpSinkConfig config) : config_(std::move(config)) {
   if (!config_.ca_file.empty()) {
     if (auto problem = ca_file_problem(config_.ca_file)) throw std::runtime_error(*problem);
-    client_->set_ca_cert_path(config_.ca_file);
   }
+  idle_.push_back(make_client());
+  if (!idle_.back()->is_valid()) {
+    throw std::runtime_error("cannot create an HTTP client for " + config_.url);
+  }
+}
+
+std::unique_ptr<httplib::Client> HttpSink::make_client() const {
+  auto client = std::make_unique<httplib::Client>(config_.scheme_host_port);
+  if (!config_.ca_file.empty()) client->set_ca_cert_path(config_.ca_file);
   const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(config_.timeout);
-  client_->set_connection_timeout(timeout);
-  client_->set_read_timeout(timeout);
-  client_->set_write_timeout(timeout);
-  client_->set_keep_alive(true);
-  client_->set_tcp_nodelay(true);
-  client_->set_follow_location(false);  // never replay a POST to wherever a redirect points
-  client_->enable_server_certificate_verification(config_.tls_verify);
+  client->set_connection_timeout(timeout);
+  client->set_read_timeout(timeout);
+  client->set_write_timeout(timeout);
+  client->set_keep_alive(true);
+  client->set_tcp_nodelay(true);
+  client->set_follow_location(false);  // never replay a POST to wherever a redirect points
+  client->enable_server_certificate_verification(config_.tls_verify);
+  return client;
 }
 
 HttpSink::~HttpSink() { close(); }
 
 evroute::Status HttpSink::write(const evroute::Event& event) {
   if (!event) return evroute::Status::invalid_argument("empty event");
-  std::lock_guard<std::mutex> lock(mu_);
-  if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
+  if (config_.delivery.batch) {  // every request of a batching sink has the batch shape
+    evroute::Status result;
+    return write_batch(std::span<const evroute::Event>(&event, 1),
+                       std::span<evroute::Status>(&result, 1));
+  }
+  return post(std::string(event.id()), std::string(event.payload()), "application/json");
+}
+
+evroute::Status HttpSink::write_batch(std::span<const evroute::Event> events,
+                                      std::span<evroute::Status> results) {
+  if (evroute::Status s = evroute::check_batch(events, results); !s.is_ok()) return s;
+  if (events.empty()) return evroute::Status::ok();
+  const bool ndjson =
+      config_.delivery.batch && config_.delivery.batch->encoding == BatchConfig::Encoding::kNdjson;
+  std::size_t size = 2;
+  for (const evroute::Event& e : events) size += e.payload().size() + 1;
+  std::string body;
+  body.reserve(size);
+  if (!ndjson) body += '[';
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i > 0 && !ndjson) body += ',';
+    body += events[i].payload();
+    if (ndjson) body += '\n';
+  }
+  if (!ndjson) body += ']';
+  const evroute::Status status = post(batch_webhook_id(events), std::move(body),
+                                      ndjson ? "application/x-ndjson" : "application/json");
+  std::fill(results.begin(), results.end(), status);
+  return status;
+}
+
+evroute::Status HttpSink::post(const std::string& id, std::string body, const char* content_type) {
+  std::unique_ptr<httplib::Client> client;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
+    if (idle_.empty()) {
+      client = make_client();
+    } else {
+      client = std::move(idle_.back());
+      idle_.pop_back();
+    }
+    busy_.push_back(client.get());
+  }
+  struct GiveBack {  // returns the client to the pool however the request ends
+    HttpSink* sink;
+    std::unique_ptr<httplib::Client>& client;
+    ~GiveBack() {
+      std::lock_guard<std::mutex> lock(sink->pool_mu_);
+      std::erase(sink->busy_, client.get());
+      sink->idle_.push_back(std::move(client));
+    }
+  } give_back{this, client};
 
   const auto now = std::chrono::system_clock::now();
   const std::string timestamp = std::to_string(
@@ -180,15 +257,15 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
   req.method = "POST";
   req.path = config_.path;
   req.headers.insert(config_.headers.begin(), config_.headers.end());
-  req.headers.emplace("Content-Type", "application/json");
-  req.headers.emplace("webhook-id", std::string(event.id()));
+  req.headers.emplace("Content-Type", content_type);
+  req.headers.emplace("webhook-id", id);
   req.headers.emplace("webhook-timestamp", timestamp);
   if (!config_.signing_keys.empty()) {  // signed per attempt: the timestamp is this attempt's
-    req.headers.emplace("webhook-signature", webhook_signature(config_.signing_keys, event.id(),
-                                                               timestamp, event.payload()));
+    req.headers.emplace("webhook-signature",
+                        webhook_signature(config_.signing_keys, id, timestamp, body));
   }
   if (!req.has_header("User-Agent")) req.headers.emplace("User-Agent", "evroute/" EVROUTE_VERSION);
-  req.body = event.payload();
+  req.body = std::move(body);
   // Read the answer's body (so the connection stays usable) without keeping it: a receiver's
   // 10 MB error page must not cost 10 MB per attempt.
   req.content_receiver = [](const char*, std::size_t, std::uint64_t, std::uint64_t) {
@@ -197,7 +274,7 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   httplib::Response res;
   httplib::Error error = httplib::Error::Success;
-  if (!client_->send(req, res, error)) {
+  if (!client->send(req, res, error)) {
     // Most likely close() shut the socket down under us.
     if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
     errors_.fetch_add(1, std::memory_order_relaxed);
@@ -229,15 +306,19 @@ evroute::Status HttpSink::failed(evroute::Status status) {
 evroute::Status HttpSink::close() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return evroute::Status::ok();
   // stop() is cpp-httplib's one thread-safe way to abort a request in flight: it shuts the socket
-  // down (waiting out a connect under way). A write that read closed_ just before it was set may
-  // not have started its request yet, so stop again until no write holds mu_.
+  // down (waiting out a connect under way). A write that took its client just before closed_ was
+  // set may not have started its request yet, so stop the busy clients again until none is left.
   for (;;) {
-    client_->stop();
-    if (mu_.try_lock()) break;
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      for (httplib::Client* busy : busy_) busy->stop();
+      if (busy_.empty()) {
+        for (auto& idle : idle_) idle->stop();  // closes the kept-alive connections
+        break;
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  client_->stop();  // no write in flight now: closes the kept-alive connection
-  mu_.unlock();
   return evroute::Status::ok();
 }
 
@@ -264,6 +345,7 @@ class HttpSpec final : public SinkSpec {
     return std::make_shared<HttpSink>(config_);
   }
   std::string describe() const override { return "http POST " + config_.url; }
+  DeliveryConfig delivery() const override { return config_.delivery; }
 
  private:
   const HttpSinkConfig config_;
@@ -338,6 +420,7 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
     if (auto verify = tls->boolean("verify")) config.tls_verify = *verify;
     tls->finish();
   }
+  config.delivery = read_delivery(reader);
   if (reader.errors().all().size() != before) return nullptr;
   return std::make_unique<HttpSpec>(std::move(config));
 }

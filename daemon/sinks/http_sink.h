@@ -7,7 +7,16 @@
 //   User-Agent: evroute/<version>     unless the configured headers set one
 //   webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">   when `secret` is set
 //     (Standard Webhooks; with several secrets, for rotation, one signature each, space-separated)
-// over one kept-alive connection (TCP_NODELAY; redirects are never followed). https verifies the
+// over a kept-alive connection (TCP_NODELAY; redirects are never followed). Concurrent writes (a
+// queue with `concurrency` workers) each get a connection of their own: the sink keeps a pool that
+// grows to the number of writes in flight at once.
+//
+// Batches (write_batch, when `batch` is configured; see delivery.h): one POST whose body is the
+// events' payloads as a JSON array (`[p1,p2]`, application/json) or NDJSON (`p1\np2\n`,
+// application/x-ndjson). Its webhook-id is the event's id for a batch of one, else
+// "batch_" + the first 32 hex digits of SHA-256 over the ids joined by "\n": the same for every
+// retry of the same batch. The signature covers the exact body. With `batch` set, write() sends a
+// batch of one, so every request of the sink has the same shape. https verifies the
 // server certificate against the system CAs, or `tls.ca_file`. `timeout` bounds the connect and
 // each read and write (not a whole request: a receiver trickling bytes can take longer). The
 // answer's body is read and discarded, never buffered.
@@ -18,13 +27,13 @@
 //   408, 429, 5xx                        -> kUnavailable, with retry_after() from Retry-After
 //   anything else (3xx, other 4xx)       -> kRejected (not retryable)
 //
-// close() makes a request in flight return promptly: it shuts the socket down (cpp-httplib's
+// close() makes the requests in flight return promptly: it shuts their sockets down (cpp-httplib's
 // stop()), and returns once no write is in flight. A write that is still connecting ends when the
 // connect does (at most `timeout`).
 // The process must ignore SIGPIPE (evrouted's main does): cpp-httplib 0.11 sends without
 // MSG_NOSIGNAL, so a receiver that hangs up mid-request would otherwise kill it.
-// Thread-safety: write(), close() and stats() from any thread; writes are serialized (one
-// connection).
+// Thread-safety: write(), write_batch(), close() and stats() from any thread; concurrent writes
+// use separate connections.
 #pragma once
 
 #include <atomic>
@@ -34,10 +43,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "evroute/batch_sink.h"
+#include "sinks/delivery.h"
 #include "sinks/registry.h"
 
 namespace httplib {
@@ -55,7 +67,12 @@ struct HttpSinkConfig {
   std::string ca_file;  // tls.ca_file; empty: the system's CAs
   bool tls_verify = true;
   std::vector<std::string> signing_keys;  // from `secret: whsec_<base64>` (or a list), decoded
+  DeliveryConfig delivery;  // rate_limit, concurrency, batch (applied by the router; batch's
+                            // encoding by the sink)
 };
+
+// The webhook-id of a batch (see above).
+std::string batch_webhook_id(std::span<const evroute::Event> events);
 
 // Standard Webhooks: the value of the webhook-signature header for one delivery attempt.
 std::string webhook_signature(const std::vector<std::string>& keys, std::string_view id,
@@ -71,7 +88,7 @@ std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkCon
 std::chrono::milliseconds parse_retry_after(const std::string& value,
                                             std::chrono::system_clock::time_point now);
 
-class HttpSink final : public evroute::Sink {
+class HttpSink final : public evroute::BatchSink {
  public:
   struct Stats {
     std::uint64_t requests = 0;
@@ -86,17 +103,23 @@ class HttpSink final : public evroute::Sink {
   ~HttpSink() override;
 
   evroute::Status write(const evroute::Event& event) override;
+  evroute::Status write_batch(std::span<const evroute::Event> events,
+                              std::span<evroute::Status> results) override;
   evroute::Status close() override;
   Stats stats() const;
 
  private:
+  // One POST of `body`, on a connection of the pool.
+  evroute::Status post(const std::string& id, std::string body, const char* content_type);
   evroute::Status failed(evroute::Status status);  // records it as last_error
+  std::unique_ptr<httplib::Client> make_client() const;
 
   const HttpSinkConfig config_;
-  std::unique_ptr<httplib::Client> client_;
-  // Held by write() for a whole request: serializes requests on the one connection. close() never
-  // blocks on it; it aborts the request (stop()) until try_lock succeeds.
-  std::mutex mu_;
+  // The connection pool. A write takes an idle client (or makes one) and puts it back when done;
+  // close() never blocks on a write: it aborts the busy ones (stop()) until none is left.
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;  // guarded by pool_mu_
+  std::vector<httplib::Client*> busy_;                  // guarded by pool_mu_
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> requests_{0}, r2xx_{0}, r3xx_{0}, r4xx_{0}, r5xx_{0}, errors_{0};
   std::atomic<int> last_status_{0};

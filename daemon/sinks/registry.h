@@ -14,6 +14,7 @@
 
 #include "config_reader.h"
 #include "evroute/sink.h"
+#include "sinks/delivery.h"
 
 namespace evrouted {
 
@@ -25,6 +26,10 @@ class SinkSpec {
   virtual std::shared_ptr<evroute::Sink> build() const = 0;
   // One line for the start-up log, e.g. "file ./data/events.ndjson".
   virtual std::string describe() const = 0;
+  // Rate limit, concurrency and batching the topology applies in front of the leaf (see
+  // delivery.h). A sink type that reports concurrency > 1 must build a leaf that takes concurrent
+  // writes usefully; one that reports batching must build an evroute::BatchSink.
+  virtual DeliveryConfig delivery() const { return {}; }
 };
 
 // Implemented by leaf sinks that write to a file: reopen() closes and reopens it (SIGUSR1, SIGHUP),

@@ -43,6 +43,10 @@ class Receiver {
   // Requests answered 2xx.
   std::vector<ReceivedRequest> delivered() const;
   bool wait_delivered(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Requests being handled at once: now, and the most seen; wait_in_flight polls for n now.
+  std::size_t in_flight() const;
+  std::size_t max_in_flight() const;
+  bool wait_in_flight(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void stop();
 
  private:
@@ -54,6 +58,7 @@ class Receiver {
   std::function<int(std::size_t)> respond_;
   bool gate_open_ = true;
   std::size_t seen_ = 0;
+  std::size_t in_flight_ = 0, max_in_flight_ = 0;
   std::vector<ReceivedRequest> requests_;
 };
 
