@@ -19,8 +19,9 @@ Receiver::Receiver(int port) {
     changed_.wait_for(lock, std::chrono::seconds(30), [this] { return gate_open_; });
     const std::size_t n = seen_++;
     std::function<int(std::size_t)> respond = respond_;
+    std::function<int(const std::string&)> respond_to_body = respond_to_body_;
     lock.unlock();
-    const int status = respond ? respond(n) : 200;
+    const int status = respond_to_body ? respond_to_body(req.body) : respond ? respond(n) : 200;
     res.status = status;
     lock.lock();
     requests_.push_back({req.path, req.body, req.headers, status});
@@ -51,6 +52,11 @@ std::string Receiver::url(const std::string& path) const {
 void Receiver::set_respond(std::function<int(std::size_t)> respond) {
   std::lock_guard<std::mutex> g(mu_);
   respond_ = std::move(respond);
+}
+
+void Receiver::set_respond_to_body(std::function<int(const std::string&)> respond) {
+  std::lock_guard<std::mutex> g(mu_);
+  respond_to_body_ = std::move(respond);
 }
 
 void Receiver::close_gate() {

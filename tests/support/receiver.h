@@ -35,6 +35,8 @@ class Receiver {
 
   // Chooses the status of the n-th (0-based) request. Called on server threads.
   void set_respond(std::function<int(std::size_t n)> respond);
+  // Chooses each answer's status from the request body instead (e.g. refuse a poison event).
+  void set_respond_to_body(std::function<int(const std::string& body)> respond);
   // While closed, handlers wait (up to 30 s) before answering: a slow endpoint.
   void close_gate();
   void open_gate();
@@ -56,6 +58,7 @@ class Receiver {
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::function<int(std::size_t)> respond_;
+  std::function<int(const std::string&)> respond_to_body_;
   bool gate_open_ = true;
   std::size_t seen_ = 0;
   std::size_t in_flight_ = 0, max_in_flight_ = 0;
