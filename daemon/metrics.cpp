@@ -150,10 +150,9 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       }
       if (name == "evroute_sink_throttled_seconds_total") {
         if (r->rate_limited) {
-          out += fmt::format("{}{{sink=\"{}\"}} {:.6f}\n", name, sink,
-                             std::chrono::duration<double>(
-                                 r->rate_limited->stats().throttled_time)
-                                 .count());
+          out += fmt::format(
+              "{}{{sink=\"{}\"}} {:.6f}\n", name, sink,
+              std::chrono::duration<double>(r->rate_limited->stats().throttled_time).count());
         }
         continue;
       }

@@ -96,8 +96,8 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc) {
   std::shared_ptr<evroute::Sink> attempts = route->leaf;
   if (const auto& limit = route->delivery.rate_limit) {
     route->rate_limited = std::make_shared<evroute::RateLimited>(
-        route->leaf, evroute::RateLimited::Options{.per_second = limit->per_second,
-                                                   .burst = limit->burst});
+        route->leaf,
+        evroute::RateLimited::Options{.per_second = limit->per_second, .burst = limit->burst});
     attempts = route->rate_limited;
   }
   route->retrying =

@@ -27,8 +27,8 @@ struct RateLimitConfig {
 
 struct BatchConfig {
   enum class Encoding { kJsonArray, kNdjson };
-  std::size_t max_events = 100;        // >= 1
-  std::uint64_t max_bytes = 1 << 20;   // body bytes; 0: no byte bound
+  std::size_t max_events = 100;       // >= 1
+  std::uint64_t max_bytes = 1 << 20;  // body bytes; 0: no byte bound
   Duration max_wait = std::chrono::seconds(1);
   Encoding encoding = Encoding::kJsonArray;
 };

@@ -29,9 +29,8 @@ std::uint64_t batch_bytes(const Event& e) { return e.payload().size() + 1; }
 Queue::Queue(std::shared_ptr<Sink> destination, Options options)
     : destination_(std::move(destination)),
       options_(std::move(options)),
-      batch_destination_(options_.batch.max_events > 1
-                             ? dynamic_cast<BatchSink*>(destination_.get())
-                             : nullptr),
+      batch_destination_(
+          options_.batch.max_events > 1 ? dynamic_cast<BatchSink*>(destination_.get()) : nullptr),
       clock_(options_.clock ? options_.clock : Clock::system()) {
   if (!destination_) throw std::invalid_argument("Queue: null destination");
   if (options_.max_batch == 0) throw std::invalid_argument("Queue: max_batch must be > 0");

@@ -37,7 +37,8 @@ Status RateLimited::acquire(std::size_t n) {
     // Sleep until the missing tokens have dripped in (rounded up to a whole nanosecond, so the
     // next look finds them), unless close() comes first.
     const double missing_s = (need - tokens_) / options_.per_second;
-    const auto wait = Clock::Duration(static_cast<Clock::Duration::rep>(std::ceil(missing_s * 1e9)));
+    const auto wait =
+        Clock::Duration(static_cast<Clock::Duration::rep>(std::ceil(missing_s * 1e9)));
     waited = true;
     if (clock_->wait_until(lock, wake_, now + wait, [this] { return closed_; })) {
       return Status::closed("rate-limited sink closed while throttling");

@@ -116,7 +116,8 @@ Status Retrying::write(const Event& event) {
 Status Retrying::write_batch(std::span<const Event> events, std::span<Status> results) {
   if (Status s = check_batch(events, results); !s.is_ok()) return s;
   if (events.empty()) return Status::ok();
-  if (closed_flag_.load(std::memory_order_acquire) || !dynamic_cast<BatchSink*>(destination_.get())) {
+  if (closed_flag_.load(std::memory_order_acquire) ||
+      !dynamic_cast<BatchSink*>(destination_.get())) {
     Status first;  // closed: every write() says so at once; no BatchSink: one write() each
     for (std::size_t i = 0; i < events.size(); ++i) {
       results[i] = write(events[i]);

@@ -68,8 +68,7 @@ TEST(HttpBatch, PostsOneJsonArraySignedOverTheExactBody) {
   for (const auto& r : results) EXPECT_TRUE(r.is_ok());
   const auto reqs = hook.requests();
   ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].body,
-            R"([{"id":"a","type":"t"},{"id":"b","type":"t"},{"id":"c","type":"t"}])");
+  EXPECT_EQ(reqs[0].body, R"([{"id":"a","type":"t"},{"id":"b","type":"t"},{"id":"c","type":"t"}])");
   EXPECT_EQ(reqs[0].header("Content-Type"), "application/json");
   const std::string id = reqs[0].header("webhook-id");
   EXPECT_EQ(id, "batch_" + hex_sha256("a\nb\nc").substr(0, 32));
@@ -95,7 +94,8 @@ TEST(HttpBatch, NdjsonAndBatchesOfOneKeepTheirShape) {
 }
 
 TEST(HttpBatch, BatchIdIsStableAndDependsOnTheIdsAndTheirOrder) {
-  const std::vector<evroute::Event> ab{ev("a"), ev("b")}, ab2{ev("a"), ev("b")}, ba{ev("b"), ev("a")};
+  const std::vector<evroute::Event> ab{ev("a"), ev("b")}, ab2{ev("a"), ev("b")},
+      ba{ev("b"), ev("a")};
   EXPECT_EQ(batch_webhook_id(ab), batch_webhook_id(ab2));
   EXPECT_NE(batch_webhook_id(ab), batch_webhook_id(ba));
   EXPECT_EQ(batch_webhook_id(std::span<const evroute::Event>(ab).first(1)), "a");
@@ -149,8 +149,8 @@ TEST(HttpConcurrency, ConcurrentWritesUseConnectionsOfTheirOwn) {
   HttpSink sink(config);
   std::vector<std::future<evroute::Status>> writes;
   for (int i = 0; i < 3; ++i) {
-    writes.push_back(std::async(std::launch::async,
-                                [&, i] { return sink.write(ev("e" + std::to_string(i))); }));
+    writes.push_back(
+        std::async(std::launch::async, [&, i] { return sink.write(ev("e" + std::to_string(i))); }));
   }
   EXPECT_TRUE(hook.wait_in_flight(3));  // all three at the receiver at once
   hook.open_gate();
@@ -168,8 +168,8 @@ TEST(HttpConcurrency, CloseInterruptsEveryWriteInFlight) {
   HttpSink sink(config);
   std::vector<std::future<evroute::Status>> writes;
   for (int i = 0; i < 3; ++i) {
-    writes.push_back(std::async(std::launch::async,
-                                [&, i] { return sink.write(ev("e" + std::to_string(i))); }));
+    writes.push_back(
+        std::async(std::launch::async, [&, i] { return sink.write(ev("e" + std::to_string(i))); }));
   }
   ASSERT_TRUE(hook.wait_in_flight(3));
   ASSERT_TRUE(sink.close().is_ok());

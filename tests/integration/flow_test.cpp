@@ -16,7 +16,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::unique_ptr<DaemonProcess> start_with_hook(const std::string& url, const std::string& hook_keys) {
+std::unique_ptr<DaemonProcess> start_with_hook(const std::string& url,
+                                               const std::string& hook_keys) {
   return DaemonProcess::start(R"(
 server: { listen: "127.0.0.1:0" }
 shutdown_timeout: 10s
@@ -39,7 +40,8 @@ void post_events(DaemonProcess& d, int n, const std::function<std::string(int)>&
   ASSERT_EQ(res->status, 202) << res->body;
 }
 
-// The value of one sample of /metrics, e.g. metric("evroute_sink_events_failed_total{sink=\"hook\"}").
+// The value of one sample of /metrics, e.g.
+// metric("evroute_sink_events_failed_total{sink=\"hook\"}").
 double metric(DaemonProcess& d, const std::string& sample) {
   auto res = d.client().Get("/metrics");
   if (!res) return -1;
@@ -104,8 +106,9 @@ TEST(Flow, WithoutConcurrencyOneRequestAtATime) {
 
 TEST(Flow, BatchesArriveAsArraysAndOnlyThePoisonEventFails) {
   Receiver hook;
-  hook.set_respond_to_body(
-      [](const std::string& body) { return body.find("\"poison\"") != std::string::npos ? 422 : 200; });
+  hook.set_respond_to_body([](const std::string& body) {
+    return body.find("\"poison\"") != std::string::npos ? 422 : 200;
+  });
   auto d = start_with_hook(hook.url(), "    batch: { max_events: 5, max_wait: 100ms }\n");
   ASSERT_TRUE(d);
   post_events(*d, 10, [](int i) { return i == 3 ? "poison" : "e" + std::to_string(i); });

@@ -188,7 +188,7 @@ TEST(RetryingBatchTest, RejectedBatchIsSplitSoOnlyThePoisonEventFails) {
   auto sink = std::make_shared<BatchRecorder>();
   sink->answer = [](const Ids& ids) {
     return std::find(ids.begin(), ids.end(), "poison") != ids.end() ? Status::rejected("HTTP 400")
-                                                                      : Status::ok();
+                                                                    : Status::ok();
   };
   auto dead = std::make_shared<BatchRecorder>();
   auto options = retry_options(clock);

@@ -3,10 +3,10 @@
 // write() appends the event and returns at once; `workers` threads (default one), owned by the
 // queue, deliver events to the destination. With one worker, events reach the destination in FIFO
 // order, one write at a time. With N > 1 workers, up to N writes (or batches) are in flight at once
-// and order is not promised: the destination must take concurrent writes (every Sink does, see
-// sink.h; HttpSink then keeps one connection per concurrent write). The queue is bounded by `capacity` pending events
-// (pending = waiting + handed to the destination and not yet finished; 0 = unbounded, as
-// go-events, and not recommended). When full, the overflow policy decides:
+// and order is not promised: the destination gets concurrent writes (every Sink must take them,
+// see sink.h; one that serializes them internally gains nothing). The queue is bounded by
+// `capacity` pending events (pending = waiting + handed to the destination and not yet finished;
+// 0 = unbounded, as go-events, and not recommended). When full, the overflow policy decides:
 //  * Block: the writer waits for room, up to `block_timeout` (zero: forever), then gets kFull.
 //  * DropNewest: the new event is dropped (counted) and write() returns OK.
 //  * DropOldest: the oldest event not yet handed to the destination is dropped (counted) and the
@@ -63,9 +63,9 @@ class Queue final : public Sink {
     std::chrono::nanoseconds close_timeout = std::chrono::seconds(30);  // used by close()
     std::size_t max_batch = 256;  // most events one worker takes at once (unbatched, 1 worker)
     std::shared_ptr<Sink> dead_letter{};  // receives dropped and undelivered events; may be null
-    std::size_t workers = 1;  // writes in flight at once; > 1 gives up FIFO order
+    std::size_t workers = 1;              // writes in flight at once; > 1 gives up FIFO order
     struct Batch {
-      std::size_t max_events = 0;  // 0 or 1: no batching
+      std::size_t max_events = 0;   // 0 or 1: no batching
       std::uint64_t max_bytes = 0;  // 0: no byte bound
       std::chrono::nanoseconds max_wait = std::chrono::seconds(1);
     } batch{};
@@ -83,7 +83,7 @@ class Queue final : public Sink {
     std::uint64_t dead_lettered = 0;  // handed to dead_letter successfully
     std::uint64_t pending = 0;        // waiting + in flight now
     std::uint64_t high_water = 0;     // largest `pending` seen
-      // Writers (and wait_for_room callers) blocked for room now.
+    // Writers (and wait_for_room callers) blocked for room now.
     std::uint64_t blocked_writers = 0;
     std::uint64_t batches = 0;  // write_batch() calls made (batching only)
   };
@@ -119,7 +119,7 @@ class Queue final : public Sink {
     std::thread thread;
   };
   void run(Worker& self);
-  bool batch_ready() const;  // the waiting events fill a batch (mu_ held)
+  bool batch_ready() const;              // the waiting events fill a batch (mu_ held)
   void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (mu_ held)
   void dead_letter(const Event& event);  // hands an unaccounted event to options_.dead_letter
 
@@ -133,8 +133,8 @@ class Queue final : public Sink {
   std::condition_variable drained_;     // close waits for the queue to empty
   std::condition_variable closed_cv_;   // a second close waits for the first to finish
   std::deque<Event> waiting_;
-  std::uint64_t waiting_bytes_ = 0;  // payload sizes + 1 of waiting_ (batching only)
-  std::size_t in_flight_ = 0;  // over all workers
+  std::uint64_t waiting_bytes_ = 0;         // payload sizes + 1 of waiting_ (batching only)
+  std::size_t in_flight_ = 0;               // over all workers
   std::size_t writers_waiting_ = 0;         // writers blocked for room (notify only when > 0)
   bool closing_ = false;                    // no more writes accepted
   bool stopping_ = false;                   // worker must stop now (deadline passed)

@@ -32,12 +32,12 @@ namespace evroute {
 class RateLimited final : public BatchSink {
  public:
   struct Options {
-    double per_second = 1.0;  // > 0
-    double burst = 1.0;       // >= 1: tokens the bucket holds (and starts with)
+    double per_second = 1.0;         // > 0
+    double burst = 1.0;              // >= 1: tokens the bucket holds (and starts with)
     std::shared_ptr<Clock> clock{};  // null: Clock::system()
   };
   struct Stats {
-    std::uint64_t throttled = 0;  // writes that had to wait for tokens
+    std::uint64_t throttled = 0;        // writes that had to wait for tokens
     Clock::Duration throttled_time{0};  // time they spent waiting, summed
   };
 
@@ -59,7 +59,7 @@ class RateLimited final : public BatchSink {
   mutable std::mutex mu_;
   std::condition_variable wake_;  // close() wakes waiters
   bool closed_ = false;
-  double tokens_;  // may go below zero after a batch larger than the burst
+  double tokens_;              // may go below zero after a batch larger than the burst
   Clock::TimePoint refilled_;  // when tokens_ was last brought up to date
   Stats stats_;
 };
