@@ -118,7 +118,10 @@ void Queue::dead_letter(const Event& event) {
 
 bool Queue::batch_ready() const {
   return waiting_.size() >= options_.batch.max_events ||
-         (options_.batch.max_bytes > 0 && waiting_bytes_ >= options_.batch.max_bytes);
+         (options_.batch.max_bytes > 0 && waiting_bytes_ >= options_.batch.max_bytes) ||
+         // A full queue cannot fill the batch any further: waiting for max_wait would only stall
+         // the writers.
+         (options_.capacity > 0 && waiting_.size() + in_flight_ >= options_.capacity);
 }
 
 void Queue::take(std::vector<Event>& batch) {

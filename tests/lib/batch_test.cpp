@@ -117,6 +117,15 @@ TEST(QueueBatchTest, MaxWaitSendsAPartialBatch) {
   ASSERT_TRUE(q.close().is_ok());
 }
 
+TEST(QueueBatchTest, AFullQueueSendsAtOnceRatherThanWaitForMaxWait) {
+  auto sink = std::make_shared<BatchRecorder>();
+  Queue q(sink, {.capacity = 3, .batch = {.max_events = 10, .max_wait = 1h}});
+  for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
+  ASSERT_TRUE(eventually([&] { return q.stats().delivered == 3; }));  // long before an hour
+  EXPECT_EQ(sink->batches(), (Batches{{"a", "b", "c"}}));
+  ASSERT_TRUE(q.close().is_ok());
+}
+
 TEST(QueueBatchTest, CountsEachEventByItsOwnResult) {
   // A destination that takes a batch but refuses one event of it (as Retrying does after a split).
   class Picky final : public BatchSink {
