@@ -205,6 +205,14 @@ std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& val
     if (spec) sink.spec = std::move(spec);
     r.finish();
   }
+  if (sink.spec && sink.queue.type == QueueConfig::Type::kDisk) {
+    const DeliveryConfig delivery = sink.spec->delivery();
+    if (delivery.concurrency > 1 || delivery.batch) {
+      r.error(delivery.batch ? "batch" : "concurrency",
+              "sink '" + sink.name + "': '" + (delivery.batch ? "batch" : "concurrency") +
+                  "' is not supported with a disk queue (queue.type: disk) yet");
+    }
+  }
   if (errors.all().size() != before || !sink.spec) return std::nullopt;
   return sink;
 }

@@ -133,6 +133,8 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       {"evroute_sink_dead_letters_total", "counter",
        "Events given up on and written to the sink's dead-letter log."},
       {"evroute_sink_queue_disk_bytes", "gauge", "Bytes of a disk queue's log on disk (0: memory queue)."},
+      {"evroute_sink_throttled_seconds_total", "counter",
+       "Time deliveries waited for the sink's rate_limit (summed over concurrent requests)."},
   };
   for (const Family& f : families) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
@@ -148,6 +150,14 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
                            q.dropped_oldest);
         out += fmt::format("{}{{sink=\"{}\",reason=\"shutdown\"}} {}\n", name, sink,
                            q.undelivered_at_close);
+        continue;
+      }
+      if (name == "evroute_sink_throttled_seconds_total") {
+        if (r->rate_limited) {
+          out += fmt::format(
+              "{}{{sink=\"{}\"}} {:.6f}\n", name, sink,
+              std::chrono::duration<double>(r->rate_limited->stats().throttled_time).count());
+        }
         continue;
       }
       std::uint64_t v = 0;

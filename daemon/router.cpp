@@ -144,8 +144,16 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
           name, s.reason, name);
     });
   }
+  route->delivery = sc.spec->delivery();
+  std::shared_ptr<evroute::Sink> attempts = route->leaf;
+  if (const auto& limit = route->delivery.rate_limit) {
+    route->rate_limited = std::make_shared<evroute::RateLimited>(
+        route->leaf,
+        evroute::RateLimited::Options{.per_second = limit->per_second, .burst = limit->burst});
+    attempts = route->rate_limited;
+  }
   route->retrying =
-      std::make_shared<evroute::Retrying>(route->leaf, make_strategy(sc.retry), std::move(ro));
+      std::make_shared<evroute::Retrying>(attempts, make_strategy(sc.retry), std::move(ro));
 
   route->drop_log = std::make_shared<DropLog>(sc.name);
   if (sc.queue.type == QueueConfig::Type::kDisk) {
@@ -162,6 +170,12 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
   qo.when_full = sc.queue.when_full;
   qo.block_timeout = sc.queue.block_timeout;
   qo.dead_letter = route->drop_log;
+  qo.workers = route->delivery.concurrency;
+  if (const auto& batch = route->delivery.batch) {
+    qo.batch = {.max_events = batch->max_events,
+                .max_bytes = batch->max_bytes,
+                .max_wait = batch->max_wait};
+  }
   route->queue = std::make_shared<evroute::Queue>(route->retrying, qo);
 
   if (!sc.filter.empty()) {

@@ -1,6 +1,8 @@
 // Router: the running topology — one Broadcaster feeding, for every configured sink,
-//   [Filter] -> Queue -> Retrying -> leaf sink (stdout, file, http...)
-// so every sink has its own queue and worker, and a slow or dead sink never delays the others.
+//   [Filter] -> Queue -> Retrying -> [RateLimited] -> leaf sink (stdout, file, http...)
+// so every sink has its own queue and workers (its `concurrency`, default one), and a slow or dead
+// sink never delays the others. The sink's `batch` makes the queue hand batches down the chain
+// (see sinks/delivery.h); `rate_limit` paces every attempt, retries included.
 //
 // submit() admits a request's events whole or not at all: for every sink whose queue blocks when
 // full, it first waits (up to that sink's block_timeout) for room for all the events routed to it;
@@ -47,6 +49,7 @@
 #include "evroute/durable_queue.h"
 #include "evroute/filter.h"
 #include "evroute/queue.h"
+#include "evroute/rate_limit.h"
 #include "evroute/retry.h"
 
 namespace evrouted {
@@ -60,6 +63,8 @@ struct Route {
   QueueConfig queue_config;
   std::vector<FieldFilter> filter;
   std::shared_ptr<evroute::Sink> leaf;
+  DeliveryConfig delivery;
+  std::shared_ptr<evroute::RateLimited> rate_limited;  // null without a rate_limit
   std::shared_ptr<evroute::Retrying> retrying;
   std::shared_ptr<evroute::Queue> queue;           // in-memory queue; null for a disk queue
   std::shared_ptr<evroute::DurableQueue> durable;  // disk queue (queue.type: disk); else null

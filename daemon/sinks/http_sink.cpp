@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -110,36 +111,49 @@ std::string webhook_signature(const std::vector<std::string>& keys, std::string_
   return header;
 }
 
-WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute::Event& event,
-                                     std::chrono::system_clock::time_point now) {
+namespace {
+
+// The request around `body`: the configured headers, Content-Type, `extra` (CloudEvents binary
+// mode's ce-*), webhook-id/timestamp/signature and User-Agent.
+WebhookRequest finish_request(const HttpSinkConfig& config, const std::string& id, std::string body,
+                              const std::string& content_type,
+                              const std::vector<std::pair<std::string, std::string>>& extra,
+                              std::chrono::system_clock::time_point now) {
   const std::string timestamp = std::to_string(
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
   WebhookRequest req;
   req.method = "POST";
   req.path = config.path;
   req.headers.assign(config.headers.begin(), config.headers.end());
-  if (config.cloudevents_mode) {
-    cloudevents::HttpMessage message =
-        cloudevents::to_http(event, *config.cloudevents_mode, config.cloudevents);
-    if (!message.content_type.empty()) req.headers.emplace_back("Content-Type", message.content_type);
-    req.headers.insert(req.headers.end(), message.headers.begin(), message.headers.end());
-    req.body = std::move(message.body);
-  } else {
-    req.headers.emplace_back("Content-Type", "application/json");
-    req.body = event.payload();
-  }
-  req.headers.emplace_back("webhook-id", std::string(event.id()));
+  if (!content_type.empty()) req.headers.emplace_back("Content-Type", content_type);
+  req.headers.insert(req.headers.end(), extra.begin(), extra.end());
+  req.headers.emplace_back("webhook-id", id);
   req.headers.emplace_back("webhook-timestamp", timestamp);
   if (!config.signing_keys.empty()) {  // signed per attempt, over the exact body sent
-    req.headers.emplace_back("webhook-signature", webhook_signature(config.signing_keys, event.id(),
-                                                                    timestamp, req.body));
+    req.headers.emplace_back("webhook-signature",
+                             webhook_signature(config.signing_keys, id, timestamp, body));
   }
   bool has_user_agent = false;
   for (const auto& header : config.headers) {
     has_user_agent = has_user_agent || lowercase(header.first) == "user-agent";
   }
   if (!has_user_agent) req.headers.emplace_back("User-Agent", "evroute/" EVROUTE_VERSION);
+  req.body = std::move(body);
   return req;
+}
+
+}  // namespace
+
+WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute::Event& event,
+                                     std::chrono::system_clock::time_point now) {
+  if (config.cloudevents_mode) {
+    cloudevents::HttpMessage message =
+        cloudevents::to_http(event, *config.cloudevents_mode, config.cloudevents);
+    return finish_request(config, std::string(event.id()), std::move(message.body),
+                          message.content_type, message.headers, now);
+  }
+  return finish_request(config, std::string(event.id()), std::string(event.payload()),
+                        "application/json", {}, now);
 }
 
 std::chrono::milliseconds parse_retry_after(const std::string& value,
@@ -239,37 +253,104 @@ std::optional<std::string> client_identity_problem(const std::string& cert_path,
 
 }  // namespace
 
-HttpSink::HttpSink(HttpSinkConfig config)
-    : config_(std::move(config)),
-      client_(std::make_unique<httplib::Client>(config_.scheme_host_port, config_.client_cert,
-                                                config_.client_key)) {
+std::string batch_webhook_id(std::span<const evroute::Event> events) {
+  if (events.size() == 1) return std::string(events[0].id());
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) EVP_DigestUpdate(ctx, "\n", 1);
+    EVP_DigestUpdate(ctx, events[i].id().data(), events[i].id().size());
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "batch_";
+  for (unsigned int i = 0; i < 16 && i < len; ++i) {
+    id += kHex[digest[i] >> 4];
+    id += kHex[digest[i] & 0xf];
+  }
+  return id;
+}
+
+WebhookRequest build_batch_request(const HttpSinkConfig& config,
+                                   std::span<const evroute::Event> events,
+                                   std::chrono::system_clock::time_point now) {
+  const bool ndjson =
+      config.delivery.batch && config.delivery.batch->encoding == BatchConfig::Encoding::kNdjson;
+  std::size_t size = 2;
+  for (const evroute::Event& e : events) size += e.payload().size() + 1;
+  std::string body;
+  body.reserve(size);
+  if (!ndjson) body += '[';
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i > 0 && !ndjson) body += ',';
+    body += events[i].payload();
+    if (ndjson) body += '\n';
+  }
+  if (!ndjson) body += ']';
+  return finish_request(config, batch_webhook_id(events), std::move(body),
+                        ndjson ? "application/x-ndjson" : "application/json", {}, now);
+}
+
+HttpSink::HttpSink(HttpSinkConfig config) : config_(std::move(config)) {
   if (!config_.client_cert.empty()) {
     if (auto problem = client_identity_problem(config_.client_cert, config_.client_key)) {
       throw std::runtime_error(*problem);
     }
   }
-  if (!client_->is_valid()) {
-    throw std::runtime_error("cannot create an HTTP client for " + config_.url);
-  }
   if (!config_.ca_file.empty()) {
     if (auto problem = ca_file_problem(config_.ca_file)) throw std::runtime_error(*problem);
-    client_->set_ca_cert_path(config_.ca_file);
   }
+  idle_.push_back(make_client());
+  if (!idle_.back()->is_valid()) {
+    throw std::runtime_error("cannot create an HTTP client for " + config_.url);
+  }
+}
+
+std::unique_ptr<httplib::Client> HttpSink::make_client() const {
+  auto client = std::make_unique<httplib::Client>(config_.scheme_host_port, config_.client_cert,
+                                                  config_.client_key);
+  if (!config_.ca_file.empty()) client->set_ca_cert_path(config_.ca_file);
   const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(config_.timeout);
-  client_->set_connection_timeout(timeout);
-  client_->set_read_timeout(timeout);
-  client_->set_write_timeout(timeout);
-  client_->set_keep_alive(true);
-  client_->set_tcp_nodelay(true);
-  client_->set_follow_location(false);  // never replay a POST to wherever a redirect points
-  client_->enable_server_certificate_verification(config_.tls_verify);
+  client->set_connection_timeout(timeout);
+  client->set_read_timeout(timeout);
+  client->set_write_timeout(timeout);
+  client->set_keep_alive(true);
+  client->set_tcp_nodelay(true);
+  client->set_follow_location(false);  // never replay a POST to wherever a redirect points
+  client->enable_server_certificate_verification(config_.tls_verify);
+  return client;
 }
 
 HttpSink::~HttpSink() { close(); }
 
 evroute::Status HttpSink::write(const evroute::Event& event) {
   if (!event) return evroute::Status::invalid_argument("empty event");
-  std::lock_guard<std::mutex> lock(mu_);
+  if (config_.delivery.batch) {  // every request of a batching sink has the batch shape
+    evroute::Status result;
+    return write_batch(std::span<const evroute::Event>(&event, 1),
+                       std::span<evroute::Status>(&result, 1));
+  }
+  return deliver([&](std::chrono::system_clock::time_point now) {
+    return build_webhook_request(config_, event, now);
+  });
+}
+
+evroute::Status HttpSink::write_batch(std::span<const evroute::Event> events,
+                                      std::span<evroute::Status> results) {
+  if (evroute::Status s = evroute::check_batch(events, results); !s.is_ok()) return s;
+  if (events.empty()) return evroute::Status::ok();
+  const evroute::Status status = deliver([&](std::chrono::system_clock::time_point now) {
+    return build_batch_request(config_, events, now);
+  });
+  std::fill(results.begin(), results.end(), status);
+  return status;
+}
+
+evroute::Status HttpSink::deliver(
+    const std::function<WebhookRequest(std::chrono::system_clock::time_point)>& build) {
   for (;;) {
     if (disabled_.load(std::memory_order_acquire)) {  // hold the event: it goes once enabled
       std::unique_lock<std::mutex> wait(wait_mu_);
@@ -280,22 +361,46 @@ evroute::Status HttpSink::write(const evroute::Event& event) {
     }
     if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
     bool gone = false;
-    evroute::Status status = send(event, &gone);
+    const auto now = std::chrono::system_clock::now();
+    evroute::Status status = send(build(now), now, &gone);
     if (!gone) return status;
     State state;
     {
       std::lock_guard<std::mutex> g(state_mu_);
-      state_ = State{true, status.message(), std::chrono::system_clock::now()};
-      disabled_.store(true, std::memory_order_release);
-      state = state_;
+      if (!disabled_.load(std::memory_order_acquire)) {  // the first of concurrent writes to see it
+        state_ = State{true, status.message(), std::chrono::system_clock::now()};
+        disabled_.store(true, std::memory_order_release);
+        state = state_;
+      }
     }
-    if (on_disabled_) on_disabled_(state);
+    if (state.disabled && on_disabled_) on_disabled_(state);
   }
 }
 
-evroute::Status HttpSink::send(const evroute::Event& event, bool* gone) {
-  const auto now = std::chrono::system_clock::now();
-  WebhookRequest built = build_webhook_request(config_, event, now);
+evroute::Status HttpSink::send(WebhookRequest built, std::chrono::system_clock::time_point now,
+                               bool* gone) {
+  std::unique_ptr<httplib::Client> client;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
+    if (idle_.empty()) {
+      client = make_client();
+    } else {
+      client = std::move(idle_.back());
+      idle_.pop_back();
+    }
+    busy_.push_back(client.get());
+  }
+  struct GiveBack {  // returns the client to the pool however the request ends
+    HttpSink* sink;
+    std::unique_ptr<httplib::Client>& client;
+    ~GiveBack() {
+      std::lock_guard<std::mutex> lock(sink->pool_mu_);
+      std::erase(sink->busy_, client.get());
+      sink->idle_.push_back(std::move(client));
+    }
+  } give_back{this, client};
+
   httplib::Request req;
   req.method = std::move(built.method);
   req.path = std::move(built.path);
@@ -309,7 +414,7 @@ evroute::Status HttpSink::send(const evroute::Event& event, bool* gone) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   httplib::Response res;
   httplib::Error error = httplib::Error::Success;
-  if (!client_->send(req, res, error)) {
+  if (!client->send(req, res, error)) {
     // Most likely close() shut the socket down under us.
     if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
     errors_.fetch_add(1, std::memory_order_relaxed);
@@ -368,19 +473,23 @@ void HttpSink::on_disabled(std::function<void(const State&)> callback) {
 
 evroute::Status HttpSink::close() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return evroute::Status::ok();
-  // A write held while disabled waits holding mu_: wake it first (as in enable()).
+  // Wake the writes held while disabled first (as in enable()).
   { std::lock_guard<std::mutex> g(wait_mu_); }
   enabled_.notify_all();
   // stop() is cpp-httplib's one thread-safe way to abort a request in flight: it shuts the socket
-  // down (waiting out a connect under way). A write that read closed_ just before it was set may
-  // not have started its request yet, so stop again until no write holds mu_.
+  // down (waiting out a connect under way). A write that took its client just before closed_ was
+  // set may not have started its request yet, so stop the busy clients again until none is left.
   for (;;) {
-    client_->stop();
-    if (mu_.try_lock()) break;
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      for (httplib::Client* busy : busy_) busy->stop();
+      if (busy_.empty()) {
+        for (auto& idle : idle_) idle->stop();  // closes the kept-alive connections
+        break;
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  client_->stop();  // no write in flight now: closes the kept-alive connection
-  mu_.unlock();
   return evroute::Status::ok();
 }
 
@@ -414,6 +523,7 @@ class HttpSpec final : public SinkSpec {
     for (const auto& [name, value] : req.headers) text += name + ": " + value + "\n";
     return text + "\n" + req.body + "\n";
   }
+  DeliveryConfig delivery() const override { return config_.delivery; }
 
  private:
   const HttpSinkConfig config_;
@@ -562,6 +672,10 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
     tls->finish();
   }
   parse_cloudevents_format(reader, prefix, &config);
+  config.delivery = read_delivery(reader);
+  if (config.delivery.batch && config.cloudevents_mode) {
+    reader.error("batch", prefix + "'batch' cannot be combined with the CloudEvents formats yet");
+  }
   if (reader.errors().all().size() != before) return nullptr;
   return std::make_unique<HttpSpec>(std::move(config));
 }

@@ -7,10 +7,19 @@
 //   User-Agent: evroute/<version>     unless the configured headers set one
 //   webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">   when `secret` is set
 //     (Standard Webhooks; with several secrets, for rotation, one signature each, space-separated)
-// over one kept-alive connection (TCP_NODELAY; redirects are never followed). https verifies the
+// over a kept-alive connection (TCP_NODELAY; redirects are never followed). Concurrent writes (a
+// queue with `concurrency` workers) each get a connection of their own: the sink keeps a pool that
+// grows to the number of writes in flight at once.
+//
+// Batches (write_batch, when `batch` is configured; see delivery.h): one POST whose body is the
+// events' payloads as a JSON array (`[p1,p2]`, application/json) or NDJSON (`p1\np2\n`,
+// application/x-ndjson). Its webhook-id is the event's id for a batch of one, else
+// "batch_" + the first 32 hex digits of SHA-256 over the ids joined by "\n": the same for every
+// retry of the same batch. The signature covers the exact body. With `batch` set, write() sends a
+// batch of one, so every request of the sink has the same shape. https verifies the
 // server certificate against the system CAs, or `tls.ca_file`, and presents `tls.client_cert` (with
-// `tls.client_key`) to receivers that require a client certificate. `timeout` bounds the connect
-// and each read and write (not a whole request: a receiver trickling bytes can take longer). The
+// `tls.client_key`) to receivers that require a client certificate. `timeout` bounds the connect and
+// each read and write (not a whole request: a receiver trickling bytes can take longer). The
 // answer's body is read and discarded, never buffered.
 //
 // Answers, as evroute::Status:
@@ -23,16 +32,16 @@
 //                                           then sends it again; or returns kClosed on close()
 //   anything else (3xx, other 4xx)       -> kRejected (not retryable)
 //
-// close() makes a request in flight return promptly: it shuts the socket down (cpp-httplib's
+// close() makes the requests in flight return promptly: it shuts their sockets down (cpp-httplib's
 // stop()), and returns once no write is in flight. A write that is still connecting ends when the
 // connect does (at most `timeout`).
 // The process must ignore SIGPIPE (evrouted's main does): cpp-httplib 0.11 sends without
 // MSG_NOSIGNAL, so a receiver that hangs up mid-request would otherwise kill it.
 // `format: cloudevents-structured | cloudevents-binary` sends each event as a CloudEvent instead
 // (cloudevents.h: an event that is not one is wrapped); the webhook-* headers stay, and the
-// signature covers the body actually sent.
-// Thread-safety: write(), close(), stats(), state() and enable() from any thread; writes are
-// serialized (one connection).
+// signature covers the body actually sent. (Batching and the CloudEvents formats do not combine.)
+// Thread-safety: write(), write_batch(), close(), stats(), state() and enable() from any thread;
+// concurrent writes use separate connections.
 #pragma once
 
 #include <atomic>
@@ -45,12 +54,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "cloudevents.h"
+#include "evroute/batch_sink.h"
+#include "sinks/delivery.h"
 #include "sinks/registry.h"
 
 namespace httplib {
@@ -77,11 +89,17 @@ struct HttpSinkConfig {
   // `format`: nullopt for json (the payload as application/json), else CloudEvents in this mode.
   std::optional<cloudevents::Mode> cloudevents_mode;
   cloudevents::Options cloudevents;  // `cloudevents: {source, default_type}`
+
+  DeliveryConfig delivery;  // rate_limit, concurrency, batch (applied by the router; batch's
+                            // encoding by the sink)
 };
 
 // One `retry_on` entry: a status from 400 to 599 ("503", except 410) or a class ("4xx", "5xx").
 // Adds it to *out, or returns why it cannot be.
 std::optional<std::string> add_retry_on(const std::string& entry, std::bitset<600>* out);
+
+// The webhook-id of a batch (see above).
+std::string batch_webhook_id(std::span<const evroute::Event> events);
 
 // Standard Webhooks: the value of the webhook-signature header for one delivery attempt.
 std::string webhook_signature(const std::vector<std::string>& keys, std::string_view id,
@@ -103,6 +121,10 @@ struct WebhookRequest {
 // configured). Pure: no I/O.
 WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute::Event& event,
                                      std::chrono::system_clock::time_point now);
+// The same for a batch (see above): the payloads as a JSON array or NDJSON, the batch webhook-id.
+WebhookRequest build_batch_request(const HttpSinkConfig& config,
+                                   std::span<const evroute::Event> events,
+                                   std::chrono::system_clock::time_point now);
 
 // Splits and checks a webhook URL. Returns an explanation on failure.
 std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkConfig* out);
@@ -112,7 +134,7 @@ std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkCon
 std::chrono::milliseconds parse_retry_after(const std::string& value,
                                             std::chrono::system_clock::time_point now);
 
-class HttpSink final : public evroute::Sink, public Disableable {
+class HttpSink final : public evroute::BatchSink, public Disableable {
  public:
   struct Stats {
     std::uint64_t requests = 0;
@@ -127,6 +149,8 @@ class HttpSink final : public evroute::Sink, public Disableable {
   ~HttpSink() override;
 
   evroute::Status write(const evroute::Event& event) override;
+  evroute::Status write_batch(std::span<const evroute::Event> events,
+                              std::span<evroute::Status> results) override;
   evroute::Status close() override;
   Stats stats() const;
 
@@ -135,17 +159,24 @@ class HttpSink final : public evroute::Sink, public Disableable {
   void on_disabled(std::function<void(const State&)> callback) override;
 
  private:
-  // One attempt; *gone is set when the answer was 410 Gone.
-  evroute::Status send(const evroute::Event& event, bool* gone);
+  // Sends what `build` makes (called once per attempt, with the attempt's time), holding it while
+  // the sink is disabled (410 Gone) and sending it again once enabled.
+  evroute::Status deliver(
+      const std::function<WebhookRequest(std::chrono::system_clock::time_point)>& build);
+  // One attempt, on a connection of the pool; *gone is set when the answer was 410 Gone.
+  evroute::Status send(WebhookRequest built, std::chrono::system_clock::time_point now,
+                       bool* gone);
   evroute::Status failed(evroute::Status status);  // records it as last_error
+  std::unique_ptr<httplib::Client> make_client() const;
 
   const HttpSinkConfig config_;
-  std::unique_ptr<httplib::Client> client_;
-  // Held by write() for a whole request: serializes requests on the one connection. close() never
-  // blocks on it; it aborts the request (stop()) until try_lock succeeds.
-  std::mutex mu_;
-  // A write held while disabled waits on enabled_ with wait_mu_ (still holding mu_: close()
-  // notifies it first). wait_mu_ is only ever held briefly, so enable() never waits on a request.
+  // The connection pool. A write takes an idle client (or makes one) and puts it back when done;
+  // close() never blocks on a write: it aborts the busy ones (stop()) until none is left.
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;  // guarded by pool_mu_
+  std::vector<httplib::Client*> busy_;                  // guarded by pool_mu_
+  // A write held while disabled waits on enabled_ with wait_mu_; close() and enable() notify it.
+  // wait_mu_ is only ever held briefly, so enable() never waits on a request.
   std::mutex wait_mu_;
   std::condition_variable enabled_;
   std::atomic<bool> closed_{false};

@@ -16,6 +16,7 @@
 
 #include "config_reader.h"
 #include "evroute/sink.h"
+#include "sinks/delivery.h"
 
 namespace evrouted {
 
@@ -32,6 +33,10 @@ class SinkSpec {
   // says that the sink type has no preview.
   virtual std::string preview(const evroute::Event& event,
                               std::chrono::system_clock::time_point now) const;
+  // Rate limit, concurrency and batching the topology applies in front of the leaf (see
+  // delivery.h). A sink type that reports concurrency > 1 must build a leaf that takes concurrent
+  // writes usefully; one that reports batching must build an evroute::BatchSink.
+  virtual DeliveryConfig delivery() const { return {}; }
 };
 
 // Implemented by leaf sinks that write to a file: reopen() closes and reopens it (SIGUSR1, SIGHUP),

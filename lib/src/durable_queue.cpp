@@ -17,7 +17,7 @@ namespace evroute {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 // Counts the records from `from` to the end of the log.
 Status count_records(const DiskLog& log, DiskLog::Position from, std::uint64_t* count) {
@@ -94,7 +94,7 @@ Status DurableQueue::write_all(std::span<const Event> events) {
     stats_.pending += n;
   }
   const auto deadline = options_.block_timeout.count() == 0
-                            ? Clock::time_point::max()
+                            ? SteadyClock::time_point::max()
                             : internal::deadline_after(options_.block_timeout);
   Status status;
   for (;;) {
@@ -142,15 +142,15 @@ void DurableQueue::run() {
     pos = cursor_;
   }
   DiskLog::Position stored = pos;
-  auto last_store = Clock::now();
+  auto last_store = SteadyClock::now();
   std::vector<DiskLog::ReadRecord> records;
   for (;;) {
     if (stop_.load(std::memory_order_acquire)) break;
-    Clock::time_point deadline;
+    SteadyClock::time_point deadline;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closing_ && stats_.pending == 0) break;  // drained
-      deadline = std::min(deadline_, Clock::now() + options_.cursor_interval);
+      deadline = std::min(deadline_, SteadyClock::now() + options_.cursor_interval);
     }
     if (log_->wait_beyond(pos, deadline)) {
       records.clear();
@@ -172,10 +172,10 @@ void DurableQueue::run() {
         if (closing_ && stats_.pending == 0) closed_cv_.notify_all();  // close_until waits for it
       }
     }
-    if (pos != stored && Clock::now() - last_store >= options_.cursor_interval) {
+    if (pos != stored && SteadyClock::now() - last_store >= options_.cursor_interval) {
       (void)store_cursor(pos);  // a failure leaves the older cursor: duplicates, not losses
       stored = pos;
-      last_store = Clock::now();
+      last_store = SteadyClock::now();
     }
   }
   if (pos != stored) (void)store_cursor(pos);
@@ -188,7 +188,7 @@ Status DurableQueue::close() {
   return Status::ok();
 }
 
-DurableQueue::CloseReport DurableQueue::close_until(Clock::time_point deadline) {
+DurableQueue::CloseReport DurableQueue::close_until(SteadyClock::time_point deadline) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (closing_) {

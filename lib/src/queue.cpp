@@ -8,11 +8,13 @@
 
 namespace evroute {
 
-// How it works: the worker takes up to max_batch waiting events under the lock and delivers them
-// without it; in_flight_ counts them until the whole batch is done, so `pending` (and the capacity
-// bound) include events being delivered. A producer wakes the worker only when it sleeps, and the
-// worker wakes writers only when some wait for room: an uncontended write is a lock, a push and an
-// unlock. Dropped and undelivered events go to the dead-letter sink with no lock held.
+// How it works: a worker takes waiting events under the lock (up to max_batch with one worker, one
+// with several, a batch when batching) and delivers them without it; in_flight_ counts them until
+// they are done, so `pending` (and the capacity bound) include events being delivered. A producer
+// wakes a worker only when one sleeps (each worker has its own condition variable and idle flag:
+// whoever clears the flag notifies it, the producers behind need not), and a worker wakes writers
+// only when some wait for room: an uncontended write is a lock, a push and an unlock. Dropped and
+// undelivered events go to the dead-letter sink with no lock held.
 
 namespace {
 
@@ -20,13 +22,24 @@ using internal::deadline_after;
 
 Status closed_status() { return Status::closed("queue is closed"); }
 
+std::uint64_t batch_bytes(const Event& e) { return e.payload().size() + 1; }
+
 }  // namespace
 
 Queue::Queue(std::shared_ptr<Sink> destination, Options options)
-    : destination_(std::move(destination)), options_(std::move(options)) {
+    : destination_(std::move(destination)),
+      options_(std::move(options)),
+      batch_destination_(
+          options_.batch.max_events > 1 ? dynamic_cast<BatchSink*>(destination_.get()) : nullptr),
+      clock_(options_.clock ? options_.clock : Clock::system()) {
   if (!destination_) throw std::invalid_argument("Queue: null destination");
   if (options_.max_batch == 0) throw std::invalid_argument("Queue: max_batch must be > 0");
-  worker_ = std::thread([this] { run(); });
+  if (options_.workers == 0) throw std::invalid_argument("Queue: workers must be > 0");
+  if (options_.batch.max_events > 1 && !batch_destination_) {
+    throw std::invalid_argument("Queue: batching needs a BatchSink destination");
+  }
+  for (std::size_t i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<Worker>());
+  for (auto& w : workers_) w->thread = std::thread([this, &w = *w] { run(w); });
 }
 
 Queue::~Queue() { close(); }
@@ -71,17 +84,24 @@ Status Queue::write(const Event& event) {
             ++stats_.dropped_oldest;
             dropped = std::move(waiting_.front());
             waiting_.pop_front();
+            waiting_bytes_ -= batch_bytes(dropped);
           }
           break;
       }
     }
     if (enqueue) {
       waiting_.push_back(event);
+      waiting_bytes_ += batch_bytes(event);
       ++stats_.enqueued;
       const std::uint64_t pending = waiting_.size() + in_flight_;
       if (pending > stats_.high_water) stats_.high_water = pending;
-      // Whoever clears the flag wakes the worker; the producers behind it need not.
-      if (std::exchange(worker_waiting_, false)) has_events_.notify_one();
+      // Whoever clears a worker's idle flag wakes it; the producers behind it need not.
+      for (auto& w : workers_) {
+        if (std::exchange(w->idle, false)) {
+          w->wake.notify_one();
+          break;
+        }
+      }
     }
   }
   if (dropped) dead_letter(dropped);
@@ -96,34 +116,65 @@ void Queue::dead_letter(const Event& event) {
   }
 }
 
-void Queue::run() {
+bool Queue::batch_ready() const {
+  return waiting_.size() >= options_.batch.max_events ||
+         (options_.batch.max_bytes > 0 && waiting_bytes_ >= options_.batch.max_bytes) ||
+         // A full queue cannot fill the batch any further: waiting for max_wait would only stall
+         // the writers.
+         (options_.capacity > 0 && waiting_.size() + in_flight_ >= options_.capacity);
+}
+
+void Queue::take(std::vector<Event>& batch) {
+  std::size_t limit = options_.workers > 1 ? 1 : options_.max_batch;
+  std::uint64_t bytes = 0;
+  if (batch_destination_) limit = options_.batch.max_events;
+  while (!waiting_.empty() && batch.size() < limit) {
+    const std::uint64_t size = batch_bytes(waiting_.front());
+    if (batch_destination_ && options_.batch.max_bytes > 0 && !batch.empty() &&
+        bytes + size > options_.batch.max_bytes) {
+      break;
+    }
+    bytes += size;
+    waiting_bytes_ -= size;
+    batch.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+}
+
+void Queue::run(Worker& self) {
   std::vector<Event> batch;
-  batch.reserve(options_.max_batch);
+  batch.reserve(batch_destination_ ? options_.batch.max_events : options_.max_batch);
+  std::vector<Status> results;
   std::vector<Event> undelivered;  // only ever filled once close_until's deadline has passed
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     while (!stopping_ && !closing_ && waiting_.empty()) {
-      worker_waiting_ = true;  // set again after every wake-up, spurious or not
-      has_events_.wait(lock);
+      self.idle = true;  // set again after every wake-up, spurious or not
+      self.wake.wait(lock);
     }
-    worker_waiting_ = false;
+    self.idle = false;
     if (stopping_ || waiting_.empty()) break;  // past the close deadline, or closing and drained
 
-    while (!waiting_.empty() && batch.size() < options_.max_batch) {
-      batch.push_back(std::move(waiting_.front()));
-      waiting_.pop_front();
+    if (batch_destination_ && !closing_ && !batch_ready()) {
+      // Wait for the batch to fill, at most max_wait; producers wake us (idle) at every event.
+      const Clock::TimePoint deadline =
+          internal::saturating_add(clock_->now(), options_.batch.max_wait);
+      clock_->wait_until(lock, self.wake, deadline, [&] {
+        self.idle = true;
+        return stopping_ || closing_ || batch_ready();
+      });
+      self.idle = false;
+      if (stopping_) break;
+      if (waiting_.empty()) continue;  // another worker took them
     }
-    in_flight_ = batch.size();
+
+    take(batch);
+    in_flight_ += batch.size();
+    if (batch_destination_) ++stats_.batches;
     lock.unlock();
 
     std::uint64_t delivered = 0, failed = 0;
-    for (Event& event : batch) {
-      // Once the deadline has passed the rest of the batch is not attempted: it is undelivered.
-      if (stopping_flag_.load(std::memory_order_acquire)) {
-        undelivered.push_back(std::move(event));
-        continue;
-      }
-      const Status status = destination_->write(event);
+    auto account = [&](Event& event, const Status& status) {
       if (status.is_ok()) {
         ++delivered;
       } else if (stopping_flag_.load(std::memory_order_acquire)) {
@@ -131,17 +182,33 @@ void Queue::run() {
       } else {
         ++failed;
       }
+    };
+    if (batch_destination_) {
+      results.assign(batch.size(), Status());
+      batch_destination_->write_batch(batch, results);
+      for (std::size_t i = 0; i < batch.size(); ++i) account(batch[i], results[i]);
+    } else {
+      for (Event& event : batch) {
+        // Once the deadline has passed the rest of the batch is not attempted: it is undelivered.
+        if (stopping_flag_.load(std::memory_order_acquire)) {
+          undelivered.push_back(std::move(event));
+          continue;
+        }
+        account(event, destination_->write(event));
+      }
     }
+    const std::size_t taken = batch.size();
     batch.clear();  // releases the events without the lock held
+    results.clear();
 
     lock.lock();
     stats_.delivered += delivered;
     stats_.failed += failed;
     stats_.undelivered_at_close += undelivered.size();
     report_.undelivered += undelivered.size();
-    in_flight_ = 0;
+    in_flight_ -= taken;
     if (writers_waiting_ > 0) has_room_.notify_all();
-    if (closing_ && waiting_.empty()) drained_.notify_all();
+    if (closing_ && waiting_.empty() && in_flight_ == 0) drained_.notify_all();
     if (!undelivered.empty()) {
       lock.unlock();
       for (const Event& e : undelivered) dead_letter(e);
@@ -160,7 +227,8 @@ Queue::CloseReport Queue::close_until(std::chrono::steady_clock::time_point dead
   }
   closing_ = true;
   if (writers_waiting_ > 0) has_room_.notify_all();  // writers blocked for room get kClosed
-  has_events_.notify_one();  // an idle worker sees closing_ and exits when nothing is waiting
+  // Idle workers see closing_ and exit when nothing is waiting; one filling a batch sends it now.
+  for (auto& w : workers_) w->wake.notify_all();
 
   const bool drained =
       drained_.wait_until(lock, deadline, [&] { return waiting_.empty() && in_flight_ == 0; });
@@ -170,20 +238,21 @@ Queue::CloseReport Queue::close_until(std::chrono::steady_clock::time_point dead
     stopping_ = true;
     stopping_flag_.store(true, std::memory_order_release);
     leftovers.swap(waiting_);
+    waiting_bytes_ = 0;
     report_.undelivered += leftovers.size();
     stats_.undelivered_at_close += leftovers.size();
-    has_events_.notify_one();
+    for (auto& w : workers_) w->wake.notify_all();
   }
   lock.unlock();
 
   if (drained) {
-    worker_.join();  // idle: it exits by itself
+    for (auto& w : workers_) w->thread.join();  // idle: they exit by themselves
     destination_->close();
   } else {
-    // A write in flight must return before the worker can be joined; closing the destination
-    // makes it do so promptly (see sink.h).
+    // Writes in flight must return before the workers can be joined; closing the destination
+    // makes them do so promptly (see sink.h).
     destination_->close();
-    worker_.join();
+    for (auto& w : workers_) w->thread.join();
   }
   for (const Event& e : leftovers) dead_letter(e);
 

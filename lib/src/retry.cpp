@@ -115,15 +115,57 @@ Status Retrying::write(const Event& event) {
   if (!event) return Status::invalid_argument("empty event");
   if (closed_flag_.load(std::memory_order_acquire))
     return Status::closed("retrying sink is closed");
+  return deliver(std::span<const Event>(&event, 1), {}, false, nullptr);
+}
+
+Status Retrying::write_batch(std::span<const Event> events, std::span<Status> results) {
+  if (Status s = check_batch(events, results); !s.is_ok()) return s;
+  if (events.empty()) return Status::ok();
+  if (closed_flag_.load(std::memory_order_acquire) ||
+      !dynamic_cast<BatchSink*>(destination_.get())) {
+    Status first;  // closed: every write() says so at once; no BatchSink: one write() each
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      results[i] = write(events[i]);
+      if (first.is_ok() && !results[i].is_ok()) first = results[i];
+    }
+    return first;
+  }
+  bool rejected = false;
+  Status status = deliver(events, results, events.size() > 1, &rejected);
+  if (!rejected) {
+    std::fill(results.begin(), results.end(), status);
+    return status;
+  }
+  // Refused as a whole: find out which events the destination refuses, one at a time.
+  Status first;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    results[i] = deliver(events.subspan(i, 1), results.subspan(i, 1), false, nullptr);
+    if (first.is_ok() && !results[i].is_ok()) first = results[i];
+  }
+  return first;
+}
+
+Status Retrying::deliver(std::span<const Event> unit, std::span<Status> results,
+                         bool split_on_reject, bool* rejected) {
   // The clock is read only when a time bound needs it: the success path stays a single write.
   const bool time_bound = options_.max_elapsed > Clock::Duration::zero();
   const Clock::TimePoint start = time_bound ? clock_->now() : Clock::TimePoint();
+  auto attempt = [&] {
+    return results.empty() ? destination_->write(unit[0])
+                           : write_batch_to(*destination_, unit, results);
+  };
 
-  Status status = destination_->write(event);
-  std::uint32_t attempt = 1;
+  Status status = attempt();
+  std::uint32_t attempt_no = 1;
   while (!status.is_ok()) {
     if (status.is_closed()) return status;
-    if (!status.is_retryable()) return give_up(event, std::move(status), attempt);
+    if (!status.is_retryable()) {
+      if (split_on_reject) {
+        *rejected = true;
+        return status;
+      }
+      return give_up(unit, std::move(status), attempt_no);
+    }
 
     // Every retryable failure reaches the strategy, the last one too: a breaker counts failures
     // of the destination, not of one event.
@@ -142,10 +184,10 @@ Status Retrying::write(const Event& event) {
       // Give up now rather than wait for an attempt the time bound would not allow.
       out_of_time = time_bound && deadline - start >= options_.max_elapsed;
     }
-    if (out_of_time || (options_.max_attempts != 0 && attempt >= options_.max_attempts)) {
-      return give_up(event, std::move(status), attempt);
+    if (out_of_time || (options_.max_attempts != 0 && attempt_no >= options_.max_attempts)) {
+      return give_up(unit, std::move(status), attempt_no);
     }
-    if (options_.on_retry) options_.on_retry(event, status, attempt, delay);
+    if (options_.on_retry) options_.on_retry(unit[0], status, attempt_no, delay);
 
     if (delay > Clock::Duration::zero()) {
       std::unique_lock<std::mutex> lock(mu_);
@@ -155,12 +197,12 @@ Status Retrying::write(const Event& event) {
     } else if (closed_flag_.load(std::memory_order_acquire)) {
       return Status::closed("retrying sink closed while retrying");
     }
-    retries_.fetch_add(1, std::memory_order_relaxed);
-    ++attempt;
-    status = destination_->write(event);
+    retries_.fetch_add(unit.size(), std::memory_order_relaxed);
+    ++attempt_no;
+    status = attempt();
   }
 
-  delivered_.fetch_add(1, std::memory_order_relaxed);
+  delivered_.fetch_add(unit.size(), std::memory_order_relaxed);
   if (failing_.load(std::memory_order_relaxed)) [[unlikely]] {
     std::lock_guard<std::mutex> lock(mu_);
     failing_.store(false, std::memory_order_relaxed);
@@ -169,12 +211,14 @@ Status Retrying::write(const Event& event) {
   return Status::ok();
 }
 
-Status Retrying::give_up(const Event& event, Status last, std::uint32_t attempts) {
-  gave_up_.fetch_add(1, std::memory_order_relaxed);
-  if (options_.dead_letter && options_.dead_letter->write(event).is_ok()) {
-    dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+Status Retrying::give_up(std::span<const Event> unit, Status last, std::uint32_t attempts) {
+  for (const Event& event : unit) {
+    gave_up_.fetch_add(1, std::memory_order_relaxed);
+    if (options_.dead_letter && options_.dead_letter->write(event).is_ok()) {
+      dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (options_.on_give_up) options_.on_give_up(event, last, attempts);
   }
-  if (options_.on_give_up) options_.on_give_up(event, last, attempts);
   const std::chrono::milliseconds retry_after = last.retry_after();
   return Status(last.code(), "gave up after " + std::to_string(attempts) +
                                  (attempts == 1 ? " attempt: " : " attempts: ") + last.message())

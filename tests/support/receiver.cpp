@@ -1,5 +1,7 @@
 #include "support/receiver.h"
 
+#include <algorithm>
+
 namespace evtest {
 
 std::string ReceivedRequest::header(const std::string& name) const {
@@ -12,14 +14,18 @@ Receiver::Receiver(int port) {
   server_.set_keep_alive_max_count(100000);
   server_.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
     std::unique_lock<std::mutex> lock(mu_);
+    max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
+    changed_.notify_all();
     changed_.wait_for(lock, std::chrono::seconds(30), [this] { return gate_open_; });
     const std::size_t n = seen_++;
     std::function<int(std::size_t)> respond = respond_;
+    std::function<int(const std::string&)> respond_to_body = respond_to_body_;
     lock.unlock();
-    const int status = respond ? respond(n) : 200;
+    const int status = respond_to_body ? respond_to_body(req.body) : respond ? respond(n) : 200;
     res.status = status;
     lock.lock();
     requests_.push_back({req.path, req.body, req.headers, status});
+    --in_flight_;
     changed_.notify_all();
   });
   if (port == 0) {
@@ -46,6 +52,11 @@ std::string Receiver::url(const std::string& path) const {
 void Receiver::set_respond(std::function<int(std::size_t)> respond) {
   std::lock_guard<std::mutex> g(mu_);
   respond_ = std::move(respond);
+}
+
+void Receiver::set_respond_to_body(std::function<int(const std::string&)> respond) {
+  std::lock_guard<std::mutex> g(mu_);
+  respond_to_body_ = std::move(respond);
 }
 
 void Receiver::close_gate() {
@@ -79,6 +90,21 @@ bool Receiver::wait_delivered(std::size_t n, std::chrono::milliseconds timeout) 
     for (auto& r : requests_) ok += (r.status >= 200 && r.status < 300);
     return ok >= n;
   });
+}
+
+std::size_t Receiver::in_flight() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return in_flight_;
+}
+
+std::size_t Receiver::max_in_flight() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return max_in_flight_;
+}
+
+bool Receiver::wait_in_flight(std::size_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, timeout, [&] { return in_flight_ >= n; });
 }
 
 }  // namespace evtest

@@ -35,6 +35,8 @@ class Receiver {
 
   // Chooses the status of the n-th (0-based) request. Called on server threads.
   void set_respond(std::function<int(std::size_t n)> respond);
+  // Chooses each answer's status from the request body instead (e.g. refuse a poison event).
+  void set_respond_to_body(std::function<int(const std::string& body)> respond);
   // While closed, handlers wait (up to 30 s) before answering: a slow endpoint.
   void close_gate();
   void open_gate();
@@ -43,6 +45,10 @@ class Receiver {
   // Requests answered 2xx.
   std::vector<ReceivedRequest> delivered() const;
   bool wait_delivered(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Requests being handled at once: now, and the most seen; wait_in_flight polls for n now.
+  std::size_t in_flight() const;
+  std::size_t max_in_flight() const;
+  bool wait_in_flight(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void stop();
 
  private:
@@ -52,8 +58,10 @@ class Receiver {
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::function<int(std::size_t)> respond_;
+  std::function<int(const std::string&)> respond_to_body_;
   bool gate_open_ = true;
   std::size_t seen_ = 0;
+  std::size_t in_flight_ = 0, max_in_flight_ = 0;
   std::vector<ReceivedRequest> requests_;
 };
 

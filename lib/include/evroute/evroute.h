@@ -1,6 +1,7 @@
 // The whole evroute sink library in one include.
 #pragma once
 
+#include "evroute/batch_sink.h"
 #include "evroute/broadcaster.h"
 #include "evroute/channel.h"
 #include "evroute/clock.h"
@@ -9,6 +10,7 @@
 #include "evroute/event.h"
 #include "evroute/filter.h"
 #include "evroute/queue.h"
+#include "evroute/rate_limit.h"
 #include "evroute/retry.h"
 #include "evroute/sink.h"
 #include "evroute/status.h"

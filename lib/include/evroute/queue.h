@@ -1,9 +1,12 @@
 // Queue: decouples producers from a slow destination sink.
 //
-// write() appends the event and returns at once; one worker thread, owned by the queue, delivers
-// events to the destination in FIFO order. The queue is bounded by `capacity` pending events
-// (pending = waiting + handed to the destination and not yet finished; 0 = unbounded, as
-// go-events, and not recommended). When full, the overflow policy decides:
+// write() appends the event and returns at once; `workers` threads (default one), owned by the
+// queue, deliver events to the destination. With one worker, events reach the destination in FIFO
+// order, one write at a time. With N > 1 workers, up to N writes (or batches) are in flight at once
+// and order is not promised: the destination gets concurrent writes (every Sink must take them,
+// see sink.h; one that serializes them internally gains nothing). The queue is bounded by
+// `capacity` pending events (pending = waiting + handed to the destination and not yet finished;
+// 0 = unbounded, as go-events, and not recommended). When full, the overflow policy decides:
 //  * Block: the writer waits for room, up to `block_timeout` (zero: forever), then gets kFull.
 //  * DropNewest: the new event is dropped (counted) and write() returns OK.
 //  * DropOldest: the oldest event not yet handed to the destination is dropped (counted) and the
@@ -11,16 +14,24 @@
 //    dropped instead. write() returns OK.
 // Dropped events are handed to the optional `dead_letter` sink, so nothing vanishes unaccounted.
 //
+// Batching (`batch.max_events` > 1; the destination must be a BatchSink, see batch_sink.h): a
+// worker hands the destination batches through write_batch(). It starts a batch when an event is
+// waiting and sends it when it holds `batch.max_events` events or `batch.max_bytes` bytes (the sum
+// of the payload sizes plus one separator byte each; 0 = no byte bound; an event larger than that
+// goes alone), or `batch.max_wait` after it started waiting for the batch to fill, or at once when
+// the queue is full (at `capacity`) or closing. Time comes from `clock` (FakeClock in tests). Each event's own result
+// counts it as delivered or failed.
+//
 // A destination write that fails is counted as failed and not retried here: put a Retrying sink in
 // front of the destination for that.
 //
 // close_until(deadline) stops accepting (writers blocked for room get kClosed), keeps delivering
 // what is pending until the deadline, then closes the destination (which must make a write in
-// flight return promptly, see sink.h), joins the worker, and reports how many events were left
+// flight return promptly, see sink.h), joins every worker, and reports how many events were left
 // undelivered; those are handed to `dead_letter` if set. close() is close_until(now +
 // options.close_timeout). Both are idempotent; later calls return the first call's report.
 //
-// Ownership: the queue owns its worker thread and shares ownership of the destination and the
+// Ownership: the queue owns its worker threads and shares ownership of the destination and the
 // dead-letter sink.
 //
 // Thread-safety: write(), close(), close_until() and stats() are safe from any thread.
@@ -36,7 +47,8 @@
 #include <thread>
 #include <vector>
 
-#include "evroute/sink.h"
+#include "evroute/batch_sink.h"
+#include "evroute/clock.h"
 
 namespace evroute {
 
@@ -49,8 +61,15 @@ class Queue final : public Sink {
     OverflowPolicy when_full = OverflowPolicy::kBlock;
     std::chrono::nanoseconds block_timeout{0};  // kBlock only; zero = wait forever
     std::chrono::nanoseconds close_timeout = std::chrono::seconds(30);  // used by close()
-    std::size_t max_batch = 256;          // most events the worker takes from the queue at once
+    std::size_t max_batch = 256;  // most events one worker takes at once (unbatched, 1 worker)
     std::shared_ptr<Sink> dead_letter{};  // receives dropped and undelivered events; may be null
+    std::size_t workers = 1;              // writes in flight at once; > 1 gives up FIFO order
+    struct Batch {
+      std::size_t max_events = 0;   // 0 or 1: no batching
+      std::uint64_t max_bytes = 0;  // 0: no byte bound
+      std::chrono::nanoseconds max_wait = std::chrono::seconds(1);
+    } batch{};
+    std::shared_ptr<Clock> clock{};  // measures batch.max_wait; null: Clock::system()
   };
 
   struct Stats {
@@ -66,6 +85,7 @@ class Queue final : public Sink {
     std::uint64_t high_water = 0;     // largest `pending` seen
     // Writers (and wait_for_room callers) blocked for room now.
     std::uint64_t blocked_writers = 0;
+    std::uint64_t batches = 0;  // write_batch() calls made (batching only)
   };
 
   struct CloseReport {
@@ -73,6 +93,8 @@ class Queue final : public Sink {
     bool timed_out = false;         // the deadline passed before the queue drained
   };
 
+  // Throws std::invalid_argument on a null destination, max_batch or workers of 0, or batching
+  // with a destination that is not a BatchSink.
   Queue(std::shared_ptr<Sink> destination, Options options);
   explicit Queue(std::shared_ptr<Sink> destination) : Queue(std::move(destination), Options{}) {}
   ~Queue() override;  // close() if not yet closed
@@ -91,28 +113,36 @@ class Queue final : public Sink {
   const Options& options() const { return options_; }
 
  private:
-  void run();
+  struct Worker {
+    std::condition_variable wake;  // events arrived, or close
+    bool idle = false;             // waits on `wake` (a producer that clears it notifies)
+    std::thread thread;
+  };
+  void run(Worker& self);
+  bool batch_ready() const;              // the waiting events fill a batch (mu_ held)
+  void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (mu_ held)
   void dead_letter(const Event& event);  // hands an unaccounted event to options_.dead_letter
 
   const std::shared_ptr<Sink> destination_;
   const Options options_;
+  BatchSink* const batch_destination_;  // non-null when batching
+  const std::shared_ptr<Clock> clock_;
 
   mutable std::mutex mu_;
-  std::condition_variable has_events_;  // worker waits for events or close
   std::condition_variable has_room_;    // writers wait for room
   std::condition_variable drained_;     // close waits for the queue to empty
   std::condition_variable closed_cv_;   // a second close waits for the first to finish
   std::deque<Event> waiting_;
-  std::size_t in_flight_ = 0;
+  std::uint64_t waiting_bytes_ = 0;         // payload sizes + 1 of waiting_ (batching only)
+  std::size_t in_flight_ = 0;               // over all workers
   std::size_t writers_waiting_ = 0;         // writers blocked for room (notify only when > 0)
-  bool worker_waiting_ = false;             // the worker sleeps (notify only when true)
   bool closing_ = false;                    // no more writes accepted
   bool stopping_ = false;                   // worker must stop now (deadline passed)
   std::atomic<bool> stopping_flag_{false};  // stopping_, readable without the lock
   bool closed_ = false;                     // close finished
   CloseReport report_;
   Stats stats_;  // guarded by mu_ (stats() copies it under the lock)
-  std::thread worker_;
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace evroute

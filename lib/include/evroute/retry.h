@@ -10,6 +10,15 @@
 // it, and returns the last failure. A write interrupted by close() returns kClosed without giving up
 // on the event (the caller still owns it: a Queue counts it as undelivered).
 //
+// write_batch(events, results) retries the batch as one unit: a retryable failure retries the whole
+// batch (one strategy step per attempt, as for one event), and reaching the bound gives up on every
+// event of it. A non-retryable failure of a batch of several events does not give up on them: the
+// batch is split and each event is retried on its own (as a batch of one, so the destination's
+// format stays the same), so only the events the destination really refuses are given up on. When
+// the destination is not a BatchSink, write_batch() is one write() per event. Stats and hooks count
+// events, not attempts of a batch: a batch of 10 retried once counts 10 retries; on_retry is called
+// once per batch attempt with the batch's first event, on_give_up once per event.
+//
 // Unlike go-events' RetryingSink: retries are bounded, close() wakes a backoff wait at once and
 // closes the destination, and the success path neither allocates nor logs. The lib does not log:
 // the on_retry / on_give_up hooks let the embedder do so.
@@ -17,8 +26,9 @@
 // Time comes from an injectable Clock, so tests use FakeClock and never sleep.
 //
 // Ownership: shares ownership of the destination, the strategy and the dead-letter sink.
-// Thread-safety: write() and close() are safe from any thread; concurrent writes share the
-// strategy's state (a breaker counts failures across all of them).
+// Thread-safety: write(), write_batch() and close() are safe from any thread; concurrent writes
+// share the strategy's state (a breaker counts failures across all of them, and one success
+// resets it) and wait out their backoffs independently.
 #pragma once
 
 #include <atomic>
@@ -31,8 +41,8 @@
 #include <random>
 #include <vector>
 
+#include "evroute/batch_sink.h"
 #include "evroute/clock.h"
-#include "evroute/sink.h"
 
 namespace evroute {
 
@@ -100,7 +110,7 @@ class CombinedStrategy final : public RetryStrategy {
   const std::vector<std::shared_ptr<RetryStrategy>> strategies_;
 };
 
-class Retrying final : public Sink {
+class Retrying final : public BatchSink {
  public:
   struct Options {
     std::uint32_t max_attempts = 8;    // attempts per event, first included; 0 = no bound
@@ -125,11 +135,17 @@ class Retrying final : public Sink {
            Options options);
 
   Status write(const Event& event) override;
+  Status write_batch(std::span<const Event> events, std::span<Status> results) override;
   Status close() override;
   Stats stats() const;
 
  private:
-  Status give_up(const Event& event, Status last, std::uint32_t attempts);
+  // Attempts `unit` (one event when `results` is empty, else a batch through write_batch_to) until
+  // it succeeds, is closed or gives up. With `split_on_reject`, a non-retryable failure returns at
+  // once (setting *rejected) instead of giving up.
+  Status deliver(std::span<const Event> unit, std::span<Status> results, bool split_on_reject,
+                 bool* rejected);
+  Status give_up(std::span<const Event> unit, Status last, std::uint32_t attempts);
 
   const std::shared_ptr<Sink> destination_;
   const std::shared_ptr<RetryStrategy> strategy_;

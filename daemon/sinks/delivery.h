@@ -1,0 +1,45 @@
+// How the topology feeds a sink's leaf: rate limit, concurrency and batching.
+//
+// A sink type that supports these reads them with read_delivery() from its own keys and reports
+// them through SinkSpec::delivery(); the router then builds
+//   Queue (concurrency workers, batching) -> Retrying -> [RateLimited] -> leaf.
+// The defaults (no limit, one request at a time, no batches) are exactly a sink without them.
+//
+//   rate_limit: 50                          # events/s, or
+//   rate_limit: { per_second: 50, burst: 10 }
+//   concurrency: 4                          # requests in flight; > 1: order is not promised
+//   batch: { max_events: 100, max_bytes: 1MiB, max_wait: 1s, encoding: json }   # or ndjson
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "config_reader.h"
+
+namespace evrouted {
+
+struct RateLimitConfig {
+  double per_second = 0;  // > 0
+  double burst = 1;       // >= 1
+};
+
+struct BatchConfig {
+  enum class Encoding { kJsonArray, kNdjson };
+  std::size_t max_events = 100;       // >= 1
+  std::uint64_t max_bytes = 1 << 20;  // body bytes; 0: no byte bound
+  Duration max_wait = std::chrono::seconds(1);
+  Encoding encoding = Encoding::kJsonArray;
+};
+
+struct DeliveryConfig {
+  std::optional<RateLimitConfig> rate_limit;  // none: no limit
+  unsigned concurrency = 1;                   // 1 keeps order
+  std::optional<BatchConfig> batch;           // none: one event per request
+};
+
+// Reads `rate_limit`, `concurrency` and `batch` from `r` (errors recorded in it).
+DeliveryConfig read_delivery(ConfigReader& r);
+
+}  // namespace evrouted

@@ -1,0 +1,300 @@
+// Batching: a Queue handing a BatchSink batches (by count, bytes and max_wait), Retrying retrying a
+// batch whole and splitting one the destination refuses, and per-event accounting throughout.
+// max_wait runs on a FakeClock; the other tests set it to an hour so only count, bytes or close can
+// send a batch.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "evroute/batch_sink.h"
+#include "evroute/queue.h"
+#include "evroute/rate_limit.h"
+#include "evroute/retry.h"
+
+namespace evroute {
+namespace {
+
+using namespace std::chrono_literals;
+using Ids = std::vector<std::string>;
+using Batches = std::vector<Ids>;
+
+Event ev(const std::string& id) { return Event::make(id, "{\"id\":\"" + id + "\"}"); }
+
+template <class Condition>
+bool eventually(Condition condition) {
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Records every batch. `answer` decides a batch's outcome (one Status for the whole batch, as an
+// HTTP request would); default OK.
+class BatchRecorder final : public BatchSink {
+ public:
+  std::function<Status(const Ids&)> answer;
+
+  Status write(const Event& event) override {
+    std::vector<Status> results(1);
+    return write_batch(std::span<const Event>(&event, 1), results);
+  }
+  Status write_batch(std::span<const Event> events, std::span<Status> results) override {
+    if (Status s = check_batch(events, results); !s.is_ok()) return s;
+    Ids ids;
+    for (const Event& e : events) ids.emplace_back(e.id());
+    Status status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return Status::closed();
+      batches_.push_back(ids);
+    }
+    if (answer) status = answer(ids);
+    std::fill(results.begin(), results.end(), status);
+    return status;
+  }
+  Status close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    return Status::ok();
+  }
+  Batches batches() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return batches_;
+  }
+
+ private:
+  std::mutex mu_;
+  bool closed_ = false;
+  Batches batches_;
+};
+
+std::vector<std::size_t> sizes(const Batches& batches) {
+  std::vector<std::size_t> out;
+  for (const Ids& b : batches) out.push_back(b.size());
+  return out;
+}
+
+TEST(QueueBatchTest, SendsFullBatchesInOrderAndTheRestAtClose) {
+  auto sink = std::make_shared<BatchRecorder>();
+  Queue q(sink, {.capacity = 0, .batch = {.max_events = 3, .max_wait = 1h}});
+  for (const char* id : {"a", "b", "c", "d", "e", "f", "g"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
+  ASSERT_TRUE(eventually([&] { return sink->batches().size() == 2; }));
+  ASSERT_TRUE(q.close().is_ok());  // "g" waits for more until close sends it
+  EXPECT_EQ(sink->batches(), (Batches{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}}));
+  const auto s = q.stats();
+  EXPECT_EQ(s.delivered, 7u);
+  EXPECT_EQ(s.batches, 3u);
+  EXPECT_EQ(s.pending, 0u);
+}
+
+TEST(QueueBatchTest, MaxBytesBoundsABatchAndAnOversizedEventGoesAlone) {
+  auto sink = std::make_shared<BatchRecorder>();
+  // ev("x") has a 10-byte payload: 11 bytes with its separator; two fit in 25.
+  Queue q(sink, {.capacity = 0, .batch = {.max_events = 100, .max_bytes = 25, .max_wait = 1h}});
+  for (const char* id : {"a", "b", "c", "d"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
+  ASSERT_TRUE(q.write(Event::make("big", std::string(100, 'x'))).is_ok());
+  ASSERT_TRUE(q.write(ev("e")).is_ok());
+  ASSERT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->batches(), (Batches{{"a", "b"}, {"c", "d"}, {"big"}, {"e"}}));
+}
+
+TEST(QueueBatchTest, MaxWaitSendsAPartialBatch) {
+  auto clock = std::make_shared<FakeClock>();
+  auto sink = std::make_shared<BatchRecorder>();
+  Queue q(sink, {.capacity = 0, .batch = {.max_events = 10, .max_wait = 250ms}, .clock = clock});
+  ASSERT_TRUE(q.write(ev("lonely")).is_ok());
+  ASSERT_TRUE(eventually([&] { return q.stats().delivered == 1; }));
+  EXPECT_EQ(sink->batches(), (Batches{{"lonely"}}));
+  EXPECT_EQ(clock->sleeps(), (std::vector<Clock::Duration>{250ms}));
+  ASSERT_TRUE(q.close().is_ok());
+}
+
+TEST(QueueBatchTest, AFullQueueSendsAtOnceRatherThanWaitForMaxWait) {
+  auto sink = std::make_shared<BatchRecorder>();
+  Queue q(sink, {.capacity = 3, .batch = {.max_events = 10, .max_wait = 1h}});
+  for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
+  ASSERT_TRUE(eventually([&] { return q.stats().delivered == 3; }));  // long before an hour
+  EXPECT_EQ(sink->batches(), (Batches{{"a", "b", "c"}}));
+  ASSERT_TRUE(q.close().is_ok());
+}
+
+TEST(QueueBatchTest, CountsEachEventByItsOwnResult) {
+  // A destination that takes a batch but refuses one event of it (as Retrying does after a split).
+  class Picky final : public BatchSink {
+   public:
+    Status write(const Event&) override { return Status::ok(); }
+    Status write_batch(std::span<const Event> events, std::span<Status> results) override {
+      Status first;
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        results[i] = events[i].id() == "bad" ? Status::rejected("no") : Status::ok();
+        if (first.is_ok()) first = results[i];
+      }
+      return first;
+    }
+    Status close() override { return Status::ok(); }
+  };
+  Queue q(std::make_shared<Picky>(), {.capacity = 0, .batch = {.max_events = 3, .max_wait = 1h}});
+  for (const char* id : {"a", "bad", "c"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
+  ASSERT_TRUE(q.close().is_ok());
+  const auto s = q.stats();
+  EXPECT_EQ(s.delivered, 2u);
+  EXPECT_EQ(s.failed, 1u);
+}
+
+TEST(QueueBatchTest, BatchingNeedsABatchSink) {
+  class Plain final : public Sink {
+    Status write(const Event&) override { return Status::ok(); }
+    Status close() override { return Status::ok(); }
+  };
+  EXPECT_THROW(Queue(std::make_shared<Plain>(), {.batch = {.max_events = 2}}),
+               std::invalid_argument);
+  // max_events 1 is no batching: any sink will do.
+  EXPECT_NO_THROW(Queue(std::make_shared<Plain>(), {.batch = {.max_events = 1}}));
+}
+
+Retrying::Options retry_options(std::shared_ptr<Clock> clock, std::uint32_t max_attempts = 5) {
+  Retrying::Options o;
+  o.max_attempts = max_attempts;
+  o.clock = std::move(clock);
+  return o;
+}
+
+std::shared_ptr<RetryStrategy> backoff() {
+  return std::make_shared<ExponentialBackoff>(
+      ExponentialBackoff::Options{.base = 100ms, .max = 1s, .jitter = 0});
+}
+
+TEST(RetryingBatchTest, RetryableFailureRetriesTheWholeBatch) {
+  auto clock = std::make_shared<FakeClock>();
+  auto sink = std::make_shared<BatchRecorder>();
+  int calls = 0;
+  sink->answer = [&](const Ids&) {
+    return ++calls == 1 ? Status::unavailable("HTTP 503") : Status::ok();
+  };
+  Retrying retrying(sink, backoff(), retry_options(clock));
+  const std::vector<Event> batch{ev("a"), ev("b"), ev("c")};
+  std::vector<Status> results(3);
+  ASSERT_TRUE(retrying.write_batch(batch, results).is_ok());
+  for (const Status& r : results) EXPECT_TRUE(r.is_ok());
+  EXPECT_EQ(sink->batches(), (Batches{{"a", "b", "c"}, {"a", "b", "c"}}));
+  EXPECT_EQ(clock->sleeps(), (std::vector<Clock::Duration>{100ms}));
+  const auto s = retrying.stats();
+  EXPECT_EQ(s.delivered, 3u);
+  EXPECT_EQ(s.retries, 3u);  // events, not requests
+  EXPECT_EQ(s.gave_up, 0u);
+}
+
+TEST(RetryingBatchTest, RejectedBatchIsSplitSoOnlyThePoisonEventFails) {
+  auto clock = std::make_shared<FakeClock>();
+  auto sink = std::make_shared<BatchRecorder>();
+  sink->answer = [](const Ids& ids) {
+    return std::find(ids.begin(), ids.end(), "poison") != ids.end() ? Status::rejected("HTTP 400")
+                                                                    : Status::ok();
+  };
+  auto dead = std::make_shared<BatchRecorder>();
+  auto options = retry_options(clock);
+  options.dead_letter = dead;
+  Ids given_up;
+  options.on_give_up = [&](const Event& e, const Status&, std::uint32_t) {
+    given_up.emplace_back(e.id());
+  };
+  Retrying retrying(sink, backoff(), options);
+  const std::vector<Event> batch{ev("a"), ev("poison"), ev("c")};
+  std::vector<Status> results(3);
+  const Status status = retrying.write_batch(batch, results);
+  EXPECT_EQ(status.code(), Code::kRejected);
+  EXPECT_TRUE(results[0].is_ok());
+  EXPECT_EQ(results[1].code(), Code::kRejected);
+  EXPECT_TRUE(results[2].is_ok());
+  EXPECT_EQ(sink->batches(), (Batches{{"a", "poison", "c"}, {"a"}, {"poison"}, {"c"}}));
+  EXPECT_EQ(given_up, (Ids{"poison"}));
+  EXPECT_EQ(dead->batches(), (Batches{{"poison"}}));
+  const auto s = retrying.stats();
+  EXPECT_EQ(s.delivered, 2u);
+  EXPECT_EQ(s.gave_up, 1u);
+  EXPECT_EQ(s.dead_lettered, 1u);
+  EXPECT_TRUE(clock->sleeps().empty());  // a refusal is not waited on
+}
+
+TEST(RetryingBatchTest, RetriesExhaustedGiveUpOnEveryEventOfTheBatch) {
+  auto clock = std::make_shared<FakeClock>();
+  auto sink = std::make_shared<BatchRecorder>();
+  sink->answer = [](const Ids&) { return Status::unavailable("down"); };
+  Ids given_up;
+  auto options = retry_options(clock, 2);
+  options.on_give_up = [&](const Event& e, const Status&, std::uint32_t attempts) {
+    EXPECT_EQ(attempts, 2u);
+    given_up.emplace_back(e.id());
+  };
+  Retrying retrying(sink, backoff(), options);
+  const std::vector<Event> batch{ev("a"), ev("b")};
+  std::vector<Status> results(2);
+  EXPECT_EQ(retrying.write_batch(batch, results).code(), Code::kUnavailable);
+  EXPECT_EQ(results[0].code(), Code::kUnavailable);
+  EXPECT_EQ(results[1].code(), Code::kUnavailable);
+  EXPECT_EQ(given_up, (Ids{"a", "b"}));
+  EXPECT_EQ(sink->batches().size(), 2u);  // no split after retryable failures
+  EXPECT_EQ(retrying.stats().gave_up, 2u);
+  EXPECT_EQ(retrying.stats().retries, 2u);
+}
+
+TEST(RetryingBatchTest, WithoutABatchSinkEachEventIsWrittenAndRetriedAlone) {
+  class Flaky final : public Sink {
+   public:
+    Status write(const Event& e) override {
+      std::lock_guard<std::mutex> lock(mu_);
+      seen.emplace_back(e.id());
+      return e.id() == "b" && seen.size() < 3 ? Status::unavailable("x") : Status::ok();
+    }
+    Status close() override { return Status::ok(); }
+    std::mutex mu_;
+    Ids seen;
+  };
+  auto clock = std::make_shared<FakeClock>();
+  auto sink = std::make_shared<Flaky>();
+  Retrying retrying(sink, backoff(), retry_options(clock));
+  const std::vector<Event> batch{ev("a"), ev("b"), ev("c")};
+  std::vector<Status> results(3);
+  ASSERT_TRUE(retrying.write_batch(batch, results).is_ok());
+  EXPECT_EQ(sink->seen, (Ids{"a", "b", "b", "c"}));
+  EXPECT_EQ(retrying.stats().retries, 1u);
+}
+
+TEST(RetryingBatchTest, ArgumentsAreChecked) {
+  auto sink = std::make_shared<BatchRecorder>();
+  Retrying retrying(sink, backoff(), retry_options(std::make_shared<FakeClock>()));
+  const std::vector<Event> batch{ev("a"), Event()};
+  std::vector<Status> results(2);
+  EXPECT_EQ(retrying.write_batch(batch, results).code(), Code::kInvalidArgument);
+  EXPECT_EQ(results[0].code(), Code::kInvalidArgument);
+  std::vector<Status> too_few(1);
+  EXPECT_EQ(retrying.write_batch(batch, too_few).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(sink->batches().empty());
+  EXPECT_TRUE(retrying.write_batch({}, {}).is_ok());
+}
+
+TEST(BatchPipelineTest, BatchesTravelQueueRetryingRateLimitedWhole) {
+  auto clock = std::make_shared<FakeClock>();
+  auto leaf = std::make_shared<BatchRecorder>();
+  auto limited = std::make_shared<RateLimited>(
+      leaf, RateLimited::Options{.per_second = 10, .burst = 1, .clock = clock});
+  auto retrying = std::make_shared<Retrying>(limited, backoff(), retry_options(clock));
+  Queue q(retrying, {.capacity = 0, .batch = {.max_events = 4, .max_wait = 1h}});
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
+  ASSERT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sizes(leaf->batches()), (std::vector<std::size_t>{4, 4}));
+  EXPECT_EQ(retrying->stats().delivered, 8u);
+  // The first batch takes 4 tokens of a bucket of 1: the second waits from -3 to 1 token, 400 ms.
+  EXPECT_EQ(clock->sleeps(), (std::vector<Clock::Duration>{400ms}));
+}
+
+}  // namespace
+}  // namespace evroute
