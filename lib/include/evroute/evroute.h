@@ -2,6 +2,7 @@
 #pragma once
 
 #include "evroute/broadcaster.h"
+#include "evroute/budget.h"
 #include "evroute/channel.h"
 #include "evroute/clock.h"
 #include "evroute/event.h"
