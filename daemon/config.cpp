@@ -62,6 +62,12 @@ void read_server(ConfigReader& r, ServerConfig& server) {
   r.finish();
 }
 
+void read_limits(ConfigReader& r, LimitsConfig& limits) {
+  if (!r.valid()) return;
+  if (auto v = r.size("memory")) limits.memory = *v;
+  r.finish();
+}
+
 void read_queue(ConfigReader& r, QueueConfig& q) {
   if (!r.valid()) return;
   if (auto v = r.unsigned_integer("capacity", 0, 100000000)) q.capacity = *v;
@@ -166,6 +172,7 @@ LoadResult load(const YAML::Node& root, ConfigErrors& errors, const std::string&
     if (r.valid()) {
       if (auto server = r.map("server")) read_server(*server, config.server);
       if (auto v = r.duration("shutdown_timeout")) config.shutdown_timeout = *v;
+      if (auto limits = r.map("limits")) read_limits(*limits, config.limits);
       YAML::Node sinks = r.node("sinks");
       if (!sinks.IsDefined() || sinks.IsNull()) {
         r.error_here("no sinks: add a 'sinks' mapping with at least one sink");

@@ -27,6 +27,13 @@ struct ServerConfig {
   unsigned threads = 0;             // HTTP worker threads; 0 = automatic
 };
 
+// `limits:` — process-wide bounds.
+struct LimitsConfig {
+  // Bytes of queued events (id, attributes and payload: one allocation per event, however many
+  // sinks it is routed to) that evrouted holds at once; past it, POST /v1/events gets 503. 0: none.
+  std::uint64_t memory = 32ull << 20;
+};
+
 struct QueueConfig {
   std::size_t capacity = 10000;
   evroute::OverflowPolicy when_full = evroute::OverflowPolicy::kBlock;
@@ -69,6 +76,7 @@ struct Config {
   std::string path;  // the file it came from
   ServerConfig server;
   Duration shutdown_timeout = std::chrono::seconds(10);
+  LimitsConfig limits;
   std::vector<SinkConfig> sinks;  // in file order
 };
 
