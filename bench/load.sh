@@ -12,6 +12,8 @@
 #   4        durable sink: n/a until durable queues exist
 #   5        single-event POSTs -> file + stdout + an http sink whose receiver (nginx, started by this
 #            script) is down for the first half of the run
+#   6        50-event arrays of 4 KB events (bench/post_big.lua) -> the same three sinks, the receiver
+#            down for the whole run: limits.memory binds (503s); the receiver comes up after wrk
 # Per scenario: requests/s, events/s (accepted events / duration), p50/p99, evrouted's peak RSS
 # (VmHWM), accepted vs delivered for every sink, and req/s as a ratio of the nginx ceiling measured
 # in the same run. Then the median of each over the runs.
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
     --smoke) smoke=true; runs=1; duration=2; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "load.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -132,7 +134,7 @@ run_wrk() {  # run_wrk URL SCRIPT [ARG] -> wrk output on stdout
 
 # One evrouted scenario. Sets result="req/s events/s p50 p99 rss_mib accepted delivered non2xx".
 scenario() {
-  local name=$1 script=$2 arg=${3:-} with_hook=${4:-false}
+  local name=$1 script=$2 arg=${3:-} with_hook=${4:-false} hook_up=${5:-half}
   local dir="$work/$name" hook_port="" hook_pid=""
   mkdir -p "$dir"
   cat >"$dir/evroute.yaml" <<YAML
@@ -161,12 +163,16 @@ YAML
 
   run_wrk "http://127.0.0.1:$port/v1/events" "$script" "$arg" >"$dir/wrk.txt" &
   local wrk_pid=$!
-  if $with_hook; then  # the receiver comes up half-way through
+  if $with_hook && [ "$hook_up" = half ]; then  # the receiver comes up half-way through
     sleep $((duration / 2))
     start_nginx "$hook_port" "$dir/hook.log"
     hook_pid=$nginx_pid
   fi
   wait "$wrk_pid" || fail "$name: wrk failed: $(cat "$dir/wrk.txt")"
+  if $with_hook && [ "$hook_up" = end ]; then  # the receiver comes up once the load is over
+    start_nginx "$hook_port" "$dir/hook.log"
+    hook_pid=$nginx_pid
+  fi
 
   # Bounded wait until every queue is empty (the hook catches up after its receiver came up) and
   # the accepted count is settled: requests that wrk gave up on may still be admitted after it exits.
@@ -223,13 +229,14 @@ for run in $(seq "$runs"); do
   ceiling
   read -r c_rps c_p50 c_p99 <<<"$result"
   printf '%s\tceiling\t%s\t-\t%s\t%s\t-\t-\t-\t0\t1.00\n' "$run" "$c_rps" "$c_p50" "$c_p99" >>"$results"
-  for s in 1 2 3 5; do
+  for s in 1 2 3 5 6; do
     log "run $run/$runs: scenario $s"
     case $s in
       1) scenario s$s-$run bench/post_event.lua ;;
       2) scenario s$s-$run bench/post_batch.lua ;;
       3) scenario s$s-$run bench/post_batch.lua ndjson ;;
       5) scenario s$s-$run bench/post_event.lua "" true ;;
+      6) scenario s$s-$run bench/post_big.lua "" true end ;;
     esac
     read -r rps eps p50 p99 rss accepted delivered bad <<<"$result"
     ratio=-  # req/s against nginx's single-event req/s: meaningful for single-event scenarios only
@@ -260,8 +267,8 @@ echo "Medians:"
 printf '| %-38s | %9s | %10s | %8s | %8s | %8s | %8s |\n' scenario req/s events/s p50 p99 "peak RSS" "x nginx"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..40})" ----------- ------------ ---------- ---------- ---------- ----------
 names=([1]="1 single events (file + stdout)" [2]="2 100-event JSON arrays" [3]="3 100-event NDJSON"
-       [5]="5 + http sink, receiver down 1st half")
-for s in ceiling 1 2 3 4 5; do
+       [5]="5 + http sink, receiver down 1st half" [6]="6 4 KB events, receiver down: budget")
+for s in ceiling 1 2 3 4 5 6; do
   if [ "$s" = 4 ]; then
     printf '| %-38s | %s |\n' "4 durable sink" "n/a (needs durable queues)"
     continue
