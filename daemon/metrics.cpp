@@ -118,7 +118,9 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
   out += "# HELP evroute_memory_limit_bytes limits.memory (0: no limit).\n";
   out += "# TYPE evroute_memory_limit_bytes gauge\n";
   out += fmt::format("evroute_memory_limit_bytes {}\n", memory.limit());
-  out += "# HELP evroute_memory_rejected_requests_total Requests refused (503) by limits.memory.\n";
+  out +=
+      "# HELP evroute_memory_rejected_requests_total Requests refused by limits.memory (503; 413 "
+      "when larger than the whole limit).\n";
   out += "# TYPE evroute_memory_rejected_requests_total counter\n";
   out += fmt::format("evroute_memory_rejected_requests_total {}\n", memory.rejections());
 

@@ -64,7 +64,7 @@ class Router {
  public:
   enum class Outcome {
     kAccepted,
-    kFull,      // a blocking queue stayed full past its block_timeout (503)
+    kFull,        // a blocking queue stayed full past its block_timeout (503)
     kTooLarge,    // more events for one sink than its queue can ever hold, or more bytes than
                   // limits.memory (413)
     kClosed,      // shutting down (503)

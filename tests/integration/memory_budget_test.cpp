@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "support/daemon_process.h"
 #include "support/receiver.h"
@@ -65,7 +66,8 @@ limits: { memory: 1MiB }
 sinks:
   hook:
     type: http
-    url: http://127.0.0.1:)" + std::to_string(port) + R"(/hooks
+    url: http://127.0.0.1:)" + std::to_string(port) +
+                                R"(/hooks
     timeout: 5s
     queue: { capacity: 1000000 }   # the queue alone would take everything
     retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 10ms, max_backoff: 100ms, breaker: false }
@@ -75,9 +77,8 @@ sinks:
   const std::size_t rss_before = peak_rss(d->pid());
   ASSERT_GT(rss_before, 0u);
 
-  // 24 MiB of events: 24x the budget.
-  const int requests =
-      static_cast<int>(kPushFactor * kLimit / (kEventsPerRequest * kPayloadBytes));
+  // kPushFactor x the budget of events (24 MiB plain).
+  const int requests = static_cast<int>(kPushFactor * kLimit / (kEventsPerRequest * kPayloadBytes));
   std::set<std::string> accepted;
   int refused = 0;
   auto c = d->client();
@@ -114,7 +115,8 @@ sinks:
   std::cout << "evrouted's peak RSS grew by " << growth / 1024 << " KiB\n";
 #endif
 
-  // The webhook comes up: every acknowledged event arrives (at least once), then the budget is free.
+  // The webhook comes up: every acknowledged event arrives (at least once), then the budget is
+  // free.
   Receiver hook(port);
   ASSERT_TRUE(hook.wait_delivered(accepted.size(), 60s));
   std::set<std::string> delivered;
@@ -122,7 +124,8 @@ sinks:
   for (const auto& id : accepted) EXPECT_TRUE(delivered.count(id)) << "never delivered: " << id;
 
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (metric(*d, "evroute_memory_queued_bytes") != 0 && std::chrono::steady_clock::now() < deadline) {
+  while (metric(*d, "evroute_memory_queued_bytes") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(metric(*d, "evroute_memory_queued_bytes"), 0);
