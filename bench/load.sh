@@ -1,39 +1,284 @@
 #!/usr/bin/env bash
-# Load benchmark for evrouted: single-event POSTs with keep-alive, driven by wrk, against a fan-out
-# to a file sink and a stdout sink (sent to /dev/null). Builds Release, runs the scenario, then
-# stops evrouted (draining) and checks that every accepted event reached the file.
-#   bench/load.sh [SECONDS] [CONNECTIONS]      (defaults: 10 s, 16 connections, 2 wrk threads)
+# Load benchmark for evrouted (issue 6). One command, from a fresh clone:
+#
+#   bench/load.sh [--runs N] [--duration SECONDS] [--connections N] [--smoke]
+#
+# Installs wrk and nginx if missing (scripts/install-deps --bench), builds evrouted Release, and for
+# each of N runs (default 3; 10 s per scenario, wrk -t2 -c16) measures on free 127.0.0.1 ports:
+#   ceiling  nginx `return 204;` answering the same single-event POST
+#   1        single-event POSTs (bench/post_event.lua) -> file sink + stdout sink (to /dev/null)
+#   2        100-event JSON arrays (bench/post_batch.lua) -> the same two sinks
+#   3        100-event NDJSON -> the same two sinks
+#   4        durable sink: n/a until durable queues exist
+#   5        single-event POSTs -> file + stdout + an http sink whose receiver (nginx, started by this
+#            script) is down for the first half of the run
+#   6        50-event arrays of 4 KB events (bench/post_big.lua) -> the same three sinks, the receiver
+#            down for the whole run: limits.memory binds (503s); the receiver comes up after wrk
+# Per scenario: requests/s, events/s (accepted events / duration), p50/p99, evrouted's peak RSS
+# (VmHWM), accepted vs delivered for every sink, and req/s as a ratio of the nginx ceiling measured
+# in the same run. Then the median of each over the runs.
+#
+# Every scenario waits (bounded) until evrouted's queues are empty, stops it with SIGTERM and checks
+# delivered == accepted for every sink (the file's lines, the stdout sink's counter, the receiver's
+# log): a run that loses an event fails the script (exit 1). Figures never fail it. --smoke is one
+# run of 2 s per scenario, for CI: it checks that the script works and loses nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${1:-10}
-conns=${2:-16}
-command -v wrk >/dev/null || { scripts/install-deps; apt-get install -y -qq wrk >/dev/null; }
-scripts/install-deps
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DEVROUTE_BUILD_TESTS=OFF >/dev/null
-cmake --build build-release -j"$(nproc)" --target evrouted >/dev/null
+
+runs=3 duration=10 conns=16 smoke=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --smoke) smoke=true; runs=1; duration=2; shift ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "load.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ "$runs" -ge 1 ] && [ "$duration" -ge 2 ] || { echo "load.sh: need --runs >= 1, --duration >= 2" >&2; exit 2; }
+
+log() { echo "load.sh: $*" >&2; }
+fail() { echo "load.sh: FAILED: $*" >&2; exit 1; }
+
+scripts/install-deps --bench
+build=${EVROUTE_BENCH_BUILD_DIR:-build-release}
+log "building evrouted (Release) in $build"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEVROUTE_BUILD_TESTS=OFF -DEVROUTE_BUILD_BENCH=OFF \
+  >/dev/null
+cmake --build "$build" -j"$(nproc)" --target evrouted >/dev/null
+evrouted=$PWD/$build/daemon/evrouted
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-cat >"$work/evroute.yaml" <<YAML
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A loopback port nothing listens on: a random one not among the sockets in /proc/net/tcp*.
+pick_port() {
+  local used p
+  used=$(awk 'NR > 1 { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    while read -r hex; do [ -n "$hex" ] && echo $((16#$hex)); done)
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    grep -qx "$p" <<<"$used" || { echo "$p"; return; }
+  done
+  fail "no free port"
+}
+
+# Polls (up to $2 tenths of a second) until command $1 succeeds.
+wait_for() {
+  local i
+  for i in $(seq "$2"); do eval "$1" && return 0; sleep 0.1; done
+  return 1
+}
+
+# nginx in the foreground of its own prefix: `return 204` on $1; with $2, also logs each request's
+# method and status to $2 (the webhook receiver of scenario 5). Sets nginx_pid.
+start_nginx() {
+  local port=$1 access_log=${2:-} dir
+  dir=$(mktemp -d "$work/nginx.XXXX")
+  local alog="access_log off;"
+  [ -n "$access_log" ] && alog="log_format st '\$request_method \$status'; access_log $access_log st;"
+  cat >"$dir/nginx.conf" <<NGINX
+$([ "$(id -u)" = 0 ] && echo "user root;")
+daemon off;
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+  $alog
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fcgi;
+  uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$port; location / { return 204; } }
+}
+NGINX
+  "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" </dev/null >/dev/null 2>>"$dir/error.log" &
+  nginx_pid=$!
+  pids+=("$nginx_pid")
+  wait_for "curl -s -o /dev/null http://127.0.0.1:$port/" 50 || { cat "$dir/error.log" >&2; fail "nginx did not start"; }
+}
+
+stop() {  # stops our child PID gracefully (SIGTERM: evrouted drains) and waits; sets stop_rc
+  kill -TERM "$1" 2>/dev/null || true
+  stop_rc=0
+  wait "$1" || stop_rc=$?
+}
+
+# wrk output -> "req/s p50_ms p99_ms non2xx"
+parse_wrk() {
+  awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; return v * 1000 }
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
+    /Non-2xx/ { bad = $NF }
+    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad }' "$1"
+}
+
+metric() {  # metric PORT NAME [LABELS]  -> value
+  local name=$2
+  [ -n "${3:-}" ] && name+="{$3}"
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$name" '$1 == n { print $2 }'
+}
+
+run_wrk() {  # run_wrk URL SCRIPT [ARG] -> wrk output on stdout
+  wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s --latency -s "$2" "$1" ${3:+-- "$3"}
+}
+
+# One evrouted scenario. Sets result="req/s events/s p50 p99 rss_mib accepted delivered non2xx".
+scenario() {
+  local name=$1 script=$2 arg=${3:-} with_hook=${4:-false} hook_up=${5:-half}
+  local dir="$work/$name" hook_port="" hook_pid=""
+  mkdir -p "$dir"
+  cat >"$dir/evroute.yaml" <<YAML
 server: { listen: "127.0.0.1:0" }
 sinks:
   console: { type: stdout }
-  archive: { type: file, path: $work/events.ndjson }
+  archive: { type: file, path: $dir/events.ndjson }
 YAML
-build-release/daemon/evrouted --config "$work/evroute.yaml" >/dev/null 2>"$work/log" &
-pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.1; done
-port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$work/log")
-[ -n "$port" ] || { cat "$work/log"; exit 1; }
+  if $with_hook; then
+    hook_port=$(pick_port)
+    # Retries without a give-up bound and a short breaker cooldown: the receiver is down for half
+    # the run, and every event must reach it once it is up.
+    cat >>"$dir/evroute.yaml" <<YAML
+  hook:
+    type: http
+    url: http://127.0.0.1:$hook_port/hooks
+    retry: { max_attempts: 0, max_elapsed: 10m, max_backoff: 1s, breaker: { threshold: 5, cooldown: 1s } }
+YAML
+  fi
+  "$evrouted" --config "$dir/evroute.yaml" >/dev/null 2>"$dir/log" &
+  local pid=$!
+  pids+=("$pid")
+  wait_for "grep -q 'listening on' '$dir/log'" 100 || { cat "$dir/log" >&2; fail "$name: evrouted did not start"; }
+  local port
+  port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$dir/log")
 
-wrk -t2 -c"$conns" -d"${duration}s" --latency -s bench/post_event.lua "http://127.0.0.1:$port/v1/events" \
-  | tee "$work/wrk.txt"
-accepted=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^evroute_events_accepted_total/ {print $2}')
-peak_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-kill -TERM "$pid"
-wait "$pid" || true
-delivered=$(wc -l <"$work/events.ndjson")
-rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
+  run_wrk "http://127.0.0.1:$port/v1/events" "$script" "$arg" >"$dir/wrk.txt" &
+  local wrk_pid=$!
+  if $with_hook && [ "$hook_up" = half ]; then  # the receiver comes up half-way through
+    sleep $((duration / 2))
+    start_nginx "$hook_port" "$dir/hook.log"
+    hook_pid=$nginx_pid
+  fi
+  wait "$wrk_pid" || fail "$name: wrk failed: $(cat "$dir/wrk.txt")"
+  if $with_hook && [ "$hook_up" = end ]; then  # the receiver comes up once the load is over
+    start_nginx "$hook_port" "$dir/hook.log"
+    hook_pid=$nginx_pid
+  fi
+
+  # Bounded wait until every queue is empty (the hook catches up after its receiver came up) and
+  # the accepted count is settled: requests that wrk gave up on may still be admitted after it exits.
+  local accepted="" previous=-1 tries=0
+  while :; do
+    accepted=$(metric "$port" evroute_events_accepted_total)
+    [ "$accepted" = "$previous" ] && break
+    previous=$accepted
+    wait_for "[ \"\$(curl -s http://127.0.0.1:$port/metrics | awk '/^evroute_sink_queue_depth/ { s += \$2 } END { print s + 0 }')\" = 0 ]" 1200 ||
+      fail "$name: queues did not drain within 120 s"
+    sleep 0.5
+    tries=$((tries + 1))
+    [ "$tries" -lt 20 ] || fail "$name: the accepted count does not settle"
+  done
+  local rss_kib console
+  rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+  console=$(metric "$port" evroute_sink_events_delivered_total 'sink="console"')
+  local hook_delivered=""
+  $with_hook && hook_delivered=$(metric "$port" evroute_sink_events_delivered_total 'sink="hook"')
+  stop "$pid"
+  [ "$stop_rc" = 0 ] || fail "$name: evrouted exited $stop_rc"
+  local file_lines
+  file_lines=$(wc -l <"$dir/events.ndjson")
+  [ "$file_lines" = "$accepted" ] || fail "$name: file sink has $file_lines events, $accepted accepted"
+  [ "$console" = "$accepted" ] || fail "$name: stdout sink delivered $console, $accepted accepted"
+  local delivered="file=$file_lines,stdout=$console"
+  if $with_hook; then
+    stop "$hook_pid"  # nginx writes out its access log
+    local received
+    received=$(grep -c '^POST 2' "$dir/hook.log" || true)  # not the readiness probe (GET)
+    [ "$hook_delivered" = "$accepted" ] || fail "$name: http sink delivered $hook_delivered, $accepted accepted"
+    [ "$received" -ge "$accepted" ] || fail "$name: the receiver got $received events, $accepted accepted"
+    delivered+=",http=$hook_delivered(receiver:$received)"
+  fi
+  [ "$accepted" -gt 0 ] || fail "$name: nothing was accepted"
+  read -r rps p50 p99 bad < <(parse_wrk "$dir/wrk.txt")
+  local eps=$((accepted / duration))
+  result="$rps $eps $p50 $p99 $((rss_kib / 1024)) $accepted $delivered $bad"
+}
+
+ceiling() {  # nginx `return 204` on the single-event POST: sets result="req/s p50 p99"
+  local port
+  port=$(pick_port)
+  start_nginx "$port"
+  run_wrk "http://127.0.0.1:$port/v1/events" bench/post_event.lua >"$work/ceiling.txt"
+  stop "$nginx_pid"
+  read -r rps p50 p99 _ < <(parse_wrk "$work/ceiling.txt")
+  result="$rps $p50 $p99"
+}
+
+results="$work/results.tsv"  # run scenario rps eps p50 p99 rss accepted delivered non2xx ratio
+for run in $(seq "$runs"); do
+  log "run $run/$runs: nginx ceiling"
+  ceiling
+  read -r c_rps c_p50 c_p99 <<<"$result"
+  printf '%s\tceiling\t%s\t-\t%s\t%s\t-\t-\t-\t0\t1.00\n' "$run" "$c_rps" "$c_p50" "$c_p99" >>"$results"
+  for s in 1 2 3 5 6; do
+    log "run $run/$runs: scenario $s"
+    case $s in
+      1) scenario s$s-$run bench/post_event.lua ;;
+      2) scenario s$s-$run bench/post_batch.lua ;;
+      3) scenario s$s-$run bench/post_batch.lua ndjson ;;
+      5) scenario s$s-$run bench/post_event.lua "" true ;;
+      6) scenario s$s-$run bench/post_big.lua "" true end ;;
+    esac
+    read -r rps eps p50 p99 rss accepted delivered bad <<<"$result"
+    ratio=-  # req/s against nginx's single-event req/s: meaningful for single-event scenarios only
+    [ "$s" = 1 ] || [ "$s" = 5 ] && ratio=$(awk -v a="$rps" -v b="$c_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$s" "$rps" "$eps" "$p50" "$p99" \
+      "$rss" "$accepted" "$delivered" "$bad" "$ratio" >>"$results"
+  done
+done
+
+median() {  # median of column $2 for scenario $1 (numeric; "-" stays "-")
+  awk -F'\t' -v s="$1" -v c="$2" '$2 == s { print $c }' "$results" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (v[1] == "-") print "-";
+           else if (NR % 2) print v[(NR + 1) / 2]; else printf "%g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 echo
-echo "requests/s: $rps  accepted: $accepted  delivered to file: $delivered  peak RSS: $((peak_rss_kb / 1024)) MiB"
-[ "$accepted" = "$delivered" ] || { echo "FAILED: delivered != accepted"; exit 1; }
+echo "evrouted load benchmark: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'),"
+echo "$(nproc) cores, wrk -t2 -c$conns, ${duration}s per scenario, $runs run(s); medians over runs"
+echo
+echo "Per run:"
+printf '%-4s %-8s %10s %10s %8s %8s %7s %10s  %s\n' run scenario req/s events/s p50_ms p99_ms RSS_MiB x_nginx "accepted -> delivered (non-2xx)"
+while IFS=$'\t' read -r run s rps eps p50 p99 rss accepted delivered bad ratio; do
+  printf '%-4s %-8s %10s %10s %8s %8s %7s %10s  %s\n' "$run" "$s" "$rps" "$eps" "$p50" "$p99" "$rss" "$ratio" \
+    "$( [ "$s" = ceiling ] || echo "$accepted -> $delivered ($bad)")"
+done <"$results"
+echo
+echo "Medians:"
+printf '| %-38s | %9s | %10s | %8s | %8s | %8s | %8s |\n' scenario req/s events/s p50 p99 "peak RSS" "x nginx"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..40})" ----------- ------------ ---------- ---------- ---------- ----------
+names=([1]="1 single events (file + stdout)" [2]="2 100-event JSON arrays" [3]="3 100-event NDJSON"
+       [5]="5 + http sink, receiver down 1st half" [6]="6 4 KB events, receiver down: budget")
+for s in ceiling 1 2 3 4 5 6; do
+  if [ "$s" = 4 ]; then
+    printf '| %-38s | %s |\n' "4 durable sink" "n/a (needs durable queues)"
+    continue
+  fi
+  label="nginx return 204 (ceiling)"
+  [ "$s" = ceiling ] || label=${names[$s]}
+  printf '| %-38s | %9s | %10s | %5s ms | %5s ms | %5s MiB | %8s |\n' "$label" "$(median "$s" 3)" \
+    "$(median "$s" 4)" "$(median "$s" 5)" "$(median "$s" 6)" "$(median "$s" 7)" "$(median "$s" 11)"
+done
+echo
+echo "Every run: delivered == accepted for every sink (the run fails otherwise)."
+$smoke && echo "(smoke run: figures are not meaningful)"
+exit 0

@@ -63,6 +63,12 @@ void read_server(ConfigReader& r, ServerConfig& server) {
   r.finish();
 }
 
+void read_limits(ConfigReader& r, LimitsConfig& limits) {
+  if (!r.valid()) return;
+  if (auto v = r.size("memory")) limits.memory = *v;
+  r.finish();
+}
+
 void read_queue(ConfigReader& r, QueueConfig& q) {
   if (!r.valid()) return;
   if (auto v = r.choice("type", {"memory", "disk"})) {
@@ -234,6 +240,7 @@ LoadResult load(const YAML::Node& root, ConfigErrors& errors, const std::string&
           config.data_dir = *v;
         }
       }
+      if (auto limits = r.map("limits")) read_limits(*limits, config.limits);
       YAML::Node sinks = r.node("sinks");
       if (!sinks.IsDefined() || sinks.IsNull()) {
         r.error_here("no sinks: add a 'sinks' mapping with at least one sink");

@@ -28,6 +28,13 @@ struct ServerConfig {
   unsigned threads = 0;             // HTTP worker threads; 0 = automatic
 };
 
+// `limits:` — process-wide bounds.
+struct LimitsConfig {
+  // Bytes of queued events (id, attributes and payload: one allocation per event, however many
+  // sinks it is routed to) that evrouted holds at once; past it, POST /v1/events gets 503. 0: none.
+  std::uint64_t memory = 32ull << 20;
+};
+
 struct QueueConfig {
   enum class Type { kMemory, kDisk };
   Type type = Type::kMemory;
@@ -81,6 +88,7 @@ struct Config {
   ServerConfig server;
   Duration shutdown_timeout = std::chrono::seconds(10);
   std::string data_dir = "./data";  // disk queues live here (relative: to the working directory)
+  LimitsConfig limits;
   std::vector<SinkConfig> sinks;  // in file order
 };
 

@@ -111,6 +111,18 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
   out += "# HELP evroute_events_accepted_total Events acknowledged with 202.\n";
   out += "# TYPE evroute_events_accepted_total counter\n";
   out += fmt::format("evroute_events_accepted_total {}\n", router.events_accepted());
+  const evroute::MemoryBudget& memory = router.memory();
+  out += "# HELP evroute_memory_queued_bytes Bytes of queued events (each allocation once).\n";
+  out += "# TYPE evroute_memory_queued_bytes gauge\n";
+  out += fmt::format("evroute_memory_queued_bytes {}\n", memory.in_use());
+  out += "# HELP evroute_memory_limit_bytes limits.memory (0: no limit).\n";
+  out += "# TYPE evroute_memory_limit_bytes gauge\n";
+  out += fmt::format("evroute_memory_limit_bytes {}\n", memory.limit());
+  out +=
+      "# HELP evroute_memory_rejected_requests_total Requests refused by limits.memory (503; 413 "
+      "when larger than the whole limit).\n";
+  out += "# TYPE evroute_memory_rejected_requests_total counter\n";
+  out += fmt::format("evroute_memory_rejected_requests_total {}\n", memory.rejections());
 
   struct Family {
     const char* name;

@@ -238,7 +238,8 @@ bool Route::matches(const evroute::Event& event) const {
   return true;
 }
 
-Router::Router(const Config& config) : attribute_fields_(evrouted::attribute_fields(config)) {
+Router::Router(const Config& config)
+    : budget_(config.limits.memory), attribute_fields_(evrouted::attribute_fields(config)) {
   try {
     for (const SinkConfig& sc : config.sinks) routes_.push_back(build_route(sc, config.data_dir));
   } catch (...) {
@@ -326,6 +327,23 @@ Router::Admission Router::submit(std::span<const evroute::Event> events) {
     }
   }
 
+  if (!budget_.try_charge(events)) {
+    const std::size_t need = evroute::MemoryBudget::uncharged_bytes(events);
+    if (need > budget_.limit()) {
+      return {Outcome::kTooLarge, "request needs " + std::to_string(need) +
+                                      " bytes of queue memory, more than limits.memory (" +
+                                      std::to_string(budget_.limit()) + ")"};
+    }
+    // One line per second at most: under overload every request would log otherwise.
+    const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::int64_t last = budget_logged_ns_.load(std::memory_order_relaxed);
+    if (now - last >= std::int64_t{1000000000} &&
+        budget_logged_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+      spdlog::warn("limits.memory reached ({} of {} bytes in use); refusing requests ({} so far)",
+                   budget_.in_use(), budget_.limit(), budget_.rejections());
+    }
+    return {Outcome::kOverBudget, "evrouted's queue memory limit is reached; retry later"};
+  }
   for (const evroute::Event& e : events) {
     if (evroute::Status s = broadcaster_.write(e); !s.is_ok()) {
       spdlog::warn("event {}: {}", e.id(), s.to_string());

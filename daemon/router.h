@@ -20,6 +20,12 @@
 // stored it (another sink was full) may be delivered to that sink anyway: resending it is safe
 // when events carry their own ids (receivers deduplicate on webhook-id).
 //
+// Memory: every admitted event is charged to one MemoryBudget of `limits.memory` bytes (see
+// evroute/budget.h: an event fanned out to N sinks is one allocation, charged once, released when
+// the last queue is done with it). A request whose events do not fit in what is left of it is
+// refused whole (kOverBudget, 503) after the queue checks; one that could never fit gets kTooLarge.
+// Events already admitted are never dropped for it.
+//
 // shutdown() stops admission, then closes every queue against one common deadline — each queue
 // keeps delivering until it drains or the deadline passes — and reports what was left undelivered.
 // A sink disabled by its destination (410 Gone: its leaf holds its events, see Disableable) cannot
@@ -47,6 +53,7 @@
 #include "dead_letters.h"
 #include "evroute/broadcaster.h"
 #include "evroute/durable_queue.h"
+#include "evroute/budget.h"
 #include "evroute/filter.h"
 #include "evroute/queue.h"
 #include "evroute/rate_limit.h"
@@ -101,9 +108,11 @@ class Router {
  public:
   enum class Outcome {
     kAccepted,
-    kFull,      // a blocking queue stayed full past its block_timeout (503)
-    kTooLarge,  // more events for one sink than its queue can ever hold (413)
-    kClosed,    // shutting down (503)
+    kFull,        // a blocking queue stayed full past its block_timeout (503)
+    kTooLarge,    // more events for one sink than its queue can ever hold, or more bytes than
+                  // limits.memory (413)
+    kClosed,      // shutting down (503)
+    kOverBudget,  // the events do not fit in what limits.memory has left now (503)
     kUnavailable,  // a disk queue could not store the events (I/O error) (503)
   };
   struct Admission {
@@ -147,6 +156,8 @@ class Router {
   // Top-level event fields that filters test, plus "type": ingest copies them into attributes.
   std::span<const std::string> attribute_fields() const { return attribute_fields_; }
   std::uint64_t events_accepted() const { return accepted_.load(std::memory_order_relaxed); }
+  // limits.memory: bytes in use, the limit (0: none), and requests refused for it.
+  const evroute::MemoryBudget& memory() const { return budget_; }
   // Events routed to `route` (after its filter): what its Filter forwarded, or, without a filter,
   // every accepted event.
   std::uint64_t events_in(const Route& route) const {
@@ -155,6 +166,8 @@ class Router {
   }
 
  private:
+  evroute::MemoryBudget budget_;  // declared first: outlives the queues holding charged events
+  std::atomic<std::int64_t> budget_logged_ns_{0};  // last "over budget" log line (steady clock)
   std::vector<std::unique_ptr<Route>> routes_;
   std::vector<std::string> attribute_fields_;
   evroute::Broadcaster broadcaster_;

@@ -218,6 +218,7 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
     case Router::Outcome::kAccepted:
       break;
     case Router::Outcome::kFull:
+    case Router::Outcome::kOverBudget:
       res.set_header("Retry-After", "1");
       return reply_error(res, 503, admission.message);
     case Router::Outcome::kUnavailable:

@@ -1,5 +1,7 @@
 #include "evroute/event.h"
 
+#include "evroute/budget.h"
+
 #include <atomic>
 #include <cstring>
 #include <new>
@@ -19,7 +21,7 @@ struct Event::Rep {
   std::uint32_t total_size;  // bytes after the header
   std::uint16_t id_size;
   std::uint8_t attribute_count;
-  std::uint8_t reserved;
+  std::atomic<std::uint8_t> budget;  // MemoryBudget slot charged with this event; 0: none
 
   char* bytes() { return reinterpret_cast<char*>(this + 1); }
   const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
@@ -36,6 +38,7 @@ static_assert(sizeof(Event::TimePoint::rep) == 8);
 
 Event Event::make(std::string_view id, std::string_view payload,
                   std::span<const Attribute> attributes, TimePoint received) {
+  static_assert(sizeof(Rep) == 24, "the header stays 24 bytes (see bench/README.md (d))");
   if (id.size() > kMaxIdBytes) throw std::length_error("event id longer than 65535 bytes");
   if (attributes.size() > kMaxAttributes) throw std::length_error("more than 255 event attributes");
   if (payload.size() > 0xffffffffu - 0x10000u) throw std::length_error("event payload too large");
@@ -105,6 +108,9 @@ Event::~Event() {
 
 void Event::release(Rep* rep) noexcept {
   if (rep->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (const std::uint8_t slot = rep->budget.load(std::memory_order_relaxed)) {
+      MemoryBudget::release(slot, sizeof(Rep) + rep->total_size);
+    }
     rep->~Rep();
     ::operator delete(static_cast<void*>(rep));
   }
@@ -146,6 +152,16 @@ std::optional<std::string_view> Event::attribute(std::string_view key) const noe
 }
 
 std::size_t Event::footprint() const noexcept { return rep_ ? sizeof(Rep) + rep_->total_size : 0; }
+
+bool Event::charged() const noexcept {
+  return rep_ && rep_->budget.load(std::memory_order_relaxed) != 0;
+}
+
+bool Event::charge_to(std::uint8_t slot) const noexcept {
+  if (!rep_) return false;
+  std::uint8_t none = 0;
+  return rep_->budget.compare_exchange_strong(none, slot, std::memory_order_relaxed);
+}
 
 std::uint32_t Event::use_count() const noexcept {
   return rep_ ? rep_->refs.load(std::memory_order_relaxed) : 0;

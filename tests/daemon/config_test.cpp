@@ -274,5 +274,27 @@ TEST(ConfigValues, WebhookUrls) {
   EXPECT_TRUE(parse_webhook_url("http://h:0/", &c));
 }
 
+TEST(ConfigLimits, MemoryDefaultsTo32MiBTakesASizeAndZeroMeansNone) {
+  auto d = load_config_text("sinks: { out: { type: stdout } }", "t.yaml");
+  ASSERT_TRUE(d.config);
+  EXPECT_EQ(d.config->limits.memory, 32u << 20);
+  auto r = load_config_text("limits: { memory: 256MiB }\nsinks: { out: { type: stdout } }", "t");
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->limits.memory, 256u << 20);
+  auto z = load_config_text("limits: { memory: 0 }\nsinks: { out: { type: stdout } }", "t");
+  ASSERT_TRUE(z.config);
+  EXPECT_EQ(z.config->limits.memory, 0u);
+}
+
+TEST(ConfigLimits, MistakesHaveTheirLineAndColumn) {
+  const auto bad_size = errors_of("sinks: { out: { type: stdout } }\nlimits:\n  memory: lots\n");
+  ASSERT_EQ(bad_size.size(), 1u) << ::testing::PrintToString(bad_size);
+  EXPECT_EQ(bad_size[0].rfind("t.yaml:3:11: ", 0), 0u) << bad_size[0];
+  const auto unknown = errors_of("sinks: { out: { type: stdout } }\nlimits: { memroy: 1MiB }\n");
+  ASSERT_EQ(unknown.size(), 1u) << ::testing::PrintToString(unknown);
+  EXPECT_EQ(unknown[0].rfind("t.yaml:2:11: ", 0), 0u) << unknown[0];
+  EXPECT_NE(unknown[0].find("memroy"), std::string::npos) << unknown[0];
+}
+
 }  // namespace
 }  // namespace evrouted

@@ -53,6 +53,7 @@ class DaemonProcess {
                                                  std::vector<std::string> extra_args = {});
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   const std::filesystem::path& workdir() const { return workdir_; }
   httplib::Client client() const;
 

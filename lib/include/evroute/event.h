@@ -72,7 +72,13 @@ class Event {
   // True when both handles share one allocation.
   bool same_as(const Event& other) const noexcept { return rep_ == other.rep_; }
 
+  // True when the event is charged to a MemoryBudget (see budget.h).
+  bool charged() const noexcept;
+
  private:
+  friend class MemoryBudget;
+  // Records that the event is charged to the budget in `slot`; false if it already was charged.
+  bool charge_to(std::uint8_t slot) const noexcept;
   struct Rep;
   static void release(Rep* rep) noexcept;
   explicit Event(Rep* rep) noexcept : rep_(rep) {}

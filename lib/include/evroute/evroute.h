@@ -3,6 +3,7 @@
 
 #include "evroute/batch_sink.h"
 #include "evroute/broadcaster.h"
+#include "evroute/budget.h"
 #include "evroute/channel.h"
 #include "evroute/clock.h"
 #include "evroute/disk_log.h"
