@@ -9,7 +9,8 @@
 #   1        single-event POSTs (bench/post_event.lua) -> file sink + stdout sink (to /dev/null)
 #   2        100-event JSON arrays (bench/post_batch.lua) -> the same two sinks
 #   3        100-event NDJSON -> the same two sinks
-#   4        durable sink: n/a until durable queues exist
+#   4a, 4b   scenario 2 with the file sink behind a disk queue (queue.type: disk), fsync: interval
+#            (4a) and fsync: always (4b): every 202 waits for the append (and, in 4b, the fdatasync)
 #   5        single-event POSTs -> file + stdout + an http sink whose receiver (nginx, started by this
 #            script) is down for the first half of the run
 #   6        50-event arrays of 4 KB events (bench/post_big.lua) -> the same three sinks, the receiver
@@ -134,14 +135,16 @@ run_wrk() {  # run_wrk URL SCRIPT [ARG] -> wrk output on stdout
 
 # One evrouted scenario. Sets result="req/s events/s p50 p99 rss_mib accepted delivered non2xx".
 scenario() {
-  local name=$1 script=$2 arg=${3:-} with_hook=${4:-false} hook_up=${5:-half}
-  local dir="$work/$name" hook_port="" hook_pid=""
+  local name=$1 script=$2 arg=${3:-} with_hook=${4:-false} hook_up=${5:-half} fsync=${6:-}
+  local dir="$work/$name" hook_port="" hook_pid="" archive_queue=""
   mkdir -p "$dir"
+  [ -n "$fsync" ] && archive_queue=", queue: { type: disk, fsync: $fsync }"
   cat >"$dir/evroute.yaml" <<YAML
 server: { listen: "127.0.0.1:0" }
+data_dir: $dir/state
 sinks:
   console: { type: stdout }
-  archive: { type: file, path: $dir/events.ndjson }
+  archive: { type: file, path: $dir/events.ndjson$archive_queue }
 YAML
   if $with_hook; then
     hook_port=$(pick_port)
@@ -229,12 +232,14 @@ for run in $(seq "$runs"); do
   ceiling
   read -r c_rps c_p50 c_p99 <<<"$result"
   printf '%s\tceiling\t%s\t-\t%s\t%s\t-\t-\t-\t0\t1.00\n' "$run" "$c_rps" "$c_p50" "$c_p99" >>"$results"
-  for s in 1 2 3 5 6; do
+  for s in 1 2 3 4a 4b 5 6; do
     log "run $run/$runs: scenario $s"
     case $s in
       1) scenario s$s-$run bench/post_event.lua ;;
       2) scenario s$s-$run bench/post_batch.lua ;;
       3) scenario s$s-$run bench/post_batch.lua ndjson ;;
+      4a) scenario s$s-$run bench/post_batch.lua "" false half interval ;;
+      4b) scenario s$s-$run bench/post_batch.lua "" false half always ;;
       5) scenario s$s-$run bench/post_event.lua "" true ;;
       6) scenario s$s-$run bench/post_big.lua "" true end ;;
     esac
@@ -264,18 +269,16 @@ while IFS=$'\t' read -r run s rps eps p50 p99 rss accepted delivered bad ratio; 
 done <"$results"
 echo
 echo "Medians:"
-printf '| %-38s | %9s | %10s | %8s | %8s | %8s | %8s |\n' scenario req/s events/s p50 p99 "peak RSS" "x nginx"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..40})" ----------- ------------ ---------- ---------- ---------- ----------
-names=([1]="1 single events (file + stdout)" [2]="2 100-event JSON arrays" [3]="3 100-event NDJSON"
+printf '| %-46s | %9s | %10s | %8s | %8s | %8s | %8s |\n' scenario req/s events/s p50 p99 "peak RSS" "x nginx"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" ----------- ------------ ---------- ---------- ---------- ----------
+declare -A names=([1]="1 single events (file + stdout)" [2]="2 100-event JSON arrays"
+       [3]="3 100-event NDJSON" [4a]="4a = 2, file on a disk queue, fsync interval"
+       [4b]="4b = 2, file on a disk queue, fsync always"
        [5]="5 + http sink, receiver down 1st half" [6]="6 4 KB events, receiver down: budget")
-for s in ceiling 1 2 3 4 5 6; do
-  if [ "$s" = 4 ]; then
-    printf '| %-38s | %s |\n' "4 durable sink" "n/a (needs durable queues)"
-    continue
-  fi
+for s in ceiling 1 2 3 4a 4b 5 6; do
   label="nginx return 204 (ceiling)"
   [ "$s" = ceiling ] || label=${names[$s]}
-  printf '| %-38s | %9s | %10s | %5s ms | %5s ms | %5s MiB | %8s |\n' "$label" "$(median "$s" 3)" \
+  printf '| %-46s | %9s | %10s | %5s ms | %5s ms | %5s MiB | %8s |\n' "$label" "$(median "$s" 3)" \
     "$(median "$s" 4)" "$(median "$s" 5)" "$(median "$s" 6)" "$(median "$s" 7)" "$(median "$s" 11)"
 done
 echo
