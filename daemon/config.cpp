@@ -162,11 +162,37 @@ void read_retry(ConfigReader& r, RetryConfig& retry) {
   r.finish();
 }
 
+// The node as text that does not depend on layout, flow or block style, quoting, comments, or the
+// order of mapping keys: two nodes with the same settings give the same text.
+std::string canonical(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return YAML::Dump(YAML::Node(node.Scalar()));
+    case YAML::NodeType::Sequence: {
+      std::string out = "[";
+      for (const auto& item : node) out += canonical(item) + ",";
+      return out + "]";
+    }
+    case YAML::NodeType::Map: {
+      std::vector<std::string> entries;
+      for (const auto& kv : node)
+        entries.push_back(canonical(kv.first) + ":" + canonical(kv.second));
+      std::sort(entries.begin(), entries.end());
+      std::string out = "{";
+      for (const std::string& e : entries) out += e + ",";
+      return out + "}";
+    }
+    default:
+      return "~";
+  }
+}
+
 std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& value,
                                     ConfigErrors& errors) {
   SinkConfig sink;
   sink.name = key.Scalar();
   sink.line = key.Mark().line + 1;
+  sink.fingerprint = canonical(value);
   ConfigReader r(value, errors, "sink '" + sink.name + "'");
   if (!r.valid()) return std::nullopt;
   const std::size_t before = errors.all().size();
@@ -258,6 +284,7 @@ LoadResult load(const YAML::Node& root, ConfigErrors& errors, const std::string&
       r.finish();
     }
   }
+  for (SinkConfig& sc : config.sinks) sc.fingerprint += " data_dir:" + config.data_dir;
 
   LoadResult result;
   result.errors = errors.all();

@@ -81,6 +81,10 @@ struct SinkConfig {
   QueueConfig queue;
   RetryConfig retry;
   std::shared_ptr<const SinkSpec> spec;
+  // The sink's YAML node as canonical text (comments, layout, style, quoting and key order
+  // dropped) plus data_dir: two loads of a sink compare equal iff its settings are the same (see
+  // config_diff.h).
+  std::string fingerprint;
 };
 
 struct Config {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "config.h"
+#include "config_diff.h"
 #include "dry_run.h"
 #include "logging.h"
 #include "router.h"
@@ -112,6 +113,36 @@ int dry_run(const std::string& config_path) {
   return r.bad_lines > 0 ? kExitBadInput : kExitOk;
 }
 
+// SIGHUP: re-reads the configuration file and reports, against the running one, what it would
+// change. An invalid file is rejected with every problem logged (as --check prints them). Applying
+// a changed topology to the running router is not implemented yet: changes are logged as needing a
+// restart, and the daemon keeps running on `running` either way.
+void reread_config(const std::string& config_path, const evrouted::Config& running) {
+  evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) spdlog::error("{}", e.to_string());
+    spdlog::error(
+        "SIGHUP: {} problem(s) in {}; configuration not reloaded, still running the "
+        "previous one",
+        loaded.errors.size(), config_path);
+    return;
+  }
+  const evrouted::ConfigDiff diff = evrouted::diff_configs(running, *loaded.config);
+  if (diff.empty()) {
+    spdlog::info("SIGHUP: {} is valid and unchanged", config_path);
+    return;
+  }
+  for (const std::string& m : diff.restart_needed) {
+    spdlog::warn("SIGHUP: {}: needs a restart; not applied", m);
+  }
+  if (diff.topology_changed()) {
+    spdlog::warn(
+        "SIGHUP: sinks {}: changing sinks needs a restart (hot reload of the topology is "
+        "not implemented yet); still running the previous topology",
+        diff.summary());
+  }
+}
+
 int run(const std::string& config_path) {
   evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
   if (!loaded.config) {
@@ -164,12 +195,21 @@ int run(const std::string& config_path) {
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP || sig == SIGUSR1) {
-      // Until hot reload exists, SIGHUP (systemctl reload) does what SIGUSR1 does, and re-enables
-      // sinks their destination disabled (410 Gone).
-      spdlog::info("{}: reopening file sinks", sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
+    if (sig == SIGHUP) {
+      // systemctl reload: re-read (and check) the configuration, reopen file sinks, re-enable
+      // sinks their destination disabled (410 Gone). Type=notify: RELOADING=1 ... READY=1.
+      sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
+      spdlog::info("SIGHUP: re-reading {}, reopening file sinks", config_path);
+      reread_config(config_path, config);
       router->reopen();
-      if (sig == SIGHUP) router->enable_disabled();
+      router->enable_disabled();
+      sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks", config.server.host.c_str(),
+                 port, router->routes().size());
+      continue;
+    }
+    if (sig == SIGUSR1) {
+      spdlog::info("SIGUSR1: reopening file sinks");
+      router->reopen();
       continue;
     }
     stop_signal = sig;

@@ -1,0 +1,72 @@
+#include "config_diff.h"
+
+#include <algorithm>
+
+namespace evrouted {
+
+namespace {
+
+const SinkConfig* find_sink(const Config& config, const std::string& name) {
+  for (const SinkConfig& sc : config.sinks) {
+    if (sc.name == name) return &sc;
+  }
+  return nullptr;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+std::string ConfigDiff::summary() const {
+  std::string out;
+  for (const auto& [label, names] :
+       {std::pair<const char*, const std::vector<std::string>*>{"added", &added},
+        {"removed", &removed},
+        {"changed", &changed},
+        {"unchanged", &unchanged}}) {
+    if (names->empty()) continue;
+    out += (out.empty() ? "" : "; ") + std::string(label) + ": " + join(*names);
+  }
+  return out.empty() ? "no sinks" : out;
+}
+
+ConfigDiff diff_configs(const Config& running, const Config& next) {
+  ConfigDiff diff;
+  for (const SinkConfig& sc : next.sinks) {
+    const SinkConfig* old = find_sink(running, sc.name);
+    if (!old) {
+      diff.added.push_back(sc.name);
+    } else if (old->fingerprint != sc.fingerprint) {
+      diff.changed.push_back(sc.name);
+      if (old->queue.type != sc.queue.type) {
+        diff.restart_needed.push_back("sink '" + sc.name +
+                                      "': queue.type changed (memory <-> disk)");
+      }
+    } else {
+      diff.unchanged.push_back(sc.name);
+    }
+  }
+  for (const SinkConfig& sc : running.sinks) {
+    if (!find_sink(next, sc.name)) diff.removed.push_back(sc.name);
+  }
+
+  const ServerConfig& a = running.server;
+  const ServerConfig& b = next.server;
+  if (a.listen != b.listen) diff.restart_needed.push_back("server.listen changed");
+  if (a.threads != b.threads) diff.restart_needed.push_back("server.threads changed");
+  if (a.max_body_bytes != b.max_body_bytes) {
+    diff.restart_needed.push_back("server.max_body_bytes changed");
+  }
+  if (a.tokens != b.tokens) diff.restart_needed.push_back("server.auth.tokens changed");
+  if (running.limits.memory != next.limits.memory) {
+    diff.restart_needed.push_back("limits.memory changed");
+  }
+  if (running.data_dir != next.data_dir) diff.restart_needed.push_back("data_dir changed");
+  return diff;
+}
+
+}  // namespace evrouted
