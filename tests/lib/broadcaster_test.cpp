@@ -227,6 +227,11 @@ TEST(BroadcasterTest, ConcurrentProducersWithSinksAddedAndRemovedMidStream) {
 
   std::atomic<int> producers_left{kProducers};
   std::atomic<int> failed_writes{0};
+  // The first churned sink is in before any producer starts, so churn always sees events however
+  // the threads are scheduled.
+  auto sink = recorder();
+  churned.push_back(sink);
+  EXPECT_TRUE(broadcaster.add(sink).is_ok());
   std::vector<std::thread> threads;
   for (int p = 0; p < kProducers; ++p) {
     threads.emplace_back([&, p] {
@@ -240,13 +245,14 @@ TEST(BroadcasterTest, ConcurrentProducersWithSinksAddedAndRemovedMidStream) {
       producers_left.fetch_sub(1);
     });
   }
-  // Churn: add a sink, let it receive some events, remove it; repeat while producers run.
-  while (producers_left.load() > 0) {
-    auto sink = recorder();
-    churned.push_back(sink);
-    EXPECT_TRUE(broadcaster.add(sink).is_ok());
+  // Churn: let the sink receive some events, remove it, add another; repeat while producers run.
+  for (;;) {
     while (sink->writes() < 20 && producers_left.load() > 0) std::this_thread::yield();
     EXPECT_TRUE(broadcaster.remove(sink).is_ok());
+    if (producers_left.load() == 0) break;
+    sink = recorder();
+    churned.push_back(sink);
+    EXPECT_TRUE(broadcaster.add(sink).is_ok());
   }
   for (auto& t : threads) t.join();
 
