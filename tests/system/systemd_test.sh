@@ -93,8 +93,11 @@ box grep -q "$id" /var/lib/evroute/data/events.ndjson || die "event not in the s
 
 echo "== systemctl reload"
 box systemctl reload evrouted
-for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "SIGHUP: reopening" && break; sleep 0.1; done
-box journalctl -u evrouted --no-pager | grep -q "SIGHUP: reopening" || die "reload did not reach evrouted"
+for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "SIGHUP: re-reading .*, reopening file sinks" && break; sleep 0.1; done
+box journalctl -u evrouted --no-pager | grep -q "SIGHUP: re-reading .*, reopening file sinks" || die "reload did not reach evrouted"
+for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "is valid and unchanged" && break; sleep 0.1; done
+box journalctl -u evrouted --no-pager | grep -q "SIGHUP: /etc/evroute/evroute.yaml is valid and unchanged" \
+  || die "reload did not re-read and check the configuration"
 [ "$(box systemctl is-active evrouted)" = active ] || die "not active after reload"
 
 echo "== systemctl stop drains"
