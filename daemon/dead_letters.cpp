@@ -6,24 +6,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <fstream>
+
+#include "utc_time.h"
 
 namespace evrouted {
 
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-std::string rfc3339_now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 evroute::Status io_error(const std::string& what, const std::filesystem::path& path) {
   return evroute::Status::unavailable(what + " " + path.string() + ": " + std::strerror(errno));
@@ -43,7 +34,7 @@ evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Sta
       {"reason", last.is_retryable() ? "retries exhausted" : "not retryable"},
       {"attempts", attempts},
       {"last_status", last.to_string()},
-      {"failed_at", rfc3339_now()},
+      {"failed_at", utc_time(std::chrono::system_clock::now())},
       {"received_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
                           event.received().time_since_epoch())
                           .count()},

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "ingest.h"
+#include "utc_time.h"
 
 namespace evrouted {
 namespace {
@@ -244,20 +245,6 @@ void Server::handle_enable(const httplib::Request& req, httplib::Response& res) 
   if (!was_disabled) return reply_error(res, 404, "no sink named '" + name + "'");
   reply(res, 200, Json{{"name", name}, {"state", "open"}, {"was_disabled", *was_disabled}});
 }
-
-namespace {
-
-// "2026-11-26T10:02:03Z"
-std::string utc_time(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-}  // namespace
 
 void Server::handle_dead_letters(const httplib::Request& req, httplib::Response& res) {
   if (!authorized(req, res)) return;  // dead letters hold event payloads
