@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <iostream>
@@ -113,11 +114,14 @@ int dry_run(const std::string& config_path) {
   return r.bad_lines > 0 ? kExitBadInput : kExitOk;
 }
 
-// SIGHUP: re-reads the configuration file and reports, against the running one, what it would
-// change. An invalid file is rejected with every problem logged (as --check prints them). Applying
-// a changed topology to the running router is not implemented yet: changes are logged as needing a
-// restart, and the daemon keeps running on `running` either way.
-void reread_config(const std::string& config_path, const evrouted::Config& running) {
+// SIGHUP: re-reads the configuration file and applies its sinks to the running router (see
+// Router::reload): unchanged sinks keep running untouched, added ones start, removed ones drain and
+// close, changed ones are rebuilt with their queued events. An invalid file is rejected with every
+// problem logged (as --check prints them) and changes nothing. Settings a running daemon cannot
+// take (server.*, limits.memory, data_dir, a sink's queue.type) are logged as needing a restart
+// and keep their running values. `running` becomes what now runs.
+void reload_config(const std::string& config_path, evrouted::Config& running,
+                   evrouted::Router& router) {
   evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
   if (!loaded.config) {
     for (const auto& e : loaded.errors) spdlog::error("{}", e.to_string());
@@ -127,20 +131,50 @@ void reread_config(const std::string& config_path, const evrouted::Config& runni
         loaded.errors.size(), config_path);
     return;
   }
-  const evrouted::ConfigDiff diff = evrouted::diff_configs(running, *loaded.config);
-  if (diff.empty()) {
+  evrouted::Config& next = *loaded.config;
+  const evrouted::ConfigDiff diff = evrouted::diff_configs(running, next);
+  if (diff.empty() && running.shutdown_timeout == next.shutdown_timeout) {
     spdlog::info("SIGHUP: {} is valid and unchanged", config_path);
     return;
   }
   for (const std::string& m : diff.restart_needed) {
+    if (m.rfind("sink '", 0) == 0) continue;  // reported by the router below
     spdlog::warn("SIGHUP: {}: needs a restart; not applied", m);
   }
-  if (diff.topology_changed()) {
-    spdlog::warn(
-        "SIGHUP: sinks {}: changing sinks needs a restart (hot reload of the topology is "
-        "not implemented yet); still running the previous topology",
-        diff.summary());
+  const evrouted::Router::ReloadReport report = router.reload(next, diff);
+  if (!report.error.empty()) {
+    spdlog::error("SIGHUP: {}; configuration not reloaded, still running the previous one",
+                  report.error);
+    return;
   }
+  for (const std::string& m : report.not_applied) spdlog::warn("SIGHUP: {}", m);
+
+  // What runs now: the new sinks, except those whose change was not applied; the running server,
+  // limits and data_dir.
+  std::vector<evrouted::SinkConfig> sinks;
+  for (const evrouted::SinkConfig& sc : next.sinks) {
+    const bool kept_old =
+        std::find(diff.changed.begin(), diff.changed.end(), sc.name) != diff.changed.end() &&
+        std::find(report.changed.begin(), report.changed.end(), sc.name) == report.changed.end();
+    if (!kept_old) {
+      sinks.push_back(sc);
+      continue;
+    }
+    for (const evrouted::SinkConfig& old : running.sinks) {
+      if (old.name == sc.name) sinks.push_back(old);
+    }
+  }
+  running.sinks = std::move(sinks);
+  running.shutdown_timeout = next.shutdown_timeout;
+
+  auto join = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out.empty() ? std::string("none") : out;
+  };
+  spdlog::info("SIGHUP: reloaded {}: sinks added: {}; removed: {}; changed: {}; unchanged: {}",
+               config_path, join(report.added), join(report.removed), join(report.changed),
+               join(diff.unchanged));
 }
 
 int run(const std::string& config_path) {
@@ -150,7 +184,7 @@ int run(const std::string& config_path) {
     spdlog::critical("{} problem(s) in {}; not starting", loaded.errors.size(), config_path);
     return kExitConfig;
   }
-  const evrouted::Config& config = *loaded.config;
+  evrouted::Config config = std::move(*loaded.config);  // what runs; a reload updates it
 
   const sigset_t signals = handled_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
@@ -196,11 +230,11 @@ int run(const std::string& config_path) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      // systemctl reload: re-read (and check) the configuration, reopen file sinks, re-enable
+      // systemctl reload: re-read and apply the configuration, reopen file sinks, re-enable
       // sinks their destination disabled (410 Gone). Type=notify: RELOADING=1 ... READY=1.
       sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
       spdlog::info("SIGHUP: re-reading {}, reopening file sinks", config_path);
-      reread_config(config_path, config);
+      reload_config(config_path, config, *router);
       router->reopen();
       router->enable_disabled();
       sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks", config.server.host.c_str(),

@@ -148,9 +148,10 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       {"evroute_sink_throttled_seconds_total", "counter",
        "Time deliveries waited for the sink's rate_limit (summed over concurrent requests)."},
   };
+  const auto routes = router.routes();  // one snapshot: a reload may swap the topology meanwhile
   for (const Family& f : families) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
-    for (const auto& r : router.routes()) {
+    for (const auto& r : routes) {
       const std::string sink = label_value(r->name);
       const auto q = r->queue_stats();
       const auto rs = r->retrying->stats();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 
 namespace evrouted {
@@ -18,9 +19,29 @@ class DropLog final : public evroute::Sink {
  public:
   explicit DropLog(std::string sink) : sink_(std::move(sink)) {}
   void set_reason(const char* reason) { reason_.store(reason, std::memory_order_release); }
+  // From now on, events are handed to `successor` (Queue::adopt) instead of being logged as not
+  // delivered: a reload closing this sink's queue passes its backlog to the sink replacing it.
+  // Counts them in `adopted`.
+  void hand_over_to(std::shared_ptr<evroute::Queue> successor, std::atomic<std::uint64_t>* adopted) {
+    std::lock_guard<std::mutex> g(mu_);
+    successor_ = std::move(successor);
+    adopted_ = adopted;
+  }
+  std::uint64_t handed_over() {
+    std::lock_guard<std::mutex> g(mu_);
+    return handed_over_;
+  }
 
   evroute::Status write(const evroute::Event& event) override {
     std::lock_guard<std::mutex> g(mu_);
+    if (successor_) {
+      if (successor_->adopt(event).is_ok()) {
+        ++handed_over_;
+        adopted_->fetch_add(1, std::memory_order_relaxed);
+        return {};
+      }
+      // The successor is closed already (shutdown right after the reload): account below.
+    }
     ++unlogged_;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_line_ >= std::chrono::seconds(1)) {
@@ -47,6 +68,9 @@ class DropLog final : public evroute::Sink {
   std::mutex mu_;
   std::uint64_t unlogged_ = 0;
   std::chrono::steady_clock::time_point last_line_{};
+  std::shared_ptr<evroute::Queue> successor_;
+  std::atomic<std::uint64_t>* adopted_ = nullptr;
+  std::uint64_t handed_over_ = 0;
 };
 
 namespace {
@@ -98,8 +122,14 @@ std::unique_ptr<evroute::DurableQueue> open_durable_queue(const SinkConfig& sc,
   return queue;
 }
 
-std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data_dir) {
-  auto route = std::make_unique<Route>();
+// Builds a sink's route. `dead_letters`: the dead-letter log to keep (a rebuilt sink keeps its
+// predecessor's); null: a new one. Without `open_disk_queue`, a disk-queued route is returned
+// without its DurableQueue (the caller opens it with open_durable_queue once the directory is
+// free).
+std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data_dir,
+                                   std::shared_ptr<DeadLetters> dead_letters = nullptr,
+                                   bool open_disk_queue = true) {
+  auto route = std::make_shared<Route>();
   route->name = sc.name;
   route->type = sc.type;
   route->description = sc.spec->describe();
@@ -122,8 +152,10 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
                  e.id(), s.to_string(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   };
-  route->dead_letters = std::make_shared<DeadLetters>(std::filesystem::path(data_dir) /
-                                                      "dead-letters" / (sc.name + ".ndjson"));
+  route->dead_letters = dead_letters ? std::move(dead_letters)
+                                     : std::make_shared<DeadLetters>(std::filesystem::path(data_dir) /
+                                                                     "dead-letters" /
+                                                                     (sc.name + ".ndjson"));
   ro.on_give_up = [name, dead_letters = route->dead_letters](
                       const evroute::Event& e, const evroute::Status& s, std::uint32_t attempts) {
     const evroute::Status written = dead_letters->add(e, s, attempts);
@@ -157,6 +189,7 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
 
   route->drop_log = std::make_shared<DropLog>(sc.name);
   if (sc.queue.type == QueueConfig::Type::kDisk) {
+    if (!open_disk_queue) return route;
     try {
       route->durable = open_durable_queue(sc, data_dir, route->retrying, route->drop_log);
     } catch (...) {
@@ -186,6 +219,45 @@ std::unique_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
   return route;
 }
 
+// What the Broadcaster writes to for a memory route.
+std::shared_ptr<evroute::Sink> entry_of(const Route& r) {
+  return r.filter_sink ? std::shared_ptr<evroute::Sink>(r.filter_sink)
+                       : std::shared_ptr<evroute::Sink>(r.queue);
+}
+
+std::shared_ptr<Topology> make_topology(std::vector<std::shared_ptr<Route>> routes,
+                                        std::shared_ptr<const std::vector<std::string>> fields) {
+  auto t = std::make_shared<Topology>();
+  t->routes = std::move(routes);
+  t->attribute_fields = std::move(fields);
+  for (const auto& r : t->routes) {
+    if (r->durable || !r->queue) continue;
+    t->has_memory_queue = true;
+    if (r->queue_config.when_full == evroute::OverflowPolicy::kBlock &&
+        r->queue_config.capacity > 0) {
+      t->has_blocking_queue = true;
+    }
+  }
+  return t;
+}
+
+// Stops a route at `until`: closes its queue (memory: what is left goes to its drop log, or to
+// the successor it was handed over to; disk: kept on disk). Returns the events left.
+std::uint64_t close_route(Route& r, std::chrono::steady_clock::time_point until, bool* timed_out) {
+  std::uint64_t left = 0;
+  if (r.durable) {
+    const evroute::DurableQueue::CloseReport dr = r.durable->close_until(until);
+    left = dr.kept;
+    if (timed_out) *timed_out = *timed_out || dr.timed_out;
+  } else if (r.queue) {
+    const evroute::Queue::CloseReport qr = r.queue->close_until(until);
+    left = qr.undelivered;
+    if (timed_out) *timed_out = *timed_out || qr.timed_out;
+  }
+  r.closed_.store(true, std::memory_order_release);
+  return left;
+}
+
 }  // namespace
 
 Route::QueueStats Route::queue_stats() const {
@@ -200,6 +272,7 @@ Route::QueueStats Route::queue_stats() const {
     out.recovered = d.recovered;
     return out;
   }
+  if (!queue) return out;  // a disk queue that a reload could not reopen
   const auto q = queue->stats();
   out.pending = q.pending;
   out.high_water = q.high_water;
@@ -239,35 +312,54 @@ bool Route::matches(const evroute::Event& event) const {
 }
 
 Router::Router(const Config& config)
-    : budget_(config.limits.memory), attribute_fields_(evrouted::attribute_fields(config)) {
+    : budget_(config.limits.memory), data_dir_(config.data_dir) {
+  std::vector<std::shared_ptr<Route>> routes;
   try {
-    for (const SinkConfig& sc : config.sinks) routes_.push_back(build_route(sc, config.data_dir));
+    for (const SinkConfig& sc : config.sinks) routes.push_back(build_route(sc, config.data_dir));
   } catch (...) {
-    for (auto& r : routes_) {
-      if (r->queue) r->queue->close();
-      if (r->durable) r->durable->close_until(std::chrono::steady_clock::now());
-    }
+    for (auto& r : routes) close_route(*r, std::chrono::steady_clock::now(), nullptr);
     throw;
   }
-  for (auto& r : routes_) {
-    if (r->durable) continue;  // submit() writes to disk queues itself
-    has_memory_queue_ = true;
-    if (r->queue_config.when_full == evroute::OverflowPolicy::kBlock &&
-        r->queue_config.capacity > 0) {
-      has_blocking_queue_ = true;
-    }
-    broadcaster_.add(r->filter_sink ? std::shared_ptr<evroute::Sink>(r->filter_sink)
-                                    : std::shared_ptr<evroute::Sink>(r->queue));
+  for (auto& r : routes) {
+    if (!r->durable) broadcaster_.add(entry_of(*r));  // submit() writes to disk queues itself
   }
+  topology_ = make_topology(std::move(routes), std::make_shared<const std::vector<std::string>>(
+                                                   evrouted::attribute_fields(config)));
 }
 
 Router::~Router() { shutdown(std::chrono::seconds(0)); }
 
-Router::Admission Router::submit(std::span<const evroute::Event> events) {
+std::shared_ptr<const Topology> Router::topology() const {
+  std::lock_guard<std::mutex> g(topology_mu_);
+  return topology_;
+}
+
+void Router::publish(std::shared_ptr<const Topology> next) {
+  std::lock_guard<std::mutex> g(topology_mu_);
+  topology_ = std::move(next);
+}
+
+std::vector<std::shared_ptr<const Route>> Router::routes() const {
+  const auto t = topology();
+  return {t->routes.begin(), t->routes.end()};
+}
+
+std::shared_ptr<const std::vector<std::string>> Router::attribute_fields() const {
+  return topology()->attribute_fields;
+}
+
+Router::Admission Router::submit(std::span<const evroute::Event> events,
+                                 const std::vector<std::string>* parsed_with) {
   if (!accepting()) return {Outcome::kClosed, "evrouted is shutting down"};
+  // Held for the whole request: a reload swaps the topology between requests, never during one.
+  std::shared_lock<std::shared_mutex> reload_guard(reload_mu_);
+  const Topology& t = *topology_;  // stable while reload_mu_ is held
+  if (parsed_with && parsed_with != t.attribute_fields.get()) {
+    return {Outcome::kReparse, "the configuration was reloaded; parse the request again"};
+  }
   // Disk queues first, without the admission lock, so that concurrent requests share fsyncs.
   std::vector<evroute::Event> matching;
-  for (const auto& r : routes_) {
+  for (const auto& r : t.routes) {
     if (!r->durable) continue;
     std::span<const evroute::Event> mine = events;
     if (!r->filter.empty()) {
@@ -290,22 +382,22 @@ Router::Admission Router::submit(std::span<const evroute::Event> events) {
     }
     r->routed.fetch_add(mine.size(), std::memory_order_relaxed);
   }
-  if (!has_memory_queue_) {
+  if (!t.has_memory_queue) {
     accepted_.fetch_add(events.size(), std::memory_order_relaxed);
     return {};
   }
 
   std::unique_lock<std::shared_mutex> exclusive(admission_mu_, std::defer_lock);
   std::shared_lock<std::shared_mutex> shared(admission_mu_, std::defer_lock);
-  if (has_blocking_queue_) {
+  if (t.has_blocking_queue) {
     exclusive.lock();
   } else {
     shared.lock();
   }
   if (!accepting()) return {Outcome::kClosed, "evrouted is shutting down"};
 
-  if (has_blocking_queue_) {
-    for (const auto& r : routes_) {
+  if (t.has_blocking_queue) {
+    for (const auto& r : t.routes) {
       const QueueConfig& q = r->queue_config;
       if (!r->queue || q.when_full != evroute::OverflowPolicy::kBlock || q.capacity == 0) continue;
       const auto n = static_cast<std::size_t>(std::count_if(
@@ -360,14 +452,15 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   ShutdownReport report;
-  for (auto& r : routes_) r->drop_log->set_reason("left in the queue at the shutdown deadline");
+  const auto t = topology();
+  for (auto& r : t->routes) r->drop_log->set_reason("left in the queue at the shutdown deadline");
   // Disabled sinks first, at once: waiting cannot drain them (see the header).
   std::vector<Route*> order;
-  for (auto& r : routes_) {
+  for (auto& r : t->routes) {
     if (r->disabled()) order.push_back(r.get());
   }
   const std::size_t disabled = order.size();
-  for (auto& r : routes_) {
+  for (auto& r : t->routes) {
     if (std::find(order.begin(), order.begin() + disabled, r.get()) == order.begin() + disabled) {
       order.push_back(r.get());
     }
@@ -375,33 +468,30 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   for (std::size_t i = 0; i < order.size(); ++i) {
     Route* r = order[i];
     const auto until = i < disabled ? std::chrono::steady_clock::now() : deadline;
+    const std::uint64_t left = close_route(*r, until, &report.timed_out);
     if (r->durable) {
-      const evroute::DurableQueue::CloseReport dr = r->durable->close_until(until);
-      r->closed_.store(true, std::memory_order_release);
-      report.kept_on_disk += dr.kept;
-      report.timed_out = report.timed_out || dr.timed_out;
-      if (dr.kept > 0) {
+      report.kept_on_disk += left;
+      if (left > 0) {
         spdlog::warn("sink '{}': {} event(s) kept in its disk queue, delivered after the next start",
-                     r->name, dr.kept);
+                     r->name, left);
       }
       continue;
     }
-    evroute::Queue::CloseReport qr = r->queue->close_until(until);
-    r->closed_.store(true, std::memory_order_release);
-    report.undelivered += qr.undelivered;
-    report.timed_out = report.timed_out || qr.timed_out;
-    if (qr.undelivered > 0) {
-      spdlog::error("sink '{}': {} event(s) undelivered at the shutdown deadline{}", r->name,
-                    qr.undelivered, i < disabled ? " (the sink is disabled)" : "");
+    report.undelivered += left;
+    if (left > 0) {
+      spdlog::error("sink '{}': {} event(s) undelivered at the shutdown deadline{}", r->name, left,
+                    i < disabled ? " (the sink is disabled)" : "");
     }
   }
   broadcaster_.close();
+  join_retiring({});  // sinks removed by a reload: their drain ends by its own deadline
   return report;
 }
 
-const Route* Router::find(const std::string& sink) const {
-  for (const auto& r : routes_) {
-    if (r->name == sink) return r.get();
+std::shared_ptr<const Route> Router::find(const std::string& sink) const {
+  const auto t = topology();
+  for (const auto& r : t->routes) {
+    if (r->name == sink) return r;
   }
   return nullptr;
 }
@@ -409,7 +499,11 @@ const Route* Router::find(const std::string& sink) const {
 Router::Replay Router::replay(const std::string& sink,
                               const std::optional<std::set<std::string>>& ids) {
   Replay result;
-  const Route* route = find(sink);
+  std::shared_lock<std::shared_mutex> reload_guard(reload_mu_);  // the route stays current
+  std::shared_ptr<const Route> route;
+  for (const auto& r : topology_->routes) {
+    if (r->name == sink) route = r;
+  }
   if (!route) return result;
   result.found = true;
   std::vector<evroute::Event> events;
@@ -418,7 +512,9 @@ Router::Replay Router::replay(const std::string& sink,
     return result;
   }
   std::vector<evroute::Event> refused;
-  if (route->durable) {
+  if (!route->durable && !route->queue) {
+    refused = events;  // a disk queue that a reload could not reopen
+  } else if (route->durable) {
     if (!events.empty() && !route->durable->write_all(events).is_ok()) refused = events;
   } else {
     for (const evroute::Event& e : events) {
@@ -435,7 +531,8 @@ Router::Replay Router::replay(const std::string& sink,
 
 int Router::reopen() {
   int failed = 0;
-  for (auto& r : routes_) {
+  const auto t = topology();
+  for (auto& r : t->routes) {
     auto* reopenable = dynamic_cast<Reopenable*>(r->leaf.get());
     if (!reopenable) continue;
     if (evroute::Status s = reopenable->reopen(); !s.is_ok()) {
@@ -450,7 +547,8 @@ int Router::reopen() {
 
 int Router::enable_disabled() {
   int enabled = 0;
-  for (auto& r : routes_) {
+  const auto t = topology();
+  for (auto& r : t->routes) {
     if (Disableable* d = r->disableable(); d && d->enable()) {
       spdlog::info("sink '{}': re-enabled", r->name);
       ++enabled;
@@ -460,7 +558,8 @@ int Router::enable_disabled() {
 }
 
 std::optional<bool> Router::enable(std::string_view name) {
-  for (auto& r : routes_) {
+  const auto t = topology();
+  for (auto& r : t->routes) {
     if (r->name != name) continue;
     Disableable* d = r->disableable();
     const bool was_disabled = d && d->enable();
@@ -468,6 +567,186 @@ std::optional<bool> Router::enable(std::string_view name) {
     return was_disabled;
   }
   return std::nullopt;
+}
+
+Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) {
+  ReloadReport report;
+  if (!accepting()) {
+    report.error = "evrouted is shutting down";
+    return report;
+  }
+  const auto current = topology();
+  auto running = [&](const std::string& name) -> std::shared_ptr<Route> {
+    for (const auto& r : current->routes) {
+      if (r->name == name) return r;
+    }
+    return nullptr;
+  };
+  auto contains = [](const std::vector<std::string>& v, const std::string& name) {
+    return std::find(v.begin(), v.end(), name) != v.end();
+  };
+
+  // A sink removed by an earlier reload may still be draining; one added again under the same
+  // name must wait for it (its disk queue directory and dead-letter log are the same).
+  join_retiring(diff.added);
+
+  // 1. Build what can be built while requests flow: added sinks and changed memory sinks (a
+  //    changed disk sink's queue is opened once the old one has let go of its directory).
+  struct Change {
+    const SinkConfig* config;
+    std::shared_ptr<Route> old, fresh;
+  };
+  std::vector<Change> changes;
+  std::vector<std::shared_ptr<Route>> built;  // to close if the reload fails
+  std::map<std::string, std::shared_ptr<Route>> fresh_by_name;
+  try {
+    for (const SinkConfig& sc : next.sinks) {
+      if (contains(diff.added, sc.name)) {
+        auto r = build_route(sc, data_dir_);
+        built.push_back(r);
+        fresh_by_name[sc.name] = r;
+        report.added.push_back(sc.name);
+      } else if (contains(diff.changed, sc.name)) {
+        std::shared_ptr<Route> old = running(sc.name);
+        if (!old) continue;
+        const bool was_disk = old->durable != nullptr;
+        const bool is_disk = sc.queue.type == QueueConfig::Type::kDisk;
+        if (was_disk != is_disk) {
+          report.not_applied.push_back("sink '" + sc.name +
+                                       "': queue.type changed (memory <-> disk) needs a restart; "
+                                       "it keeps running on its previous settings");
+          continue;
+        }
+        auto r = build_route(sc, data_dir_, old->dead_letters, /*open_disk_queue=*/false);
+        built.push_back(r);
+        changes.push_back({&sc, old, r});
+        report.changed.push_back(sc.name);
+      }
+    }
+  } catch (const std::exception& e) {
+    for (auto& r : built) {
+      if (r->retrying) r->retrying->close();
+      close_route(*r, std::chrono::steady_clock::now(), nullptr);
+    }
+    report = {};
+    report.error = e.what();
+    return report;
+  }
+
+  // 2. Swap, with no request in flight.
+  std::vector<std::shared_ptr<Route>> removed;
+  {
+    std::unique_lock<std::shared_mutex> exclusive(reload_mu_);
+    if (!accepting()) {
+      report = {};
+      report.error = "evrouted is shutting down";
+      for (auto& r : built) close_route(*r, std::chrono::steady_clock::now(), nullptr);
+      return report;
+    }
+    const std::uint64_t accepted = accepted_.load(std::memory_order_relaxed);
+    for (Change& c : changes) {
+      Route& old = *c.old;
+      Route& fresh = *c.fresh;
+      if (old.durable) {
+        // Store the old queue's cursor and let go of the directory, then reopen it.
+        close_route(old, std::chrono::steady_clock::now(), nullptr);
+        try {
+          fresh.durable = open_durable_queue(*c.config, data_dir_, fresh.retrying, fresh.drop_log);
+        } catch (const std::exception& e) {
+          spdlog::error("{}; the sink stops until the next reload or restart (its events stay on "
+                        "disk)",
+                        e.what());
+          fresh.retrying->close();
+          fresh.closed_.store(true, std::memory_order_release);
+        }
+        fresh_by_name[fresh.name] = c.fresh;
+        continue;
+      }
+      // Memory: the old queue's backlog (and its write in flight, interrupted) goes to the new
+      // queue, oldest first, before the new queue receives anything else.
+      broadcaster_.detach(entry_of(old));
+      old.drop_log->hand_over_to(fresh.queue, &fresh.adopted);
+      close_route(old, std::chrono::steady_clock::now(), nullptr);
+      fresh.accepted_at_start = accepted;
+      broadcaster_.add(entry_of(fresh));
+      fresh_by_name[fresh.name] = c.fresh;
+    }
+    std::vector<std::shared_ptr<Route>> routes;
+    for (const SinkConfig& sc : next.sinks) {
+      if (auto it = fresh_by_name.find(sc.name); it != fresh_by_name.end()) {
+        routes.push_back(it->second);
+        if (contains(diff.added, sc.name) && !it->second->durable) {
+          it->second->accepted_at_start = accepted;
+          broadcaster_.add(entry_of(*it->second));
+        }
+      } else if (auto r = running(sc.name)) {
+        routes.push_back(r);  // unchanged, or a change not applied
+      }
+    }
+    for (const auto& r : current->routes) {
+      if (!contains(diff.removed, r->name)) continue;
+      if (!r->durable) broadcaster_.detach(entry_of(*r));
+      removed.push_back(r);
+      report.removed.push_back(r->name);
+    }
+    auto fields = std::make_shared<const std::vector<std::string>>(
+        evrouted::attribute_fields(next));
+    if (*fields == *current->attribute_fields) fields = current->attribute_fields;
+    publish(make_topology(std::move(routes), std::move(fields)));
+  }
+  for (const Change& c : changes) {
+    if (c.old->durable) continue;
+    const std::uint64_t n = c.old->drop_log->handed_over();
+    if (n > 0) spdlog::info("sink '{}': {} queued event(s) handed to its new settings", c.old->name, n);
+  }
+  if (!removed.empty()) retire(std::move(removed), next.shutdown_timeout, "removed by a reload");
+  return report;
+}
+
+void Router::retire(std::vector<std::shared_ptr<Route>> routes, Duration timeout, const char* why) {
+  std::vector<std::string> names;
+  for (const auto& r : routes) names.push_back(r->name);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::thread thread([routes = std::move(routes), deadline, why] {
+    for (const auto& r : routes) {
+      r->drop_log->set_reason("left in the queue when the sink was removed");
+      const bool disabled = r->disabled();  // cannot drain: close at once
+      const std::uint64_t left =
+          close_route(*r, disabled ? std::chrono::steady_clock::now() : deadline, nullptr);
+      if (left == 0) {
+        spdlog::info("sink '{}' ({}): drained and closed", r->name, why);
+      } else if (r->durable) {
+        spdlog::warn("sink '{}' ({}): {} event(s) kept in its disk queue; they are delivered if "
+                     "the sink is configured again",
+                     r->name, why, left);
+      } else {
+        spdlog::error("sink '{}' ({}): {} event(s) undelivered when it closed{}", r->name, why, left,
+                      disabled ? " (the sink is disabled)" : " (shutdown_timeout passed)");
+      }
+    }
+  });
+  std::lock_guard<std::mutex> g(retiring_mu_);
+  retiring_.push_back({std::move(names), std::move(thread)});
+}
+
+void Router::join_retiring(const std::vector<std::string>& names) {
+  std::vector<std::thread> to_join;
+  {
+    std::lock_guard<std::mutex> g(retiring_mu_);
+    for (auto it = retiring_.begin(); it != retiring_.end();) {
+      const bool wanted =
+          names.empty() || std::any_of(it->names.begin(), it->names.end(), [&](const auto& n) {
+            return std::find(names.begin(), names.end(), n) != names.end();
+          });
+      if (wanted) {
+        to_join.push_back(std::move(it->thread));
+        it = retiring_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& t : to_join) t.join();
 }
 
 }  // namespace evrouted

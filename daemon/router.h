@@ -33,8 +33,28 @@
 // the others' time.
 // Events left in a disk queue are not lost: they are kept on disk and delivered after a restart.
 //
-// Thread-safety: submit(), routes() and the stats are safe from any thread; shutdown() and
-// reopen() from any one thread.
+// reload(next, diff) applies a new configuration's sinks in place (SIGHUP), while requests keep
+// being served:
+//  * unchanged sinks (same fingerprint) keep their Route: queue, connections, counters;
+//  * added sinks are built before anything changes (a sink that cannot start fails the reload,
+//    which then changes nothing);
+//  * changed sinks are rebuilt without losing what was queued for them: a memory queue's backlog
+//    (and the write in flight, interrupted) is handed to the new queue ahead of any newer event
+//    (Queue::adopt, past its capacity: those events were accepted already); a disk queue is closed
+//    (its cursor stored) and reopened on the same directory with the new settings, so the new sink
+//    resumes where the old one stopped (at-least-once: the interrupted event may come again). Its
+//    dead-letter log stays the same. Counters of a rebuilt sink start again from zero. A change of
+//    queue.type (memory <-> disk) is not applied: the sink keeps running on its old settings;
+//  * removed sinks stop receiving at once and drain in the background for up to
+//    shutdown_timeout, then close: what a memory queue still holds then is counted and logged as
+//    undelivered; a disk queue keeps it on disk (delivered if the sink is configured again).
+// The swap itself happens while no request is being admitted (an exclusive lock that submit()
+// takes shared for the whole request, disk writes included): a request is routed entirely by the
+// old topology or entirely by the new one. A request parsed with the old attribute fields (see
+// attribute_fields()) but admitted under a new topology that needs others gets kReparse.
+//
+// Thread-safety: submit(), replay(), routes(), find() and the stats are safe from any thread;
+// shutdown(), reload() and reopen() from one thread at a time (evrouted's main thread).
 #pragma once
 
 #include <atomic>
@@ -47,9 +67,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "config.h"
+#include "config_diff.h"
 #include "dead_letters.h"
 #include "evroute/broadcaster.h"
 #include "evroute/durable_queue.h"
@@ -79,6 +101,8 @@ struct Route {
   std::shared_ptr<DropLog> drop_log;
   std::shared_ptr<DeadLetters> dead_letters;  // what the sink gave up on, for listing and replay
   std::atomic<std::uint64_t> routed{0};  // disk queues: events submit() routed to this sink
+  std::atomic<std::uint64_t> adopted{0};  // events taken over from the sink this one replaced
+  std::uint64_t accepted_at_start = 0;    // Router::events_accepted() when this route started
 
   bool matches(const evroute::Event& event) const;
   // The leaf's disabled state (410 Gone), or null when the leaf cannot be disabled.
@@ -104,6 +128,15 @@ const std::string* matching_glob(const FieldFilter& filter, std::string_view val
 // field a filter tests.
 std::vector<std::string> attribute_fields(const Config& config);
 
+// One generation of the running topology: immutable once published.
+struct Topology {
+  std::vector<std::shared_ptr<Route>> routes;
+  // Top-level event fields that filters test, plus "type": ingest copies them into attributes.
+  std::shared_ptr<const std::vector<std::string>> attribute_fields;
+  bool has_blocking_queue = false;  // some memory queue blocks when full (admission serialized)
+  bool has_memory_queue = false;
+};
+
 class Router {
  public:
   enum class Outcome {
@@ -114,6 +147,7 @@ class Router {
     kClosed,      // shutting down (503)
     kOverBudget,  // the events do not fit in what limits.memory has left now (503)
     kUnavailable,  // a disk queue could not store the events (I/O error) (503)
+    kReparse,      // a reload changed the attribute fields: parse the request again and resubmit
   };
   struct Admission {
     Outcome outcome = Outcome::kAccepted;
@@ -130,8 +164,20 @@ class Router {
   explicit Router(const Config& config);
   ~Router();
 
-  Admission submit(std::span<const evroute::Event> events);
+  // `parsed_with`: the attribute_fields() snapshot the events were parsed with; when a reload has
+  // replaced it since, nothing is admitted and the outcome is kReparse. Null: not checked.
+  Admission submit(std::span<const evroute::Event> events,
+                   const std::vector<std::string>* parsed_with = nullptr);
   ShutdownReport shutdown(Duration timeout);
+
+  struct ReloadReport {
+    std::vector<std::string> added, removed, changed;  // applied
+    std::vector<std::string> not_applied;  // changed sinks kept on their old settings (why, each)
+    std::string error;  // non-empty: nothing was applied (a new sink could not be built)
+  };
+  // Applies `next`'s sinks (see the header comment); `diff` is diff_configs(running, next).
+  // data_dir and limits stay those the router was built with.
+  ReloadReport reload(const Config& next, const ConfigDiff& diff);
   // Reopens every file-backed sink (logrotate). Returns how many failed (each logged).
   int reopen();
   // Re-enables every disabled sink (SIGHUP). Returns how many were disabled (each logged).
@@ -149,33 +195,51 @@ class Router {
     std::string error;  // the dead-letter log could not be read or rewritten
   };
   Replay replay(const std::string& sink, const std::optional<std::set<std::string>>& ids);
-  const Route* find(const std::string& sink) const;
+  std::shared_ptr<const Route> find(const std::string& sink) const;
 
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
-  const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
+  // The current topology's sinks, in configuration order (a copy: a reload does not disturb it).
+  std::vector<std::shared_ptr<const Route>> routes() const;
   // Top-level event fields that filters test, plus "type": ingest copies them into attributes.
-  std::span<const std::string> attribute_fields() const { return attribute_fields_; }
+  // Pass it back to submit() as `parsed_with`.
+  std::shared_ptr<const std::vector<std::string>> attribute_fields() const;
   std::uint64_t events_accepted() const { return accepted_.load(std::memory_order_relaxed); }
   // limits.memory: bytes in use, the limit (0: none), and requests refused for it.
   const evroute::MemoryBudget& memory() const { return budget_; }
   // Events routed to `route` (after its filter): what its Filter forwarded, or, without a filter,
   // every accepted event.
+  // Plus, for a sink rebuilt by a reload, the events it took over from its predecessor.
   std::uint64_t events_in(const Route& route) const {
-    if (route.durable) return route.routed.load(std::memory_order_relaxed);
-    return route.filter_sink ? route.filter_sink->stats().matched : events_accepted();
+    const std::uint64_t adopted = route.adopted.load(std::memory_order_relaxed);
+    if (route.durable) return route.routed.load(std::memory_order_relaxed) + adopted;
+    if (route.filter_sink) return route.filter_sink->stats().matched + adopted;
+    return events_accepted() - route.accepted_at_start + adopted;
   }
 
  private:
+  std::shared_ptr<const Topology> topology() const;
+  void publish(std::shared_ptr<const Topology> next);
+  // Drains and closes routes taken out of the topology, on a background thread.
+  void retire(std::vector<std::shared_ptr<Route>> routes, Duration timeout, const char* why);
+  void join_retiring(const std::vector<std::string>& names);  // empty: all
+
   evroute::MemoryBudget budget_;  // declared first: outlives the queues holding charged events
   std::atomic<std::int64_t> budget_logged_ns_{0};  // last "over budget" log line (steady clock)
-  std::vector<std::unique_ptr<Route>> routes_;
-  std::vector<std::string> attribute_fields_;
-  evroute::Broadcaster broadcaster_;
+  const std::string data_dir_;
+  mutable std::mutex topology_mu_;            // guards topology_ (readers copy the pointer)
+  std::shared_ptr<const Topology> topology_;  // replaced only with reload_mu_ held exclusively
+  evroute::Broadcaster broadcaster_;          // the memory routes of topology_
+  // submit() and replay() hold it shared for the whole request; reload() exclusively to swap.
+  std::shared_mutex reload_mu_;
   std::shared_mutex admission_mu_;
-  bool has_blocking_queue_ = false;
-  bool has_memory_queue_ = false;
   std::atomic<bool> accepting_{true};
   std::atomic<std::uint64_t> accepted_{0};
+  struct Retiring {
+    std::vector<std::string> names;
+    std::thread thread;
+  };
+  std::mutex retiring_mu_;
+  std::vector<Retiring> retiring_;
 };
 
 }  // namespace evrouted

@@ -208,16 +208,25 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
         res, 413,
         "request body larger than max_body_bytes (" + std::to_string(config_.max_body_bytes) + ")");
   }
-  IngestResult parsed =
-      ce_headers.empty()
-          ? parse_events(req.body, *format, router_.attribute_fields())
-          : parse_binary_cloudevent(ce_headers, content_type, req.body, router_.attribute_fields());
-  if (!parsed.error.empty()) return reply_error(res, 400, parsed.error);
-
-  const Router::Admission admission = router_.submit(parsed.events);
+  IngestResult parsed;
+  Router::Admission admission;
+  // A reload between parsing and admission may need other attribute fields: parse again (a few
+  // times at most; reloads are rare).
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const auto fields = router_.attribute_fields();
+    parsed = ce_headers.empty()
+                 ? parse_events(req.body, *format, *fields)
+                 : parse_binary_cloudevent(ce_headers, content_type, req.body, *fields);
+    if (!parsed.error.empty()) return reply_error(res, 400, parsed.error);
+    admission = router_.submit(parsed.events, fields.get());
+    if (admission.outcome != Router::Outcome::kReparse) break;
+  }
   switch (admission.outcome) {
     case Router::Outcome::kAccepted:
       break;
+    case Router::Outcome::kReparse:
+      res.set_header("Retry-After", "1");
+      return reply_error(res, 503, "the configuration is being reloaded; retry");
     case Router::Outcome::kFull:
     case Router::Outcome::kOverBudget:
       res.set_header("Retry-After", "1");
@@ -249,7 +258,7 @@ void Server::handle_enable(const httplib::Request& req, httplib::Response& res) 
 void Server::handle_dead_letters(const httplib::Request& req, httplib::Response& res) {
   if (!authorized(req, res)) return;  // dead letters hold event payloads
   const std::string sink = req.matches[1];
-  const Route* route = router_.find(sink);
+  const auto route = router_.find(sink);
   if (!route) return reply_error(res, 404, "no sink named '" + sink + "'");
   std::uint64_t offset = 0, limit = 100;
   for (auto [key, value] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {

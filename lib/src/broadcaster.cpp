@@ -92,6 +92,11 @@ Status Broadcaster::add(std::shared_ptr<Sink> sink) {
 }
 
 Status Broadcaster::remove(const std::shared_ptr<Sink>& sink) {
+  if (Status s = detach(sink); !s.is_ok()) return s;
+  return sink->close();
+}
+
+Status Broadcaster::detach(const std::shared_ptr<Sink>& sink) {
   std::shared_ptr<const SinkList> old;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -102,7 +107,7 @@ Status Broadcaster::remove(const std::shared_ptr<Sink>& sink) {
     next->erase(next->begin() + (it - sinks_->begin()));
     old = std::exchange(sinks_, std::move(next));
   }
-  return sink->close();
+  return Status::ok();
 }
 
 Status Broadcaster::close() {

@@ -89,23 +89,33 @@ Status Queue::write(const Event& event) {
           break;
       }
     }
-    if (enqueue) {
-      waiting_.push_back(event);
-      waiting_bytes_ += batch_bytes(event);
-      ++stats_.enqueued;
-      const std::uint64_t pending = waiting_.size() + in_flight_;
-      if (pending > stats_.high_water) stats_.high_water = pending;
-      // Whoever clears a worker's idle flag wakes it; the producers behind it need not.
-      for (auto& w : workers_) {
-        if (std::exchange(w->idle, false)) {
-          w->wake.notify_one();
-          break;
-        }
-      }
-    }
+    if (enqueue) enqueue_locked(event);
   }
   if (dropped) dead_letter(dropped);
   return Status::ok();
+}
+
+Status Queue::adopt(const Event& event) {
+  if (!event) return Status::invalid_argument("empty event");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closing_) return closed_status();
+  enqueue_locked(event);
+  return Status::ok();
+}
+
+void Queue::enqueue_locked(const Event& event) {
+  waiting_.push_back(event);
+  waiting_bytes_ += batch_bytes(event);
+  ++stats_.enqueued;
+  const std::uint64_t pending = waiting_.size() + in_flight_;
+  if (pending > stats_.high_water) stats_.high_water = pending;
+  // Whoever clears a worker's idle flag wakes it; the producers behind it need not.
+  for (auto& w : workers_) {
+    if (std::exchange(w->idle, false)) {
+      w->wake.notify_one();
+      break;
+    }
+  }
 }
 
 void Queue::dead_letter(const Event& event) {

@@ -1,8 +1,10 @@
-// SIGHUP on the real evrouted, under load: it re-reads the configuration file. A broken file is
-// rejected with every problem logged as FILE:LINE:COL (as --check prints them) and the daemon keeps
-// serving on the running topology; a valid file with changed sinks or server settings is checked
-// and reported as needing a restart (applying a topology in place is not implemented yet). SIGHUP
-// still reopens file sinks. Throughout, no request fails and every 202'd event is delivered.
+// SIGHUP on the real evrouted, under load, with real webhook receivers: it re-reads the
+// configuration file and applies it in place. A broken file is rejected with every problem logged
+// as FILE:LINE:COL (as --check prints them) and changes nothing; a valid one adds, removes and
+// rebuilds sinks: a removed sink drains what it was given, an added one gets what is accepted after
+// the reload, a changed one keeps its queued events (memory backlog handed over, disk queue
+// resumed). Server settings are reported as needing a restart. Throughout, no request fails and
+// every 202'd event reaches every sink it was routed to.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -15,6 +17,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/receiver.h"
 
 namespace evtest {
 namespace {
@@ -22,7 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-constexpr const char* kConfig = R"(
+// Every accepted event goes to archive; order.* to orders and to the webhook `hook`.
+std::string config_v1(const std::string& hook_url) {
+  return R"(
 server: { listen: "127.0.0.1:0" }
 sinks:
   archive:
@@ -32,7 +37,14 @@ sinks:
     type: file
     path: ./orders.ndjson
     filter: { type: ["order.*"] }
+  hook:
+    type: http
+    url: )" + hook_url + R"(
+    filter: { type: ["order.*"] }
+    queue: { capacity: 200000 }
+    retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 20ms, max_backoff: 100ms }
 )";
+}
 
 // Sends batches of two events (one order.*, one other) until told to stop; records the 202'd ids
 // and counts every request that did not get a 202.
@@ -54,6 +66,7 @@ class Load {
         acked_.push_back(ids[0]);
         acked_.push_back(ids[1]);
         orders_.push_back(ids[0]);
+        users_.push_back(ids[1]);
       }
     });
   }
@@ -75,16 +88,38 @@ class Load {
 
   httplib::Client client_;
   std::mutex mu_;
-  std::vector<std::string> acked_, orders_;
+  // acked_[2k] = orders_[k] (order.created), acked_[2k+1] = users_[k] (user.seen).
+  std::vector<std::string> acked_, orders_, users_;
   int failed_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 
+// The ids in a file sink's file; fails the test if one is there twice (a file sink's write is
+// not interrupted by a reload, so nothing is written again).
 std::set<std::string> ids_in(const fs::path& file) {
   std::set<std::string> out;
-  for (const std::string& line : read_lines(file)) out.insert(Json::parse(line)["id"]);
+  for (const std::string& line : read_lines(file)) {
+    const std::string id = Json::parse(line)["id"];
+    EXPECT_TRUE(out.insert(id).second) << id << " twice in " << file;
+  }
   return out;
+}
+
+std::set<std::string> webhook_ids(const Receiver& r) {
+  std::set<std::string> out;
+  for (const auto& req : r.delivered()) out.insert(req.header("webhook-id"));
+  return out;
+}
+
+std::uint64_t sink_counter(const DaemonProcess& d, const std::string& sink, const std::string& key) {
+  auto res = d.client().Get("/v1/sinks");
+  if (!res || res->status != 200) return 0;
+  const Json reply = Json::parse(res->body);
+  for (const auto& s : reply["sinks"]) {
+    if (s["name"] == sink) return s["counters"][key].get<std::uint64_t>();
+  }
+  return 0;
 }
 
 std::vector<std::string> sink_names(const DaemonProcess& d) {
@@ -99,23 +134,37 @@ std::vector<std::string> sink_names(const DaemonProcess& d) {
   return names;
 }
 
+template <class Pred>
+bool eventually(Pred pred) {
+  for (int i = 0; i < 1000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
 void rewrite_config(const DaemonProcess& d, const std::string& yaml) {
   std::ofstream(d.workdir() / "config.yaml", std::ios::trunc) << yaml;
 }
 
-TEST(Reload, SighupRereadsTheConfigAndKeepsServing) {
-  auto d = DaemonProcess::start(kConfig);
+TEST(Reload, SighupAppliesTheTopologyInPlaceUnderLoadAndLosesNothing) {
+  Receiver down;  // the webhook's first URL: answers 503 to everything
+  down.set_respond([](std::size_t) { return 503; });
+  Receiver up;
+  auto d = DaemonProcess::start(config_v1(down.url()));
   ASSERT_TRUE(d);
   const std::string path = (d->workdir() / "config.yaml").string();
   Load load(*d);
-  ASSERT_TRUE(load.wait_progress(50));
+  ASSERT_TRUE(load.wait_progress(200));
+  // hook is retrying: its queue holds a backlog.
+  ASSERT_TRUE(eventually([&] { return down.requests().size() > 3; }));
 
   // Unchanged file: reported as such, and file sinks are reopened as before.
   d->signal(SIGHUP);
   ASSERT_TRUE(d->wait_err_contains("SIGHUP: " + path + " is valid and unchanged")) << d->err();
   EXPECT_TRUE(d->wait_err_contains("sink 'archive': reopened"));
 
-  // Broken YAML, then a semantic error: each rejected with its FILE:LINE:COL, old topology kept.
+  // Broken YAML, then a semantic error: each rejected with its FILE:LINE:COL, nothing changes.
   rewrite_config(*d, "server: { listen: \"127.0.0.1:0\"\nsinks:\n  archive: [\n");
   d->signal(SIGHUP);
   ASSERT_TRUE(d->wait_err_contains("problem(s) in " + path +
@@ -138,46 +187,174 @@ sinks:
   EXPECT_NE(d->err().find(path + ":5:5: "), std::string::npos) << d->err();  // archive: no path
   EXPECT_NE(d->err().find(path + ":7:11: sink 'orders': unknown type 'nosuch'"), std::string::npos)
       << d->err();
-  EXPECT_EQ(sink_names(*d), (std::vector<std::string>{"archive", "orders"}));
-  ASSERT_TRUE(load.wait_progress(50));
+  EXPECT_EQ(sink_names(*d), (std::vector<std::string>{"archive", "orders", "hook"}));
 
-  // Valid, with sinks added, removed and changed, and a server setting changed: reported, not
-  // applied (the running topology goes on).
+  // Valid, but a new sink cannot start (its file cannot be created): nothing is applied.
+  rewrite_config(*d, config_v1(down.url()) + R"(
+  broken:
+    type: file
+    path: /proc/evroute-no/x.ndjson
+)");
+  d->signal(SIGHUP);
+  ASSERT_TRUE(d->wait_err_contains("SIGHUP: sink 'broken': ")) << d->err();
+  ASSERT_TRUE(d->wait_err_contains("configuration not reloaded, still running the previous one"));
+  EXPECT_EQ(sink_names(*d), (std::vector<std::string>{"archive", "orders", "hook"}));
+  ASSERT_TRUE(load.wait_progress(200));
+
+  // The real change: archive removed, audit added, orders' filter widened, hook pointed at a
+  // receiver that answers, a server setting changed (reported, not applied).
   rewrite_config(*d, R"(
+shutdown_timeout: 5s
 server: { listen: "127.0.0.1:0", threads: 3 }
 sinks:
   orders:
     type: file
     path: ./orders.ndjson
-    filter: { type: ["order.*", "invoice.*"] }
+    filter: { type: ["order.*", "user.*"] }
+  hook:
+    type: http
+    url: )" + up.url() + R"(
+    filter: { type: ["order.*"] }
+    queue: { capacity: 200000 }
+    retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 20ms, max_backoff: 100ms }
   audit:
     type: file
     path: ./audit.ndjson
 )");
+  const std::size_t before = load.acked();  // acknowledged before the reload: old topology
   d->signal(SIGHUP);
-  ASSERT_TRUE(d->wait_err_contains(
-      "SIGHUP: sinks added: audit; removed: archive; changed: orders: changing sinks needs a "
-      "restart"))
+  ASSERT_TRUE(d->wait_err_contains("SIGHUP: reloaded " + path +
+                                   ": sinks added: audit; removed: archive; changed: orders, hook; "
+                                   "unchanged: none"))
       << d->err();
+  // The request in flight when the reload was seen may have been admitted before it; every later
+  // one after it (Load sends one request at a time, two events each).
+  const std::size_t after = load.acked() + 2;
   EXPECT_NE(d->err().find("SIGHUP: server.threads changed: needs a restart; not applied"),
             std::string::npos)
       << d->err();
-  EXPECT_EQ(sink_names(*d), (std::vector<std::string>{"archive", "orders"}));
-  ASSERT_TRUE(load.wait_progress(50));
+  EXPECT_TRUE(d->wait_err_contains("sink 'archive' (removed by a reload): drained and closed"))
+      << d->err();
+  EXPECT_NE(d->err().find("queued event(s) handed to its new settings"), std::string::npos)
+      << d->err();
+  EXPECT_EQ(sink_names(*d), (std::vector<std::string>{"orders", "hook", "audit"}));
+  ASSERT_TRUE(load.wait_progress(400));
 
   load.stop();
   EXPECT_EQ(load.failed_, 0);
+  ASSERT_GT(load.acked(), after);
+  // The hook's backlog (every order since the start) reaches the new URL.
+  ASSERT_TRUE(up.wait_delivered(load.orders_.size(), 30s))
+      << up.delivered().size() << " of " << load.orders_.size();
+  // Its counters start again with the new settings: in = the backlog handed over + new orders.
+  EXPECT_EQ(sink_counter(*d, "hook", "events_in"), sink_counter(*d, "hook", "delivered"));
+  EXPECT_GE(sink_counter(*d, "hook", "events_in"), load.orders_.size() - before / 2);
   d->signal(SIGTERM);
   ASSERT_EQ(d->wait_exit(), 0) << d->err();
-  EXPECT_FALSE(fs::exists(d->workdir() / "audit.ndjson"));
+  EXPECT_NE(d->err().find("stopped: every accepted event was delivered"), std::string::npos)
+      << d->err();
 
-  // Nothing accepted was lost: every event in archive, every order.* in orders, once.
   const auto archive = ids_in(d->workdir() / "archive.ndjson");
   const auto orders = ids_in(d->workdir() / "orders.ndjson");
-  EXPECT_EQ(archive.size(), load.acked_.size());
-  EXPECT_EQ(orders.size(), load.orders_.size());
-  for (const std::string& id : load.acked_) ASSERT_TRUE(archive.count(id)) << id;
+  const auto audit = ids_in(d->workdir() / "audit.ndjson");
+  const auto hooked = webhook_ids(up);
+  // Removed: everything accepted before the reload was delivered before it closed.
+  for (std::size_t i = 0; i < before; ++i) ASSERT_TRUE(archive.count(load.acked_[i])) << i;
+  // Added: everything accepted after the reload.
+  for (std::size_t i = after; i < load.acked_.size(); ++i) {
+    ASSERT_TRUE(audit.count(load.acked_[i])) << i;
+  }
+  // Changed filter: every order throughout; users only once the new filter runs.
   for (const std::string& id : load.orders_) ASSERT_TRUE(orders.count(id)) << id;
+  for (std::size_t k = 0; k < before / 2; ++k) EXPECT_FALSE(orders.count(load.users_[k])) << k;
+  for (std::size_t k = after / 2; k < load.users_.size(); ++k) {
+    ASSERT_TRUE(orders.count(load.users_[k])) << k;
+  }
+  // Changed URL: every order, including the backlog queued while the old URL answered 503.
+  for (const std::string& id : load.orders_) ASSERT_TRUE(hooked.count(id)) << id;
+  EXPECT_TRUE(down.delivered().empty());
+}
+
+// A disk-queued sink across reloads: removed, its events stay on disk; added again, it resumes
+// and delivers them; changed while its receiver fails, it is reopened on the same queue with the
+// new settings and delivers everything with them.
+TEST(Reload, DiskQueuedSinkKeepsItsEventsWhenRemovedChangedAndAddedAgain) {
+  Receiver hook;
+  std::atomic<int> status{503};
+  hook.set_respond([&](std::size_t) { return status.load(); });
+  auto config = [&](const std::string& extra_header) {
+    return R"(
+shutdown_timeout: 1s
+server: { listen: "127.0.0.1:0" }
+sinks:
+  archive:
+    type: file
+    path: ./archive.ndjson
+  spool:
+    type: http
+    url: )" + hook.url() + R"(
+    headers: { X-Run: ")" + extra_header + R"(" }
+    queue: { type: disk, max_bytes: 16MiB, fsync: always }
+    retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 20ms, max_backoff: 100ms }
+)";
+  };
+  auto d = DaemonProcess::start(config("1"));
+  ASSERT_TRUE(d);
+  auto post = [&](int from, int n) {
+    std::vector<std::string> ids;
+    std::string body;
+    for (int i = from; i < from + n; ++i) body += R"({"type":"t","n":)" + std::to_string(i) + "}\n";
+    auto res = d->client().Post("/v1/events", body, "application/x-ndjson");
+    EXPECT_TRUE(res && res->status == 202) << (res ? res->body : "no answer");
+    if (res && res->status == 202) {
+      for (const auto& id : Json::parse(res->body)["ids"]) ids.push_back(id);
+    }
+    return ids;
+  };
+  const auto first = post(0, 100);
+  ASSERT_TRUE(eventually([&] { return !hook.requests().empty(); }));  // failing: kept on disk
+
+  // Removed: drains for shutdown_timeout (the receiver still fails), then keeps the rest on disk.
+  const std::string base = R"(
+shutdown_timeout: 1s
+server: { listen: "127.0.0.1:0" }
+sinks:
+  archive:
+    type: file
+    path: ./archive.ndjson
+)";
+  rewrite_config(*d, base);
+  d->signal(SIGHUP);
+  ASSERT_TRUE(d->wait_err_contains("removed: spool")) << d->err();
+  ASSERT_TRUE(d->wait_err_contains("event(s) kept in its disk queue; they are delivered if the sink "
+                                   "is configured again"))
+      << d->err();
+  EXPECT_EQ(sink_names(*d), (std::vector<std::string>{"archive"}));
+
+  // Added again (with the receiver still failing), then changed (a new header) while more events
+  // wait: the change reopens the same queue; once the receiver answers, everything arrives with
+  // the new header.
+  rewrite_config(*d, config("2"));
+  d->signal(SIGHUP);
+  ASSERT_TRUE(d->wait_err_contains("added: spool")) << d->err();
+  const auto second = post(100, 100);
+  rewrite_config(*d, config("3"));
+  d->signal(SIGHUP);
+  ASSERT_TRUE(d->wait_err_contains("changed: spool")) << d->err();
+  const std::size_t failed_before = hook.requests().size();
+  status = 200;
+  ASSERT_TRUE(hook.wait_delivered(200, 30s)) << hook.delivered().size();
+  std::set<std::string> got;
+  for (const auto& r : hook.delivered()) {
+    got.insert(r.header("webhook-id"));
+    EXPECT_EQ(r.header("X-Run"), "3");
+  }
+  for (const auto& id : first) EXPECT_TRUE(got.count(id)) << id;
+  for (const auto& id : second) EXPECT_TRUE(got.count(id)) << id;
+  EXPECT_GT(failed_before, 0u);
+  d->signal(SIGTERM);
+  ASSERT_EQ(d->wait_exit(), 0) << d->err();
+  EXPECT_EQ(ids_in(d->workdir() / "archive.ndjson").size(), 200u);
 }
 
 }  // namespace

@@ -143,6 +143,20 @@ TEST(BroadcasterTest, RemoveClosesTheSinkAndStopsDelivery) {
   EXPECT_EQ(a->closes(), 1);
 }
 
+TEST(BroadcasterTest, DetachStopsDeliveryButLeavesTheSinkOpenAndNotClosedByClose) {
+  auto a = recorder(), b = recorder();
+  Broadcaster broadcaster({a, b});
+  ASSERT_TRUE(broadcaster.detach(a).is_ok());
+  ASSERT_TRUE(broadcaster.write(Event::make("id", "p")).is_ok());
+  EXPECT_EQ(a->writes(), 0u);
+  EXPECT_EQ(b->events().size(), 1u);
+  EXPECT_EQ(broadcaster.detach(a).code(), Code::kInvalidArgument);
+  ASSERT_TRUE(broadcaster.close().is_ok());
+  EXPECT_EQ(a->closes(), 0);  // the caller took it over
+  EXPECT_EQ(b->closes(), 1);
+  EXPECT_TRUE(a->write(Event::make("id2", "p")).is_ok());
+}
+
 TEST(BroadcasterTest, CloseClosesEverySinkOnceThenRefusesWritesAndAdds) {
   auto a = recorder(), b = recorder(), late = recorder();
   {

@@ -237,6 +237,42 @@ TEST(QueueTest, DropNewestKeepsTheQueuedEventsAndDeadLettersTheNewOnes) {
   EXPECT_EQ(s.dead_lettered, 2u);
 }
 
+TEST(QueueTest, AdoptQueuesPastCapacityWithoutDroppingAndFailsOnlyWhenClosed) {
+  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  auto dead = std::make_shared<TestSink>();
+  Queue q(sink, {.capacity = 2, .when_full = OverflowPolicy::kDropNewest, .dead_letter = dead});
+  ASSERT_TRUE(q.write(ev("1")).is_ok());
+  ASSERT_TRUE(sink->wait_entered(1));
+  ASSERT_TRUE(q.write(ev("2")).is_ok());
+  // Full: write() drops, adopt() queues anyway.
+  ASSERT_TRUE(q.write(ev("3")).is_ok());
+  ASSERT_TRUE(q.adopt(ev("a")).is_ok());
+  ASSERT_TRUE(q.adopt(ev("b")).is_ok());
+  EXPECT_EQ(q.stats().pending, 4u);
+  EXPECT_EQ(q.stats().high_water, 4u);
+  ASSERT_TRUE(q.write(ev("4")).is_ok());  // still over capacity: dropped
+  EXPECT_EQ(q.adopt(Event()).code(), Code::kInvalidArgument);
+  sink->release(10);
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->ids(), (Ids{"1", "2", "a", "b"}));
+  EXPECT_EQ(dead->ids(), (Ids{"3", "4"}));
+  EXPECT_EQ(q.stats().enqueued, 4u);
+  EXPECT_EQ(q.adopt(ev("c")).code(), Code::kClosed);
+}
+
+TEST(QueueTest, CloseHandsInFlightAndWaitingEventsToTheDeadLetterSinkInOrder) {
+  // What a reload relies on to hand a rebuilt sink's backlog over: close_until(now) interrupts the
+  // write in flight and passes it, then everything waiting, to dead_letter, oldest first.
+  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  auto handoff = std::make_shared<TestSink>();
+  Queue q(sink, {.capacity = 0, .dead_letter = handoff});
+  for (const char* id : {"1", "2", "3"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
+  ASSERT_TRUE(sink->wait_entered(1));
+  const auto report = q.close_until(SteadyClock::now());
+  EXPECT_EQ(report.undelivered, 3u);
+  EXPECT_EQ(handoff->ids(), (Ids{"1", "2", "3"}));
+}
+
 TEST(QueueTest, DropOldestEvictsTheOldestWaitingEvent) {
   auto sink = std::make_shared<TestSink>(/*gated=*/true);
   auto dead = std::make_shared<TestSink>();

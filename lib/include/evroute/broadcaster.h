@@ -12,7 +12,7 @@
 // throughout a stream of writes receives every one of them exactly once, in each producer's order.
 //
 // Ownership: the broadcaster shares ownership of its sinks (std::shared_ptr). remove() closes the
-// removed sink; close() closes every sink exactly once. After close(), write() returns kClosed and
+// removed sink, detach() hands it back open; close() closes every sink exactly once. After close(), write() returns kClosed and
 // add() closes the sink it is given and returns kClosed.
 //
 // The broadcaster writes to its sinks on the caller's thread, one after another: a sink that blocks
@@ -50,6 +50,10 @@ class Broadcaster final : public Sink {
   Status add(std::shared_ptr<Sink> sink);
   // Removes the sink and closes it. Returns kInvalidArgument when it was not present.
   Status remove(const std::shared_ptr<Sink>& sink);
+  // Removes the sink without closing it: the caller takes it over (to drain or close it on its own
+  // schedule, e.g. when a topology is reloaded). A write in flight may still deliver to it.
+  // Returns kInvalidArgument when it was not present.
+  Status detach(const std::shared_ptr<Sink>& sink);
 
   Stats stats() const;
 

@@ -73,7 +73,7 @@ class Queue final : public Sink {
   };
 
   struct Stats {
-    std::uint64_t enqueued = 0;        // accepted by write()
+    std::uint64_t enqueued = 0;        // accepted by write() or adopt()
     std::uint64_t delivered = 0;       // destination write returned OK
     std::uint64_t failed = 0;          // destination write returned an error
     std::uint64_t dropped_newest = 0;  // dropped by kDropNewest (or kDropOldest, see above)
@@ -100,6 +100,11 @@ class Queue final : public Sink {
   ~Queue() override;  // close() if not yet closed
 
   Status write(const Event& event) override;
+  // Queues `event` whatever the capacity and overflow policy: for events accepted elsewhere that
+  // must be neither refused nor dropped, such as a rebuilt sink taking over its predecessor's
+  // backlog. It may take `pending` past `capacity`; write() then blocks or drops as usual until
+  // the queue is below capacity again. Fails only when the queue is closed (kClosed).
+  Status adopt(const Event& event);
   Status close() override;
   CloseReport close_until(std::chrono::steady_clock::time_point deadline);
 
@@ -121,6 +126,7 @@ class Queue final : public Sink {
   void run(Worker& self);
   bool batch_ready() const;              // the waiting events fill a batch (mu_ held)
   void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (mu_ held)
+  void enqueue_locked(const Event& event);  // appends and wakes a worker (mu_ held)
   void dead_letter(const Event& event);  // hands an unaccounted event to options_.dead_letter
 
   const std::shared_ptr<Sink> destination_;
