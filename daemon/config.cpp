@@ -109,7 +109,15 @@ void read_queue(ConfigReader& r, QueueConfig& q) {
                   : *v == "drop_newest" ? evroute::OverflowPolicy::kDropNewest
                                         : evroute::OverflowPolicy::kDropOldest;
   }
-  if (auto v = r.duration("block_timeout")) q.block_timeout = *v;
+  if (auto v = r.duration("block_timeout")) {
+    // A request waits this long for room while holding admission (and a reload, and shutdown,
+    // wait for it): it must end.
+    if (v->count() <= 0 || *v > std::chrono::minutes(1)) {
+      r.error("block_timeout", r.what() + ": 'block_timeout' must be more than 0 and at most 1m");
+    } else {
+      q.block_timeout = *v;
+    }
+  }
   if (disk && q.when_full == evroute::OverflowPolicy::kDropOldest) {
     r.error("when_full", r.what() +
                              ": a disk queue cannot drop its oldest events; use block or drop_newest");

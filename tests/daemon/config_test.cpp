@@ -167,6 +167,10 @@ TEST(Config, EachMistakeHasItsLineAndColumn) {
   expect_error("sinks:\n  a: { type: stdout, queue: { capacity: -1 } }\n",
                "t.yaml:2:41: sink 'a'.queue: 'capacity' must be a whole number from 0 to "
                "100000000, not '-1'");
+  expect_error("sinks:\n  a: { type: stdout, queue: { block_timeout: 0s } }\n",
+               "t.yaml:2:46: sink 'a'.queue: 'block_timeout' must be more than 0 and at most 1m");
+  expect_error("sinks:\n  a: { type: stdout, queue: { block_timeout: 2m } }\n",
+               "t.yaml:2:46: sink 'a'.queue: 'block_timeout' must be more than 0 and at most 1m");
   expect_error("sinks:\n  a: { type: stdout, retry: { jitter: 2 } }\n",
                "t.yaml:2:39: sink 'a'.retry: 'jitter' must be 'full' or a number from 0 to 1, "
                "not '2'");

@@ -307,7 +307,8 @@ sinks:
     auto res = d->client().Post("/v1/events", body, "application/x-ndjson");
     EXPECT_TRUE(res && res->status == 202) << (res ? res->body : "no answer");
     if (res && res->status == 202) {
-      for (const auto& id : Json::parse(res->body)["ids"]) ids.push_back(id);
+      const Json reply = Json::parse(res->body);
+      for (const auto& id : reply["ids"]) ids.push_back(id);
     }
     return ids;
   };

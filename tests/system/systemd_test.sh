@@ -100,6 +100,21 @@ box journalctl -u evrouted --no-pager | grep -q "SIGHUP: /etc/evroute/evroute.ya
   || die "reload did not re-read and check the configuration"
 [ "$(box systemctl is-active evrouted)" = active ] || die "not active after reload"
 
+echo "== systemctl reload applies an added sink"
+box sh -c 'printf "  audit:\n    type: file\n    path: ./data/audit.ndjson\n" >> /etc/evroute/evroute.yaml'
+box systemctl reload evrouted
+for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "sinks added: audit" && break; sleep 0.1; done
+box journalctl -u evrouted --no-pager | grep -q "SIGHUP: reloaded /etc/evroute/evroute.yaml: sinks added: audit; removed: none; changed: none; unchanged: console, archive" \
+  || { box journalctl -u evrouted --no-pager | tail -20 >&2; die "reload did not add the sink"; }
+reply=$(curl -s -X POST "http://127.0.0.1:$port/v1/events" -H 'Content-Type: application/json' \
+  -d '{"type":"after.reload"}')
+id=$(echo "$reply" | sed -n 's/.*"ids":\["\([^"]*\)".*/\1/p')
+[ -n "$id" ] || die "no 202 after the reload: $reply"
+for _ in $(seq 50); do box grep -q "$id" /var/lib/evroute/data/audit.ndjson 2>/dev/null && break; sleep 0.1; done
+box grep -q "$id" /var/lib/evroute/data/audit.ndjson || die "the added sink did not get the event"
+box grep -q "$id" /var/lib/evroute/data/events.ndjson || die "the unchanged sink did not get the event"
+[ "$(box systemctl is-active evrouted)" = active ] || die "not active after reload"
+
 echo "== systemctl stop drains"
 for i in $(seq 20); do
   curl -sf -X POST "http://127.0.0.1:$port/v1/events" -H 'Content-Type: application/json' \
