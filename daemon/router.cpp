@@ -311,8 +311,45 @@ bool Route::matches(const evroute::Event& event) const {
   return true;
 }
 
+// Disk queues under data_dir that no configured disk-queued sink uses (a sink removed from the
+// configuration, or switched to a memory queue, while events were left in it): their events are
+// not delivered until such a sink is configured again. Logged, so that they are never forgotten
+// silently.
+void warn_orphaned_queues(const Config& config) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = fs::path(config.data_dir) / "queues";
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_directory(ec)) continue;
+    const std::string name = it->path().filename().string();
+    const bool used = std::any_of(config.sinks.begin(), config.sinks.end(), [&](const SinkConfig& sc) {
+      return sc.name == name && sc.queue.type == QueueConfig::Type::kDisk;
+    });
+    if (used) continue;
+    evroute::DiskLog::Options o;
+    o.dir = it->path();
+    o.sync = evroute::DiskLog::Sync::kNever;
+    evroute::Status error;
+    auto log = evroute::DiskLog::open(o, &error);
+    if (!log) {
+      spdlog::warn("disk queue {} belongs to no configured disk-queued sink and cannot be read: {}",
+                   it->path().string(), error.to_string());
+      continue;
+    }
+    evroute::DiskLog::Position cursor = log->begin();
+    if (evroute::DiskLog::Position stored; evroute::CursorFile(it->path() / "cursor").load(&stored).is_ok()) {
+      cursor = std::max(cursor, stored);
+    }
+    if (cursor >= log->end()) continue;  // everything in it was delivered
+    spdlog::warn("disk queue {} holds undelivered events of sink '{}', which is not configured "
+                 "with a disk queue: they wait until it is again",
+                 it->path().string(), name);
+  }
+}
+
 Router::Router(const Config& config)
     : budget_(config.limits.memory), data_dir_(config.data_dir) {
+  warn_orphaned_queues(config);
   std::vector<std::shared_ptr<Route>> routes;
   try {
     for (const SinkConfig& sc : config.sinks) routes.push_back(build_route(sc, config.data_dir));

@@ -173,6 +173,22 @@ TEST_F(DurableTest, SigtermKeepsUndeliveredEventsOnDiskForTheNextStart) {
     EXPECT_NE(d->err().find("kept in its disk queue"), std::string::npos) << d->err();
     EXPECT_NE(d->err().find("kept in disk queues for the next start"), std::string::npos);
   }
+  // Started without the sink (or with it on a memory queue), the events wait on disk: said at start.
+  const std::string without_hook = R"(
+server: { listen: "127.0.0.1:0" }
+data_dir: ./state
+sinks:
+  hook: { type: file, path: ./other.ndjson }
+)";
+  const std::string orphan_warning = "holds undelivered events of sink 'hook', which is not "
+                                     "configured with a disk queue";
+  {
+    auto d = DaemonProcess::start_in(dir_, without_hook);
+    ASSERT_TRUE(d);
+    EXPECT_NE(d->err().find(orphan_warning), std::string::npos) << d->err();
+    d->signal(SIGTERM);
+    EXPECT_EQ(d->wait_exit(), 0);
+  }
   Receiver hook(hook_port);
   auto d = DaemonProcess::start_in(dir_, yaml);
   ASSERT_TRUE(d);
@@ -189,6 +205,12 @@ TEST_F(DurableTest, SigtermKeepsUndeliveredEventsOnDiskForTheNextStart) {
     if (q["pending"] == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  d->signal(SIGTERM);
+  ASSERT_EQ(d->wait_exit(), 0);
+  // Everything delivered: nothing to warn about any more.
+  auto again = DaemonProcess::start_in(dir_, without_hook);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->err().find(orphan_warning), std::string::npos) << again->err();
 }
 
 TEST_F(DurableTest, CorruptTailIsReportedCutAndTheRestDelivered) {
