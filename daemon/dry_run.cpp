@@ -25,9 +25,14 @@ std::string filter_verdict(const SinkConfig& sink, const evroute::Event& event, 
       *routed = false;
       std::string globs;
       for (const std::string& g : f.globs) globs += (globs.empty() ? "" : ", ") + json_string(g);
-      return "filtered out: " + f.field +
-             (value ? " " + json_string(*value) + " matches none of " + globs
-                    : " is absent (filter: " + globs + ")");
+      std::string out = "filtered out: ";  // appended: see SinkSpec::preview on -Wrestrict
+      out.append(f.field);
+      if (value) {
+        out.append(" ").append(json_string(*value)).append(" matches none of ").append(globs);
+      } else {
+        out.append(" is absent (filter: ").append(globs).append(")");
+      }
+      return out;
     }
     matched += (matched.empty() ? "" : ", ") + f.field + " " + json_string(*value) + " ~ " +
                json_string(*glob);

@@ -122,7 +122,9 @@ for i in $(seq 20); do
 done
 box systemctl stop evrouted
 [ "$(box systemctl show -p ExecMainStatus --value evrouted)" = 0 ] || die "unclean exit"
-box journalctl -u evrouted --no-pager | grep -q "every accepted event was delivered" || die "no clean drain"
+for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "every accepted event was delivered" && break; sleep 0.1; done
+box journalctl -u evrouted --no-pager | grep -q "every accepted event was delivered" \
+  || { box journalctl -u evrouted --no-pager | tail -20 >&2; die "no clean drain"; }
 [ "$(box grep -c '"id":"drain-' /var/lib/evroute/data/events.ndjson)" = 20 ] || die "events lost at stop"
 box systemctl status evrouted --no-pager | head -5 || true  # inactive: exits 3
 box journalctl -u evrouted --no-pager | tail -5
