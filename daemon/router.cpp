@@ -208,6 +208,9 @@ std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
     qo.batch = {.max_events = batch->max_events,
                 .max_bytes = batch->max_bytes,
                 .max_wait = batch->max_wait};
+  } else if (route->delivery.write_batches &&
+             dynamic_cast<evroute::BatchSink*>(route->leaf.get())) {
+    qo.batch = {.max_events = 256, .max_bytes = std::uint64_t{4} << 20, .max_wait = {}};
   }
   route->queue = std::make_shared<evroute::Queue>(route->retrying, qo);
 

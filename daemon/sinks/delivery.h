@@ -37,6 +37,10 @@ struct DeliveryConfig {
   std::optional<RateLimitConfig> rate_limit;  // none: no limit
   unsigned concurrency = 1;                   // 1 keeps order
   std::optional<BatchConfig> batch;           // none: one event per request
+  // Set by sinks whose batch write changes nothing but the number of system calls (file, stdout:
+  // the same lines, written at once). Without `batch`, the queue then hands the leaf whatever is
+  // waiting (up to 256 events, 4 MiB), at once: no waiting for a batch to fill.
+  bool write_batches = false;
 };
 
 // Reads `rate_limit`, `concurrency` and `batch` from `r` (errors recorded in it).

@@ -30,4 +30,27 @@ evroute::Status write_line(int fd, std::string_view payload, std::string_view wh
   return evroute::Status::ok();
 }
 
+evroute::Status write_all(int fd, std::string_view bytes, std::string_view what) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return evroute::Status::unavailable("write to " + std::string(what) + ": " +
+                                          std::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return evroute::Status::ok();
+}
+
+void append_lines(std::string& out, std::span<const evroute::Event> events) {
+  std::size_t size = out.size();
+  for (const evroute::Event& e : events) size += e.payload().size() + 1;
+  out.reserve(size);
+  for (const evroute::Event& e : events) {
+    out.append(e.payload());
+    out.push_back('\n');
+  }
+}
+
 }  // namespace evrouted

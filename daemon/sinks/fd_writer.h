@@ -1,9 +1,13 @@
-// Writes one event line to a file descriptor with a single write(2) where possible (appends of a
+// Writes event lines to a file descriptor with a single write(2) where possible (appends of a
 // line to an O_APPEND file, or to a pipe under PIPE_BUF bytes, are then atomic), retrying partial
 // writes and EINTR. Used by the stdout and file sinks.
 #pragma once
 
+#include <span>
+#include <string>
 #include <string_view>
+
+#include "evroute/event.h"
 
 #include "evroute/status.h"
 
@@ -11,5 +15,10 @@ namespace evrouted {
 
 // Writes `payload` followed by '\n'. A failure is retryable (kUnavailable) with strerror.
 evroute::Status write_line(int fd, std::string_view payload, std::string_view what);
+// Writes all of `bytes` (several lines at once: one write(2) where the kernel takes it whole).
+// A failure is retryable (kUnavailable) with strerror.
+evroute::Status write_all(int fd, std::string_view bytes, std::string_view what);
+// Appends each event's payload and '\n' to `out`.
+void append_lines(std::string& out, std::span<const evroute::Event> events);
 
 }  // namespace evrouted

@@ -115,10 +115,7 @@ evroute::Status FileSink::rotate_locked(std::chrono::system_clock::time_point no
   return evroute::Status::ok();
 }
 
-evroute::Status FileSink::write(const evroute::Event& event) {
-  if (!event) return evroute::Status::invalid_argument("empty event");
-  std::lock_guard<std::mutex> lock(mu_);
-  if (fd_ < 0) return evroute::Status::closed();
+evroute::Status FileSink::prepare_locked(std::uint64_t line_bytes) {
   const bool timed = config_.rotate && config_.rotate->interval.count() > 0;
   const auto now = templated_ || timed ? now_() : std::chrono::system_clock::time_point();
   if (templated_) {
@@ -127,14 +124,39 @@ evroute::Status FileSink::write(const evroute::Event& event) {
       if (config_.rotate) enqueue({"", path});  // a restart may have left rotated files to prune
     }
   }
-  const std::uint64_t line = event.payload().size() + 1;
   if (config_.rotate && size_ > 0) {
     const FileRotation& r = *config_.rotate;
-    if ((r.max_bytes > 0 && size_ + line > r.max_bytes) ||
+    if ((r.max_bytes > 0 && size_ + line_bytes > r.max_bytes) ||
         (timed && now - opened_at_ >= r.interval)) {
       if (evroute::Status s = rotate_locked(now); !s.is_ok()) return s;
     }
   }
+  return evroute::Status::ok();
+}
+
+evroute::Status FileSink::append_locked(std::string_view bytes) {
+  if (evroute::Status s = write_all(fd_, bytes, current_); !s.is_ok()) {
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0) size_ = static_cast<std::uint64_t>(st.st_size);
+    return s;
+  }
+  size_ += bytes.size();
+  if (config_.fsync == FileFsync::kAlways) {
+    if (::fdatasync(fd_) != 0) {
+      return evroute::Status::unavailable("fsync " + current_ + ": " + std::strerror(errno));
+    }
+  } else {
+    dirty_ = true;
+  }
+  return evroute::Status::ok();
+}
+
+evroute::Status FileSink::write(const evroute::Event& event) {
+  if (!event) return evroute::Status::invalid_argument("empty event");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fd_ < 0) return evroute::Status::closed();
+  const std::uint64_t line = event.payload().size() + 1;
+  if (evroute::Status s = prepare_locked(line); !s.is_ok()) return s;
   if (evroute::Status s = write_line(fd_, event.payload(), current_); !s.is_ok()) {
     struct stat st {};
     if (::fstat(fd_, &st) == 0) size_ = static_cast<std::uint64_t>(st.st_size);
@@ -149,6 +171,37 @@ evroute::Status FileSink::write(const evroute::Event& event) {
     dirty_ = true;
   }
   return evroute::Status::ok();
+}
+
+evroute::Status FileSink::write_batch(std::span<const evroute::Event> events,
+                                      std::span<evroute::Status> results) {
+  if (evroute::Status s = evroute::check_batch(events, results); !s.is_ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  evroute::Status first;
+  std::size_t i = 0;
+  while (i < events.size()) {
+    evroute::Status s = fd_ < 0 ? evroute::Status::closed() : prepare_locked(events[i].payload().size() + 1);
+    std::size_t end = i + 1;
+    if (s.is_ok()) {
+      // A run: the lines that fit before the next rotation (a templated path is expanded once
+      // per run: a run is written within a moment).
+      buffer_.clear();
+      std::uint64_t bytes = events[i].payload().size() + 1;
+      const std::uint64_t max = config_.rotate ? config_.rotate->max_bytes : 0;
+      while (end < events.size() &&
+             (max == 0 || size_ + bytes + events[end].payload().size() + 1 <= max)) {
+        bytes += events[end].payload().size() + 1;
+        ++end;
+      }
+      append_lines(buffer_, events.subspan(i, end - i));
+      s = append_locked(buffer_);
+    }
+    for (std::size_t k = i; k < end; ++k) results[k] = s;
+    if (!s.is_ok() && first.is_ok()) first = s;
+    i = end;
+  }
+  if (buffer_.capacity() > (std::size_t{4} << 20)) std::string().swap(buffer_);
+  return first;
 }
 
 evroute::Status FileSink::reopen() {
@@ -261,6 +314,11 @@ class FileSpec final : public SinkSpec {
     return std::make_shared<FileSink>(config_);
   }
   std::string describe() const override { return "file " + config_.path; }
+  DeliveryConfig delivery() const override {
+    DeliveryConfig d;
+    d.write_batches = true;
+    return d;
+  }
   std::string preview(const evroute::Event& event,
                       std::chrono::system_clock::time_point now) const override {
     return "append to " + expand_path_template(config_.path, now) + ":\n" +

@@ -11,6 +11,26 @@ evroute::Status StdoutSink::write(const evroute::Event& event) {
   return write_line(fd_, event.payload(), "stdout");
 }
 
+evroute::Status StdoutSink::write_batch(std::span<const evroute::Event> events,
+                                        std::span<evroute::Status> results) {
+  if (evroute::Status s = evroute::check_batch(events, results); !s.is_ok()) return s;
+  if (events.empty()) return evroute::Status::ok();
+  evroute::Status s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_.load(std::memory_order_relaxed)) {
+      s = evroute::Status::closed();
+    } else {
+      buffer_.clear();
+      append_lines(buffer_, events);
+      s = write_all(fd_, buffer_, "stdout");
+      if (buffer_.capacity() > (std::size_t{4} << 20)) std::string().swap(buffer_);
+    }
+  }
+  for (evroute::Status& r : results) r = s;
+  return s;
+}
+
 evroute::Status StdoutSink::close() {
   closed_.store(true);
   return evroute::Status::ok();  // stdout itself stays open: logs and others may use it
@@ -22,6 +42,11 @@ class StdoutSpec final : public SinkSpec {
  public:
   std::shared_ptr<evroute::Sink> build() const override { return std::make_shared<StdoutSink>(); }
   std::string describe() const override { return "stdout"; }
+  DeliveryConfig delivery() const override {
+    DeliveryConfig d;
+    d.write_batches = true;
+    return d;
+  }
   std::string preview(const evroute::Event& event,
                       std::chrono::system_clock::time_point) const override {
     return "write to stdout:\n" + std::string(event.payload()) + "\n";

@@ -165,7 +165,8 @@ void Queue::run(Worker& self) {
     self.idle = false;
     if (stopping_ || waiting_.empty()) break;  // past the close deadline, or closing and drained
 
-    if (batch_destination_ && !closing_ && !batch_ready()) {
+    // max_wait 0: take whatever is waiting now (no clock read, no timed wait).
+    if (batch_destination_ && !closing_ && options_.batch.max_wait.count() > 0 && !batch_ready()) {
       // Wait for the batch to fill, at most max_wait; producers wake us (idle) at every event.
       const Clock::TimePoint deadline =
           internal::saturating_add(clock_->now(), options_.batch.max_wait);

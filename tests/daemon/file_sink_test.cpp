@@ -158,6 +158,43 @@ TEST(FileSinkRotation, BySizeRotatesBetweenLinesNeverPastMaxBytes) {
   fs::remove_all(dir);
 }
 
+TEST(FileSinkRotation, BatchesRotateBetweenLinesExactlyAsSingleWritesDo) {
+  // The same 20 lines as above, handed over as batches of 7, 1 and 12 (a batch spans rotations):
+  // the same files, the same lines in each.
+  const fs::path dir = evtest::make_temp_dir();
+  const fs::path path = dir / "e.ndjson";
+  std::vector<evroute::Event> events;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20; ++i) {
+    events.push_back(ev(std::to_string(i), 10));
+    expected.push_back(R"({"id":")" + std::to_string(i) + R"(","pad":"xxxxxxxxxx"})");
+  }
+  {
+    FileSink sink(rotating(path, 100));
+    std::vector<evroute::Status> results(20, evroute::Status::unavailable("unset"));
+    const std::span<const evroute::Event> all(events);
+    const std::span<evroute::Status> out(results);
+    ASSERT_TRUE(sink.write_batch(all.subspan(0, 7), out.subspan(0, 7)).is_ok());
+    ASSERT_TRUE(sink.write_batch(all.subspan(7, 1), out.subspan(7, 1)).is_ok());
+    ASSERT_TRUE(sink.write_batch(all.subspan(8), out.subspan(8)).is_ok());
+    for (const auto& r : results) EXPECT_TRUE(r.is_ok()) << r;
+    sink.close();
+    std::vector<evroute::Status> after(2);
+    EXPECT_EQ(sink.write_batch(all.subspan(0, 2), after).code(), evroute::Code::kClosed);
+    EXPECT_EQ(after[1].code(), evroute::Code::kClosed);
+  }
+  EXPECT_EQ(evtest::read_rotated_lines(path), expected);
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.1", "e.ndjson.2", "e.ndjson.3",
+                                      "e.ndjson.4", "e.ndjson.5", "e.ndjson.6"}));
+  for (int n = 1; n <= 6; ++n) {
+    const fs::path f = dir / ("e.ndjson." + std::to_string(n));
+    EXPECT_LE(fs::file_size(f), 100u) << f;
+    EXPECT_EQ(evtest::read_lines(f).size(), 3u) << f;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(FileSinkRotation, ALineLongerThanMaxBytesGetsAFileOfItsOwn) {
   const fs::path dir = evtest::make_temp_dir();
   const fs::path path = dir / "e.ndjson";
@@ -479,6 +516,25 @@ TEST(StdoutSink, WritesWholeLinesToItsDescriptor) {
   for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
   ::close(fds[0]);
   EXPECT_EQ(out, "{\"id\":\"a\",\"pad\":\"\"}\n{\"id\":\"b\",\"pad\":\"\"}\n");
+}
+
+TEST(StdoutSink, WritesABatchAsWholeLinesInOrder) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  StdoutSink sink(fds[1]);
+  const std::vector<evroute::Event> events{ev("a"), ev("b"), ev("c")};
+  std::vector<evroute::Status> results(3, evroute::Status::unavailable("unset"));
+  ASSERT_TRUE(sink.write_batch(events, results).is_ok());
+  for (const auto& r : results) EXPECT_TRUE(r.is_ok()) << r;
+  sink.close();
+  EXPECT_EQ(sink.write_batch(events, results).code(), evroute::Code::kClosed);
+  EXPECT_EQ(results[2].code(), evroute::Code::kClosed);
+  ::close(fds[1]);
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
+  ::close(fds[0]);
+  EXPECT_EQ(out, "{\"id\":\"a\",\"pad\":\"\"}\n{\"id\":\"b\",\"pad\":\"\"}\n{\"id\":\"c\",\"pad\":\"\"}\n");
 }
 
 TEST(StdoutSink, AClosedPipeIsARetryableError) {
