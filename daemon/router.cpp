@@ -210,7 +210,7 @@ std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
                 .max_wait = batch->max_wait};
   } else if (route->delivery.write_batches &&
              dynamic_cast<evroute::BatchSink*>(route->leaf.get())) {
-    qo.batch = {.max_events = 256, .max_bytes = std::uint64_t{4} << 20, .max_wait = {}};
+    qo.batch = {.max_events = 256, .max_bytes = std::uint64_t{1} << 20, .max_wait = {}};
   }
   route->queue = std::make_shared<evroute::Queue>(route->retrying, qo);
 

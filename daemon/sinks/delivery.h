@@ -39,7 +39,7 @@ struct DeliveryConfig {
   std::optional<BatchConfig> batch;           // none: one event per request
   // Set by sinks whose batch write changes nothing but the number of system calls (file, stdout:
   // the same lines, written at once). Without `batch`, the queue then hands the leaf whatever is
-  // waiting (up to 256 events, 4 MiB), at once: no waiting for a batch to fill.
+  // waiting (up to 256 events, 1 MiB), at once: no waiting for a batch to fill.
   bool write_batches = false;
 };
 

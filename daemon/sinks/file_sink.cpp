@@ -200,7 +200,7 @@ evroute::Status FileSink::write_batch(std::span<const evroute::Event> events,
     if (!s.is_ok() && first.is_ok()) first = s;
     i = end;
   }
-  if (buffer_.capacity() > (std::size_t{4} << 20)) std::string().swap(buffer_);
+  if (buffer_.capacity() > (std::size_t{1} << 20)) std::string().swap(buffer_);
   return first;
 }
 

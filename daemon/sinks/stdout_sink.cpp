@@ -24,7 +24,7 @@ evroute::Status StdoutSink::write_batch(std::span<const evroute::Event> events,
       buffer_.clear();
       append_lines(buffer_, events);
       s = write_all(fd_, buffer_, "stdout");
-      if (buffer_.capacity() > (std::size_t{4} << 20)) std::string().swap(buffer_);
+      if (buffer_.capacity() > (std::size_t{1} << 20)) std::string().swap(buffer_);
     }
   }
   for (evroute::Status& r : results) r = s;
