@@ -134,13 +134,13 @@ evroute::Status FileSink::prepare_locked(std::uint64_t line_bytes) {
   return evroute::Status::ok();
 }
 
-evroute::Status FileSink::append_locked(std::string_view bytes) {
-  if (evroute::Status s = write_all(fd_, bytes, current_); !s.is_ok()) {
+evroute::Status FileSink::finish_append_locked(evroute::Status written, std::uint64_t bytes) {
+  if (!written.is_ok()) {
     struct stat st {};
     if (::fstat(fd_, &st) == 0) size_ = static_cast<std::uint64_t>(st.st_size);
-    return s;
+    return written;
   }
-  size_ += bytes.size();
+  size_ += bytes;
   if (config_.fsync == FileFsync::kAlways) {
     if (::fdatasync(fd_) != 0) {
       return evroute::Status::unavailable("fsync " + current_ + ": " + std::strerror(errno));
@@ -157,20 +157,7 @@ evroute::Status FileSink::write(const evroute::Event& event) {
   if (fd_ < 0) return evroute::Status::closed();
   const std::uint64_t line = event.payload().size() + 1;
   if (evroute::Status s = prepare_locked(line); !s.is_ok()) return s;
-  if (evroute::Status s = write_line(fd_, event.payload(), current_); !s.is_ok()) {
-    struct stat st {};
-    if (::fstat(fd_, &st) == 0) size_ = static_cast<std::uint64_t>(st.st_size);
-    return s;
-  }
-  size_ += line;
-  if (config_.fsync == FileFsync::kAlways) {
-    if (::fdatasync(fd_) != 0) {
-      return evroute::Status::unavailable("fsync " + current_ + ": " + std::strerror(errno));
-    }
-  } else {
-    dirty_ = true;
-  }
-  return evroute::Status::ok();
+  return finish_append_locked(write_line(fd_, event.payload(), current_), line);
 }
 
 evroute::Status FileSink::write_batch(std::span<const evroute::Event> events,
@@ -194,7 +181,7 @@ evroute::Status FileSink::write_batch(std::span<const evroute::Event> events,
         ++end;
       }
       append_lines(buffer_, events.subspan(i, end - i));
-      s = append_locked(buffer_);
+      s = finish_append_locked(write_all(fd_, buffer_, current_), buffer_.size());
     }
     for (std::size_t k = i; k < end; ++k) results[k] = s;
     if (!s.is_ok() && first.is_ok()) first = s;

@@ -96,8 +96,9 @@ class FileSink final : public evroute::BatchSink, public Reopenable {
   // All *_locked() run under mu_.
   // Rotates or switches to the templated path if the next `line_bytes` bytes call for it.
   evroute::Status prepare_locked(std::uint64_t line_bytes);
-  // Writes `bytes` (whole lines) to the current file, then syncs under fsync: always.
-  evroute::Status append_locked(std::string_view bytes);
+  // Accounts for `bytes` just written (whole lines) with outcome `written`, then syncs under
+  // fsync: always.
+  evroute::Status finish_append_locked(evroute::Status written, std::uint64_t bytes);
   evroute::Status open_locked(const std::string& path);
   evroute::Status rotate_locked(std::chrono::system_clock::time_point now);
   void sync_locked();

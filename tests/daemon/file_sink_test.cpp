@@ -135,6 +135,21 @@ FileSinkConfig rotating(const fs::path& path, std::uint64_t max_bytes, std::uint
   return c;
 }
 
+// 20 lines of 30-31 bytes rotated at max_bytes 100: three per file, in order, none split, lost or
+// doubled.
+void expect_twenty_lines_in_files_of_three(const fs::path& dir, const fs::path& path,
+                                           const std::vector<std::string>& expected) {
+  EXPECT_EQ(evtest::read_rotated_lines(path), expected);
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{"e.ndjson", "e.ndjson.1", "e.ndjson.2", "e.ndjson.3",
+                                      "e.ndjson.4", "e.ndjson.5", "e.ndjson.6"}));
+  for (int n = 1; n <= 6; ++n) {
+    const fs::path f = dir / ("e.ndjson." + std::to_string(n));
+    EXPECT_LE(fs::file_size(f), 100u) << f;
+    EXPECT_EQ(evtest::read_lines(f).size(), 3u) << f;
+  }
+}
+
 TEST(FileSinkRotation, BySizeRotatesBetweenLinesNeverPastMaxBytes) {
   const fs::path dir = evtest::make_temp_dir();
   const fs::path path = dir / "e.ndjson";
@@ -146,15 +161,7 @@ TEST(FileSinkRotation, BySizeRotatesBetweenLinesNeverPastMaxBytes) {
   for (int i = 0; i < 20; ++i) {
     expected.push_back(R"({"id":")" + std::to_string(i) + R"(","pad":"xxxxxxxxxx"})");
   }
-  EXPECT_EQ(evtest::read_rotated_lines(path), expected);  // in order, none split, lost or doubled
-  EXPECT_EQ(names_in(dir),
-            (std::vector<std::string>{"e.ndjson", "e.ndjson.1", "e.ndjson.2", "e.ndjson.3",
-                                      "e.ndjson.4", "e.ndjson.5", "e.ndjson.6"}));
-  for (int n = 1; n <= 6; ++n) {
-    const fs::path f = dir / ("e.ndjson." + std::to_string(n));
-    EXPECT_LE(fs::file_size(f), 100u) << f;
-    EXPECT_EQ(evtest::read_lines(f).size(), 3u) << f;
-  }
+  expect_twenty_lines_in_files_of_three(dir, path, expected);
   fs::remove_all(dir);
 }
 
@@ -183,15 +190,7 @@ TEST(FileSinkRotation, BatchesRotateBetweenLinesExactlyAsSingleWritesDo) {
     EXPECT_EQ(sink.write_batch(all.subspan(0, 2), after).code(), evroute::Code::kClosed);
     EXPECT_EQ(after[1].code(), evroute::Code::kClosed);
   }
-  EXPECT_EQ(evtest::read_rotated_lines(path), expected);
-  EXPECT_EQ(names_in(dir),
-            (std::vector<std::string>{"e.ndjson", "e.ndjson.1", "e.ndjson.2", "e.ndjson.3",
-                                      "e.ndjson.4", "e.ndjson.5", "e.ndjson.6"}));
-  for (int n = 1; n <= 6; ++n) {
-    const fs::path f = dir / ("e.ndjson." + std::to_string(n));
-    EXPECT_LE(fs::file_size(f), 100u) << f;
-    EXPECT_EQ(evtest::read_lines(f).size(), 3u) << f;
-  }
+  expect_twenty_lines_in_files_of_three(dir, path, expected);
   fs::remove_all(dir);
 }
 

@@ -25,6 +25,18 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
+// The webhook sink `hook`: order.* to `url`, retried for as long as it takes.
+std::string hook_sink(const std::string& url) {
+  return R"(
+  hook:
+    type: http
+    url: )" + url + R"(
+    filter: { type: ["order.*"] }
+    queue: { capacity: 200000 }
+    retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 20ms, max_backoff: 100ms }
+)";
+}
+
 // Every accepted event goes to archive; order.* to orders and to the webhook `hook`.
 std::string config_v1(const std::string& hook_url) {
   return R"(
@@ -37,13 +49,7 @@ sinks:
     type: file
     path: ./orders.ndjson
     filter: { type: ["order.*"] }
-  hook:
-    type: http
-    url: )" + hook_url + R"(
-    filter: { type: ["order.*"] }
-    queue: { capacity: 200000 }
-    retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 20ms, max_backoff: 100ms }
-)";
+)" + hook_sink(hook_url);
 }
 
 // Sends batches of two events (one order.*, one other) until told to stop; records the 202'd ids
@@ -210,13 +216,7 @@ sinks:
   orders:
     type: file
     path: ./orders.ndjson
-    filter: { type: ["order.*", "user.*"] }
-  hook:
-    type: http
-    url: )" + up.url() + R"(
-    filter: { type: ["order.*"] }
-    queue: { capacity: 200000 }
-    retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 20ms, max_backoff: 100ms }
+    filter: { type: ["order.*", "user.*"] })" + hook_sink(up.url()) + R"(
   audit:
     type: file
     path: ./audit.ndjson
@@ -285,14 +285,17 @@ TEST(Reload, DiskQueuedSinkKeepsItsEventsWhenRemovedChangedAndAddedAgain) {
   Receiver hook;
   std::atomic<int> status{503};
   hook.set_respond([&](std::size_t) { return status.load(); });
-  auto config = [&](const std::string& extra_header) {
-    return R"(
+  // Without the spool sink:
+  const std::string base = R"(
 shutdown_timeout: 1s
 server: { listen: "127.0.0.1:0" }
 sinks:
   archive:
     type: file
     path: ./archive.ndjson
+)";
+  auto config = [&](const std::string& extra_header) {
+    return base + R"(
   spool:
     type: http
     url: )" + hook.url() + R"(
@@ -319,14 +322,6 @@ sinks:
   ASSERT_TRUE(eventually([&] { return !hook.requests().empty(); }));  // failing: kept on disk
 
   // Removed: drains for shutdown_timeout (the receiver still fails), then keeps the rest on disk.
-  const std::string base = R"(
-shutdown_timeout: 1s
-server: { listen: "127.0.0.1:0" }
-sinks:
-  archive:
-    type: file
-    path: ./archive.ndjson
-)";
   rewrite_config(*d, base);
   d->signal(SIGHUP);
   ASSERT_TRUE(d->wait_err_contains("removed: spool")) << d->err();
