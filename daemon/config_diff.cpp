@@ -61,7 +61,7 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
   if (a.max_body_bytes != b.max_body_bytes) {
     diff.restart_needed.push_back("server.max_body_bytes changed");
   }
-  if (a.tokens != b.tokens) diff.restart_needed.push_back("server.auth.tokens changed");
+  diff.tokens_changed = a.tokens != b.tokens;  // applied in place (Server::set_tokens)
   if (running.limits.memory != next.limits.memory) {
     diff.restart_needed.push_back("limits.memory changed");
   }

@@ -117,11 +117,11 @@ int dry_run(const std::string& config_path) {
 // SIGHUP: re-reads the configuration file and applies its sinks to the running router (see
 // Router::reload): unchanged sinks keep running untouched, added ones start, removed ones drain and
 // close, changed ones are rebuilt with their queued events. An invalid file is rejected with every
-// problem logged (as --check prints them) and changes nothing. Settings a running daemon cannot
-// take (server.*, limits.memory, data_dir, a sink's queue.type) are logged as needing a restart
-// and keep their running values. `running` becomes what now runs.
+// problem logged (as --check prints them) and changes nothing. server.auth.tokens are replaced.
+// Settings a running daemon cannot take (the rest of server.*, limits.memory, data_dir, a sink's
+// queue.type) are logged as needing a restart and keep their running values. `running` becomes what now runs.
 void reload_config(const std::string& config_path, evrouted::Config& running,
-                   evrouted::Router& router) {
+                   evrouted::Router& router, evrouted::Server& server) {
   evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
   if (!loaded.config) {
     for (const auto& e : loaded.errors) spdlog::error("{}", e.to_string());
@@ -148,6 +148,16 @@ void reload_config(const std::string& config_path, evrouted::Config& running,
     return;
   }
   for (const std::string& m : report.not_applied) spdlog::warn("SIGHUP: {}", m);
+  if (diff.tokens_changed) {
+    server.set_tokens(next.server.tokens);
+    running.server.tokens = next.server.tokens;
+    if (next.server.tokens.empty()) {
+      spdlog::warn("SIGHUP: server.auth.tokens: none; requests are no longer authenticated");
+    } else {
+      spdlog::info("SIGHUP: server.auth.tokens: {} token(s) accepted from now on",
+                   next.server.tokens.size());
+    }
+  }
 
   // What runs now: the new sinks, except those whose change was not applied; the running server,
   // limits and data_dir.
@@ -234,7 +244,7 @@ int run(const std::string& config_path) {
       // sinks their destination disabled (410 Gone). Type=notify: RELOADING=1 ... READY=1.
       sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
       spdlog::info("SIGHUP: re-reading {}, reopening file sinks", config_path);
-      reload_config(config_path, config, *router);
+      reload_config(config_path, config, *router, server);
       router->reopen();
       router->enable_disabled();
       sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks", config.server.host.c_str(),

@@ -47,7 +47,7 @@ thread_local std::chrono::steady_clock::time_point request_start;
 }  // namespace
 
 Server::Server(const Config& config, Router& router) : config_(config.server), router_(router) {
-  for (const std::string& t : config_.tokens) token_digests_.push_back(sha256(t));
+  set_tokens(config_.tokens);
 
   // Keep-alive connections each hold a worker thread while open, so the pool bounds how many
   // clients are served at once.
@@ -158,8 +158,20 @@ bool Server::authorized(const httplib::Request& req, httplib::Response& res) con
   return false;
 }
 
+void Server::set_tokens(const std::vector<std::string>& tokens) {
+  auto digests = std::make_shared<Digests>();
+  for (const std::string& t : tokens) digests->push_back(sha256(t));
+  std::lock_guard<std::mutex> g(tokens_mu_);
+  token_digests_ = std::move(digests);
+}
+
 bool Server::authorized(const httplib::Request& req) const {
-  if (token_digests_.empty()) return true;
+  std::shared_ptr<const Digests> digests;
+  {
+    std::lock_guard<std::mutex> g(tokens_mu_);
+    digests = token_digests_;
+  }
+  if (digests->empty()) return true;
   const std::string header = req.get_header_value("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
@@ -168,7 +180,7 @@ bool Server::authorized(const httplib::Request& req) const {
   // Compare digests in constant time: neither the token's bytes nor its length leak through timing.
   const auto presented = sha256(std::string_view(header).substr(kBearer.size()));
   bool ok = false;
-  for (const auto& digest : token_digests_) {
+  for (const auto& digest : *digests) {
     ok |= CRYPTO_memcmp(presented.data(), digest.data(), digest.size()) == 0;
   }
   return ok;

@@ -10,7 +10,8 @@
 //
 // Every error body is JSON: {"error": "..."}. See README.md for the status codes.
 //
-// Thread-safety: bind() and serve() from one thread; begin_drain() and stop() from any thread.
+// Thread-safety: bind() and serve() from one thread; begin_drain(), stop() and set_tokens() from any
+// thread.
 #pragma once
 
 #include <httplib.h>
@@ -18,6 +19,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,9 @@ class Server {
   // From now on POST /v1/events answers 503 and /readyz says not ready.
   void begin_drain() { draining_.store(true, std::memory_order_release); }
   void stop() { http_.stop(); }
+  // Replaces the accepted bearer tokens (a reload); requests in flight finish with the old ones.
+  // Empty: no authentication.
+  void set_tokens(const std::vector<std::string>& tokens);
 
  private:
   void handle_events(const httplib::Request& req, httplib::Response& res);
@@ -56,7 +62,9 @@ class Server {
   Router& router_;
   httplib::Server http_;
   HttpMetrics metrics_;
-  std::vector<std::array<unsigned char, 32>> token_digests_;
+  using Digests = std::vector<std::array<unsigned char, 32>>;
+  mutable std::mutex tokens_mu_;                 // guards the pointer, not what it points to
+  std::shared_ptr<const Digests> token_digests_;  // SHA-256 of each accepted token
   std::atomic<bool> draining_{false};
 };
 

@@ -356,5 +356,45 @@ sinks:
   EXPECT_EQ(ids_in(d->workdir() / "archive.ndjson").size(), 200u);
 }
 
+// Bearer tokens are replaced in place (rotation without a restart), also turned on and off.
+TEST(Reload, TokensAreReplacedInPlace) {
+  auto config = [](const std::string& tokens) {
+    return R"(
+server:
+  listen: "127.0.0.1:0"
+  auth: { tokens: )" + tokens + R"( }
+sinks:
+  archive: { type: file, path: ./archive.ndjson }
+)";
+  };
+  auto d = DaemonProcess::start(config(R"(["old-token"])"));
+  ASSERT_TRUE(d);
+  auto status_with = [&](const std::string& token) {
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    auto res = d->client().Post("/v1/events", headers, R"({"type":"t"})", "application/json");
+    return res ? res->status : 0;
+  };
+  EXPECT_EQ(status_with("old-token"), 202);
+  EXPECT_EQ(status_with("new-token"), 401);
+
+  rewrite_config(*d, config(R"(["new-token", "spare-token"])"));
+  d->signal(SIGHUP);
+  ASSERT_TRUE(d->wait_err_contains("SIGHUP: server.auth.tokens: 2 token(s) accepted from now on"))
+      << d->err();
+  EXPECT_EQ(status_with("old-token"), 401);
+  EXPECT_EQ(status_with("new-token"), 202);
+  EXPECT_EQ(status_with("spare-token"), 202);
+  EXPECT_EQ(status_with(""), 401);
+
+  rewrite_config(*d, config("[]"));
+  d->signal(SIGHUP);
+  ASSERT_TRUE(d->wait_err_contains("requests are no longer authenticated")) << d->err();
+  EXPECT_EQ(status_with(""), 202);
+  d->signal(SIGTERM);
+  ASSERT_EQ(d->wait_exit(), 0) << d->err();
+  EXPECT_EQ(read_lines(d->workdir() / "archive.ndjson").size(), 4u);
+}
+
 }  // namespace
 }  // namespace evtest
