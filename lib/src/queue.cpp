@@ -31,7 +31,8 @@ Queue::Queue(std::shared_ptr<Sink> destination, Options options)
       options_(std::move(options)),
       batch_destination_(
           options_.batch.max_events > 1 ? dynamic_cast<BatchSink*>(destination_.get()) : nullptr),
-      clock_(options_.clock ? options_.clock : Clock::system()) {
+      clock_(options_.clock ? options_.clock : Clock::system()),
+      counts_bytes_(batch_destination_ != nullptr && options_.batch.max_bytes > 0) {
   if (!destination_) throw std::invalid_argument("Queue: null destination");
   if (options_.max_batch == 0) throw std::invalid_argument("Queue: max_batch must be > 0");
   if (options_.workers == 0) throw std::invalid_argument("Queue: workers must be > 0");
@@ -84,7 +85,7 @@ Status Queue::write(const Event& event) {
             ++stats_.dropped_oldest;
             dropped = std::move(waiting_.front());
             waiting_.pop_front();
-            waiting_bytes_ -= batch_bytes(dropped);
+            if (counts_bytes_) waiting_bytes_ -= batch_bytes(dropped);
           }
           break;
       }
@@ -105,7 +106,7 @@ Status Queue::adopt(const Event& event) {
 
 void Queue::enqueue_locked(const Event& event) {
   waiting_.push_back(event);
-  waiting_bytes_ += batch_bytes(event);
+  if (counts_bytes_) waiting_bytes_ += batch_bytes(event);
   ++stats_.enqueued;
   const std::uint64_t pending = waiting_.size() + in_flight_;
   if (pending > stats_.high_water) stats_.high_water = pending;
@@ -138,6 +139,13 @@ void Queue::take(std::vector<Event>& batch) {
   std::size_t limit = options_.workers > 1 ? 1 : options_.max_batch;
   std::uint64_t bytes = 0;
   if (batch_destination_) limit = options_.batch.max_events;
+  if (!counts_bytes_) {  // no byte bound: no need to look into the events
+    while (!waiting_.empty() && batch.size() < limit) {
+      batch.push_back(std::move(waiting_.front()));
+      waiting_.pop_front();
+    }
+    return;
+  }
   while (!waiting_.empty() && batch.size() < limit) {
     const std::uint64_t size = batch_bytes(waiting_.front());
     if (batch_destination_ && options_.batch.max_bytes > 0 && !batch.empty() &&

@@ -50,8 +50,8 @@ echo "$reply"
 [ "${reply##* }" = 202 ] || die "expected 202"
 id=$(echo "$reply" | sed -n 's/.*"ids":\["\([^"]*\)".*/\1/p')
 [ -n "$id" ] || die "no id in the reply"
-for _ in $(seq 50); do docker logs "$name" 2>/dev/null | grep -q "$id" && break; sleep 0.1; done
-docker logs "$name" 2>/dev/null | grep -q "\"id\":\"$id\"" || die "event not on the container's stdout"
+for _ in $(seq 50); do docker logs "$name" 2>/dev/null | grep -c -- "$id" >/dev/null && break; sleep 0.1; done
+docker logs "$name" 2>/dev/null | grep -c -- "\"id\":\"$id\"" >/dev/null || die "event not on the container's stdout"
 docker exec "$name" grep -q "\"id\":\"$id\"" /var/lib/evroute/events.ndjson \
   || die "event not in the data volume"
 
@@ -69,9 +69,9 @@ elapsed=$(( $(date +%s) - start ))
 code=$(docker inspect --format '{{.State.ExitCode}}' "$name")
 [ "$code" = 0 ] || { docker logs "$name" >&2; die "exit code $code"; }
 [ "$elapsed" -lt 15 ] || die "docker stop took ${elapsed}s (drain timeout is 10s)"
-docker logs "$name" 2>&1 | grep -q "every accepted event was delivered" || die "no clean drain in the logs"
+docker logs "$name" 2>&1 | grep -c "every accepted event was delivered" >/dev/null || die "no clean drain in the logs"
 # The event is still in the volume after the container is gone.
 docker rm "$name" >/dev/null
 docker run --rm --network host -v "$volume:/data" --entrypoint /bin/cat "$image" /data/events.ndjson \
-  | grep -q "$id" || die "event lost from the volume"
+  | grep -c -- "$id" >/dev/null || die "event lost from the volume"
 echo "docker test passed (image $((size / 1000000)) MB, stop ${elapsed}s)"

@@ -14,6 +14,9 @@ image=evroute-systemd:test
 work=$(mktemp -d)
 trap 'docker rm -f "$name" >/dev/null 2>&1 || true; rm -rf "$work"; kill "${EVROUTE_DOCKERD_PID:-}" 2>/dev/null || true' EXIT
 box() { docker exec "$name" "$@"; }
+# Whether evrouted's journal holds the pattern. (Not `journalctl | grep -q`: grep -q exits at the
+# first match, journalctl then dies of SIGPIPE, and pipefail fails the pipeline.)
+journal_has() { box journalctl -u evrouted --no-pager | grep -c -- "$1" >/dev/null; }
 
 echo "== cpack -G DEB"
 command -v dpkg-shlibdeps >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev >/dev/null
@@ -24,7 +27,7 @@ cmake --build build-deb -j"$(nproc)" --target evrouted >/dev/null
 deb=$(ls build-deb/evroute_*_amd64.deb)
 echo "$deb"
 dpkg-deb -f "$deb" Depends
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/evroute/evroute.yaml \
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -cx /etc/evroute/evroute.yaml >/dev/null \
   || die "/etc/evroute/evroute.yaml is not a conffile"
 
 echo "== image with systemd and the package"
@@ -87,24 +90,24 @@ reply=$(curl -s -X POST "http://127.0.0.1:$port/v1/events" -H 'Content-Type: app
 echo "$reply"
 id=$(echo "$reply" | sed -n 's/.*"ids":\["\([^"]*\)".*/\1/p')
 [ -n "$id" ] || die "no 202 with an id"
-for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "$id" && break; sleep 0.1; done
-box journalctl -u evrouted --no-pager | grep -q "\"id\":\"$id\"" || die "event not in the journal (stdout sink)"
+for _ in $(seq 50); do journal_has "$id" && break; sleep 0.1; done
+journal_has "\"id\":\"$id\"" || die "event not in the journal (stdout sink)"
 box grep -q "$id" /var/lib/evroute/data/events.ndjson || die "event not in the state directory"
 
 echo "== systemctl reload"
 box systemctl reload evrouted
-for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "SIGHUP: re-reading .*, reopening file sinks" && break; sleep 0.1; done
-box journalctl -u evrouted --no-pager | grep -q "SIGHUP: re-reading .*, reopening file sinks" || die "reload did not reach evrouted"
-for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "is valid and unchanged" && break; sleep 0.1; done
-box journalctl -u evrouted --no-pager | grep -q "SIGHUP: /etc/evroute/evroute.yaml is valid and unchanged" \
+for _ in $(seq 50); do journal_has "SIGHUP: re-reading .*, reopening file sinks" && break; sleep 0.1; done
+journal_has "SIGHUP: re-reading .*, reopening file sinks" || die "reload did not reach evrouted"
+for _ in $(seq 50); do journal_has "is valid and unchanged" && break; sleep 0.1; done
+journal_has "SIGHUP: /etc/evroute/evroute.yaml is valid and unchanged" \
   || die "reload did not re-read and check the configuration"
 [ "$(box systemctl is-active evrouted)" = active ] || die "not active after reload"
 
 echo "== systemctl reload applies an added sink"
 box sh -c 'printf "  audit:\n    type: file\n    path: ./data/audit.ndjson\n" >> /etc/evroute/evroute.yaml'
 box systemctl reload evrouted
-for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "sinks added: audit" && break; sleep 0.1; done
-box journalctl -u evrouted --no-pager | grep -q "SIGHUP: reloaded /etc/evroute/evroute.yaml: sinks added: audit; removed: none; changed: none; unchanged: console, archive" \
+for _ in $(seq 50); do journal_has "sinks added: audit" && break; sleep 0.1; done
+journal_has "SIGHUP: reloaded /etc/evroute/evroute.yaml: sinks added: audit; removed: none; changed: none; unchanged: console, archive" \
   || { box journalctl -u evrouted --no-pager | tail -20 >&2; die "reload did not add the sink"; }
 reply=$(curl -s -X POST "http://127.0.0.1:$port/v1/events" -H 'Content-Type: application/json' \
   -d '{"type":"after.reload"}')
@@ -122,8 +125,8 @@ for i in $(seq 20); do
 done
 box systemctl stop evrouted
 [ "$(box systemctl show -p ExecMainStatus --value evrouted)" = 0 ] || die "unclean exit"
-for _ in $(seq 50); do box journalctl -u evrouted --no-pager | grep -q "every accepted event was delivered" && break; sleep 0.1; done
-box journalctl -u evrouted --no-pager | grep -q "every accepted event was delivered" \
+for _ in $(seq 50); do journal_has "every accepted event was delivered" && break; sleep 0.1; done
+journal_has "every accepted event was delivered" \
   || { box journalctl -u evrouted --no-pager | tail -20 >&2; die "no clean drain"; }
 [ "$(box grep -c '"id":"drain-' /var/lib/evroute/data/events.ndjson)" = 20 ] || die "events lost at stop"
 box systemctl status evrouted --no-pager | head -5 || true  # inactive: exits 3

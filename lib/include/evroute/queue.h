@@ -134,13 +134,14 @@ class Queue final : public Sink {
   const Options options_;
   BatchSink* const batch_destination_;  // non-null when batching
   const std::shared_ptr<Clock> clock_;
+  const bool counts_bytes_;  // batching with a byte bound: waiting_bytes_ is kept
 
   mutable std::mutex mu_;
   std::condition_variable has_room_;    // writers wait for room
   std::condition_variable drained_;     // close waits for the queue to empty
   std::condition_variable closed_cv_;   // a second close waits for the first to finish
   std::deque<Event> waiting_;
-  std::uint64_t waiting_bytes_ = 0;         // payload sizes + 1 of waiting_ (batching only)
+  std::uint64_t waiting_bytes_ = 0;         // payload sizes + 1 of waiting_ (counts_bytes_ only)
   std::size_t in_flight_ = 0;               // over all workers
   std::size_t writers_waiting_ = 0;         // writers blocked for room (notify only when > 0)
   bool closing_ = false;                    // no more writes accepted
