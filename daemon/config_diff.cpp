@@ -13,26 +13,7 @@ const SinkConfig* find_sink(const Config& config, const std::string& name) {
   return nullptr;
 }
 
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
-
 }  // namespace
-
-std::string ConfigDiff::summary() const {
-  std::string out;
-  for (const auto& [label, names] :
-       {std::pair<const char*, const std::vector<std::string>*>{"added", &added},
-        {"removed", &removed},
-        {"changed", &changed},
-        {"unchanged", &unchanged}}) {
-    if (names->empty()) continue;
-    out += (out.empty() ? "" : "; ") + std::string(label) + ": " + join(*names);
-  }
-  return out.empty() ? "no sinks" : out;
-}
 
 ConfigDiff diff_configs(const Config& running, const Config& next) {
   ConfigDiff diff;

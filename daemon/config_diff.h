@@ -27,8 +27,6 @@ struct ConfigDiff {
 
   bool topology_changed() const { return !added.empty() || !removed.empty() || !changed.empty(); }
   bool empty() const { return !topology_changed() && restart_needed.empty() && !tokens_changed; }
-  // One line for the log, e.g. "added: a; removed: b; changed: c; unchanged: d".
-  std::string summary() const;
 };
 
 ConfigDiff diff_configs(const Config& running, const Config& next);

@@ -27,16 +27,11 @@ class DropLog final : public evroute::Sink {
     successor_ = std::move(successor);
     adopted_ = adopted;
   }
-  std::uint64_t handed_over() {
-    std::lock_guard<std::mutex> g(mu_);
-    return handed_over_;
-  }
 
   evroute::Status write(const evroute::Event& event) override {
     std::lock_guard<std::mutex> g(mu_);
     if (successor_) {
       if (successor_->adopt(event).is_ok()) {
-        ++handed_over_;
         adopted_->fetch_add(1, std::memory_order_relaxed);
         return {};
       }
@@ -70,7 +65,6 @@ class DropLog final : public evroute::Sink {
   std::chrono::steady_clock::time_point last_line_{};
   std::shared_ptr<evroute::Queue> successor_;
   std::atomic<std::uint64_t>* adopted_ = nullptr;
-  std::uint64_t handed_over_ = 0;
 };
 
 namespace {
@@ -528,22 +522,22 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   return report;
 }
 
-std::shared_ptr<const Route> Router::find(const std::string& sink) const {
-  const auto t = topology();
-  for (const auto& r : t->routes) {
-    if (r->name == sink) return r;
+std::shared_ptr<Route> Topology::find(std::string_view name) const {
+  for (const auto& r : routes) {
+    if (r->name == name) return r;
   }
   return nullptr;
+}
+
+std::shared_ptr<const Route> Router::find(const std::string& sink) const {
+  return topology()->find(sink);
 }
 
 Router::Replay Router::replay(const std::string& sink,
                               const std::optional<std::set<std::string>>& ids) {
   Replay result;
   std::shared_lock<std::shared_mutex> reload_guard(reload_mu_);  // the route stays current
-  std::shared_ptr<const Route> route;
-  for (const auto& r : topology_->routes) {
-    if (r->name == sink) route = r;
-  }
+  const std::shared_ptr<const Route> route = topology_->find(sink);
   if (!route) return result;
   result.found = true;
   std::vector<evroute::Event> events;
@@ -598,15 +592,12 @@ int Router::enable_disabled() {
 }
 
 std::optional<bool> Router::enable(std::string_view name) {
-  const auto t = topology();
-  for (auto& r : t->routes) {
-    if (r->name != name) continue;
-    Disableable* d = r->disableable();
-    const bool was_disabled = d && d->enable();
-    if (was_disabled) spdlog::info("sink '{}': re-enabled by POST /v1/sinks/{}/enable", name, name);
-    return was_disabled;
-  }
-  return std::nullopt;
+  const auto r = topology()->find(name);
+  if (!r) return std::nullopt;
+  Disableable* d = r->disableable();
+  const bool was_disabled = d && d->enable();
+  if (was_disabled) spdlog::info("sink '{}': re-enabled by POST /v1/sinks/{}/enable", name, name);
+  return was_disabled;
 }
 
 Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) {
@@ -616,12 +607,6 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
     return report;
   }
   const auto current = topology();
-  auto running = [&](const std::string& name) -> std::shared_ptr<Route> {
-    for (const auto& r : current->routes) {
-      if (r->name == name) return r;
-    }
-    return nullptr;
-  };
   auto contains = [](const std::vector<std::string>& v, const std::string& name) {
     return std::find(v.begin(), v.end(), name) != v.end();
   };
@@ -647,7 +632,7 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
         fresh_by_name[sc.name] = r;
         report.added.push_back(sc.name);
       } else if (contains(diff.changed, sc.name)) {
-        std::shared_ptr<Route> old = running(sc.name);
+        std::shared_ptr<Route> old = current->find(sc.name);
         if (!old) continue;
         const bool was_disk = old->durable != nullptr;
         const bool is_disk = sc.queue.type == QueueConfig::Type::kDisk;
@@ -687,6 +672,7 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
     for (Change& c : changes) {
       Route& old = *c.old;
       Route& fresh = *c.fresh;
+      fresh_by_name[fresh.name] = c.fresh;
       if (old.durable) {
         // Store the old queue's cursor and let go of the directory, then reopen it.
         close_route(old, std::chrono::steady_clock::now(), nullptr);
@@ -699,7 +685,6 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
           fresh.retrying->close();
           fresh.closed_.store(true, std::memory_order_release);
         }
-        fresh_by_name[fresh.name] = c.fresh;
         continue;
       }
       // Memory: the old queue's backlog (and its write in flight, interrupted) goes to the new
@@ -709,7 +694,6 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
       close_route(old, std::chrono::steady_clock::now(), nullptr);
       fresh.accepted_at_start = accepted;
       broadcaster_.add(entry_of(fresh));
-      fresh_by_name[fresh.name] = c.fresh;
     }
     std::vector<std::shared_ptr<Route>> routes;
     for (const SinkConfig& sc : next.sinks) {
@@ -719,7 +703,7 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
           it->second->accepted_at_start = accepted;
           broadcaster_.add(entry_of(*it->second));
         }
-      } else if (auto r = running(sc.name)) {
+      } else if (auto r = current->find(sc.name)) {
         routes.push_back(r);  // unchanged, or a change not applied
       }
     }
@@ -736,7 +720,8 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
   }
   for (const Change& c : changes) {
     if (c.old->durable) continue;
-    const std::uint64_t n = c.old->drop_log->handed_over();
+    // The new route started at zero: what it adopted is what the old one handed over.
+    const std::uint64_t n = c.fresh->adopted.load(std::memory_order_relaxed);
     if (n > 0) spdlog::info("sink '{}': {} queued event(s) handed to its new settings", c.old->name, n);
   }
   if (!removed.empty()) retire(std::move(removed), next.shutdown_timeout, "removed by a reload");

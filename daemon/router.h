@@ -135,6 +135,9 @@ struct Topology {
   std::shared_ptr<const std::vector<std::string>> attribute_fields;
   bool has_blocking_queue = false;  // some memory queue blocks when full (admission serialized)
   bool has_memory_queue = false;
+
+  // The route named `name`, or null.
+  std::shared_ptr<Route> find(std::string_view name) const;
 };
 
 class Router {

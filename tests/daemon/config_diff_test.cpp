@@ -42,7 +42,6 @@ TEST(ConfigDiff, SameFileIsUnchanged) {
   const ConfigDiff d = diff_configs(load(kBase), load(kBase));
   EXPECT_TRUE(d.empty());
   EXPECT_EQ(d.unchanged, (std::vector<std::string>{"console", "archive", "hook"}));
-  EXPECT_EQ(d.summary(), "unchanged: console, archive, hook");
 }
 
 TEST(ConfigDiff, CommentsLayoutStyleQuotingAndKeyOrderAreNotChanges) {
@@ -62,7 +61,8 @@ sinks:
         - order.*
     url: 'http://127.0.0.1:1/h'
 )"));
-  EXPECT_TRUE(d.empty()) << d.summary();
+  EXPECT_TRUE(d.empty());
+  EXPECT_EQ(d.unchanged, (std::vector<std::string>{"console", "archive", "hook"}));
 }
 
 TEST(ConfigDiff, AddedRemovedAndChangedSinks) {
@@ -86,7 +86,6 @@ sinks:
   EXPECT_EQ(d.unchanged, std::vector<std::string>{"console"});
   EXPECT_TRUE(d.topology_changed());
   EXPECT_TRUE(d.restart_needed.empty());
-  EXPECT_EQ(d.summary(), "added: audit; removed: archive; changed: hook; unchanged: console");
 }
 
 TEST(ConfigDiff, RetryAndQueueSettingsAreChanges) {
