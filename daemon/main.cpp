@@ -138,7 +138,6 @@ void reload_config(const std::string& config_path, evrouted::Config& running,
     return;
   }
   for (const std::string& m : diff.restart_needed) {
-    if (m.rfind("sink '", 0) == 0) continue;  // reported by the router below
     spdlog::warn("SIGHUP: {}: needs a restart; not applied", m);
   }
   const evrouted::Router::ReloadReport report = router.reload(next, diff);
@@ -147,7 +146,6 @@ void reload_config(const std::string& config_path, evrouted::Config& running,
                   report.error);
     return;
   }
-  for (const std::string& m : report.not_applied) spdlog::warn("SIGHUP: {}", m);
   if (diff.tokens_changed) {
     server.set_tokens(next.server.tokens);
     running.server.tokens = next.server.tokens;
@@ -163,9 +161,8 @@ void reload_config(const std::string& config_path, evrouted::Config& running,
   // limits and data_dir.
   std::vector<evrouted::SinkConfig> sinks;
   for (const evrouted::SinkConfig& sc : next.sinks) {
-    const bool kept_old =
-        std::find(diff.changed.begin(), diff.changed.end(), sc.name) != diff.changed.end() &&
-        std::find(report.changed.begin(), report.changed.end(), sc.name) == report.changed.end();
+    const bool kept_old = std::find(report.not_applied.begin(), report.not_applied.end(),
+                                    sc.name) != report.not_applied.end();
     if (!kept_old) {
       sinks.push_back(sc);
       continue;

@@ -637,9 +637,7 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
         const bool was_disk = old->durable != nullptr;
         const bool is_disk = sc.queue.type == QueueConfig::Type::kDisk;
         if (was_disk != is_disk) {
-          report.not_applied.push_back("sink '" + sc.name +
-                                       "': queue.type changed (memory <-> disk) needs a restart; "
-                                       "it keeps running on its previous settings");
+          report.not_applied.push_back(sc.name);  // diff.restart_needed says why
           continue;
         }
         auto r = build_route(sc, data_dir_, old->dead_letters, /*open_disk_queue=*/false);

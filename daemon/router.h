@@ -175,7 +175,8 @@ class Router {
 
   struct ReloadReport {
     std::vector<std::string> added, removed, changed;  // applied
-    std::vector<std::string> not_applied;  // changed sinks kept on their old settings (why, each)
+    // Changed sinks kept on their old settings (queue.type changed: see diff.restart_needed).
+    std::vector<std::string> not_applied;
     std::string error;  // non-empty: nothing was applied (a new sink could not be built)
   };
   // Applies `next`'s sinks (see the header comment); `diff` is diff_configs(running, next).

@@ -356,6 +356,36 @@ sinks:
   EXPECT_EQ(ids_in(d->workdir() / "archive.ndjson").size(), 200u);
 }
 
+// A sink's queue.type (memory <-> disk) is not changed in place: said, and the sink runs on.
+TEST(Reload, QueueTypeChangeNeedsARestartAndTheSinkKeepsItsSettings) {
+  const std::string yaml = R"(
+server: { listen: "127.0.0.1:0" }
+sinks:
+  archive: { type: file, path: ./archive.ndjson }
+)";
+  auto d = DaemonProcess::start(yaml);
+  ASSERT_TRUE(d);
+  rewrite_config(*d, R"(
+server: { listen: "127.0.0.1:0" }
+sinks:
+  archive: { type: file, path: ./archive.ndjson, queue: { type: disk } }
+)");
+  d->signal(SIGHUP);
+  ASSERT_TRUE(d->wait_err_contains(
+      "SIGHUP: sink 'archive': queue.type changed (memory <-> disk): needs a restart; not applied"))
+      << d->err();
+  ASSERT_TRUE(d->wait_err_contains("changed: none; unchanged: none")) << d->err();
+  auto res = d->client().Get("/v1/sinks");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(Json::parse(res->body)["sinks"][0]["queue"]["type"], "memory") << res->body;
+  auto post = d->client().Post("/v1/events", R"({"type":"t"})", "application/json");
+  ASSERT_TRUE(post && post->status == 202);
+  d->signal(SIGTERM);
+  ASSERT_EQ(d->wait_exit(), 0) << d->err();
+  EXPECT_EQ(read_lines(d->workdir() / "archive.ndjson").size(), 1u);
+  EXPECT_FALSE(fs::exists(d->workdir() / "data" / "queues" / "archive"));
+}
+
 // Bearer tokens are replaced in place (rotation without a restart), also turned on and off.
 TEST(Reload, TokensAreReplacedInPlace) {
   auto config = [](const std::string& tokens) {
