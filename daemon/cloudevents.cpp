@@ -1,5 +1,7 @@
 #include "cloudevents.h"
 
+#include "json_parse.h"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -32,36 +34,6 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t extra = 0;
-    unsigned min = 0, cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      extra = 1, min = 0x80, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      extra = 2, min = 0x800, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      extra = 3, min = 0x10000, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    for (std::size_t k = 1; k <= extra; ++k) {
-      if (i + k >= s.size()) return false;
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += extra + 1;
-  }
-  return true;
-}
-
 // Text a JSON string can carry as is: UTF-8 without control characters but tab, CR and LF.
 bool is_text(std::string_view s) {
   for (char c : s) {
@@ -69,6 +41,10 @@ bool is_text(std::string_view s) {
     if ((u < 0x20 && c != '\t' && c != '\r' && c != '\n') || u == 0x7f) return false;
   }
   return valid_utf8(s);
+}
+
+bool printable_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
 std::string media_type(std::string_view content_type) {
@@ -93,19 +69,32 @@ std::string rfc3339(evroute::Event::TimePoint t) {
   return buf;
 }
 
-// The payload as a CloudEvent, when it is a valid one.
-std::optional<Json> payload_cloudevent(const evroute::Event& event) {
-  Json parsed = Json::parse(event.payload(), nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_object() && check(parsed).empty()) return parsed;
-  return std::nullopt;
+// An event's payload, parsed once: `json` when it is JSON (else it is sent as text); `error` when
+// it cannot be rendered at all (it nests too deep: the event is dead-lettered with that reason).
+struct Payload {
+  std::optional<Json> json;
+  std::string error;
+  bool is_cloudevent() const { return json && json->is_object() && check(*json).empty(); }
+};
+
+Payload parse_payload(const evroute::Event& event) {
+  Payload payload;
+  Json parsed;
+  bool too_deep = false;
+  if (parse_json(event.payload(), &parsed, {kMaxEventDepth}, &too_deep).empty()) {
+    payload.json = std::move(parsed);
+  } else if (too_deep) {
+    payload.error = "the event nests deeper than " + std::to_string(kMaxEventDepth) +
+                    " levels: it cannot be rendered as a CloudEvent";
+  }
+  return payload;
 }
 
-Json wrap(const evroute::Event& event, const Options& options) {
-  Json data = Json::parse(event.payload(), nullptr, /*allow_exceptions=*/false);
-  const bool json = !data.is_discarded();
+Json wrap(const evroute::Event& event, const Options& options, std::optional<Json> data) {
+  const bool json = data.has_value();
   std::string type = options.default_type;
-  if (json && data.is_object()) {
-    if (auto it = data.find("type"); it != data.end() && it->is_string() && !it->empty()) {
+  if (json && data->is_object()) {
+    if (auto it = data->find("type"); it != data->end() && it->is_string() && !it->empty()) {
       type = it->get<std::string>();
     }
   }
@@ -115,7 +104,7 @@ Json wrap(const evroute::Event& event, const Options& options) {
              {"type", std::move(type)},
              {"time", rfc3339(event.received())},
              {"datacontenttype", json ? "application/json" : "text/plain"}};
-  ce["data"] = json ? std::move(data) : Json(std::string(event.payload()));
+  ce["data"] = json ? std::move(*data) : Json(std::string(event.payload()));
   return ce;
 }
 
@@ -157,6 +146,9 @@ std::string check(const Json& object) {
       if (!value.is_string()) return "attribute '" + name + "' must be a string";
       const std::string& s = value.get_ref<const std::string&>();
       if (s.empty()) return "attribute '" + name + "' must not be empty";
+      if (has_control_character(s)) {
+        return "attribute '" + name + "' must not contain control characters";
+      }
       if (name == "specversion" && s != "1.0") {
         return "specversion must be \"1.0\", not \"" + s + "\"";
       }
@@ -169,6 +161,8 @@ std::string check(const Json& object) {
     } else if (!value.is_string() && !value.is_boolean() && !value.is_number_integer()) {
       return "extension '" + name + "' must be a string, an integer or a boolean, not " +
              std::string(value.type_name());
+    } else if (value.is_string() && has_control_character(value.get_ref<const std::string&>())) {
+      return "extension '" + name + "' must not contain control characters";
     }
   }
   if (has_data && has_data_base64) return "a CloudEvent cannot have both data and data_base64";
@@ -189,6 +183,9 @@ std::string from_binary(std::span<const Header> ce_headers, std::string_view con
     }
     if (attributes.contains(name)) return "header " + header + " appears more than once";
     if (!valid_utf8(value)) return "header " + header + ": the value is not UTF-8";
+    if (has_control_character(value)) {
+      return "header " + header + ": the value holds control characters";
+    }
     attributes[name] = value;
   }
   std::vector<std::string> missing;
@@ -209,11 +206,18 @@ std::string from_binary(std::span<const Header> ce_headers, std::string_view con
   for (const auto& [name, value] : attributes.items()) {
     if (!ce.contains(name)) ce[name] = value;
   }
+  if (!printable_ascii(content_type)) {
+    return "the Content-Type header holds bytes that are not printable ASCII";
+  }
   if (!content_type.empty()) ce["datacontenttype"] = std::string(content_type);
   if (!body.empty()) {
     if (is_json_media_type(content_type)) {
-      Json data = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-      if (data.is_discarded()) {
+      Json data;
+      bool too_deep = false;
+      // The data sits one level inside the CloudEvent, which is the event.
+      if (std::string err = parse_json(body, &data, {kMaxEventDepth - 1}, &too_deep);
+          !err.empty()) {
+        if (too_deep) return "the body is " + err + " (the data of an event nested at most 64)";
         return "the body is not valid JSON, but its Content-Type is " + std::string(content_type);
       }
       ce["data"] = std::move(data);
@@ -226,30 +230,34 @@ std::string from_binary(std::span<const Header> ce_headers, std::string_view con
   return check(ce);
 }
 
-Json as_cloudevent(const evroute::Event& event, const Options& options) {
-  if (auto ce = payload_cloudevent(event)) return std::move(*ce);
-  return wrap(event, options);
+Json as_cloudevent(const evroute::Event& event, const Options& options, std::string* error) {
+  Payload payload = parse_payload(event);
+  if (error) *error = payload.error;
+  if (!payload.error.empty()) return Json();
+  if (payload.is_cloudevent()) return std::move(*payload.json);
+  return wrap(event, options, std::move(payload.json));
 }
-
-namespace {
-// Never throws: bytes that are not UTF-8 (possible only in a non-JSON payload) become U+FFFD.
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-}  // namespace
 
 HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& options) {
   HttpMessage message;
-  std::optional<Json> ce = payload_cloudevent(event);
-  const bool wrapped = !ce;
-  if (mode == Mode::kStructured) {
-    message.content_type = kStructuredType;
-    message.body = wrapped ? dump(wrap(event, options)) : std::string(event.payload());
+  Payload payload = parse_payload(event);
+  if (!payload.error.empty()) {
+    message.error = std::move(payload.error);
     return message;
   }
-  if (wrapped) ce = wrap(event, options);
+  const bool wrapped = !payload.is_cloudevent();
+  if (mode == Mode::kStructured) {
+    message.content_type = kStructuredType;
+    message.body = wrapped ? dump_json(wrap(event, options, std::move(payload.json)))
+                           : std::string(event.payload());
+    return message;
+  }
+  const Json ce =
+      wrapped ? wrap(event, options, std::move(payload.json)) : std::move(*payload.json);
 
   const Json* data = nullptr;
   const Json* data_base64 = nullptr;
-  for (const auto& [name, value] : ce->items()) {
+  for (const auto& [name, value] : ce.items()) {
     if (value.is_null()) continue;
     if (name == "data") {
       data = &value;
@@ -273,7 +281,7 @@ HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& optio
     } else if (data->is_string() && !is_json_media_type(message.content_type)) {
       message.body = data->get<std::string>();
     } else {
-      message.body = dump(*data);
+      message.body = dump_json(*data);
     }
   }
   return message;

@@ -63,6 +63,7 @@ struct Options {
   std::string default_type = "evroute.event";  // type of wrapped events without a string `type`
 };
 struct HttpMessage {
+  std::string error;            // not "": the event cannot be sent as a CloudEvent (why)
   std::string content_type;     // "" when there is no data (then no Content-Type)
   std::vector<Header> headers;  // binary mode: ce-*, values percent-encoded
   std::string body;
@@ -70,7 +71,10 @@ struct HttpMessage {
 HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& options);
 
 // The CloudEvent `event` is sent as: its payload when that is a CloudEvent, else the wrapper.
-Json as_cloudevent(const evroute::Event& event, const Options& options);
+// An event that cannot be one (its payload nests deeper than kMaxEventDepth: possible only for
+// events stored by an older evrouted) gives null and, if `error` is given, the reason there.
+Json as_cloudevent(const evroute::Event& event, const Options& options,
+                   std::string* error = nullptr);
 
 // Helpers, exposed for tests.
 // HTTP binding 3.1.3.2: space, '"', '%' and every byte outside printable ASCII become %XX.

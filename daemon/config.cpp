@@ -8,8 +8,35 @@
 #include <sstream>
 #include <tuple>
 
+#include "json_parse.h"
+
 namespace evrouted {
 namespace {
+
+// server.auth.tokens / admin_tokens: a list of tokens, or one string of tokens separated by commas
+// or white space (so that one environment variable can carry them: "${EVROUTE_TOKEN:-}" is no
+// token when the variable is unset or empty). In a list, an empty token is an error.
+void read_tokens(ConfigReader& auth, std::string_view key, std::vector<std::string>* out) {
+  const bool one_string = auth.has(key) && auth.node(key).IsScalar();
+  auto tokens = auth.string_list(key);
+  if (!tokens) return;
+  for (const auto& t : *tokens) {
+    if (one_string) {
+      std::size_t i = 0;
+      while (i < t.size()) {
+        const std::size_t end = t.find_first_of(", \t\n", i);
+        const std::string token = t.substr(i, end == std::string::npos ? end : end - i);
+        if (!token.empty()) out->push_back(token);
+        if (end == std::string::npos) break;
+        i = end + 1;
+      }
+    } else if (t.empty()) {
+      auth.error(key, "server.auth: a token must not be empty");
+    } else {
+      out->push_back(t);
+    }
+  }
+}
 
 // "host:port", "[v6]:port". Port 0 asks for any free port.
 bool parse_listen(const std::string& listen, std::string* host, int* port, std::string* why) {
@@ -49,15 +76,8 @@ void read_server(ConfigReader& r, ServerConfig& server) {
   }
   if (auto v = r.unsigned_integer("threads", 1, 1024)) server.threads = static_cast<unsigned>(*v);
   if (auto auth = r.map("auth"); auth && auth->valid()) {
-    if (auto tokens = auth->string_list("tokens")) {
-      for (const auto& t : *tokens) {
-        if (t.empty()) {
-          auth->error("tokens", "server.auth: a token must not be empty");
-        } else {
-          server.tokens.push_back(t);
-        }
-      }
-    }
+    read_tokens(*auth, "tokens", &server.tokens);
+    read_tokens(*auth, "admin_tokens", &server.admin_tokens);
     auth->finish();
   }
   r.finish();
@@ -195,12 +215,33 @@ std::string canonical(const YAML::Node& node) {
   }
 }
 
+std::optional<std::string> sink_name_problem(const std::string& name) {
+  const auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  };
+  if (name.empty() || name.size() > kMaxSinkNameBytes ||
+      !std::all_of(name.begin(), name.end(), allowed) || name.front() == '-' ||
+      name.front() == '_') {
+    return "a sink name is 1 to 64 of the characters A-Z a-z 0-9 _ -, starting with a letter or "
+           "digit";
+  }
+  return std::nullopt;
+}
+
 std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& value,
                                     ConfigErrors& errors) {
   SinkConfig sink;
   sink.name = key.Scalar();
   sink.line = key.Mark().line + 1;
+  sink.column = key.Mark().column + 1;
   sink.fingerprint = canonical(value);
+  if (auto why = sink_name_problem(sink.name)) {
+    // The name becomes a directory under data_dir (disk queue) and a file name (dead letters):
+    // "a" and "./a" must not share one, and "../x" must not leave data_dir.
+    errors.add(key.Mark(), "sink name '" + to_valid_utf8(sink.name.substr(0, 80)) + "': " + *why);
+    return std::nullopt;
+  }
   ConfigReader r(value, errors, "sink '" + sink.name + "'");
   if (!r.valid()) return std::nullopt;
   const std::size_t before = errors.all().size();

@@ -25,6 +25,9 @@ struct ServerConfig {
   int port = 8080;                 // from listen; 0 = any free port
   std::uint64_t max_body_bytes = 1 << 20;
   std::vector<std::string> tokens;  // empty: no auth
+  // Tokens for the admin actions (enable, replay, reading dead letters, full webhook URLs in
+  // GET /v1/sinks). Empty: `tokens` grant those too. Admin tokens are accepted for ingest as well.
+  std::vector<std::string> admin_tokens;
   unsigned threads = 0;             // HTTP worker threads; 0 = automatic
 };
 
@@ -73,10 +76,15 @@ struct FieldFilter {
   std::vector<std::string> globs;
 };
 
+// A sink's name (the key under `sinks:`) names its disk queue's directory and its dead-letter file:
+// 1 to 64 of A-Z a-z 0-9 _ -, starting with a letter or digit.
+inline constexpr std::size_t kMaxSinkNameBytes = 64;
+
 struct SinkConfig {
   std::string name;
   std::string type;
   int line = 0;                     // where the sink is declared (1-based)
+  int column = 0;
   std::vector<FieldFilter> filter;  // empty: every event
   QueueConfig queue;
   RetryConfig retry;

@@ -42,7 +42,8 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
   if (a.max_body_bytes != b.max_body_bytes) {
     diff.restart_needed.push_back("server.max_body_bytes changed");
   }
-  diff.tokens_changed = a.tokens != b.tokens;  // applied in place (Server::set_tokens)
+  // Applied in place (Server::set_tokens).
+  diff.tokens_changed = a.tokens != b.tokens || a.admin_tokens != b.admin_tokens;
   if (running.limits.memory != next.limits.memory) {
     diff.restart_needed.push_back("limits.memory changed");
   }

@@ -113,13 +113,21 @@ std::optional<std::string> expand_env(std::string_view text, std::string* missin
     if (text.compare(i, 2, "${") == 0) {
       const std::size_t end = text.find('}', i + 2);
       if (end != std::string_view::npos) {
-        const std::string name(text.substr(i + 2, end - i - 2));
+        std::string name(text.substr(i + 2, end - i - 2));
+        std::optional<std::string> fallback;  // ${VAR:-default}: default when unset or empty
+        if (const auto sep = name.find(":-"); sep != std::string::npos) {
+          fallback = name.substr(sep + 2);
+          name.resize(sep);
+        }
         const char* value = std::getenv(name.c_str());
-        if (!value) {
+        if (fallback && (!value || !*value)) {
+          out += *fallback;
+        } else if (!value) {
           if (missing) *missing = name;
           return std::nullopt;
+        } else {
+          out += value;
         }
-        out += value;
         i = end + 1;
         continue;
       }

@@ -52,7 +52,8 @@ class ConfigErrors {
 std::optional<Duration> parse_duration(std::string_view text);
 // "1048576", "512KiB", "64MiB", "1GiB", "10kB", "1MB" -> bytes.
 std::optional<std::uint64_t> parse_size(std::string_view text);
-// Replaces ${VAR} from the environment. On an unset variable returns nullopt and sets *missing.
+// Replaces ${VAR} from the environment, and ${VAR:-default} (default when VAR is unset or empty).
+// On an unset variable without a default returns nullopt and sets *missing.
 std::optional<std::string> expand_env(std::string_view text, std::string* missing);
 
 class ConfigReader {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "json_parse.h"
 #include "utc_time.h"
 
 namespace evrouted {
@@ -40,12 +41,20 @@ evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Sta
                           .count()},
       {"attributes", std::move(attributes)},
   };
-  // The event's own JSON goes in as it is (it is compact JSON already): no re-encoding.
-  std::string line = head.dump(-1, ' ', false, Json::error_handler_t::replace);
-  line.pop_back();  // the closing brace
-  line += ",\"event\":";
-  line += event.payload();
-  line += "}\n";
+  // The event's own JSON goes in as it is (it is compact JSON already): no re-encoding. A payload
+  // that is not JSON an entry can hold safely (it nests too deep: an event stored by an older
+  // evrouted) goes in as a string instead, "event_text", so the entry stays listable.
+  Json payload;
+  const bool embeddable = parse_json(event.payload(), &payload, {kMaxEventDepth}).empty();
+  if (!embeddable) head["event_text"] = std::string(event.payload());
+  std::string line = dump_json(head);
+  if (embeddable) {
+    line.pop_back();  // the closing brace
+    line += ",\"event\":";
+    line += event.payload();
+    line += "}";
+  }
+  line += "\n";
   std::lock_guard<std::mutex> lock(mu_);
   evroute::Status status = append_line(line);
   if (status.is_ok()) {
@@ -83,8 +92,8 @@ std::vector<nlohmann::ordered_json> DeadLetters::read_all() const {
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    auto entry = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!entry.is_discarded()) entries.push_back(std::move(entry));  // a torn last line: skipped
+    Json entry;  // a torn last line (or one nested too deep to show safely): skipped
+    if (parse_json(line, &entry, {kMaxRecordDepth}).empty()) entries.push_back(std::move(entry));
   }
   return entries;
 }
@@ -108,8 +117,10 @@ evroute::Status DeadLetters::take(const std::optional<std::set<std::string>>& id
   std::string kept_text, line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    const auto entry = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    const bool wanted = !entry.is_discarded() && entry.contains("id") && entry["id"].is_string() &&
+    Json entry;
+    const bool parsed = parse_json(line, &entry, {kMaxRecordDepth}).empty();
+    const bool wanted = parsed && entry.is_object() && entry.contains("id") &&
+                        entry["id"].is_string() &&
                         (!ids || ids->count(entry["id"].get<std::string>()));
     if (!wanted) {
       kept_text += line + "\n";
@@ -126,8 +137,11 @@ evroute::Status DeadLetters::take(const std::optional<std::set<std::string>>& id
     const auto received = evroute::Event::TimePoint(
         std::chrono::duration_cast<evroute::Event::TimePoint::duration>(
             std::chrono::nanoseconds(entry.value("received_ns", std::int64_t{0}))));
-    events->push_back(evroute::Event::make(entry["id"].get<std::string>(), entry["event"].dump(),
-                                           attributes, received));
+    const std::string payload = entry.contains("event_text") && entry["event_text"].is_string()
+                                    ? entry["event_text"].get<std::string>()
+                                    : dump_json(entry.value("event", Json()));
+    events->push_back(
+        evroute::Event::make(entry["id"].get<std::string>(), payload, attributes, received));
   }
   in.close();
   const std::filesystem::path tmp = path_.string() + ".tmp";

@@ -3,6 +3,8 @@
 // <data_dir>/dead-letters/<sink>.ndjson:
 //   {"id":..., "reason":..., "attempts":N, "last_status":..., "failed_at":"RFC 3339",
 //    "received_ns":N, "attributes":{...}, "event":<the event's JSON>}
+// (an event whose payload is not JSON nesting at most kMaxEventDepth levels — possible only for one
+// stored by an older evrouted — is kept as a string instead: "event_text":"<payload>").
 // Each line is appended with one write() and synced (give-ups are rare; losing one would break the
 // promise that every acknowledged event is delivered or accounted for).
 //

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ids.h"
+#include "json_parse.h"
 
 namespace evrouted {
 namespace {
@@ -26,11 +27,20 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// nlohmann's message minus its "[json.exception.parse_error.101] " prefix.
-std::string parse_error_text(const Json::parse_error& e) {
-  std::string_view what = e.what();
-  if (auto pos = what.find("] "); pos != std::string_view::npos) what.remove_prefix(pos + 2);
-  return std::string(what);
+// Why `id` cannot be an event id, or "".
+std::string id_problem(std::string_view id) {
+  if (id.empty()) return "field \"id\" must not be empty";
+  if (id.size() > kMaxIdBytes) return "field \"id\" is longer than 1024 bytes";
+  if (has_control_character(id)) {
+    return "field \"id\" must not contain control characters (U+0000-U+001F, U+007F-U+009F)";
+  }
+  return {};
+}
+
+// A UTF-8 byte order mark, which RFC 8259 lets a parser ignore: it is dropped, never passed on.
+std::string_view strip_bom(std::string_view body) {
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
+  return body;
 }
 
 // Builds one event from a parsed object. `text` is the object's original text when it is known
@@ -45,8 +55,7 @@ std::string make_event(const Json& object, std::string_view text,
   if (auto it = object.find("id"); it != object.end()) {
     if (!it->is_string()) return "field \"id\" must be a string";
     const std::string& s = it->get_ref<const std::string&>();
-    if (s.empty()) return "field \"id\" must not be empty";
-    if (s.size() > kMaxIdBytes) return "field \"id\" is longer than 1024 bytes";
+    if (std::string problem = id_problem(s); !problem.empty()) return problem;
     id = s;
   } else {
     generated = new_event_id();
@@ -85,6 +94,12 @@ std::string make_event(const Json& object, std::string_view text,
     } else if (it->is_number() || it->is_boolean()) {
       values.push_back(it->dump());
       attributes.push_back({field, values.back()});
+    } else {
+      continue;
+    }
+    if (attributes.back().value.size() > evroute::Event::kMaxAttributeBytes) {
+      return "field \"" + field + "\" is longer than " +
+             std::to_string(evroute::Event::kMaxAttributeBytes) + " bytes (a filtered field)";
     }
   }
   out.push_back(evroute::Event::make(id, payload, attributes, received));
@@ -102,8 +117,10 @@ std::optional<BodyFormat> body_format(std::string_view content_type) {
   return std::nullopt;
 }
 
-IngestResult parse_events(std::string_view body, BodyFormat format,
-                          std::span<const std::string> attribute_fields) {
+namespace {
+
+IngestResult parse_any(std::string_view body, BodyFormat format,
+                       std::span<const std::string> attribute_fields) {
   IngestResult result;
   const auto received = std::chrono::system_clock::now();
 
@@ -115,13 +132,11 @@ IngestResult parse_events(std::string_view body, BodyFormat format,
       std::string_view line = trim(body.substr(0, nl));
       body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
       if (line.empty()) continue;
+      if (line_no == 1) line = strip_bom(line);
       Json object;
-      try {
-        object = Json::parse(line);
-      } catch (const Json::parse_error& e) {
+      if (std::string err = parse_json(line, &object, {kMaxEventDepth, 1}); !err.empty()) {
         result.events.clear();
-        result.error =
-            "line " + std::to_string(line_no) + ": malformed JSON: " + parse_error_text(e);
+        result.error = "line " + std::to_string(line_no) + ": " + err;
         return result;
       }
       if (std::string err = make_event(object, line, attribute_fields, received, result.events);
@@ -135,16 +150,17 @@ IngestResult parse_events(std::string_view body, BodyFormat format,
     return result;
   }
 
-  std::string_view text = trim(body);
+  std::string_view text = trim(strip_bom(body));
   if (text.empty()) {
     result.error = "empty body: expected a JSON object or an array of objects";
     return result;
   }
+  // The events are the top-level object, or the elements of a top-level array.
+  const bool array = text.front() == '[';
   Json doc;
-  try {
-    doc = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    result.error = "malformed JSON: " + parse_error_text(e);
+  if (std::string err = parse_json(text, &doc, {kMaxEventDepth + (array ? 1 : 0), array ? 2u : 1u});
+      !err.empty()) {
+    result.error = std::move(err);
     return result;
   }
   if (format == BodyFormat::kCloudEvent && !doc.is_object()) {
@@ -184,6 +200,17 @@ IngestResult parse_events(std::string_view body, BodyFormat format,
   return result;
 }
 
+}  // namespace
+
+// Errors may quote what was read (a header name, a JSON token): always as UTF-8, so that the 400
+// body that carries them is valid JSON.
+IngestResult parse_events(std::string_view body, BodyFormat format,
+                          std::span<const std::string> attribute_fields) {
+  IngestResult result = parse_any(body, format, attribute_fields);
+  if (!valid_utf8(result.error)) result.error = to_valid_utf8(result.error);
+  return result;
+}
+
 IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_headers,
                                      std::string_view content_type, std::string_view body,
                                      std::span<const std::string> attribute_fields) {
@@ -195,6 +222,7 @@ IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_hea
         make_event(object, {}, attribute_fields, std::chrono::system_clock::now(), result.events);
   }
   if (!result.error.empty()) result.events.clear();
+  if (!valid_utf8(result.error)) result.error = to_valid_utf8(result.error);
   return result;
 }
 

@@ -114,6 +114,21 @@ int dry_run(const std::string& config_path) {
   return r.bad_lines > 0 ? kExitBadInput : kExitOk;
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// Anyone who reaches a non-loopback address can post events (and, without tokens, replay and
+// enable sinks): say so at every start and reload.
+void warn_if_exposed(const evrouted::ServerConfig& server) {
+  if (!server.tokens.empty() || is_loopback(server.host)) return;
+  spdlog::warn(
+      "listening on {} without server.auth.tokens: anyone who can reach this address can post "
+      "events{}; set server.auth.tokens (and admin_tokens) unless a proxy in front authenticates",
+      server.listen,
+      server.admin_tokens.empty() ? ", read dead letters, replay and enable sinks" : "");
+}
+
 // SIGHUP: re-reads the configuration file and applies its sinks to the running router (see
 // Router::reload): unchanged sinks keep running untouched, added ones start, removed ones drain and
 // close, changed ones are rebuilt with their queued events. An invalid file is rejected with every
@@ -147,14 +162,16 @@ void reload_config(const std::string& config_path, evrouted::Config& running,
     return;
   }
   if (diff.tokens_changed) {
-    server.set_tokens(next.server.tokens);
+    server.set_tokens(next.server.tokens, next.server.admin_tokens);
     running.server.tokens = next.server.tokens;
-    if (next.server.tokens.empty()) {
+    running.server.admin_tokens = next.server.admin_tokens;
+    if (next.server.tokens.empty() && next.server.admin_tokens.empty()) {
       spdlog::warn("SIGHUP: server.auth.tokens: none; requests are no longer authenticated");
     } else {
-      spdlog::info("SIGHUP: server.auth.tokens: {} token(s) accepted from now on",
-                   next.server.tokens.size());
+      spdlog::info("SIGHUP: server.auth.tokens: {} token(s) accepted from now on; admin_tokens: {}",
+                   next.server.tokens.size(), next.server.admin_tokens.size());
     }
+    warn_if_exposed(running.server);
   }
 
   // What runs now: the new sinks, except those whose change was not applied; the running server,
@@ -200,6 +217,15 @@ int run(const std::string& config_path) {
   std::unique_ptr<evrouted::Router> router;
   try {
     router = std::make_unique<evrouted::Router>(config);
+  } catch (const evrouted::SinkStartError& e) {
+    // Where the sink is declared, as --check reports problems (FILE:LINE:COL).
+    for (const evrouted::SinkConfig& sc : config.sinks) {
+      if (sc.name != e.sink) continue;
+      const evrouted::ConfigError where{config_path, sc.line, sc.column, e.what()};
+      std::fprintf(stderr, "%s\n", where.to_string().c_str());
+    }
+    spdlog::critical("{}; not starting", e.what());
+    return kExitConfig;
   } catch (const std::exception& e) {
     spdlog::critical("{}; not starting", e.what());
     return kExitConfig;
@@ -226,6 +252,7 @@ int run(const std::string& config_path) {
   }
   spdlog::info("evrouted {} started: config {}, listening on {}:{}, sinks: {}", EVROUTE_VERSION,
                config_path, config.server.host, port, describe_sinks(*router));
+  warn_if_exposed(config.server);
   // Serving and every sink open: ready. Under systemd
   // (Type=notify) this is what makes `systemctl start` return.
   sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks\nMAINPID=%d",
@@ -266,13 +293,27 @@ int run(const std::string& config_path) {
   const auto report = router->shutdown(config.shutdown_timeout);
   server.stop();
   http.join();
+  // What happened to every accepted event (counted per sink it was routed to).
+  std::string summary = fmt::format("{} delivered", report.delivered);
+  if (report.failed > 0) {
+    summary += fmt::format(", {} failed ({} dead-lettered{})", report.failed, report.dead_lettered,
+                           report.dead_letter_errors > 0
+                               ? fmt::format(", {} could not be stored", report.dead_letter_errors)
+                               : "");
+  }
+  if (report.dropped > 0) summary += fmt::format(", {} dropped by queue policy", report.dropped);
+  if (report.kept_on_disk > 0) {
+    summary += fmt::format(", {} kept in disk queues for the next start", report.kept_on_disk);
+  }
   if (report.undelivered > 0) {
-    spdlog::error("stopped: {} event(s) undelivered at the shutdown deadline", report.undelivered);
-  } else if (report.kept_on_disk > 0) {
-    spdlog::info("stopped: {} event(s) kept in disk queues for the next start; the rest delivered",
-                 report.kept_on_disk);
+    spdlog::error("stopped: {} event(s) undelivered at the shutdown deadline; {}",
+                  report.undelivered, summary);
+  } else if (report.dead_letter_errors > 0) {
+    spdlog::error("stopped: {}", summary);
+  } else if (report.failed > 0 || report.dropped > 0 || report.kept_on_disk > 0) {
+    spdlog::warn("stopped: {}", summary);
   } else {
-    spdlog::info("stopped: every accepted event was delivered");
+    spdlog::info("stopped: every accepted event was delivered ({})", summary);
   }
   return kExitOk;
 }
@@ -310,6 +351,7 @@ int main(int argc, char** argv) {
     evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     if (!loaded.config) return kExitConfig;
+    warn_if_exposed(loaded.config->server);
     std::printf("%s: OK (%zu sinks)\n", config_path.c_str(), loaded.config->sinks.size());
     return kExitOk;
   }

@@ -101,8 +101,8 @@ std::unique_ptr<evroute::DurableQueue> open_durable_queue(const SinkConfig& sc,
   evroute::DiskLog::RecoveryReport report;
   auto queue = evroute::DurableQueue::open(std::move(destination), o, &error, &report);
   if (!queue) {
-    throw std::runtime_error("sink '" + sc.name + "': cannot open its disk queue in " +
-                             o.log.dir.string() + ": " + error.message());
+    throw SinkStartError(sc.name, "sink '" + sc.name + "': cannot open its disk queue in " +
+                                      o.log.dir.string() + ": " + error.message());
   }
   for (const std::string& problem : report.problems) {
     spdlog::warn("sink '{}': disk queue recovery: {}", sc.name, problem);
@@ -132,7 +132,7 @@ std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
   try {
     route->leaf = sc.spec->build();
   } catch (const std::exception& e) {
-    throw std::runtime_error("sink '" + sc.name + "': " + e.what());
+    throw SinkStartError(sc.name, "sink '" + sc.name + "': " + e.what());
   }
 
   evroute::Retrying::Options ro;
@@ -519,6 +519,15 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   }
   broadcaster_.close();
   join_retiring({});  // sinks removed by a reload: their drain ends by its own deadline
+  for (const auto& r : t->routes) {
+    const auto rs = r->retrying->stats();
+    const auto q = r->queue_stats();
+    report.delivered += rs.delivered;
+    report.failed += rs.gave_up;
+    report.dead_lettered += r->dead_letters->added();
+    report.dead_letter_errors += r->dead_letters->write_errors();
+    report.dropped += q.dropped_newest + q.dropped_oldest;
+  }
   return report;
 }
 

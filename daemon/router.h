@@ -65,6 +65,7 @@
 #include <set>
 #include <shared_mutex>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -140,6 +141,13 @@ struct Topology {
   std::shared_ptr<Route> find(std::string_view name) const;
 };
 
+// A sink that cannot start (its file cannot be opened, its disk queue is unreadable...).
+struct SinkStartError : std::runtime_error {
+  SinkStartError(std::string sink_name, const std::string& what)
+      : std::runtime_error(what), sink(std::move(sink_name)) {}
+  std::string sink;
+};
+
 class Router {
  public:
   enum class Outcome {
@@ -160,9 +168,15 @@ class Router {
     std::uint64_t undelivered = 0;   // in memory queues at the deadline: lost, counted, logged
     std::uint64_t kept_on_disk = 0;  // in disk queues at the deadline: delivered after restart
     bool timed_out = false;
+    // Since start, over the sinks configured at shutdown (events x sinks):
+    std::uint64_t delivered = 0;
+    std::uint64_t failed = 0;              // given up on (retries exhausted or not retryable)
+    std::uint64_t dead_lettered = 0;       // written to the dead-letter logs
+    std::uint64_t dead_letter_errors = 0;  // give-ups the dead-letter log could not store
+    std::uint64_t dropped = 0;             // by a queue's drop_newest / drop_oldest policy
   };
 
-  // Builds every sink. Throws std::runtime_error (naming the sink) if one cannot start; sinks
+  // Builds every sink. Throws SinkStartError (naming the sink) if one cannot start; sinks
   // already built are closed first.
   explicit Router(const Config& config);
   ~Router();

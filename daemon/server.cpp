@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "ingest.h"
+#include "json_parse.h"
+#include "redact.h"
 #include "utc_time.h"
 
 namespace evrouted {
@@ -33,7 +35,7 @@ std::array<unsigned char, 32> sha256(std::string_view s) {
 
 void reply(httplib::Response& res, int status, const Json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(dump_json(body), "application/json");  // error texts may quote any bytes
 }
 
 void reply_error(httplib::Response& res, int status, std::string_view message) {
@@ -47,7 +49,7 @@ thread_local std::chrono::steady_clock::time_point request_start;
 }  // namespace
 
 Server::Server(const Config& config, Router& router) : config_(config.server), router_(router) {
-  set_tokens(config_.tokens);
+  set_tokens(config_.tokens, config_.admin_tokens);
 
   // Keep-alive connections each hold a worker thread while open, so the pool bounds how many
   // clients are served at once.
@@ -109,8 +111,9 @@ Server::Server(const Config& config, Router& router) : config_(config.server), r
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(render_prometheus(router_, metrics_), "text/plain; version=0.0.4");
   });
-  http_.Get("/v1/sinks",
-            [this](const httplib::Request&, httplib::Response& res) { handle_sinks(res); });
+  http_.Get("/v1/sinks", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_sinks(res, /*show_urls=*/authenticated_admin(req));
+  });
   http_.Post(
       R"(/v1/sinks/([^/]+)/enable)",
       [this](const httplib::Request& req, httplib::Response& res) { handle_enable(req, res); });
@@ -149,41 +152,77 @@ bool Server::wait_until_serving(std::chrono::milliseconds timeout) {
   return true;
 }
 
-bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {
-  if (authorized(req)) return true;
+bool Server::authorized(const httplib::Request& req, httplib::Response& res, Access access) const {
+  if (authorized(req, access)) return true;
   res.set_header("WWW-Authenticate", "Bearer");
-  reply_error(
-      res, 401,
-      req.has_header("Authorization") ? "invalid token" : "missing Authorization: Bearer token");
+  reply_error(res, 401,
+              req.has_header("Authorization")
+                  ? (access == Access::kAdmin ? "invalid token (this action needs an admin token)"
+                                              : "invalid token")
+                  : "missing Authorization: Bearer token");
   return false;
 }
 
-void Server::set_tokens(const std::vector<std::string>& tokens) {
-  auto digests = std::make_shared<Digests>();
-  for (const std::string& t : tokens) digests->push_back(sha256(t));
+void Server::set_tokens(const std::vector<std::string>& tokens,
+                        const std::vector<std::string>& admin_tokens) {
+  auto next = std::make_shared<Tokens>();
+  for (const std::string& t : tokens) next->ingest.push_back(sha256(t));
+  for (const std::string& t : admin_tokens) next->admin.push_back(sha256(t));
   std::lock_guard<std::mutex> g(tokens_mu_);
-  token_digests_ = std::move(digests);
+  tokens_ = std::move(next);
 }
 
-bool Server::authorized(const httplib::Request& req) const {
-  std::shared_ptr<const Digests> digests;
-  {
-    std::lock_guard<std::mutex> g(tokens_mu_);
-    digests = token_digests_;
-  }
-  if (digests->empty()) return true;
-  const std::string header = req.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
-    return false;
-  }
-  // Compare digests in constant time: neither the token's bytes nor its length leak through timing.
-  const auto presented = sha256(std::string_view(header).substr(kBearer.size()));
+namespace {
+
+// Whether `presented` is one of `digests`, in constant time: neither the token's bytes nor its
+// length leak through timing.
+bool one_of(const std::array<unsigned char, 32>& presented,
+            const std::vector<std::array<unsigned char, 32>>& digests) {
   bool ok = false;
-  for (const auto& digest : *digests) {
+  for (const auto& digest : digests) {
     ok |= CRYPTO_memcmp(presented.data(), digest.data(), digest.size()) == 0;
   }
   return ok;
+}
+
+// The SHA-256 of the request's bearer token, or nullopt without one.
+std::optional<std::array<unsigned char, 32>> presented_token(const httplib::Request& req) {
+  const std::string header = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+    return std::nullopt;
+  }
+  return sha256(std::string_view(header).substr(kBearer.size()));
+}
+
+}  // namespace
+
+bool Server::authorized(const httplib::Request& req, Access access) const {
+  std::shared_ptr<const Tokens> tokens;
+  {
+    std::lock_guard<std::mutex> g(tokens_mu_);
+    tokens = tokens_;
+  }
+  // Which tokens grant `access`; none configured for it: open.
+  const bool admin_set = !tokens->admin.empty();
+  if (access == Access::kIngest && tokens->ingest.empty()) return true;
+  if (access == Access::kAdmin && !admin_set && tokens->ingest.empty()) return true;
+  const auto presented = presented_token(req);
+  if (!presented) return false;
+  if (one_of(*presented, tokens->admin)) return true;
+  return (access == Access::kIngest || !admin_set) && one_of(*presented, tokens->ingest);
+}
+
+bool Server::authenticated_admin(const httplib::Request& req) const {
+  std::shared_ptr<const Tokens> tokens;
+  {
+    std::lock_guard<std::mutex> g(tokens_mu_);
+    tokens = tokens_;
+  }
+  const auto presented = presented_token(req);
+  if (!presented) return false;
+  return one_of(*presented, tokens->admin) ||
+         (tokens->admin.empty() && one_of(*presented, tokens->ingest));
 }
 
 void Server::handle_events(const httplib::Request& req, httplib::Response& res) {
@@ -192,7 +231,7 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
     res.set_header("Connection", "close");
     return reply_error(res, 503, "evrouted is shutting down");
   }
-  if (!authorized(req, res)) return;
+  if (!authorized(req, res, Access::kIngest)) return;
   const std::string content_type = req.get_header_value("Content-Type");
   const auto format = body_format(content_type);
   // Binary-mode CloudEvents carry their attributes in ce-* headers and any Content-Type.
@@ -260,7 +299,7 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
 }
 
 void Server::handle_enable(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;
+  if (!authorized(req, res, Access::kAdmin)) return;
   const std::string name = req.matches[1];
   const std::optional<bool> was_disabled = router_.enable(name);
   if (!was_disabled) return reply_error(res, 404, "no sink named '" + name + "'");
@@ -268,7 +307,7 @@ void Server::handle_enable(const httplib::Request& req, httplib::Response& res) 
 }
 
 void Server::handle_dead_letters(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;  // dead letters hold event payloads
+  if (!authorized(req, res, Access::kAdmin)) return;  // dead letters hold event payloads
   const std::string sink = req.matches[1];
   const auto route = router_.find(sink);
   if (!route) return reply_error(res, 404, "no sink named '" + sink + "'");
@@ -291,17 +330,16 @@ void Server::handle_dead_letters(const httplib::Request& req, httplib::Response&
                                  {"dead_letters", std::move(entries)}};
   if (offset + limit < page.total) body["next_offset"] = offset + limit;
   res.status = 200;
-  res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
-                  "application/json");
+  res.set_content(dump_json(body), "application/json");
 }
 
 void Server::handle_replay(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;
+  if (!authorized(req, res, Access::kAdmin)) return;
   const std::string sink = req.matches[1];
   std::optional<std::set<std::string>> ids;
   if (!req.body.empty()) {
-    const Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) {
+    nlohmann::ordered_json body;
+    if (!parse_json(req.body, &body).empty() || !body.is_object()) {
       return reply_error(res, 400, R"(the body must be empty (replay all) or {"ids": ["...", ...]})");
     }
     if (body.contains("ids")) {
@@ -319,7 +357,10 @@ void Server::handle_replay(const httplib::Request& req, httplib::Response& res) 
   reply(res, 200, Json{{"sink", sink}, {"replayed", result.replayed}, {"refused", result.refused}});
 }
 
-void Server::handle_sinks(httplib::Response& res) {
+void Server::handle_sinks(httplib::Response& res, bool show_urls) {
+  const auto shown = [show_urls](const std::string& text) {
+    return show_urls ? text : redact_urls(text);
+  };
   Json sinks = Json::array();
   for (const auto& r : router_.routes()) {
     const auto q = r->queue_stats();
@@ -329,7 +370,7 @@ void Server::handle_sinks(httplib::Response& res) {
     sinks.push_back({
         {"name", r->name},
         {"type", r->type},
-        {"description", r->description},
+        {"description", shown(r->description)},
         {"state", r->closed()         ? "closed"
                   : disabled.disabled ? "disabled"
                                       : "open"},
@@ -356,7 +397,8 @@ void Server::handle_sinks(httplib::Response& res) {
                                     {"rejected_full", q.rejected_full}}},
     });
     if (disabled.disabled) {
-      sinks.back()["disabled"] = {{"reason", disabled.reason}, {"since", utc_time(disabled.since)}};
+      sinks.back()["disabled"] = {{"reason", shown(disabled.reason)},
+                                  {"since", utc_time(disabled.since)}};
     }
   }
   reply(res, 200, Json{{"sinks", std::move(sinks)}});

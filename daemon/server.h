@@ -5,13 +5,22 @@
 //   GET  /readyz      200 once listening with every sink open; 503 while draining
 //   GET  /metrics     Prometheus text format
 //   GET  /v1/sinks    each sink's type, state and counters as JSON
-//   POST /v1/sinks/NAME/enable   re-enables a sink its destination disabled (410 Gone); same auth
-//                     as POST /v1/events
+//   POST /v1/sinks/NAME/enable   re-enables a sink its destination disabled (410 Gone)
+//   GET  /v1/sinks/NAME/dead-letters          pages through a sink's dead letters
+//   POST /v1/sinks/NAME/dead-letters/replay   sends them (all, or {"ids": [...]}) again
+//
+// Who may do what (server.auth): with no tokens at all, anyone who reaches the listener. With
+// `tokens`, POST /v1/events needs one of them (or an admin token); the admin actions (enable,
+// dead letters, replay) need an admin token when `admin_tokens` are set, else one of `tokens`.
+// /healthz, /readyz, /metrics and GET /v1/sinks answer anyone: they hold no event data, and
+// GET /v1/sinks shows a webhook URL as scheme://host:port/… (no userinfo, path or query, which can
+// be secrets themselves) unless the request carries an admin token (or, without admin_tokens, one
+// of `tokens`).
 //
 // Every error body is JSON: {"error": "..."}. See README.md for the status codes.
 //
-// Thread-safety: bind() and serve() from one thread; begin_drain(), stop() and set_tokens() from any
-// thread.
+// Thread-safety: bind() and serve() from one thread; begin_drain(), stop() and set_tokens() from
+// any thread.
 #pragma once
 
 #include <httplib.h>
@@ -45,26 +54,33 @@ class Server {
   void begin_drain() { draining_.store(true, std::memory_order_release); }
   void stop() { http_.stop(); }
   // Replaces the accepted bearer tokens (a reload); requests in flight finish with the old ones.
-  // Empty: no authentication.
-  void set_tokens(const std::vector<std::string>& tokens);
+  // Both empty: no authentication.
+  void set_tokens(const std::vector<std::string>& tokens,
+                  const std::vector<std::string>& admin_tokens);
 
  private:
   void handle_events(const httplib::Request& req, httplib::Response& res);
-  void handle_sinks(httplib::Response& res);
+  void handle_sinks(httplib::Response& res, bool show_urls);
   void handle_enable(const httplib::Request& req, httplib::Response& res);
   void handle_dead_letters(const httplib::Request& req, httplib::Response& res);
   void handle_replay(const httplib::Request& req, httplib::Response& res);
-  bool authorized(const httplib::Request& req) const;
-  // authorized(req), or answers 401 and returns false.
-  bool authorized(const httplib::Request& req, httplib::Response& res) const;
+  enum class Access { kIngest, kAdmin };
+  bool authorized(const httplib::Request& req, Access access) const;
+  // authorized(req, access), or answers 401 and returns false.
+  bool authorized(const httplib::Request& req, httplib::Response& res, Access access) const;
+  // True when the request presents a token that grants kAdmin (never when no tokens are set).
+  bool authenticated_admin(const httplib::Request& req) const;
 
   const ServerConfig config_;
   Router& router_;
   httplib::Server http_;
   HttpMetrics metrics_;
-  using Digests = std::vector<std::array<unsigned char, 32>>;
-  mutable std::mutex tokens_mu_;                 // guards the pointer, not what it points to
-  std::shared_ptr<const Digests> token_digests_;  // SHA-256 of each accepted token
+  using Digest = std::array<unsigned char, 32>;
+  struct Tokens {
+    std::vector<Digest> ingest, admin;  // SHA-256 of each accepted token
+  };
+  mutable std::mutex tokens_mu_;  // guards the pointer, not what it points to
+  std::shared_ptr<const Tokens> tokens_;
   std::atomic<bool> draining_{false};
 };
 

@@ -318,6 +318,28 @@ class FileSpec final : public SinkSpec {
 
 }  // namespace
 
+namespace {
+
+// What makes `path` unusable as a file to append to, as far as can be told without creating
+// anything (so --check finds it as the daemon would): it is a directory, or a component of its
+// directory is a file.
+std::optional<std::string> path_place_problem(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  if (fs::is_directory(p, ec)) return path + " is a directory";
+  for (fs::path dir = p.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    if (fs::exists(dir, ec)) {
+      if (!fs::is_directory(dir, ec)) return dir.string() + " is not a directory";
+      break;
+    }
+    if (dir == dir.parent_path()) break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader) {
   FileSinkConfig config;
   const std::size_t before = reader.errors().all().size();
@@ -326,8 +348,12 @@ std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader) {
     config.path = *path;
     if (auto why = path_template_problem(*path)) {
       reader.error("path", prefix + "'path': " + *why);
-    } else if (expand_path_template(*path, std::chrono::system_clock::now()).empty()) {
+    } else if (const std::string now =
+                   expand_path_template(*path, std::chrono::system_clock::now());
+               now.empty()) {
       reader.error("path", prefix + "'path' expands to nothing");
+    } else if (auto problem = path_place_problem(now)) {
+      reader.error("path", prefix + "'path': " + *problem);
     }
   }
   if (auto rotate = reader.map("rotate"); rotate && rotate->valid()) {

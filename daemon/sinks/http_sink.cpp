@@ -17,6 +17,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "json_parse.h"
+
 namespace evrouted {
 
 namespace {
@@ -138,6 +140,13 @@ WebhookRequest finish_request(const HttpSinkConfig& config, const std::string& i
     has_user_agent = has_user_agent || lowercase(header.first) == "user-agent";
   }
   if (!has_user_agent) req.headers.emplace_back("User-Agent", "evroute/" EVROUTE_VERSION);
+  for (const auto& [name, value] : req.headers) {  // never write a header a byte could split
+    if (name.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos ||
+        value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      req.error = "header " + to_valid_utf8(name.substr(0, 64)) + ": holds CR, LF or NUL";
+      break;
+    }
+  }
   req.body = std::move(body);
   return req;
 }
@@ -149,6 +158,11 @@ WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute
   if (config.cloudevents_mode) {
     cloudevents::HttpMessage message =
         cloudevents::to_http(event, *config.cloudevents_mode, config.cloudevents);
+    if (!message.error.empty()) {
+      WebhookRequest failed;
+      failed.error = std::move(message.error);
+      return failed;
+    }
     return finish_request(config, std::string(event.id()), std::move(message.body),
                           message.content_type, message.headers, now);
   }
@@ -158,10 +172,12 @@ WebhookRequest build_webhook_request(const HttpSinkConfig& config, const evroute
 
 std::chrono::milliseconds parse_retry_after(const std::string& value,
                                             std::chrono::system_clock::time_point now) {
+  // Anything longer is absurd; the sink's max_retry_after clamps it further.
+  constexpr std::chrono::seconds kCap = std::chrono::hours(24 * 365);
   if (value.empty()) return std::chrono::milliseconds(0);
   if (value.find_first_not_of("0123456789") == std::string::npos) {
-    if (value.size() > 9) return std::chrono::hours(24 * 365);  // absurd: the clamp applies
-    return std::chrono::seconds(std::stoll(value));
+    if (value.size() > 9) return kCap;
+    return std::min<std::chrono::seconds>(std::chrono::seconds(std::stoll(value)), kCap);
   }
   // RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms, always in GMT.
   for (const char* format :
@@ -169,7 +185,12 @@ std::chrono::milliseconds parse_retry_after(const std::string& value,
     std::tm tm{};
     const char* end = strptime(value.c_str(), format, &tm);
     if (!end || *end != '\0') continue;
-    const auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
+    // Compared in seconds first: a date centuries ahead would overflow the clock's nanoseconds.
+    const std::time_t at = timegm(&tm);
+    const std::time_t now_t = std::chrono::system_clock::to_time_t(now);
+    if (at == static_cast<std::time_t>(-1) || at <= now_t - 1) return std::chrono::milliseconds(0);
+    if (at - now_t > kCap.count()) return kCap;
+    const auto when = std::chrono::system_clock::from_time_t(at);
     if (when <= now) return std::chrono::milliseconds(0);
     return std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
   }
@@ -362,7 +383,11 @@ evroute::Status HttpSink::deliver(
     if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
     bool gone = false;
     const auto now = std::chrono::system_clock::now();
-    evroute::Status status = send(build(now), now, &gone);
+    WebhookRequest request = build(now);
+    if (!request.error.empty()) {  // not sendable: never retried, dead-lettered with the reason
+      return failed(evroute::Status::rejected("cannot send event: " + request.error));
+    }
+    evroute::Status status = send(std::move(request), now, &gone);
     if (!gone) return status;
     State state;
     {
@@ -519,6 +544,7 @@ class HttpSpec final : public SinkSpec {
   std::string preview(const evroute::Event& event,
                       std::chrono::system_clock::time_point now) const override {
     const WebhookRequest req = build_webhook_request(config_, event, now);
+    if (!req.error.empty()) return "not sent (dead-lettered): " + req.error + "\n";
     std::string text = req.method + " " + config_.scheme_host_port + req.path + "\n";
     for (const auto& [name, value] : req.headers) text += name + ": " + value + "\n";
     return text + "\n" + req.body + "\n";

@@ -110,6 +110,10 @@ std::optional<std::string> decode_webhook_secret(std::string_view secret);
 // One webhook request as HttpSink::write() sends it (and `evrouted --dry-run` shows it), before the
 // HTTP client adds Host, Content-Length and Accept.
 struct WebhookRequest {
+  // Not "": the event cannot be sent (why), e.g. a header value would hold CR, LF or NUL, or the
+  // event cannot be rendered as a CloudEvent. Such a request is never sent: write() answers
+  // kRejected with this reason, and the event is dead-lettered.
+  std::string error;
   std::string method = "POST";
   std::string path;  // as in HttpSinkConfig::path
   // Listed in the order they are built (cpp-httplib sends them sorted by name).
@@ -130,7 +134,7 @@ WebhookRequest build_batch_request(const HttpSinkConfig& config,
 std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkConfig* out);
 
 // Retry-After: delta-seconds or an HTTP-date (any of RFC 9110's three forms); the wait from `now`
-// (zero if past or unparsable).
+// (zero if past or unparsable), at most a year (any date, however far ahead).
 std::chrono::milliseconds parse_retry_after(const std::string& value,
                                             std::chrono::system_clock::time_point now);
 

@@ -282,6 +282,53 @@ TEST(CloudEventsOut, BinaryWrapsAPlainEventWithItsPayloadAsTheBody) {
   EXPECT_EQ(header(m, "ce-datacontenttype"), "<none>");
 }
 
+// A poison pill: an event stored by an older evrouted whose payload nests too deep to render. It
+// must come out as a reason (the sink dead-letters it), never as a crash in serialization.
+TEST(CloudEventsOut, AnEventNestedTooDeepIsAnErrorNotACrash) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string ce =
+      R"({"specversion":"1.0","id":"p","source":"/s","type":"t","data":)" + deep + "}";
+  for (Mode mode : {Mode::kStructured, Mode::kBinary}) {
+    for (const std::string& payload : {ce, R"({"x":)" + deep + "}"}) {
+      const HttpMessage m = to_http(event("p", payload), mode, Options{});
+      EXPECT_NE(m.error.find("nests deeper than 64 levels"), std::string::npos) << m.error;
+      EXPECT_TRUE(m.body.empty());
+    }
+  }
+  std::string why;
+  EXPECT_TRUE(as_cloudevent(event("p", ce), Options{}, &why).is_null());
+  EXPECT_NE(why.find("nests deeper"), std::string::npos);
+
+  HttpSinkConfig config;
+  ASSERT_FALSE(parse_webhook_url("http://127.0.0.1:9/hooks", &config));
+  config.cloudevents_mode = Mode::kBinary;
+  const WebhookRequest req = build_webhook_request(config, event("p", ce), {});
+  EXPECT_NE(req.error.find("nests deeper"), std::string::npos) << req.error;
+}
+
+// The last line of defence against header injection: whatever an event holds, no header value
+// written may hold CR, LF or NUL (ingest rejects such ids; an older stored event may have one).
+TEST(WebhookRequest, AHeaderValueWithCrLfOrNulIsNeverBuilt) {
+  HttpSinkConfig config;
+  ASSERT_FALSE(parse_webhook_url("http://127.0.0.1:9/hooks", &config));
+  for (const std::string& id :
+       {std::string("a\r\nX-Injected: 1"), std::string("a\nb"), std::string("a\0b", 3)}) {
+    const WebhookRequest req = build_webhook_request(config, event(id, R"({"x":1})"), {});
+    EXPECT_NE(req.error.find("header webhook-id: holds CR, LF or NUL"), std::string::npos)
+        << req.error;
+  }
+  // Binary-mode CloudEvents percent-encode their ce-* values: CR LF inside is harmless there.
+  config.cloudevents_mode = Mode::kBinary;
+  const WebhookRequest ce =
+      build_webhook_request(config, event("ok", with("subject", "a\r\nb").dump()), {});
+  EXPECT_EQ(ce.error, "");
+  for (const auto& [name, value] : ce.headers) {
+    EXPECT_EQ(value.find_first_of(std::string_view("\r\n\0", 3)), std::string::npos) << name;
+  }
+  const WebhookRequest plain = build_webhook_request(config, event("ok", R"({"x":1})"), {});
+  EXPECT_EQ(plain.error, "");
+}
+
 }  // namespace
 }  // namespace evrouted::cloudevents
 

@@ -1,7 +1,10 @@
 // The config loader: the documented shape parses into the right structs, defaults apply, and every
 // kind of mistake is reported with its line and column — all of them in one load.
 #include <gtest/gtest.h>
+
 #include <stdlib.h>
+#include <filesystem>
+#include <fstream>
 
 #include "config.h"
 #include "sinks/http_sink.h"
@@ -298,6 +301,65 @@ TEST(ConfigLimits, MistakesHaveTheirLineAndColumn) {
   ASSERT_EQ(unknown.size(), 1u) << ::testing::PrintToString(unknown);
   EXPECT_EQ(unknown[0].rfind("t.yaml:2:11: ", 0), 0u) << unknown[0];
   EXPECT_NE(unknown[0].find("memroy"), std::string::npos) << unknown[0];
+}
+
+TEST(Config, SinkNamesAreIdentifiers) {
+  // "a" and "./a" would share one disk-queue directory; "../../x" would leave data_dir.
+  for (const std::string& name :
+       std::vector<std::string>{"./a", "../../x", "a/b", "-a", "_a", "a b", "a.b", "ä"}) {
+    expect_error("sinks:\n  \"" + name + "\": { type: stdout }\n",
+                 "t.yaml:2:3: sink name '" + name +
+                     "': a sink name is 1 to 64 of the characters A-Z a-z 0-9 _ -, starting with "
+                     "a letter or digit");
+  }
+  expect_error("sinks:\n  " + std::string(65, 'a') + ": { type: stdout }\n",
+               "t.yaml:2:3: sink name '" + std::string(65, 'a') +
+                   "': a sink name is 1 to 64 of the characters A-Z a-z 0-9 _ -, starting with a "
+                   "letter or digit");
+  auto ok =
+      load_config_text("sinks:\n  a: { type: stdout }\n  Billing-v2_eu: { type: stdout }\n  " +
+                           std::string(64, 'z') + ": { type: stdout }\n",
+                       "t.yaml");
+  EXPECT_TRUE(ok.config) << (ok.errors.empty() ? "" : ok.errors[0].to_string());
+}
+
+TEST(Config, FilePathThatIsADirectoryIsAnError) {
+  const auto dir = std::filesystem::temp_directory_path() / "evroute-config-test-dir";
+  std::filesystem::create_directories(dir);
+  expect_error("sinks:\n  f: { type: file, path: \"" + dir.string() + "\" }\n",
+               "t.yaml:2:26: sink 'f': 'path': " + dir.string() + " is a directory");
+  std::ofstream(dir / "plain") << "x";
+  expect_error(
+      "sinks:\n  f: { type: file, path: \"" + (dir / "plain" / "x.ndjson").string() + "\" }\n",
+      "t.yaml:2:26: sink 'f': 'path': " + (dir / "plain").string() + " is not a directory");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Config, TokensFromOneEnvironmentVariableWithADefault) {
+  setenv("EVROUTE_TEST_TOKENS", "one, two three", 1);
+  unsetenv("EVROUTE_TEST_NO_TOKENS");
+  auto r = load_config_text(R"(
+server:
+  auth:
+    tokens: "${EVROUTE_TEST_TOKENS:-}"
+    admin_tokens: "${EVROUTE_TEST_NO_TOKENS:-}"
+sinks: { a: { type: stdout } }
+)",
+                            "t.yaml");
+  ASSERT_TRUE(r.config) << r.errors[0].to_string();
+  EXPECT_EQ(r.config->server.tokens, (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_TRUE(r.config->server.admin_tokens.empty());
+  auto with_default = load_config_text(
+      "server: { auth: { admin_tokens: [\"${EVROUTE_TEST_NO_TOKENS:-fallback}\"] } }\n"
+      "sinks: { a: { type: stdout } }\n",
+      "t.yaml");
+  ASSERT_TRUE(with_default.config);
+  EXPECT_EQ(with_default.config->server.admin_tokens, std::vector<std::string>{"fallback"});
+  // In a list an empty token is still a mistake.
+  expect_error(
+      "server: { auth: { tokens: [\"${EVROUTE_TEST_NO_TOKENS:-}\"] } }\n"
+      "sinks: { a: { type: stdout } }\n",
+      "t.yaml:1:27: server.auth: a token must not be empty");
 }
 
 }  // namespace

@@ -105,6 +105,69 @@ sinks:
   EXPECT_EQ(r.err.find("listening"), std::string::npos) << r.err;
 }
 
+// --check and the daemon report the same problems, with a position: a file sink whose path is a
+// directory used to pass --check, then stop the daemon without FILE:LINE:COL.
+TEST(Cli, CheckAndDaemonAgreeOnAFilePathThatIsADirectory) {
+  const auto dir = make_temp_dir();
+  std::filesystem::create_directories(dir / "data");
+  const std::string yaml = R"(server: { listen: "127.0.0.1:0" }
+sinks:
+  archive: { type: file, path: ./data }
+)";
+  ProcessResult check = run_evrouted({"--check", "--config", "CONFIG"}, yaml, {}, dir);
+  EXPECT_EQ(check.code, 1);
+  EXPECT_NE(check.err.find("config.yaml:3:32: sink 'archive': 'path': ./data is a directory"),
+            std::string::npos)
+      << check.err;
+  ProcessResult daemon = run_evrouted({"--config", "CONFIG"}, yaml, {}, dir);
+  EXPECT_EQ(daemon.code, 1);
+  EXPECT_NE(daemon.err.find("config.yaml:3:32: sink 'archive': 'path': ./data is a directory"),
+            std::string::npos)
+      << daemon.err;
+  std::filesystem::remove_all(dir);
+}
+
+// What only starting can find (here: a directory that cannot be created) is still reported at the
+// sink's position.
+TEST(Cli, ASinkThatCannotStartIsReportedAtItsPosition) {
+  ProcessResult r = run_evrouted({"--config", "CONFIG"}, R"(
+server: { listen: "127.0.0.1:0" }
+sinks:
+  archive: { type: file, path: /proc/evroute-cannot-write/x.ndjson }
+)");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("config.yaml:4:3: sink 'archive': cannot create /proc/evroute-cannot-write"),
+            std::string::npos)
+      << r.err;
+}
+
+// A listener beyond loopback without tokens is open to whoever reaches it: said at --check and at
+// start; the Docker image's config takes its tokens from the environment when given.
+TEST(Cli, AnExposedListenerWithoutTokensIsWarnedAbout) {
+  ProcessResult open = run_evrouted({"--check", "--config", "CONFIG"}, R"(
+server: { listen: "0.0.0.0:8080" }
+sinks: { out: { type: stdout } }
+)");
+  EXPECT_EQ(open.code, 0);
+  EXPECT_NE(open.err.find("listening on 0.0.0.0:8080 without server.auth.tokens: anyone who can "
+                          "reach this address can post events, read dead letters, replay and "
+                          "enable sinks"),
+            std::string::npos)
+      << open.err;
+  ProcessResult loopback = run_evrouted({"--check", "--config", "CONFIG"}, R"(
+server: { listen: "127.0.0.1:8080" }
+sinks: { out: { type: stdout } }
+)");
+  EXPECT_EQ(loopback.err.find("without server.auth.tokens"), std::string::npos) << loopback.err;
+  const std::string docker = (source_dir() / "config/docker.yaml").string();
+  ProcessResult no_token = run_evrouted({"--check", "--config", docker});
+  EXPECT_EQ(no_token.code, 0) << no_token.err;
+  EXPECT_NE(no_token.err.find("without server.auth.tokens"), std::string::npos) << no_token.err;
+  ProcessResult token = run_evrouted({"--check", "--config", docker}, "", {{"EVROUTE_TOKEN", "t"}});
+  EXPECT_EQ(token.code, 0) << token.err;
+  EXPECT_EQ(token.err.find("without server.auth.tokens"), std::string::npos) << token.err;
+}
+
 TEST(Cli, JsonLogsAreOneObjectPerLine) {
   auto d = DaemonProcess::start(R"(
 server: { listen: "127.0.0.1:0" }

@@ -163,8 +163,9 @@ TEST(Webhook, RetryAfterIsClampedByMaxRetryAfter) {
   t.join();
 }
 
-Json sink_state(DaemonProcess& d, const std::string& name) {
-  auto res = d.client().Get("/v1/sinks");
+// GET /v1/sinks as seen with `headers` (webhook URLs are shown in full only to an admin).
+Json sink_state(DaemonProcess& d, const std::string& name, const httplib::Headers& headers = {}) {
+  auto res = d.client().Get("/v1/sinks", headers);
   if (!res || res->status != 200) return Json::object();
   const Json all = Json::parse(res->body);
   for (const Json& s : all["sinks"]) {
@@ -199,7 +200,7 @@ TEST(Webhook, GoneDisablesTheSinkUntilTheAdminCallEnablesIt) {
   const auto ids = post_n(*d, 5, auth);
   ASSERT_EQ(ids.size(), 5u);
   ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
-  const Json s = sink_state(*d, "hook");
+  const Json s = sink_state(*d, "hook", auth);
   EXPECT_EQ(s["disabled"]["reason"], "POST " + hook.url() + ": HTTP 410 Gone");
   EXPECT_EQ(s["disabled"]["since"].get<std::string>().size(), 20u);  // 2026-11-26T10:02:03Z
   EXPECT_EQ(s["queue"]["pending"], 5);                               // nothing lost

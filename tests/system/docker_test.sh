@@ -27,7 +27,7 @@ echo "image size: $((size / 1000000)) MB"
 # given by a mounted config (which also tests that the baked-in one can be overridden).
 port=$(free_port)
 cat >"$work/evroute.yaml" <<YAML
-server: { listen: "127.0.0.1:$port" }
+server: { listen: "127.0.0.1:$port", auth: { tokens: "\${EVROUTE_TOKEN:-}" } }
 shutdown_timeout: 10s
 sinks:
   console: { type: stdout }
@@ -35,7 +35,14 @@ sinks:
 YAML
 chmod 644 "$work/evroute.yaml"
 docker volume create "$volume" >/dev/null
-docker run -d --name "$name" --network host -v "$volume:/var/lib/evroute" \
+echo "== the baked-in config: open (with a warning) without EVROUTE_TOKEN, authenticated with it"
+docker run --rm "$image" --check --config /etc/evroute/evroute.yaml 2>&1 \
+  | grep -c "without server.auth.tokens" >/dev/null || die "no warning about an open listener"
+if docker run --rm -e EVROUTE_TOKEN=t0k "$image" --check --config /etc/evroute/evroute.yaml 2>&1 \
+  | grep -c "without server.auth.tokens" >/dev/null; then
+  die "a warning about an open listener although EVROUTE_TOKEN is set"
+fi
+docker run -d --name "$name" --network host -v "$volume:/var/lib/evroute" -e EVROUTE_TOKEN=s3cret \
   -v "$work/evroute.yaml:/etc/evroute/evroute.yaml:ro" "$image" >/dev/null
 
 echo "== ready"
@@ -43,9 +50,12 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && b
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { docker logs "$name" >&2; die "not ready"; }
 [ "$(docker exec "$name" id -u)" = 10001 ] || die "the container does not run as the evroute user"
 
-echo "== POST an event"
+echo "== POST an event (EVROUTE_TOKEN from the environment is required)"
+denied=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1/events" \
+  -H 'Content-Type: application/json' -d '{"type":"docker.test","n":0}')
+[ "$denied" = 401 ] || die "expected 401 without the token, got $denied"
 reply=$(curl -s -w ' %{http_code}' -X POST "http://127.0.0.1:$port/v1/events" \
-  -H 'Content-Type: application/json' -d '{"type":"docker.test","n":1}')
+  -H 'Authorization: Bearer s3cret' -H 'Content-Type: application/json' -d '{"type":"docker.test","n":1}')
 echo "$reply"
 [ "${reply##* }" = 202 ] || die "expected 202"
 id=$(echo "$reply" | sed -n 's/.*"ids":\["\([^"]*\)".*/\1/p')
