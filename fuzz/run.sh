@@ -19,7 +19,9 @@ build=${EVROUTE_FUZZ_BUILD_DIR:-build-fuzz}
 if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a \
     >/dev/null 2>&1; then
   echo "installing clang and libclang-rt-dev (libFuzzer)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-dev >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq clang libclang-rt-dev >/dev/null ||
+    { apt-get update -qq && apt-get install -y -qq clang libclang-rt-dev >/dev/null; }
 fi
 if [[ -z ${CMAKE_CXX_COMPILER_LAUNCHER:-} ]] && command -v ccache >/dev/null; then
   export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
