@@ -79,8 +79,8 @@ for line in "${targets[@]}"; do
   if (( rc != 0 )); then
     echo "---- $name: what it found (full log: $artifacts/log)"
     cp "$log" "$artifacts/log"
-    grep -m1 -A12 -E 'PROPERTY FAILED|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' \
-      "$log" | head -16 || tail -20 "$log"
+    grep -E 'PROPERTY FAILED|^  value:|terminate called|what\(\):|ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|^SUMMARY:|ERROR: libFuzzer: (timeout|out-of-memory)' \
+      "$log" | head -6 | cut -c1-400 || tail -20 "$log"
     grep -E 'Test unit written to' "$log" | sed 's/^/    /' || true
     echo "    reproduce: $build/fuzz/$name <that file>"
     echo "----"
