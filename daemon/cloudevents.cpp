@@ -94,7 +94,9 @@ Json wrap(const evroute::Event& event, const Options& options, std::optional<Jso
   const bool json = data.has_value();
   std::string type = options.default_type;
   if (json && data->is_object()) {
-    if (auto it = data->find("type"); it != data->end() && it->is_string() && !it->empty()) {
+    // A type a CloudEvent can carry: a non-empty string without control characters.
+    if (auto it = data->find("type"); it != data->end() && it->is_string() && !it->empty() &&
+                                      !has_control_character(it->get_ref<const std::string&>())) {
       type = it->get<std::string>();
     }
   }

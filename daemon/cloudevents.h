@@ -16,8 +16,8 @@
 // binary mode. An event whose payload is a valid CloudEvent (it arrived as one, or was posted as
 // JSON with specversion "1.0", id, source and type) is sent as that CloudEvent; any other event is
 // wrapped: specversion 1.0, id = the event id, source = Options::source, type = the event's string
-// `type` field (else Options::default_type), time = when evrouted received it, datacontenttype
-// application/json, data = the event's JSON.
+// `type` field (when it has no control characters; else Options::default_type), time = when
+// evrouted received it, datacontenttype application/json, data = the event's JSON.
 //
 // Thread-safety: free functions without shared state.
 #pragma once

@@ -306,6 +306,14 @@ TEST(CloudEventsOut, AnEventNestedTooDeepIsAnErrorNotACrash) {
   EXPECT_NE(req.error.find("nests deeper"), std::string::npos) << req.error;
 }
 
+// Found by fuzz_cloudevents_out: a wrapped event's `type` becomes the CloudEvent's type only when
+// a CloudEvent can carry it (no control characters); else the default type.
+TEST(CloudEventsOut, AWrappedTypeWithControlCharactersFallsBackToTheDefault) {
+  const Json ce = as_cloudevent(event("n1", R"({"id":"n1","type":"a\u000a"})"), Options{});
+  EXPECT_EQ(ce["type"], "evroute.event");
+  EXPECT_EQ(check(ce), "");
+}
+
 // The last line of defence against header injection: whatever an event holds, no header value
 // written may hold CR, LF or NUL (ingest rejects such ids; an older stored event may have one).
 TEST(WebhookRequest, AHeaderValueWithCrLfOrNulIsNeverBuilt) {

@@ -19,7 +19,12 @@
 
 namespace evtest {
 
-std::string evrouted_path() { return EVROUTED_PATH; }
+// EVROUTE_TEST_BINARY runs the tests against another build (e.g. an older commit's, to see a new
+// test fail there before its fix).
+std::string evrouted_path() {
+  const char* other = std::getenv("EVROUTE_TEST_BINARY");
+  return other && *other ? other : EVROUTED_PATH;
+}
 std::filesystem::path source_dir() { return EVROUTE_SOURCE_DIR; }
 
 std::filesystem::path make_temp_dir() {

@@ -25,7 +25,7 @@ namespace evtest {
 
 using namespace std::chrono_literals;
 
-std::string evrouted_path();
+std::string evrouted_path();  // EVROUTE_TEST_BINARY overrides the build's evrouted
 std::filesystem::path source_dir();
 std::filesystem::path make_temp_dir();
 
