@@ -24,9 +24,10 @@
 // A receiver is a third party and may be hostile (webhook_client.h has the details): `timeout` is
 // the deadline of each whole attempt, from connect to the last byte of the answer, however the
 // receiver drips it; the answer's head may have at most 64 KiB and 100 header fields (beyond: a
-// transport error); its body is never kept — up to 1 MiB is read and discarded, a longer one is
-// not read (the connection is closed; the status stands, so a 2xx with a huge body is delivered).
-// A request whose target or a header name or value holds CR, LF or NUL is never written: kRejected.
+// transport error); its body is never kept — up to 8 MiB is read and discarded, a longer one is
+// not read on (the connection is closed; the status stands, so a 2xx with a huge body is
+// delivered). A request whose target or a header name or value holds CR, LF or NUL is never
+// written: kRejected.
 //
 // Answers, as evroute::Status:
 //   2xx                                  -> OK

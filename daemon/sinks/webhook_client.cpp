@@ -31,8 +31,8 @@ using boost::system::error_code;
 
 constexpr std::uint32_t kMaxHeadBytes = 64 * 1024;  // status line and header fields
 constexpr long kMaxHeaderFields = 100;
-constexpr std::uint64_t kMaxBodyRead = 1
-                                       << 20;  // read and discarded; beyond, the connection closes
+// Body bytes read and discarded; beyond, the connection is closed instead of read on.
+constexpr std::uint64_t kMaxBodyRead = 8 << 20;
 
 constexpr std::string_view kForbidden("\r\n\0", 3);
 

@@ -7,10 +7,10 @@
 // attempt at the deadline, whatever it sends meanwhile. What is read is bounded:
 //   - the response head: at most 64 KiB and 100 header fields; beyond, the attempt fails
 //     ("response headers exceed 64 KiB", "... more than 100 header fields"), connection closed;
-//   - the body: never kept. Up to 1 MiB of it is read and discarded (so the connection can be kept
-//     alive); a longer body is not read: the connection is closed, and the status stands (a 2xx
-//     with a 50 MB body is a delivery). A body cut short, or not complete by the deadline, fails
-//     the attempt.
+//   - the body: never kept (read through a 16 KiB buffer). Up to 8 MiB of it is read and
+//     discarded (so the connection can be kept alive); the rest of a longer body is not read: the
+//     connection is closed, and the status stands (a 2xx with a 50 MB body is a delivery). A body
+//     cut short, or not complete by the deadline, fails the attempt.
 // A request whose method, target or any header name or value holds CR, LF or NUL is refused
 // (kRejected, naming the header) and nothing is written: a value must never smuggle in headers.
 // Sockets send with MSG_NOSIGNAL (Asio does on Linux): a receiver hanging up never raises SIGPIPE.

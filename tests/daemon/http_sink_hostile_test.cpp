@@ -260,7 +260,7 @@ TEST(HttpSinkHostile, ADrippingReceiverIsCutOffAtTheTimeout) {
 }
 
 // A 50 MB answer body is never buffered: the status decides (a 2xx is delivered, a 500 retried),
-// at most 1 MiB of the body is read, then the connection is closed and the next write makes a new
+// at most 8 MiB of the body is read, then the connection is closed and the next write makes a new
 // one.
 TEST(HttpSinkHostile, AHugeAnswerBodyIsNotBufferedAndTheStatusStands) {
   std::atomic<int> status{200};
