@@ -282,7 +282,7 @@ TEST(HttpSinkHostile, AHugeAnswerBodyIsNotBufferedAndTheStatusStands) {
   const evroute::Status s = sink.write(ev("b"));
   EXPECT_EQ(s.code(), evroute::Code::kUnavailable) << s;
   EXPECT_EQ(s.message(), "POST " + server.url() + ": HTTP 500");
-  EXPECT_LT(rss.growth(), 20 * kMiB);
+  EXPECT_LT(rss.growth(), 40 * kMiB);  // keeping either body would take 47 MiB (ASan: ~25 MiB)
   EXPECT_EQ(server.connections(), 2);
   EXPECT_EQ(sink.stats().responses_2xx, 1u);
   EXPECT_EQ(sink.stats().responses_5xx, 1u);
