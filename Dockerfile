@@ -5,7 +5,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
-      libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev \
+      libcpp-httplib-dev libboost-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev \
       libssl-dev libsystemd-dev zlib1g-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

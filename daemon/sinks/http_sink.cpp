@@ -1,6 +1,7 @@
 #include "sinks/http_sink.h"
 
-#include <httplib.h>
+#include "sinks/webhook_client.h"
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -55,8 +56,8 @@ std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkCon
   }
   if (host.empty()) return "no host";
   if (host[0] == '[') {
-    // cpp-httplib 0.11's Client parses only IPv6 literals of digits and colons; it would take any
-    // other as a host name and fail at every request.
+    // Only IPv6 literals of digits and colons (no zone id, no embedded IPv4): what the sink has
+    // always accepted (its first HTTP client parsed no others).
     if (host.size() < 3 || host.back() != ']' ||
         host.find_first_not_of("0123456789:", 1) != host.size() - 1) {
       return "only IPv6 addresses of digits and colons (e.g. [::1]) are supported; use a host name";
@@ -223,7 +224,7 @@ std::optional<std::string> add_retry_on(const std::string& entry, std::bitset<60
 
 namespace {
 
-// Loads a PEM CA file as cpp-httplib will at the first request, to report a bad one up front.
+// Loads a PEM CA file as the transport will (WebhookTarget), to report a bad one up front.
 std::optional<std::string> ca_file_problem(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "r");
   if (!file) return "cannot read " + path + ": " + std::strerror(errno);
@@ -237,8 +238,8 @@ std::optional<std::string> ca_file_problem(const std::string& path) {
   return "cannot load CA certificates from " + path + ": " + (why ? why : "unknown error");
 }
 
-// Loads a PEM client certificate and its private key as cpp-httplib will, and checks they belong
-// together, to report a bad pair up front.
+// Loads a PEM client certificate and its private key as the transport will, and checks they
+// belong together, to report a bad pair up front.
 std::optional<std::string> client_identity_problem(const std::string& cert_path,
                                                    const std::string& key_path) {
   auto why = [] {
@@ -315,35 +316,18 @@ WebhookRequest build_batch_request(const HttpSinkConfig& config,
                         ndjson ? "application/x-ndjson" : "application/json", {}, now);
 }
 
-HttpSink::HttpSink(HttpSinkConfig config) : config_(std::move(config)) {
-  if (!config_.client_cert.empty()) {
-    if (auto problem = client_identity_problem(config_.client_cert, config_.client_key)) {
-      throw std::runtime_error(*problem);
-    }
-  }
-  if (!config_.ca_file.empty()) {
-    if (auto problem = ca_file_problem(config_.ca_file)) throw std::runtime_error(*problem);
-  }
-  idle_.push_back(make_client());
-  if (!idle_.back()->is_valid()) {
-    throw std::runtime_error("cannot create an HTTP client for " + config_.url);
-  }
-}
-
-std::unique_ptr<httplib::Client> HttpSink::make_client() const {
-  auto client = std::make_unique<httplib::Client>(config_.scheme_host_port, config_.client_cert,
-                                                  config_.client_key);
-  if (!config_.ca_file.empty()) client->set_ca_cert_path(config_.ca_file);
-  const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(config_.timeout);
-  client->set_connection_timeout(timeout);
-  client->set_read_timeout(timeout);
-  client->set_write_timeout(timeout);
-  client->set_keep_alive(true);
-  client->set_tcp_nodelay(true);
-  client->set_follow_location(false);  // never replay a POST to wherever a redirect points
-  client->enable_server_certificate_verification(config_.tls_verify);
-  return client;
-}
+HttpSink::HttpSink(HttpSinkConfig config)
+    : config_(std::move(config)), target_([this] {
+        if (!config_.client_cert.empty()) {
+          if (auto problem = client_identity_problem(config_.client_cert, config_.client_key)) {
+            throw std::runtime_error(*problem);
+          }
+        }
+        if (!config_.ca_file.empty()) {
+          if (auto problem = ca_file_problem(config_.ca_file)) throw std::runtime_error(*problem);
+        }
+        return std::make_shared<const WebhookTarget>(config_);
+      }()) {}
 
 HttpSink::~HttpSink() { close(); }
 
@@ -404,48 +388,42 @@ evroute::Status HttpSink::deliver(
 
 evroute::Status HttpSink::send(WebhookRequest built, std::chrono::system_clock::time_point now,
                                bool* gone) {
-  std::unique_ptr<httplib::Client> client;
+  std::unique_ptr<WebhookConnection> connection;
   {
     std::lock_guard<std::mutex> lock(pool_mu_);
     if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
     if (idle_.empty()) {
-      client = make_client();
+      connection = std::make_unique<WebhookConnection>(target_);
     } else {
-      client = std::move(idle_.back());
+      connection = std::move(idle_.back());
       idle_.pop_back();
     }
-    busy_.push_back(client.get());
+    busy_.push_back(connection.get());
   }
-  struct GiveBack {  // returns the client to the pool however the request ends
+  struct GiveBack {  // returns the connection to the pool however the request ends
     HttpSink* sink;
-    std::unique_ptr<httplib::Client>& client;
+    std::unique_ptr<WebhookConnection>& connection;
     ~GiveBack() {
       std::lock_guard<std::mutex> lock(sink->pool_mu_);
-      std::erase(sink->busy_, client.get());
-      sink->idle_.push_back(std::move(client));
+      std::erase(sink->busy_, connection.get());
+      sink->idle_.push_back(std::move(connection));
     }
-  } give_back{this, client};
+  } give_back{this, connection};
 
-  httplib::Request req;
-  req.method = std::move(built.method);
-  req.path = std::move(built.path);
-  req.headers.insert(built.headers.begin(), built.headers.end());
-  req.body = std::move(built.body);
-  // Read the answer's body (so the connection stays usable) without keeping it: a receiver's
-  // 10 MB error page must not cost 10 MB per attempt.
-  req.content_receiver = [](const char*, std::size_t, std::uint64_t, std::uint64_t) {
-    return true;
-  };
+  WebhookResponse res;
+  const evroute::Status sent = connection->send(built, &res);
+  if (sent.code() == evroute::Code::kRejected) {  // unsafe to send: nothing was written
+    return failed(evroute::Status::rejected("POST " + config_.url + ": " + sent.message()));
+  }
   requests_.fetch_add(1, std::memory_order_relaxed);
-  httplib::Response res;
-  httplib::Error error = httplib::Error::Success;
-  if (!client->send(req, res, error)) {
-    // Most likely close() shut the socket down under us.
-    if (closed_.load(std::memory_order_acquire)) return evroute::Status::closed();
+  if (!sent.is_ok()) {
+    // Most likely close() cancelled the attempt.
+    if (sent.is_closed() || closed_.load(std::memory_order_acquire)) {
+      return evroute::Status::closed();
+    }
     errors_.fetch_add(1, std::memory_order_relaxed);
     last_status_.store(0, std::memory_order_relaxed);
-    return failed(
-        evroute::Status::unavailable("POST " + config_.url + ": " + httplib::to_string(error)));
+    return failed(evroute::Status::unavailable("POST " + config_.url + ": " + sent.message()));
   }
   const int status = res.status;
   last_status_.store(status, std::memory_order_relaxed);
@@ -462,7 +440,7 @@ evroute::Status HttpSink::send(WebhookRequest built, std::chrono::system_clock::
   if (status >= 0 && status < static_cast<int>(config_.retry_on.size()) &&
       config_.retry_on.test(static_cast<std::size_t>(status))) {
     return failed(evroute::Status::unavailable(what).with_retry_after(
-        parse_retry_after(res.get_header_value("Retry-After"), now)));
+        parse_retry_after(res.retry_after, now)));
   }
   return failed(evroute::Status::rejected(what));
 }
@@ -501,15 +479,14 @@ evroute::Status HttpSink::close() {
   // Wake the writes held while disabled first (as in enable()).
   { std::lock_guard<std::mutex> g(wait_mu_); }
   enabled_.notify_all();
-  // stop() is cpp-httplib's one thread-safe way to abort a request in flight: it shuts the socket
-  // down (waiting out a connect under way). A write that took its client just before closed_ was
-  // set may not have started its request yet, so stop the busy clients again until none is left.
+  // cancel() aborts a connection's attempt in flight, or its next one at once (a write that took
+  // its connection just before closed_ was set): every busy write returns promptly.
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(pool_mu_);
-      for (httplib::Client* busy : busy_) busy->stop();
+      for (WebhookConnection* busy : busy_) busy->cancel();
       if (busy_.empty()) {
-        for (auto& idle : idle_) idle->stop();  // closes the kept-alive connections
+        for (auto& idle : idle_) idle->close();  // the kept-alive connections
         break;
       }
     }

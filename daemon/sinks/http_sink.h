@@ -17,14 +17,22 @@
 // "batch_" + the first 32 hex digits of SHA-256 over the ids joined by "\n": the same for every
 // retry of the same batch. The signature covers the exact body. With `batch` set, write() sends a
 // batch of one, so every request of the sink has the same shape. https verifies the
-// server certificate against the system CAs, or `tls.ca_file`, and presents `tls.client_cert` (with
-// `tls.client_key`) to receivers that require a client certificate. `timeout` bounds the connect and
-// each read and write (not a whole request: a receiver trickling bytes can take longer). The
-// answer's body is read and discarded, never buffered.
+// server certificate (chain and host name; SNI is sent for host names) against the system CAs, or
+// `tls.ca_file`, and presents `tls.client_cert` (with `tls.client_key`) to receivers that require a
+// client certificate.
+//
+// A receiver is a third party and may be hostile (webhook_client.h has the details): `timeout` is
+// the deadline of each whole attempt, from connect to the last byte of the answer, however the
+// receiver drips it; the answer's head may have at most 64 KiB and 100 header fields (beyond: a
+// transport error); its body is never kept — up to 8 MiB is read and discarded, a longer one is
+// not read on (the connection is closed; the status stands, so a 2xx with a huge body is
+// delivered). A request whose target or a header name or value holds CR, LF or NUL is never
+// written: kRejected.
 //
 // Answers, as evroute::Status:
 //   2xx                                  -> OK
-//   connection error, timeout            -> kUnavailable (retryable)
+//   connection error, timeout, an answer
+//   out of bounds (see above)            -> kUnavailable (retryable)
 //   a status in `retry_on` (default: 408, 429, 5xx) -> kUnavailable, with retry_after() from
 //                                           Retry-After
 //   410 Gone                             -> the sink disables itself (see Disableable in
@@ -32,11 +40,9 @@
 //                                           then sends it again; or returns kClosed on close()
 //   anything else (3xx, other 4xx)       -> kRejected (not retryable)
 //
-// close() makes the requests in flight return promptly: it shuts their sockets down (cpp-httplib's
-// stop()), and returns once no write is in flight. A write that is still connecting ends when the
-// connect does (at most `timeout`).
-// The process must ignore SIGPIPE (evrouted's main does): cpp-httplib 0.11 sends without
-// MSG_NOSIGNAL, so a receiver that hangs up mid-request would otherwise kill it.
+// close() makes the requests in flight return promptly, connecting or not (it posts an abort onto
+// each busy connection's io_context), and returns once no write is in flight.
+// SIGPIPE needs no handling: sockets send with MSG_NOSIGNAL.
 // `format: cloudevents-structured | cloudevents-binary` sends each event as a CloudEvent instead
 // (cloudevents.h: an event that is not one is wrapped); the webhook-* headers stay, and the
 // signature covers the body actually sent. (Batching and the CloudEvents formats do not combine.)
@@ -65,11 +71,10 @@
 #include "sinks/delivery.h"
 #include "sinks/registry.h"
 
-namespace httplib {
-class Client;
-}
-
 namespace evrouted {
+
+class WebhookConnection;
+class WebhookTarget;
 
 struct HttpSinkConfig {
   std::string url;
@@ -108,7 +113,7 @@ std::string webhook_signature(const std::vector<std::string>& keys, std::string_
 std::optional<std::string> decode_webhook_secret(std::string_view secret);
 
 // One webhook request as HttpSink::write() sends it (and `evrouted --dry-run` shows it), before the
-// HTTP client adds Host, Content-Length and Accept.
+// transport adds Host, Content-Length and Accept (the first and last unless given here).
 struct WebhookRequest {
   // Not "": the event cannot be sent (why), e.g. a header value would hold CR, LF or NUL, or the
   // event cannot be rendered as a CloudEvent. Such a request is never sent: write() answers
@@ -116,7 +121,7 @@ struct WebhookRequest {
   std::string error;
   std::string method = "POST";
   std::string path;  // as in HttpSinkConfig::path
-  // Listed in the order they are built (cpp-httplib sends them sorted by name).
+  // Listed in the order they are built, and sent in that order.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 };
@@ -168,17 +173,16 @@ class HttpSink final : public evroute::BatchSink, public Disableable {
   evroute::Status deliver(
       const std::function<WebhookRequest(std::chrono::system_clock::time_point)>& build);
   // One attempt, on a connection of the pool; *gone is set when the answer was 410 Gone.
-  evroute::Status send(WebhookRequest built, std::chrono::system_clock::time_point now,
-                       bool* gone);
+  evroute::Status send(WebhookRequest built, std::chrono::system_clock::time_point now, bool* gone);
   evroute::Status failed(evroute::Status status);  // records it as last_error
-  std::unique_ptr<httplib::Client> make_client() const;
 
   const HttpSinkConfig config_;
-  // The connection pool. A write takes an idle client (or makes one) and puts it back when done;
-  // close() never blocks on a write: it aborts the busy ones (stop()) until none is left.
+  const std::shared_ptr<const WebhookTarget> target_;  // host, port, TLS: shared by connections
+  // The connection pool. A write takes an idle connection (or makes one) and puts it back when
+  // done; close() never blocks on a write: it cancels the busy ones and waits until none is left.
   std::mutex pool_mu_;
-  std::vector<std::unique_ptr<httplib::Client>> idle_;  // guarded by pool_mu_
-  std::vector<httplib::Client*> busy_;                  // guarded by pool_mu_
+  std::vector<std::unique_ptr<WebhookConnection>> idle_;  // guarded by pool_mu_
+  std::vector<WebhookConnection*> busy_;                  // guarded by pool_mu_
   // A write held while disabled waits on enabled_ with wait_mu_; close() and enable() notify it.
   // wait_mu_ is only ever held briefly, so enable() never waits on a request.
   std::mutex wait_mu_;
