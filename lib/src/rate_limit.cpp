@@ -67,13 +67,15 @@ Status RateLimited::write_batch(std::span<const Event> events, std::span<Status>
 }
 
 Status RateLimited::close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return Status::ok();
-    closed_ = true;
-  }
-  wake_.notify_all();
-  return destination_->close();
+  std::call_once(close_once_, [this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+    }
+    wake_.notify_all();
+    close_report_ = destination_->close();
+  });
+  return close_report_;
 }
 
 RateLimited::Stats RateLimited::stats() const {

@@ -30,7 +30,9 @@
 // what is pending until the deadline, then closes the destination (which must make a write in
 // flight return promptly, see sink.h), joins every worker, and reports how many events were left
 // undelivered; those are handed to `dead_letter` if set. close() is close_until(now +
-// options.close_timeout). Both are idempotent; later calls return the first call's report.
+// options.close_timeout) and returns OK, or kTimeout naming how many events were left undelivered
+// (the destination's own close() result is not part of it). Both are idempotent: later calls, and
+// calls concurrent with the first (they wait for it), return the first call's report.
 //
 // Ownership: the queue owns its worker threads and shares ownership of the destination and the
 // dead-letter sink.
