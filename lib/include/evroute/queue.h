@@ -114,7 +114,7 @@ class Queue final : public Sink {
   // Blocks until the queue has room for `n` more events without dropping or blocking, the deadline
   // passes, or the queue closes. Returns true when there was room. A producer that must not have a
   // batch split (accepted whole or rejected whole) checks this first. Always true when unbounded
-  // or n == 0.
+  // or n == 0; false at once when n > capacity (it could never fit).
   bool wait_for_room(std::size_t n, std::chrono::steady_clock::time_point deadline);
 
   Stats stats() const;
