@@ -111,19 +111,19 @@ Status Broadcaster::detach(const std::shared_ptr<Sink>& sink) {
 }
 
 Status Broadcaster::close() {
-  std::shared_ptr<const SinkList> sinks;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return Status::ok();
-    closed_ = true;
-    sinks = std::move(sinks_);
-  }
-  Status first;
-  for (const std::shared_ptr<Sink>& sink : *sinks) {
-    Status status = sink->close();
-    if (!status.is_ok() && first.is_ok()) first = std::move(status);
-  }
-  return first;
+  std::call_once(close_once_, [this] {
+    std::shared_ptr<const SinkList> sinks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+      sinks = std::move(sinks_);
+    }
+    for (const std::shared_ptr<Sink>& sink : *sinks) {
+      Status status = sink->close();
+      if (!status.is_ok() && close_report_.is_ok()) close_report_ = std::move(status);
+    }
+  });
+  return close_report_;
 }
 
 Broadcaster::Stats Broadcaster::stats() const {

@@ -23,8 +23,11 @@ Status Filter::write(const Event& event) {
 }
 
 Status Filter::close() {
-  if (closed_.exchange(true, std::memory_order_acq_rel)) return Status::ok();
-  return destination_->close();
+  std::call_once(close_once_, [this] {
+    closed_.store(true, std::memory_order_release);
+    close_report_ = destination_->close();
+  });
+  return close_report_;
 }
 
 Filter::Stats Filter::stats() const {

@@ -1,5 +1,7 @@
 #include "evroute/rate_limit.h"
 
+#include "deadline.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -35,12 +37,15 @@ Status RateLimited::acquire(std::size_t n) {
     }
     if (tokens_ >= need) break;
     // Sleep until the missing tokens have dripped in (rounded up to a whole nanosecond, so the
-    // next look finds them), unless close() comes first.
-    const double missing_s = (need - tokens_) / options_.per_second;
-    const auto wait =
-        Clock::Duration(static_cast<Clock::Duration::rep>(std::ceil(missing_s * 1e9)));
+    // next look finds them), unless close() comes first. A wait too long for a Duration (a tiny
+    // per_second, a large debt) saturates: casting the double would be undefined.
+    const double missing_ns = std::ceil((need - tokens_) / options_.per_second * 1e9);
+    const Clock::Duration wait =
+        missing_ns < 0x1p63 ? Clock::Duration(static_cast<Clock::Duration::rep>(missing_ns))
+                            : Clock::Duration::max();
     waited = true;
-    if (clock_->wait_until(lock, wake_, now + wait, [this] { return closed_; })) {
+    if (clock_->wait_until(lock, wake_, internal::saturating_add(now, wait),
+                           [this] { return closed_; })) {
       return Status::closed("rate-limited sink closed while throttling");
     }
     stats_.throttled_time += clock_->now() - now;
@@ -67,13 +72,15 @@ Status RateLimited::write_batch(std::span<const Event> events, std::span<Status>
 }
 
 Status RateLimited::close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return Status::ok();
-    closed_ = true;
-  }
-  wake_.notify_all();
-  return destination_->close();
+  std::call_once(close_once_, [this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+    }
+    wake_.notify_all();
+    close_report_ = destination_->close();
+  });
+  return close_report_;
 }
 
 RateLimited::Stats RateLimited::stats() const {

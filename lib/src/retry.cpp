@@ -28,19 +28,38 @@ Clock::Duration retry_after_hint(const Status& failure, Clock::Duration max) {
   return hint;
 }
 
+// `ns` (not negative, possibly +inf or NaN) as a Duration of at most `max`. A double at or past
+// 2^63 does not fit the Duration's rep (casting it is undefined behaviour, and on x86 yields a
+// negative count), and need not: it is past any `max`.
+Clock::Duration saturating_duration(double ns, Clock::Duration max) {
+  if (!(ns < 0x1p63)) return max;
+  return std::min(max, Clock::Duration(static_cast<Clock::Duration::rep>(ns)));
+}
+
 }  // namespace
+
+Clock::Duration RetryStrategy::hold_off(Clock::TimePoint) const { return Clock::Duration::zero(); }
 
 // ---- Breaker
 
 Breaker::Breaker(std::uint32_t threshold, Clock::Duration cooldown)
     : threshold_(threshold), cooldown_(cooldown) {}
 
-Clock::Duration Breaker::on_failure(const Status&, Clock::TimePoint) {
+Clock::Duration Breaker::on_failure(const Status&, Clock::TimePoint now) {
   failures_ = saturating_increment(failures_);
-  return is_open() ? cooldown_ : Clock::Duration::zero();
+  if (!is_open()) return Clock::Duration::zero();
+  open_until_ = deadline_after(now, cooldown_);
+  return cooldown_;
 }
 
-void Breaker::on_success() { failures_ = 0; }
+void Breaker::on_success() {
+  failures_ = 0;
+  open_until_ = Clock::TimePoint();
+}
+
+Clock::Duration Breaker::hold_off(Clock::TimePoint now) const {
+  return is_open() && open_until_ > now ? open_until_ - now : Clock::Duration::zero();
+}
 
 // ---- ExponentialBackoff
 
@@ -62,20 +81,22 @@ ExponentialBackoff::ExponentialBackoff(Options options) : options_(options), rng
 Clock::Duration ExponentialBackoff::on_failure(const Status&, Clock::TimePoint) {
   failures_ = saturating_increment(failures_);
   // In double, then clamped: factor^n overflows to +inf long before failures_ does, and
-  // min(max, inf) is max.
+  // min(max, inf) is max. (A base of 0 stays 0: 0 * inf would be NaN.) The conversion back
+  // saturates too: max itself may be Duration::max(), which a double rounds up past the rep's
+  // range.
   const double base = static_cast<double>(options_.base.count());
   const double max = static_cast<double>(options_.max.count());
-  double d = std::min(max, base * std::pow(options_.factor, failures_ - 1));
+  double d = base == 0.0 ? 0.0 : std::min(max, base * std::pow(options_.factor, failures_ - 1));
   const auto bits = static_cast<double>(rng_() >> 11);  // 53 random bits: portable
   if (options_.full_jitter) {
     const double u = bits / 0x1.fffffffffffffp52;  // [0, 1]: the full delay d is possible
-    return Clock::Duration(static_cast<Clock::Duration::rep>(d * u));
+    return saturating_duration(d * u, options_.max);
   }
   if (options_.jitter > 0.0) {
     const double u = bits * 0x1.0p-53;  // [0, 1)
     d -= d * options_.jitter * u;
   }
-  return Clock::Duration(static_cast<Clock::Duration::rep>(std::max(base, d)));
+  return std::max(options_.base, saturating_duration(d, options_.max));
 }
 
 void ExponentialBackoff::on_success() { failures_ = 0; }
@@ -97,6 +118,12 @@ Clock::Duration CombinedStrategy::on_failure(const Status& failure, Clock::TimeP
 
 void CombinedStrategy::on_success() {
   for (const auto& s : strategies_) s->on_success();
+}
+
+Clock::Duration CombinedStrategy::hold_off(Clock::TimePoint now) const {
+  Clock::Duration wait = Clock::Duration::zero();
+  for (const auto& s : strategies_) wait = std::max(wait, s->hold_off(now));
+  return wait;
 }
 
 // ---- Retrying
@@ -147,6 +174,11 @@ Status Retrying::write_batch(std::span<const Event> events, std::span<Status> re
 
 Status Retrying::deliver(std::span<const Event> unit, std::span<Status> results,
                          bool split_on_reject, bool* rejected) {
+  // An open breaker holds off this write's first attempt too (go-events asks its breaker before
+  // every send). Only while failures are outstanding: the success path takes no lock for it.
+  if (failing_.load(std::memory_order_relaxed) && !wait_for_hold_off()) {
+    return Status::closed("retrying sink closed while the breaker held the write back");
+  }
   // The clock is read only when a time bound needs it: the success path stays a single write.
   const bool time_bound = options_.max_elapsed > Clock::Duration::zero();
   const Clock::TimePoint start = time_bound ? clock_->now() : Clock::TimePoint();
@@ -197,6 +229,8 @@ Status Retrying::deliver(std::span<const Event> unit, std::span<Status> results,
     } else if (closed_flag_.load(std::memory_order_acquire)) {
       return Status::closed("retrying sink closed while retrying");
     }
+    // Another write's failure may have (re)opened the breaker while this one waited.
+    if (!wait_for_hold_off()) return Status::closed("retrying sink closed while waiting to retry");
     retries_.fetch_add(unit.size(), std::memory_order_relaxed);
     ++attempt_no;
     status = attempt();
@@ -209,6 +243,19 @@ Status Retrying::deliver(std::span<const Event> unit, std::span<Status> results,
     strategy_->on_success();
   }
   return Status::ok();
+}
+
+bool Retrying::wait_for_hold_off() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (closed_) return false;
+    const Clock::TimePoint now = clock_->now();
+    const Clock::Duration wait = strategy_->hold_off(now);
+    if (wait <= Clock::Duration::zero()) return true;
+    if (clock_->wait_until(lock, wake_, deadline_after(now, wait), [this] { return closed_; })) {
+      return false;
+    }
+  }
 }
 
 Status Retrying::give_up(std::span<const Event> unit, Status last, std::uint32_t attempts) {
@@ -226,14 +273,16 @@ Status Retrying::give_up(std::span<const Event> unit, Status last, std::uint32_t
 }
 
 Status Retrying::close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return Status::ok();
-    closed_ = true;
-    closed_flag_.store(true, std::memory_order_release);
-  }
-  wake_.notify_all();  // closed_ was set under mu_, so no waiter can miss this
-  return destination_->close();
+  std::call_once(close_once_, [this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+      closed_flag_.store(true, std::memory_order_release);
+    }
+    wake_.notify_all();  // closed_ was set under mu_, so no waiter can miss this
+    close_report_ = destination_->close();
+  });
+  return close_report_;
 }
 
 Retrying::Stats Retrying::stats() const {

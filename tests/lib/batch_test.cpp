@@ -268,6 +268,56 @@ TEST(RetryingBatchTest, WithoutABatchSinkEachEventIsWrittenAndRetriedAlone) {
   EXPECT_EQ(retrying.stats().retries, 1u);
 }
 
+// A batch, like a single event, waits out an open breaker before its first attempt: both when the
+// destination takes batches (one hold-off for the batch) and when each event is written alone.
+TEST(RetryingBatchTest, AnOpenBreakerHoldsOffTheNextBatch) {
+  auto clock = std::make_shared<FakeClock>();
+  auto sink = std::make_shared<BatchRecorder>();
+  std::vector<Clock::TimePoint> attempts;
+  int failures = 2;
+  sink->answer = [&](const Ids&) {
+    attempts.push_back(clock->now());
+    return failures-- > 0 ? Status::unavailable("down") : Status::ok();
+  };
+  Retrying retrying(sink, std::make_shared<Breaker>(2, 10s), retry_options(clock, 2));
+  const std::vector<Event> batch{ev("a"), ev("b")};
+  std::vector<Status> results(2);
+  EXPECT_EQ(retrying.write_batch(batch, results).code(), Code::kUnavailable);  // opens, gives up
+  ASSERT_TRUE(retrying.write_batch(batch, results).is_ok());
+  EXPECT_EQ(attempts, (std::vector<Clock::TimePoint>{Clock::TimePoint(), Clock::TimePoint(),
+                                                     Clock::TimePoint(10s)}));
+  EXPECT_EQ(clock->sleeps(), (std::vector<Clock::Duration>{10s}));
+}
+
+TEST(RetryingBatchTest, AnOpenBreakerHoldsOffTheNextBatchWithoutABatchSink) {
+  class Down final : public Sink {
+   public:
+    explicit Down(std::shared_ptr<FakeClock> clock) : clock_(std::move(clock)) {}
+    Status write(const Event&) override {
+      attempts.push_back(clock_->now());
+      return attempts.size() <= 2 ? Status::unavailable("down") : Status::ok();
+    }
+    Status close() override { return Status::ok(); }
+    std::vector<Clock::TimePoint> attempts;
+
+   private:
+    const std::shared_ptr<FakeClock> clock_;
+  };
+  auto clock = std::make_shared<FakeClock>();
+  auto sink = std::make_shared<Down>(clock);
+  Retrying retrying(sink, std::make_shared<Breaker>(2, 10s), retry_options(clock, 2));
+  const std::vector<Event> batch{ev("a"), ev("b"), ev("c")};
+  std::vector<Status> results(3);
+  // "a" fails twice (the breaker opens) and is given up on; "b" waits for the cooldown first.
+  EXPECT_EQ(retrying.write_batch(batch, results).code(), Code::kUnavailable);
+  EXPECT_EQ(results[0].code(), Code::kUnavailable);
+  EXPECT_TRUE(results[1].is_ok());
+  EXPECT_TRUE(results[2].is_ok());
+  EXPECT_EQ(sink->attempts,
+            (std::vector<Clock::TimePoint>{Clock::TimePoint(), Clock::TimePoint(),
+                                           Clock::TimePoint(10s), Clock::TimePoint(10s)}));
+}
+
 TEST(RetryingBatchTest, ArgumentsAreChecked) {
   auto sink = std::make_shared<BatchRecorder>();
   Retrying retrying(sink, backoff(), retry_options(std::make_shared<FakeClock>()));

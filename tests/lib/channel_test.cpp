@@ -7,6 +7,7 @@
 #include <future>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +84,19 @@ TEST(ChannelTest, RejectsEmptyEventsAndNullOutput) {
   ASSERT_TRUE(ch.write(ev("a")).is_ok());
   EXPECT_EQ(ch.receive(nullptr, 0s).code(), Code::kInvalidArgument);
   EXPECT_EQ(ch.size(), 1u);
+}
+
+// channel.h: capacity 0 throws std::invalid_argument (no unbuffered hand-over); 1 is the smallest.
+TEST(ChannelTest, ZeroCapacityThrowsInvalidArgument) {
+  try {
+    Channel ch(0);
+    FAIL() << "Channel(0) did not throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "Channel: capacity must be > 0");
+  }
+  Channel one(1, 1ms);
+  EXPECT_TRUE(one.write(ev("a")).is_ok());
+  EXPECT_EQ(one.write(ev("b")).code(), Code::kFull);
 }
 
 TEST(ChannelTest, FullChannelWriteTimesOutWithFull) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -146,6 +148,34 @@ TEST(RateLimitedTest, CloseWakesAWaitingWriteAtOnce) {
   EXPECT_EQ(sink->events(), 1u);
   EXPECT_TRUE(limited.write(ev("after")).is_closed());
   EXPECT_TRUE(limited.close().is_ok());  // idempotent
+}
+
+// A clock that stands still and ends every wait at once as if close() had come (the predicate is
+// not consulted), recording how far ahead the deadline was.
+class OneWaitClock final : public Clock {
+ public:
+  TimePoint now() override { return TimePoint(std::chrono::hours(1)); }
+  bool wait_until(std::unique_lock<std::mutex>&, std::condition_variable&, TimePoint deadline,
+                  const std::function<bool()>&) override {
+    waits.push_back(deadline - now());
+    return true;
+  }
+  std::vector<Duration> waits;
+};
+
+// A rate so low that the wait for the next token, in nanoseconds, does not fit a Duration: it was
+// cast from double unchecked (undefined; on x86 a hugely negative wait, so the write spun with the
+// lock held and not even close() could stop it). It must saturate: a wait as good as forever.
+TEST(RateLimitedTest, AWaitTooLongForTheClockSaturatesInsteadOfOverflowing) {
+  auto sink = std::make_shared<CountingSink>();
+  auto clock = std::make_shared<OneWaitClock>();
+  RateLimited limited(sink, {.per_second = 1e-12, .burst = 1, .clock = clock});
+  ASSERT_TRUE(limited.write(ev("first")).is_ok());
+  EXPECT_TRUE(limited.write(ev("second")).is_closed());  // the clock ended the wait
+  ASSERT_EQ(clock->waits.size(), 1u);
+  EXPECT_GT(clock->waits[0], std::chrono::hours(24 * 365 * 100))
+      << "a wait of " << clock->waits[0].count() << " ns";
+  EXPECT_EQ(sink->events(), 1u);
 }
 
 TEST(RateLimitedTest, RejectsBadOptionsAndEmptyEvents) {

@@ -98,6 +98,98 @@ TEST(BreakerTest, RetryingWaitsTheCooldownWhileOpen) {
   EXPECT_EQ(breaker->consecutive_failures(), 0u);  // the success reached the strategy
 }
 
+TEST(BreakerTest, HoldsOffForTheRestOfTheCooldownWhileOpen) {
+  using TimePoint = Clock::TimePoint;
+  Breaker breaker(2, seconds(10));
+  EXPECT_EQ(breaker.hold_off(TimePoint()), Clock::Duration::zero());
+  breaker.on_failure(down(), TimePoint(seconds(1)));
+  EXPECT_EQ(breaker.hold_off(TimePoint(seconds(1))), Clock::Duration::zero());  // still closed
+  breaker.on_failure(down(), TimePoint(seconds(2)));                            // opens
+  EXPECT_EQ(breaker.hold_off(TimePoint(seconds(2))), seconds(10));
+  EXPECT_EQ(breaker.hold_off(TimePoint(seconds(9))), seconds(3));
+  EXPECT_EQ(breaker.hold_off(TimePoint(seconds(12))), Clock::Duration::zero());
+  breaker.on_failure(down(), TimePoint(seconds(12)));  // a failure while open: cooldown again
+  EXPECT_EQ(breaker.hold_off(TimePoint(seconds(13))), seconds(9));
+  breaker.on_success();
+  EXPECT_EQ(breaker.hold_off(TimePoint(seconds(13))), Clock::Duration::zero());
+  // A combined strategy holds off as long as its longest hold-off; a backoff holds nothing off.
+  auto b = std::make_shared<Breaker>(1, seconds(5));
+  CombinedStrategy combined({backoff(milliseconds(100), seconds(1)), b});
+  combined.on_failure(down(), TimePoint(seconds(1)));
+  EXPECT_EQ(combined.hold_off(TimePoint(seconds(2))), seconds(4));
+  EXPECT_EQ(backoff(milliseconds(100), seconds(1))->hold_off(TimePoint()), Clock::Duration::zero());
+}
+
+// go-events asks its breaker before every send: once a write gave up with the breaker open, the
+// next write's first attempt waits out the rest of the cooldown instead of hitting the dead
+// endpoint at once. Each write's attempt times are recorded on the fake clock.
+TEST(BreakerTest, AnOpenBreakerHoldsOffTheNextWritesFirstAttempt) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>(4, down()));
+  std::vector<Clock::TimePoint> attempts;
+  dest->on_write = [&] { attempts.push_back(clock->now()); };
+  auto breaker = std::make_shared<Breaker>(2, seconds(10));
+  auto strategy = std::make_shared<CombinedStrategy>(
+      std::vector<std::shared_ptr<RetryStrategy>>{backoff(milliseconds(100), seconds(1)), breaker});
+  Retrying retrying(dest, strategy, {.max_attempts = 2, .clock = clock});
+  using TimePoint = Clock::TimePoint;
+  // 1st write: fails at 0, retried at 100 ms, fails again: the breaker opens, the write gives up.
+  EXPECT_EQ(retrying.write(event()).code(), Code::kUnavailable);
+  EXPECT_TRUE(breaker->is_open());
+  // 2nd write: waits until 10.1 s before its first attempt, fails, retries at 20.1 s, gives up.
+  EXPECT_EQ(retrying.write(event()).code(), Code::kUnavailable);
+  // 3rd write: held off until 30.1 s; the destination is back and takes it.
+  EXPECT_TRUE(retrying.write(event()).is_ok());
+  EXPECT_FALSE(breaker->is_open());
+  // 4th write: the breaker is closed again: at once.
+  EXPECT_TRUE(retrying.write(event()).is_ok());
+  EXPECT_EQ(attempts, (std::vector<TimePoint>{
+                          TimePoint(), TimePoint(milliseconds(100)), TimePoint(milliseconds(10100)),
+                          TimePoint(milliseconds(20100)), TimePoint(milliseconds(30100)),
+                          TimePoint(milliseconds(30100))}));
+  EXPECT_EQ(clock->sleeps(), (Delays{milliseconds(100), seconds(10), seconds(10), seconds(10)}));
+  EXPECT_EQ(retrying.stats().retries, 2u);  // a hold-off is not a retry
+  EXPECT_EQ(retrying.stats().gave_up, 2u);
+}
+
+// Lets a test see a wait begin: a system clock that counts the waits entered.
+class WatchedClock final : public Clock {
+ public:
+  TimePoint now() override { return system_.now(); }
+  bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                  TimePoint deadline, const std::function<bool()>& pred) override {
+    waits.fetch_add(1);
+    return system_.wait_until(lock, cv, deadline, pred);
+  }
+  std::atomic<int> waits{0};
+
+ private:
+  SystemClock system_;
+};
+
+TEST(BreakerTest, CloseInterruptsTheHoldOffOfTheNextWrite) {
+  auto clock = std::make_shared<WatchedClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  auto retrying =
+      std::make_shared<Retrying>(dest, std::make_shared<Breaker>(1, std::chrono::hours(1)),
+                                 Retrying::Options{.max_attempts = 1, .clock = clock});
+  ASSERT_EQ(retrying->write(event()).code(), Code::kUnavailable);  // opens the breaker for an hour
+  ASSERT_EQ(clock->waits.load(), 0);
+  std::future<Status> done =
+      std::async(std::launch::async, [retrying] { return retrying->write(event()); });
+  const auto give_up = std::chrono::steady_clock::now() + seconds(10);
+  while (clock->waits.load() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(clock->waits.load(), 1) << "the second write did not wait for the breaker";
+  EXPECT_EQ(dest->writes(), 1);  // held off: the dead endpoint was not tried again
+  EXPECT_TRUE(retrying->close().is_ok());
+  ASSERT_EQ(done.wait_for(seconds(10)), std::future_status::ready) << "close() did not wake it";
+  EXPECT_EQ(done.get().code(), Code::kClosed);
+  EXPECT_EQ(dest->writes(), 1);
+  EXPECT_EQ(retrying->stats().gave_up, 1u);  // only the first write was given up on
+}
+
 TEST(ExponentialBackoffTest, DoublesFromBaseUpToMax) {
   auto b = backoff(milliseconds(100), seconds(1));
   Delays got;
@@ -117,6 +209,68 @@ TEST(ExponentialBackoffTest, NoOverflowAfterManyFailures) {
     d = b->on_failure(down(), {});
     ASSERT_EQ(d, seconds(30)) << "failure " << 100 + i;
   }
+}
+
+// With max = Duration::max() the delay in double reaches 2^63 ns after ~36 failures (base 200 ms),
+// which does not fit the nanosecond count: casting it was undefined, and on x86 gave a negative
+// delay, i.e. retries with no wait at all. Delays must grow and then saturate at max.
+TEST(ExponentialBackoffTest, SaturatesAtMaxEvenWhenMaxIsTheLargestDuration) {
+  for (const Clock::Duration max : {Clock::Duration::max(), Clock::Duration(seconds(30)),
+                                    Clock::Duration(std::chrono::hours(24 * 365 * 100))}) {
+    for (const double factor : {2.0, 10.0, 1e300}) {
+      ExponentialBackoff b({.base = milliseconds(200), .factor = factor, .max = max, .jitter = 0});
+      Clock::Duration previous = Clock::Duration::zero();
+      for (int n = 1; n <= 200; ++n) {
+        const Clock::Duration d = b.on_failure(down(), {});
+        ASSERT_GE(d, milliseconds(200)) << "failure " << n << ", factor " << factor;
+        ASSERT_GE(d, previous) << "failure " << n << ", factor " << factor;
+        ASSERT_LE(d, max) << "failure " << n << ", factor " << factor;
+        previous = d;
+      }
+      EXPECT_EQ(previous, max) << "factor " << factor;
+    }
+  }
+}
+
+TEST(ExponentialBackoffTest, JitteredDelaysStayWithinBaseAndMaxWhenMaxIsTheLargestDuration) {
+  for (const bool full : {false, true}) {
+    ExponentialBackoff b({.base = milliseconds(200),
+                          .max = Clock::Duration::max(),
+                          .jitter = 0.5,
+                          .seed = 3,
+                          .full_jitter = full});
+    for (int n = 1; n <= 200; ++n) {
+      const Clock::Duration d = b.on_failure(down(), {});
+      ASSERT_GE(d, full ? Clock::Duration::zero() : Clock::Duration(milliseconds(200)))
+          << "failure " << n;
+      if (n > 60) {
+        ASSERT_GT(d, std::chrono::hours(1)) << "failure " << n << " collapsed";
+      }
+    }
+  }
+}
+
+TEST(ExponentialBackoffTest, AZeroBaseStaysZero) {  // 0 * inf is NaN, not max
+  ExponentialBackoff b({.base = Clock::Duration::zero(), .max = seconds(1), .jitter = 0});
+  for (int n = 1; n <= 2000; ++n) ASSERT_EQ(b.on_failure(down(), {}), Clock::Duration::zero()) << n;
+}
+
+// Retrying on top of it: after many failures the delays it waits stay at max, never zero.
+TEST(RetryingTest, DelaysNeverCollapseWithAnUnboundedBackoff) {
+  auto clock = std::make_shared<FakeClock>();
+  auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());
+  Delays delays;
+  Retrying retrying(dest, backoff(milliseconds(200), Clock::Duration::max()),
+                    {.max_attempts = 100,
+                     .clock = clock,
+                     .on_retry = [&](const Event&, const Status&, std::uint32_t,
+                                     Clock::Duration delay) { delays.push_back(delay); }});
+  EXPECT_EQ(retrying.write(event()).code(), Code::kUnavailable);
+  ASSERT_EQ(delays.size(), 99u);
+  for (std::size_t i = 1; i < delays.size(); ++i) {
+    ASSERT_GE(delays[i], delays[i - 1]) << "retry " << i + 1;
+  }
+  EXPECT_EQ(delays.back(), Clock::Duration::max());
 }
 
 TEST(ExponentialBackoffTest, JitterStaysWithinBoundsAndNeverBelowBase) {

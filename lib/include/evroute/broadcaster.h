@@ -12,8 +12,9 @@
 // throughout a stream of writes receives every one of them exactly once, in each producer's order.
 //
 // Ownership: the broadcaster shares ownership of its sinks (std::shared_ptr). remove() closes the
-// removed sink, detach() hands it back open; close() closes every sink exactly once. After close(), write() returns kClosed and
-// add() closes the sink it is given and returns kClosed.
+// removed sink, detach() hands it back open; close() closes every sink exactly once and returns the
+// first failure of their close() calls, or OK (later calls return it again, see sink.h). After
+// close(), write() returns kClosed and add() closes the sink it is given and returns kClosed.
 //
 // The broadcaster writes to its sinks on the caller's thread, one after another: a sink that blocks
 // delays the others. Put a Queue in front of any sink that may be slow.
@@ -65,6 +66,8 @@ class Broadcaster final : public Sink {
   mutable std::mutex mu_;  // guards sinks_ and closed_
   std::shared_ptr<const SinkList> sinks_ = std::make_shared<const SinkList>();
   bool closed_ = false;
+  std::once_flag close_once_;  // close() runs once; later calls return close_report_
+  Status close_report_;        // the first failure of the sinks' close(), or OK
   std::atomic<std::uint64_t> events_{0};
   std::atomic<std::uint64_t> sink_errors_{0};
 };

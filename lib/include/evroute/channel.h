@@ -7,6 +7,7 @@
 // close() stops writes at once (unlike go-events, a write after close fails with kClosed even if
 // the buffer has room) and wakes every waiter: blocked writers get kClosed; receivers still get the
 // events already buffered and then kClosed. closed() tells a consumer the channel was closed.
+// close() returns OK, every time.
 //
 // Thread-safety: all methods are safe from any thread; several consumers may receive at once.
 #pragma once
@@ -23,6 +24,9 @@ namespace evroute {
 
 class Channel final : public Sink {
  public:
+  // Throws std::invalid_argument("Channel: capacity must be > 0") when capacity is 0: events pass
+  // only through the buffer (there is no unbuffered hand-over as with Go's make(chan T)), so with
+  // no room every write would wait out its timeout and fail. Capacity 1 is the smallest channel.
   explicit Channel(std::size_t capacity, std::chrono::nanoseconds write_timeout = {});
 
   Status write(const Event& event) override;

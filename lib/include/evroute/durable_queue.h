@@ -22,7 +22,9 @@
 // passes, then closes the destination (a write in flight must return promptly), joins the worker,
 // stores the cursor and closes the log. What is not delivered by then stays on disk and is
 // delivered by the next open(): the report counts it as `kept`. close() is close_until(now +
-// options.close_timeout). Both are idempotent.
+// options.close_timeout) and returns OK (what is left is kept, not lost). Both are idempotent:
+// later calls, and calls concurrent with the first (they wait for it), return the first call's
+// report.
 //
 // Ownership: the queue owns its DiskLog and worker, and shares the destination and dead-letter sink.
 // Thread-safety: write(), write_all(), close(), close_until() and stats() are safe from any thread.

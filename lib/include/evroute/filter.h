@@ -1,7 +1,8 @@
 // Filter: forwards to its destination only the events a matcher accepts.
 //
 // An event the matcher rejects is accepted and discarded (write returns OK) and counted as
-// filtered out. close() closes the destination.
+// filtered out. close() closes the destination and returns what the destination's close()
+// returned (later calls return it again, see sink.h).
 //
 // Ownership: shares ownership of the destination. The matcher is called on the writer's thread and
 // must be safe to call concurrently.
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "evroute/sink.h"
 
@@ -39,6 +41,8 @@ class Filter final : public Sink {
   const std::shared_ptr<Sink> destination_;
   const Matcher matcher_;
   std::atomic<bool> closed_{false};
+  std::once_flag close_once_;  // close() runs once; later calls return close_report_
+  Status close_report_;
   std::atomic<std::uint64_t> matched_{0};
   std::atomic<std::uint64_t> filtered_out_{0};
 };

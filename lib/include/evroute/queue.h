@@ -30,7 +30,9 @@
 // what is pending until the deadline, then closes the destination (which must make a write in
 // flight return promptly, see sink.h), joins every worker, and reports how many events were left
 // undelivered; those are handed to `dead_letter` if set. close() is close_until(now +
-// options.close_timeout). Both are idempotent; later calls return the first call's report.
+// options.close_timeout) and returns OK, or kTimeout naming how many events were left undelivered
+// (the destination's own close() result is not part of it). Both are idempotent: later calls, and
+// calls concurrent with the first (they wait for it), return the first call's report.
 //
 // Ownership: the queue owns its worker threads and shares ownership of the destination and the
 // dead-letter sink.
@@ -112,7 +114,7 @@ class Queue final : public Sink {
   // Blocks until the queue has room for `n` more events without dropping or blocking, the deadline
   // passes, or the queue closes. Returns true when there was room. A producer that must not have a
   // batch split (accepted whole or rejected whole) checks this first. Always true when unbounded
-  // or n == 0.
+  // or n == 0; false at once when n > capacity (it could never fit).
   bool wait_for_room(std::size_t n, std::chrono::steady_clock::time_point deadline);
 
   Stats stats() const;

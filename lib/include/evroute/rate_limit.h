@@ -8,8 +8,9 @@
 // seconds the destination gets at most max(burst, largest batch) + per_second * T events. Every
 // attempt counts (put it behind Retrying: retries are paced too).
 //
-// close() wakes every waiting write at once (it returns kClosed) and closes the destination.
-// Waits use the injectable Clock, so tests use FakeClock and never sleep.
+// close() wakes every waiting write at once (it returns kClosed), closes the destination and
+// returns what the destination's close() returned (later calls return it again, see sink.h). Waits
+// use the injectable Clock, so tests use FakeClock and never sleep.
 //
 // stats() reports how many writes had to wait and the total time they waited (summed over
 // concurrent writers).
@@ -59,6 +60,8 @@ class RateLimited final : public BatchSink {
   mutable std::mutex mu_;
   std::condition_variable wake_;  // close() wakes waiters
   bool closed_ = false;
+  std::once_flag close_once_;  // close() runs once; later calls return close_report_
+  Status close_report_;
   double tokens_;              // may go below zero after a batch larger than the burst
   Clock::TimePoint refilled_;  // when tokens_ was last brought up to date
   Stats stats_;

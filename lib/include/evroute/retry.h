@@ -3,12 +3,18 @@
 //
 // write(event) writes to the destination. On success it returns OK. On a retryable failure
 // (Status::is_retryable()) it asks the strategy how long to wait, waits (honouring the failure's
-// retry_after() hint, clamped to `max_retry_after`), and tries again — until the write succeeds, the
-// bound is reached (`max_attempts` attempts, or `max_elapsed` since the first attempt; zero means no
-// bound of that kind), or the sink is closed. A non-retryable failure (kRejected,
-// kInvalidArgument...) gives up at once. Giving up hands the event to `dead_letter` (if set), counts
-// it, and returns the last failure. A write interrupted by close() returns kClosed without giving up
-// on the event (the caller still owns it: a Queue counts it as undelivered).
+// retry_after() hint, clamped to `max_retry_after`, and the strategy's hold_off()), and tries
+// again, until the write succeeds, the bound is reached (`max_attempts` attempts, or `max_elapsed`
+// since the first attempt; zero means no bound of that kind), or the sink is closed. A
+// non-retryable failure (kRejected, kInvalidArgument...) gives up at once. Giving up hands the
+// event to `dead_letter` (if set), counts it, and returns the last failure. A write interrupted by
+// close() returns kClosed without giving up on the event (the caller still owns it: a Queue counts
+// it as undelivered).
+//
+// While failures are outstanding (none has succeeded since), the first attempt of a write (or of a
+// batch) first waits out the strategy's hold_off(), i.e. an open Breaker's remaining cooldown, so
+// the next event does not hit an endpoint the breaker has given up on at once; close() interrupts
+// that wait too (kClosed, no attempt made). That wait is not a retry: no on_retry, no count.
 //
 // write_batch(events, results) retries the batch as one unit: a retryable failure retries the whole
 // batch (one strategy step per attempt, as for one event), and reaching the bound gives up on every
@@ -27,8 +33,8 @@
 //
 // Ownership: shares ownership of the destination, the strategy and the dead-letter sink.
 // Thread-safety: write(), write_batch() and close() are safe from any thread; concurrent writes
-// share the strategy's state (a breaker counts failures across all of them, and one success
-// resets it) and wait out their backoffs independently.
+// share the strategy's state (a breaker counts failures across all of them, holds all of them off
+// while open, and one success resets it) and wait out their own backoffs independently.
 #pragma once
 
 #include <atomic>
@@ -55,15 +61,24 @@ class RetryStrategy {
   virtual Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) = 0;
   // An attempt succeeded.
   virtual void on_success() = 0;
+  // How long any attempt, of any write, must still wait at `now` before it may go (zero: it may go
+  // now). Retrying asks before the first attempt of a write while failures are outstanding (since
+  // the last success) and again after every backoff wait, so a strategy can hold off writes that
+  // have not failed themselves, as go-events asks its breaker before every send. The default holds
+  // nothing off: a backoff only delays the retries of the write that failed.
+  virtual Clock::Duration hold_off(Clock::TimePoint now) const;
 };
 
-// Circuit breaker: after `threshold` consecutive failures the breaker opens and the next attempt
-// waits `cooldown`; while open, every further failure waits `cooldown` again. One success closes it.
+// Circuit breaker: after `threshold` consecutive failures (counted across every write) the breaker
+// opens: no attempt goes until `cooldown` has passed since the last failure, neither the retry of
+// the write that failed nor the first attempt of the next write (after a give-up, or concurrently).
+// While open, every further failure waits `cooldown` again. One success closes it.
 class Breaker final : public RetryStrategy {
  public:
   Breaker(std::uint32_t threshold, Clock::Duration cooldown);
   Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) override;
   void on_success() override;
+  Clock::Duration hold_off(Clock::TimePoint now) const override;
   bool is_open() const { return failures_ >= threshold_; }
   std::uint32_t consecutive_failures() const { return failures_; }
 
@@ -71,14 +86,16 @@ class Breaker final : public RetryStrategy {
   const std::uint32_t threshold_;
   const Clock::Duration cooldown_;
   std::uint32_t failures_ = 0;
+  Clock::TimePoint open_until_{};  // last failure while open + cooldown
 };
 
 // Exponential backoff: after the n-th consecutive failure waits
 //   d = min(max, base * factor^(n-1)),  minus a random fraction of up to `jitter` (0..1) of d,
 // never less than `base`. With `full_jitter` it waits a uniformly random time in [0, d] instead
 // (AWS's "full jitter": clients that failed together spread out the most; `jitter` and the floor at
-// `base` do not apply). No overflow however many failures (go-events' limit collapses after ~56).
-// One success resets. `seed` makes the jitter reproducible.
+// `base` do not apply). No overflow however many failures, even with max = Duration::max(): the
+// delay saturates at `max` (go-events' limit collapses after ~56). One success resets. `seed` makes
+// the jitter reproducible.
 class ExponentialBackoff final : public RetryStrategy {
  public:
   struct Options {
@@ -99,12 +116,14 @@ class ExponentialBackoff final : public RetryStrategy {
   std::mt19937_64 rng_;
 };
 
-// Asks every strategy and waits for the longest delay (e.g. a backoff plus a breaker).
+// Asks every strategy and waits for the longest delay (e.g. a backoff plus a breaker); holds off
+// for as long as the longest hold_off() of them.
 class CombinedStrategy final : public RetryStrategy {
  public:
   explicit CombinedStrategy(std::vector<std::shared_ptr<RetryStrategy>> strategies);
   Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) override;
   void on_success() override;
+  Clock::Duration hold_off(Clock::TimePoint now) const override;
 
  private:
   const std::vector<std::shared_ptr<RetryStrategy>> strategies_;
@@ -146,6 +165,8 @@ class Retrying final : public BatchSink {
   Status deliver(std::span<const Event> unit, std::span<Status> results, bool split_on_reject,
                  bool* rejected);
   Status give_up(std::span<const Event> unit, Status last, std::uint32_t attempts);
+  // Waits until strategy_->hold_off() lets an attempt go; false when closed first.
+  bool wait_for_hold_off();
 
   const std::shared_ptr<Sink> destination_;
   const std::shared_ptr<RetryStrategy> strategy_;
@@ -155,6 +176,8 @@ class Retrying final : public BatchSink {
   std::mutex mu_;  // guards strategy_ calls and closed_; wake_ waits on it
   std::condition_variable wake_;
   bool closed_ = false;
+  std::once_flag close_once_;  // close() runs once; later calls return close_report_
+  Status close_report_;
   std::atomic<bool> closed_flag_{false};  // lock-free check on the write path
   // Set (under mu_) by a failure; lets the success path skip locking for strategy_->on_success()
   // when no failure happened since the last success.

@@ -5,8 +5,11 @@
 //    queued it under its own bounded policy). Any other Status means the sink did not take it; the
 //    code says why (see status.h): retryable, rejected, full, closed...
 //  * close() releases the sink's resources and, for sinks that wrap another sink, closes that one
-//    too. It is idempotent: a second call returns OK and does nothing. After close() every write
-//    returns Code::kClosed.
+//    too. It is idempotent: only the first call closes anything, and every later call returns the
+//    first call's Status again (so a sink whose close cannot fail returns OK every time; a wrapper
+//    whose destination failed to close reports that failure each time). Every sink in lib/ also
+//    makes a call that overlaps the first one wait until the first has finished. After close()
+//    every write returns Code::kClosed.
 //  * close() may be called while a write is in flight on another thread; it must make that write
 //    return promptly (with kClosed or the write's own result) rather than wait for it without bound.
 //  * An empty Event is rejected with Code::kInvalidArgument.
