@@ -18,8 +18,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include "json_parse.h"
-
 namespace evrouted {
 
 namespace {
@@ -141,13 +139,6 @@ WebhookRequest finish_request(const HttpSinkConfig& config, const std::string& i
     has_user_agent = has_user_agent || lowercase(header.first) == "user-agent";
   }
   if (!has_user_agent) req.headers.emplace_back("User-Agent", "evroute/" EVROUTE_VERSION);
-  for (const auto& [name, value] : req.headers) {  // never write a header a byte could split
-    if (name.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos ||
-        value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
-      req.error = "header " + to_valid_utf8(name.substr(0, 64)) + ": holds CR, LF or NUL";
-      break;
-    }
-  }
   req.body = std::move(body);
   return req;
 }

@@ -115,9 +115,9 @@ std::optional<std::string> decode_webhook_secret(std::string_view secret);
 // One webhook request as HttpSink::write() sends it (and `evrouted --dry-run` shows it), before the
 // transport adds Host, Content-Length and Accept (the first and last unless given here).
 struct WebhookRequest {
-  // Not "": the event cannot be sent (why), e.g. a header value would hold CR, LF or NUL, or the
-  // event cannot be rendered as a CloudEvent. Such a request is never sent: write() answers
-  // kRejected with this reason, and the event is dead-lettered.
+  // Not "": the event cannot be sent (why): it cannot be rendered as a CloudEvent. Such a request
+  // is never sent: write() answers kRejected with this reason, and the event is dead-lettered.
+  // (A header value holding CR, LF or NUL is refused the same way by the transport.)
   std::string error;
   std::string method = "POST";
   std::string path;  // as in HttpSinkConfig::path
