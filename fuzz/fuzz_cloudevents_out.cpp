@@ -47,16 +47,10 @@ void check_message(const ce::HttpMessage& message) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0) return 0;
-  const auto format = static_cast<evrouted::BodyFormat>(data[0] % 4);
-  const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
-  const evrouted::IngestResult result =
-      evrouted::parse_events(body, format, evroute_fuzz::kAttributeFields);
-  if (!evroute_fuzz::check_ingest_result(result)) return 0;
-
   const ce::Options options;
-  for (const evroute::Event& event : result.events) {
+  for (const evroute::Event& event : evroute_fuzz::ingest_input(data, size)) {
     const ce::HttpMessage structured = ce::to_http(event, ce::Mode::kStructured, options);
+    require(structured.error.empty(), "an accepted event cannot be rendered", structured.error);
     check_message(structured);
     require(ce::Json::accept(structured.body), "structured body is not valid JSON",
             structured.body);
@@ -67,6 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             structured.body);
 
     const ce::HttpMessage binary = ce::to_http(event, ce::Mode::kBinary, options);
+    require(binary.error.empty(), "an accepted event cannot be rendered", binary.error);
     check_message(binary);
     bool has_id = false, has_specversion = false;
     for (const auto& [name, value] : binary.headers) {

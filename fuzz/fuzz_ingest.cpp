@@ -11,17 +11,11 @@
 #include "ingest_properties.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0) return 0;
-  const auto format = static_cast<evrouted::BodyFormat>(data[0] % 4);
-  const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
-
-  const evrouted::IngestResult result =
-      evrouted::parse_events(body, format, evroute_fuzz::kAttributeFields);
-  if (!evroute_fuzz::check_ingest_result(result)) return 0;
-
   const evrouted::cloudevents::Options options;
-  for (const evroute::Event& event : result.events) {
-    const std::string text = evrouted::cloudevents::as_cloudevent(event, options).dump();
+  for (const evroute::Event& event : evroute_fuzz::ingest_input(data, size)) {
+    std::string why;
+    const std::string text = evrouted::cloudevents::as_cloudevent(event, options, &why).dump();
+    evroute_fuzz::require(why.empty(), "an accepted event cannot be rendered as a CloudEvent", why);
     evroute_fuzz::require(nlohmann::json::accept(text), "serialized CloudEvent is not JSON", text);
   }
   return 0;

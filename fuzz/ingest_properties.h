@@ -9,9 +9,13 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "fuzz_check.h"
 #include "ingest.h"
@@ -60,6 +64,18 @@ inline bool check_ingest_result(const evrouted::IngestResult& result) {
   // (An empty JSON array or batch is accepted with no events: not a problem, nothing to route.)
   for (const evroute::Event& event : result.events) check_accepted_event(event);
   return true;
+}
+
+// The fuzz input as a POST /v1/events: byte 0 picks the format (value % 4: JSON, NDJSON,
+// CloudEvent, CloudEvent batch), the rest is the body. Parses it and checks the result; returns
+// the events accepted (none for an empty input or a rejected body).
+inline std::vector<evroute::Event> ingest_input(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return {};
+  const auto format = static_cast<evrouted::BodyFormat>(data[0] % 4);
+  const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  evrouted::IngestResult result = evrouted::parse_events(body, format, kAttributeFields);
+  if (!check_ingest_result(result)) return {};
+  return std::move(result.events);
 }
 
 }  // namespace evroute_fuzz

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "evroute/retry.h"
+#include "http_sink_support.h"
 #include "sinks/http_sink.h"
 #include "support/daemon_process.h"
 #include "support/receiver.h"
@@ -29,17 +30,6 @@ using namespace std::chrono_literals;
 // As evrouted's main does (for its cpp-httplib server; the sink needs no such help: see
 // http_sink_hostile_test.cpp).
 const bool kSigpipeIgnored = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
-
-HttpSinkConfig config_for(const std::string& url, Duration timeout = 5s) {
-  HttpSinkConfig c;
-  EXPECT_FALSE(parse_webhook_url(url, &c));
-  c.timeout = timeout;
-  return c;
-}
-
-evroute::Event ev(const std::string& id) {
-  return evroute::Event::make(id, R"({"id":")" + id + R"(","type":"t"})");
-}
 
 // An httplib::Server on 127.0.0.1 with the test's own handlers, for answers evtest::Receiver does
 // not give (headers, redirects, bodies). Declare sinks after it: a sink's destructor drops its

@@ -3,13 +3,9 @@
 // retry.max_retry_after, and 410 Gone disabling a sink (visible in /v1/sinks, /metrics and the log)
 // until an admin call or SIGHUP re-enables it, without losing or stalling anything; a hostile
 // receiver (endless response headers) costs evrouted no memory and stalls no other sink.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +17,7 @@
 #include <vector>
 
 #include "support/daemon_process.h"
+#include "support/raw_server.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -310,75 +307,23 @@ TEST(Webhook, ShutdownDoesNotWaitForADisabledSink) {
   EXPECT_NE(d->err().find("stopped: 4 event(s) undelivered"), std::string::npos) << d->err();
 }
 
-// A hostile webhook receiver on 127.0.0.1 (plain sockets: an HTTP server cannot misbehave on
-// purpose): it reads a request's head, then answers "HTTP/1.1 200 OK" followed by header lines
-// without end, as fast as they are read, for up to 10 s per connection.
-class HeaderFlood {
- public:
-  HeaderFlood() {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listen_fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] {
-      while (!stopping_) {
-        pollfd p{listen_fd_, POLLIN, 0};
-        if (::poll(&p, 1, 20) <= 0) continue;
-        const int fd = ::accept(listen_fd_, nullptr, nullptr);
-        if (fd < 0) continue;
-        std::lock_guard<std::mutex> lock(mu_);
-        fds_.push_back(fd);
-        threads_.emplace_back([this, fd] { flood(fd); });
-      }
-    });
+// A hostile webhook receiver's answer: it reads a request's head, then answers "HTTP/1.1 200 OK"
+// followed by header lines without end, as fast as they are read, for up to 10 s per connection.
+void flood_headers(int fd, const std::atomic<bool>& stopping) {
+  std::string head;
+  char buf[4096];
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return;
+    head.append(buf, static_cast<std::size_t>(n));
   }
-  ~HeaderFlood() {
-    stopping_ = true;
-    acceptor_.join();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);  // wakes a flood blocked in send
-    }
-    for (auto& t : threads_) t.join();
-    for (int fd : fds_) ::close(fd);
-    ::close(listen_fd_);
+  std::string lines = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 256; ++i) lines += "X-Flood: " + std::string(200, 'f') + "\r\n";
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!stopping && std::chrono::steady_clock::now() < until) {
+    if (!send_all(fd, lines)) return;
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hooks"; }
-  int connections() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int>(fds_.size());
-  }
-
- private:
-  void flood(int fd) {
-    std::string head;
-    char buf[4096];
-    while (head.find("\r\n\r\n") == std::string::npos) {
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return;
-      head.append(buf, static_cast<std::size_t>(n));
-    }
-    std::string lines = "HTTP/1.1 200 OK\r\n";
-    for (int i = 0; i < 256; ++i) lines += "X-Flood: " + std::string(200, 'f') + "\r\n";
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    while (!stopping_ && std::chrono::steady_clock::now() < until) {
-      if (::send(fd, lines.data(), lines.size(), MSG_NOSIGNAL) <= 0) return;
-    }
-  }
-
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread acceptor_;
-  mutable std::mutex mu_;
-  std::vector<int> fds_;              // guarded by mu_
-  std::vector<std::thread> threads_;  // guarded by mu_ (joined after the acceptor)
-};
+}
 
 // VmRSS of process `pid`, in bytes (0 if unreadable).
 std::size_t rss_of(pid_t pid) {
@@ -393,7 +338,7 @@ std::size_t rss_of(pid_t pid) {
 // bounded at 64 KiB) and is retried, evrouted's memory stays flat, and the other sink gets every
 // event meanwhile.
 TEST(Webhook, AReceiverFloodingHeadersCostsNoMemoryAndStallsNoOtherSink) {
-  HeaderFlood flood;
+  RawServer flood(flood_headers);
   Receiver good;
   auto d = DaemonProcess::start(
       hook_yaml(flood.url(),

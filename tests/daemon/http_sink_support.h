@@ -1,0 +1,27 @@
+// Helpers shared by the http sink's unit tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "sinks/http_sink.h"
+
+namespace evrouted {
+
+// The sink's config for `url` (which must parse) with `timeout`.
+inline HttpSinkConfig config_for(const std::string& url,
+                                 Duration timeout = std::chrono::seconds(5)) {
+  HttpSinkConfig c;
+  EXPECT_FALSE(parse_webhook_url(url, &c));
+  c.timeout = timeout;
+  return c;
+}
+
+// An event whose payload is {"id":ID,"type":"t"}.
+inline evroute::Event ev(const std::string& id) {
+  return evroute::Event::make(id, R"({"id":")" + id + R"(","type":"t"})");
+}
+
+}  // namespace evrouted
