@@ -8,7 +8,8 @@
 # The committed corpus (fuzz/corpus/<target>) is only read: libFuzzer writes new inputs into the
 # first corpus directory, a temporary one. Inputs that fail are kept in
 # $BUILD/fuzz-artifacts/<target>/. Environment: EVROUTE_FUZZ_BUILD_DIR (default build-fuzz),
-# CMAKE_CXX_COMPILER_LAUNCHER (ccache is used when it is installed).
+# EVROUTE_FUZZ_TIMEOUT (seconds one input may take, default 10; more on a loaded machine: the
+# timeout is wall-clock), CMAKE_CXX_COMPILER_LAUNCHER (ccache is used when it is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -56,7 +57,7 @@ for line in "${targets[@]}"; do
   read -r name max_len dict <<<"$line"
   artifacts="$build/fuzz-artifacts/$name"
   mkdir -p "$work/$name/corpus" "$work/$name/tmp" "$artifacts"
-  args=(-max_total_time="$seconds" -max_len="$max_len" -timeout=10 -print_final_stats=1
+  args=(-max_total_time="$seconds" -max_len="$max_len" -timeout="${EVROUTE_FUZZ_TIMEOUT:-10}" -print_final_stats=1
         -artifact_prefix="$artifacts/")
   [[ $dict != - ]] && args+=(-dict="$dict")
   log="$work/$name.log"
