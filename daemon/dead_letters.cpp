@@ -52,7 +52,8 @@ evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Sta
 evroute::Status DeadLetters::append_line(const std::string& line) {
   if (evroute::Status s = fs_->create_dirs(path_.parent_path()); !s.is_ok()) return s;
   std::unique_ptr<evroute::WritableFile> file;
-  if (evroute::Status s = fs_->open_writable(path_, evroute::FileSystem::OpenMode::kAppend, &file);
+  if (evroute::Status s =
+          fs_->open_writable(path_, evroute::FileSystem::OpenMode::kAppend, 0640, &file);
       !s.is_ok()) {
     return s;
   }
@@ -136,7 +137,8 @@ evroute::Status DeadLetters::take(const std::optional<std::set<std::string>>& id
 evroute::Status DeadLetters::rewrite(const std::string& text) {
   const std::filesystem::path tmp = path_.string() + ".tmp";
   std::unique_ptr<evroute::WritableFile> file;
-  evroute::Status status = fs_->open_writable(tmp, evroute::FileSystem::OpenMode::kTruncate, &file);
+  evroute::Status status =
+      fs_->open_writable(tmp, evroute::FileSystem::OpenMode::kTruncate, 0640, &file);
   if (status.is_ok()) status = file->append(text);
   if (status.is_ok()) status = file->sync();
   file.reset();

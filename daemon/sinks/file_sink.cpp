@@ -36,7 +36,8 @@ evroute::Status FileSink::open_locked(const std::string& path) {
   if (evroute::Status s = fs_->create_dirs(p.parent_path()); !s.is_ok()) return s;
   std::unique_ptr<evroute::WritableFile> file;
   evroute::WritableFile::Info info;
-  evroute::Status status = fs_->open_writable(p, evroute::FileSystem::OpenMode::kAppend, &file);
+  evroute::Status status =
+      fs_->open_writable(p, evroute::FileSystem::OpenMode::kAppend, 0644, &file);
   if (status.is_ok()) status = file->stat(&info);
   if (!status.is_ok()) return status;
   // Reopening the same file (SIGHUP without logrotate) keeps its age for rotate.interval.

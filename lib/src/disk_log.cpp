@@ -248,7 +248,7 @@ Status DiskLog::recover(RecoveryReport* report) {
       report->problems.push_back(path.string() + " at offset " + std::to_string(offset) + ": " +
                                  problem + "; cut " + std::to_string(cut) + " bytes");
       std::unique_ptr<WritableFile> file;
-      Status s = fs_.open_writable(path, FileSystem::OpenMode::kAppendExisting, &file);
+      Status s = fs_.open_writable(path, FileSystem::OpenMode::kAppendExisting, 0640, &file);
       if (s.is_ok()) s = file->truncate(offset);
       if (s.is_ok()) s = file->sync();
       if (!s.is_ok()) return s;
@@ -266,7 +266,7 @@ Status DiskLog::open_active(std::uint64_t number, bool create) {
   std::unique_ptr<WritableFile> file;
   const auto mode =
       create ? FileSystem::OpenMode::kCreateExclusive : FileSystem::OpenMode::kAppendExisting;
-  if (Status s = fs_.open_writable(path, mode, &file); !s.is_ok()) return s;
+  if (Status s = fs_.open_writable(path, mode, 0640, &file); !s.is_ok()) return s;
   if (create) {
     if (Status s = fs_.sync_dir(options_.dir); !s.is_ok()) {
       file.reset();
@@ -386,7 +386,7 @@ Status DiskLog::write_probe() {
   if (Status s = repair_tail(); !s.is_ok()) return s;
   const auto path = options_.dir / "probe";
   std::unique_ptr<WritableFile> file;
-  Status status = fs_.open_writable(path, FileSystem::OpenMode::kTruncate, &file);
+  Status status = fs_.open_writable(path, FileSystem::OpenMode::kTruncate, 0640, &file);
   if (status.is_ok()) status = file->append(std::string(4096, '\0'));
   if (status.is_ok()) status = file->sync();
   file.reset();
@@ -610,7 +610,7 @@ Status CursorFile::store(DiskLog::Position position) {
   const std::string text = "evroute-cursor-v1 " + std::to_string(position.segment) + " " +
                            std::to_string(position.offset) + "\n";
   std::unique_ptr<WritableFile> file;
-  Status status = fs_->open_writable(tmp, FileSystem::OpenMode::kTruncate, &file);
+  Status status = fs_->open_writable(tmp, FileSystem::OpenMode::kTruncate, 0640, &file);
   if (status.is_ok()) status = file->append(text);
   if (status.is_ok()) status = file->sync();
   file.reset();

@@ -122,7 +122,7 @@ class PosixReadableFile final : public ReadableFile {
 
 class PosixFileSystem final : public FileSystem {
  public:
-  Status open_writable(const std::filesystem::path& path, OpenMode mode,
+  Status open_writable(const std::filesystem::path& path, OpenMode mode, mode_t permissions,
                        std::unique_ptr<WritableFile>* file) override {
     int flags = O_WRONLY | O_APPEND | O_CLOEXEC;
     switch (mode) {
@@ -138,7 +138,7 @@ class PosixFileSystem final : public FileSystem {
         flags |= O_CREAT | O_TRUNC;
         break;
     }
-    const int fd = ::open(path.c_str(), flags, 0640);
+    const int fd = ::open(path.c_str(), flags, permissions);
     if (fd < 0) return io_error("cannot open", path, errno);
     *file = std::make_unique<PosixWritableFile>(path, fd);
     return Status::ok();

@@ -113,10 +113,11 @@ int FaultyFileSystem::check(Op op, const std::filesystem::path& path, std::size_
 }
 
 Status FaultyFileSystem::open_writable(const std::filesystem::path& path, OpenMode mode,
+                                       mode_t permissions,
                                        std::unique_ptr<evroute::WritableFile>* file) {
   if (int e = check(Op::kOpen, path)) return injected_error("cannot open", path, e);
   std::unique_ptr<evroute::WritableFile> base;
-  if (Status s = base_->open_writable(path, mode, &base); !s.is_ok()) return s;
+  if (Status s = base_->open_writable(path, mode, permissions, &base); !s.is_ok()) return s;
   *file = std::make_unique<FaultyWritableFile>(this, std::move(base));
   return Status::ok();
 }

@@ -60,6 +60,7 @@ class FaultyFileSystem final : public evroute::FileSystem {
   evroute::FileSystem& base() { return *base_; }
 
   evroute::Status open_writable(const std::filesystem::path& path, OpenMode mode,
+                                mode_t permissions,
                                 std::unique_ptr<evroute::WritableFile>* file) override;
   evroute::Status open_readable(const std::filesystem::path& path,
                                 std::unique_ptr<evroute::ReadableFile>* file) override;

@@ -86,7 +86,8 @@ class FileSystem {
     kCreateExclusive,  // fail (EEXIST) if it exists
     kTruncate,         // create if missing, empty it
   };
-  virtual Status open_writable(const std::filesystem::path& path, OpenMode mode,
+  // `permissions`: of a file it creates (before the umask), e.g. 0640.
+  virtual Status open_writable(const std::filesystem::path& path, OpenMode mode, mode_t permissions,
                                std::unique_ptr<WritableFile>* file) = 0;
   virtual Status open_readable(const std::filesystem::path& path,
                                std::unique_ptr<ReadableFile>* file) = 0;
