@@ -155,8 +155,9 @@ class DiskLog {
   Status health() const;
   // Tests the disk after a failure, without an event to append: cuts a torn tail left by a failed
   // write if that is still to do, then writes, syncs and deletes a small scratch file (`probe` in
-  // the log's directory). Success clears a write failure from health(); returns health(). Does
-  // nothing (returns OK) while the log is healthy.
+  // the log's directory). Success clears a write failure from health() (a fault of the segment
+  // file itself shows again at the next append); returns health(). Does nothing while the log is
+  // healthy, or while an append is being written (that tells as much).
   Status probe();
 
   Stats stats() const;
