@@ -264,8 +264,10 @@ Status DiskLog::recover(RecoveryReport* report) {
 Status DiskLog::open_active(std::uint64_t number, bool create) {
   const auto path = segment_path(number);
   std::unique_ptr<WritableFile> file;
+  // A new segment's number is past every live one: a file by that name can only be what a failed
+  // creation could not remove, so it is emptied rather than a reason to fail for good.
   const auto mode =
-      create ? FileSystem::OpenMode::kCreateExclusive : FileSystem::OpenMode::kAppendExisting;
+      create ? FileSystem::OpenMode::kTruncate : FileSystem::OpenMode::kAppendExisting;
   if (Status s = fs_.open_writable(path, mode, 0640, &file); !s.is_ok()) return s;
   if (create) {
     if (Status s = fs_.sync_dir(options_.dir); !s.is_ok()) {

@@ -442,6 +442,17 @@ TEST_F(DiskLogFaultTest, AFailedRotationKeepsTheOldSegmentAndIsTriedAgain) {
   ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("c")}).is_ok());
   EXPECT_EQ(segment_files().size(), 2u);
   EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "c"}));
+
+  // The same, and the failed segment cannot even be removed: the next rotation reuses it.
+  faults_->inject(FaultyFileSystem::fault(Op::kSyncDir, EIO));
+  faults_->inject(FaultyFileSystem::fault(Op::kRemove, EIO));
+  EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("d")}).code(), Code::kUnavailable);
+  EXPECT_EQ(segment_files().size(), 3u);  // the stray one
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e")}).is_ok());
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "c", "e"}));
+  log.reset();
+  auto reopened = open(options());
+  EXPECT_EQ(ids(read_all(*reopened)), (std::vector<std::string>{"a", "c", "e"}));
 }
 
 TEST_F(DiskLogFaultTest, ProbeClearsTheFailureOnceTheDiskTakesWritesAgain) {
