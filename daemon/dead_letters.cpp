@@ -1,12 +1,9 @@
 #include "dead_letters.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <spdlog/spdlog.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <fstream>
+#include <sstream>
 
 #include "json_parse.h"
 #include "utc_time.h"
@@ -16,10 +13,6 @@ namespace evrouted {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-evroute::Status io_error(const std::string& what, const std::filesystem::path& path) {
-  return evroute::Status::unavailable(what + " " + path.string() + ": " + std::strerror(errno));
-}
 
 }  // namespace
 
@@ -66,33 +59,35 @@ evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Sta
 }
 
 evroute::Status DeadLetters::append_line(const std::string& line) {
-  std::error_code ec;
-  std::filesystem::create_directories(path_.parent_path(), ec);
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) return io_error("cannot open", path_);
-  std::string_view rest = line;
-  evroute::Status status;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      status = io_error("cannot write", path_);
-      break;
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
+  if (evroute::Status s = fs_->create_dirs(path_.parent_path()); !s.is_ok()) return s;
+  std::unique_ptr<evroute::WritableFile> file;
+  if (evroute::Status s =
+          fs_->open_writable(path_, evroute::FileSystem::OpenMode::kAppend, 0640, &file);
+      !s.is_ok()) {
+    return s;
   }
-  if (status.is_ok() && ::fdatasync(fd) != 0) status = io_error("cannot sync", path_);
-  ::close(fd);
+  if (cut_to_) {
+    if (evroute::Status s = file->truncate(*cut_to_); !s.is_ok()) return s;
+    cut_to_.reset();
+  }
+  evroute::WritableFile::Info info;
+  if (evroute::Status s = file->stat(&info); !s.is_ok()) return s;
+  evroute::Status status = file->append(line);
+  if (status.is_ok()) status = file->sync();
+  if (!status.is_ok() && !file->truncate(info.size).is_ok()) cut_to_ = info.size;
   return status;
 }
 
 std::vector<nlohmann::ordered_json> DeadLetters::read_all() const {
   std::vector<Json> entries;
-  std::ifstream in(path_);
+  std::string text;
+  bool found = false;
+  (void)fs_->read_file(path_, &text, &found);  // unreadable: listed as empty
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    Json entry;  // a torn last line (or one nested too deep to show safely): skipped
+    Json entry;  // a torn line (or one nested too deep to show safely): skipped
     if (parse_json(line, &entry, {kMaxRecordDepth}).empty()) entries.push_back(std::move(entry));
   }
   return entries;
@@ -112,8 +107,12 @@ DeadLetters::Page DeadLetters::list(std::uint64_t offset, std::uint64_t limit) c
 evroute::Status DeadLetters::take(const std::optional<std::set<std::string>>& ids,
                                   std::vector<evroute::Event>* events) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::ifstream in(path_);
-  if (!in) return evroute::Status::ok();  // no dead letters yet
+  std::string text;
+  bool found = false;
+  if (evroute::Status s = fs_->read_file(path_, &text, &found); !s.is_ok()) return s;
+  if (!found) return evroute::Status::ok();  // no dead letters yet
+  std::istringstream in(text);
+  std::vector<evroute::Event> taken;
   std::string kept_text, line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
@@ -140,22 +139,34 @@ evroute::Status DeadLetters::take(const std::optional<std::set<std::string>>& id
     const std::string payload = entry.contains("event_text") && entry["event_text"].is_string()
                                     ? entry["event_text"].get<std::string>()
                                     : dump_json(entry.value("event", Json()));
-    events->push_back(
+    taken.push_back(
         evroute::Event::make(entry["id"].get<std::string>(), payload, attributes, received));
   }
-  in.close();
+  if (taken.empty()) return evroute::Status::ok();  // nothing to remove: no rewrite
+  if (evroute::Status s = rewrite(kept_text); !s.is_ok()) return s;  // the old file stands
+  events->insert(events->end(), taken.begin(), taken.end());
+  return evroute::Status::ok();
+}
+
+evroute::Status DeadLetters::rewrite(const std::string& text) {
   const std::filesystem::path tmp = path_.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << kept_text;
-    out.flush();
-    if (!out) return io_error("cannot write", tmp);
+  std::unique_ptr<evroute::WritableFile> file;
+  evroute::Status status =
+      fs_->open_writable(tmp, evroute::FileSystem::OpenMode::kTruncate, 0640, &file);
+  if (status.is_ok()) status = file->append(text);
+  if (status.is_ok()) status = file->sync();
+  file.reset();
+  if (status.is_ok()) status = fs_->rename(tmp, path_);
+  if (!status.is_ok()) {
+    (void)fs_->remove(tmp);
+    return status;
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path_, ec);
-  if (ec) {
-    events->clear();  // the old file stands: nothing was taken
-    return evroute::Status::unavailable("cannot replace " + path_.string() + ": " + ec.message());
+  cut_to_.reset();  // the new file has no torn tail
+  // The rename is done: the entries are taken even if the directory sync fails (a crash could
+  // then bring them back: replayed twice, never lost).
+  if (evroute::Status s = fs_->sync_dir(path_.parent_path()); !s.is_ok()) {
+    ++write_errors_;
+    spdlog::warn("dead letters {}: {}", path_.string(), s.to_string());
   }
   return evroute::Status::ok();
 }

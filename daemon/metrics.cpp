@@ -144,7 +144,14 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
        "1 while the sink is open; 0 once closed, or while disabled by its destination (410 Gone)."},
       {"evroute_sink_dead_letters_total", "counter",
        "Events given up on and written to the sink's dead-letter log."},
-      {"evroute_sink_queue_disk_bytes", "gauge", "Bytes of a disk queue's log on disk (0: memory queue)."},
+      {"evroute_sink_queue_disk_bytes", "gauge",
+       "Bytes of a disk queue's log on disk (0: memory queue)."},
+      {"evroute_sink_disk_ok", "gauge",
+       "1 while the sink's disk queue can store events; 0 after a failed write or sync, until one "
+       "succeeds (disk queues only)."},
+      {"evroute_sink_disk_errors_total", "counter",
+       "Failed disk writes and syncs, by file: the disk queue (its log and cursor) and the "
+       "dead-letter log."},
       {"evroute_sink_throttled_seconds_total", "counter",
        "Time deliveries waited for the sink's rate_limit (summed over concurrent requests)."},
   };
@@ -163,6 +170,21 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
                            q.dropped_oldest);
         out += fmt::format("{}{{sink=\"{}\",reason=\"shutdown\"}} {}\n", name, sink,
                            q.undelivered_at_close);
+        continue;
+      }
+      if (name == "evroute_sink_disk_ok") {
+        if (r->durable) {
+          out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink,
+                             r->durable->health().is_ok() ? 1 : 0);
+        }
+        continue;
+      }
+      if (name == "evroute_sink_disk_errors_total") {
+        if (r->durable) {
+          out += fmt::format("{}{{sink=\"{}\",file=\"queue\"}} {}\n", name, sink, q.disk_errors);
+        }
+        out += fmt::format("{}{{sink=\"{}\",file=\"dead_letters\"}} {}\n", name, sink,
+                           r->dead_letters->write_errors());
         continue;
       }
       if (name == "evroute_sink_throttled_seconds_total") {

@@ -267,6 +267,7 @@ Route::QueueStats Route::queue_stats() const {
     out.dropped_newest = d.dropped_newest;
     out.disk_bytes = d.disk_bytes;
     out.recovered = d.recovered;
+    out.disk_errors = d.disk_errors;
     return out;
   }
   if (!queue) return out;  // a disk queue that a reload could not reopen
@@ -378,6 +379,17 @@ std::vector<std::shared_ptr<const Route>> Router::routes() const {
   return {t->routes.begin(), t->routes.end()};
 }
 
+std::vector<Router::DiskProblem> Router::disk_problems() const {
+  std::vector<DiskProblem> problems;
+  for (const auto& r : topology()->routes) {
+    if (!r->durable || r->closed()) continue;
+    if (evroute::Status s = r->durable->health(); !s.is_ok()) {
+      problems.push_back({r->name, s.message()});
+    }
+  }
+  return problems;
+}
+
 std::shared_ptr<const std::vector<std::string>> Router::attribute_fields() const {
   return topology()->attribute_fields;
 }
@@ -411,8 +423,16 @@ Router::Admission Router::submit(std::span<const evroute::Event> events,
       return {Outcome::kFull, "sink '" + r->name + "' disk queue is full; retry later"};
     }
     if (!s.is_ok()) {
-      spdlog::error("sink '{}': cannot store events: {}", r->name, s.to_string());
+      // Logged once per failure, not once per refused request (a client may retry every second).
+      if (!r->disk_failing.exchange(true, std::memory_order_relaxed)) {
+        spdlog::error("sink '{}': cannot store events, requests are refused until it can: {}",
+                      r->name, s.to_string());
+      }
       return {Outcome::kUnavailable, "sink '" + r->name + "' cannot store events; retry later"};
+    }
+    if (r->disk_failing.load(std::memory_order_relaxed) &&
+        r->disk_failing.exchange(false, std::memory_order_relaxed)) {
+      spdlog::info("sink '{}': its disk queue stores events again", r->name);
     }
     r->routed.fetch_add(mine.size(), std::memory_order_relaxed);
   }

@@ -33,6 +33,12 @@
 // the others' time.
 // Events left in a disk queue are not lost: they are kept on disk and delivered after a restart.
 //
+// Disk errors: when a disk queue cannot store a request's events (ENOSPC, EIO, a failed fsync),
+// submit() refuses the request (kUnavailable: 503 with Retry-After) and nothing of it is
+// acknowledged; the queue recovers by itself once its disk takes writes again (see
+// evroute/durable_queue.h). disk_problems() names the sinks whose disk queue is failing and why
+// (GET /readyz answers 503 with them), and the failure and the recovery are logged once each.
+//
 // reload(next, diff) applies a new configuration's sinks in place (SIGHUP), while requests keep
 // being served:
 //  * unchanged sinks (same fingerprint) keep their Route: queue, connections, counters;
@@ -103,6 +109,7 @@ struct Route {
   std::shared_ptr<DeadLetters> dead_letters;  // what the sink gave up on, for listing and replay
   std::atomic<std::uint64_t> routed{0};  // disk queues: events submit() routed to this sink
   std::atomic<std::uint64_t> adopted{0};  // events taken over from the sink this one replaced
+  std::atomic<bool> disk_failing{false};  // submit() logged a disk error, not yet the recovery
   std::uint64_t accepted_at_start = 0;    // Router::events_accepted() when this route started
 
   bool matches(const evroute::Event& event) const;
@@ -117,6 +124,7 @@ struct Route {
     std::uint64_t pending = 0, high_water = 0, rejected_full = 0;
     std::uint64_t dropped_newest = 0, dropped_oldest = 0, undelivered_at_close = 0;
     std::uint64_t disk_bytes = 0, recovered = 0;
+    std::uint64_t disk_errors = 0;  // the disk queue's failed writes, syncs and cursor stores
   };
   QueueStats queue_stats() const;
   bool closed() const { return closed_.load(std::memory_order_acquire); }
@@ -216,6 +224,12 @@ class Router {
   std::shared_ptr<const Route> find(const std::string& sink) const;
 
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
+  // The sinks whose disk queue cannot store events now, with the error (DurableQueue::health).
+  struct DiskProblem {
+    std::string sink;
+    std::string error;
+  };
+  std::vector<DiskProblem> disk_problems() const;
   // The current topology's sinks, in configuration order (a copy: a reload does not disturb it).
   std::vector<std::shared_ptr<const Route>> routes() const;
   // Top-level event fields that filters test, plus "type": ingest copies them into attributes.

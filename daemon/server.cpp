@@ -104,9 +104,16 @@ Server::Server(const Config& config, Router& router) : config_(config.server), r
   http_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     if (draining_.load(std::memory_order_acquire) || !router_.accepting()) {
       reply(res, 503, Json{{"status", "draining"}});
-    } else {
-      reply(res, 200, Json{{"status", "ready"}});
+      return;
     }
+    // A disk queue that cannot store events makes every request for its sink fail: not ready.
+    if (const auto problems = router_.disk_problems(); !problems.empty()) {
+      Json sinks = Json::array();
+      for (const auto& p : problems) sinks.push_back({{"sink", p.sink}, {"error", p.error}});
+      reply(res, 503, Json{{"status", "disk_error"}, {"sinks", std::move(sinks)}});
+      return;
+    }
+    reply(res, 200, Json{{"status", "ready"}});
   });
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(render_prometheus(router_, metrics_), "text/plain; version=0.0.4");

@@ -1,13 +1,9 @@
 #include "sinks/file_sink.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>  // renameat2
-#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -16,25 +12,10 @@
 
 namespace evrouted {
 
-namespace {
-
-// rename(2) that fails with EEXIST instead of replacing `to` (where the file system cannot do that
-// atomically, a check just before).
-bool rename_no_replace(const std::string& from, const std::string& to) {
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
-  if (errno != EINVAL && errno != ENOSYS) return false;
-  if (::access(to.c_str(), F_OK) == 0) {
-    errno = EEXIST;
-    return false;
-  }
-  return ::rename(from.c_str(), to.c_str()) == 0;
-}
-
-}  // namespace
-
-FileSink::FileSink(FileSinkConfig config, WallClock now)
+FileSink::FileSink(FileSinkConfig config, WallClock now, std::shared_ptr<evroute::FileSystem> fs)
     : config_(std::move(config)),
       now_(now ? std::move(now) : WallClock([] { return std::chrono::system_clock::now(); })),
+      fs_(fs ? std::move(fs) : evroute::FileSystem::posix()),
       templated_(config_.path.find('%') != std::string::npos) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -52,38 +33,31 @@ FileSink::~FileSink() { close(); }
 
 evroute::Status FileSink::open_locked(const std::string& path) {
   const std::filesystem::path p(path);
-  std::error_code ec;
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-  if (ec) {
-    return evroute::Status::unavailable("cannot create " + p.parent_path().string() + ": " +
-                                        ec.message());
-  }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0) {
-    const std::string why = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    return evroute::Status::unavailable("cannot open " + path + ": " + why);
-  }
+  if (evroute::Status s = fs_->create_dirs(p.parent_path()); !s.is_ok()) return s;
+  std::unique_ptr<evroute::WritableFile> file;
+  evroute::WritableFile::Info info;
+  evroute::Status status =
+      fs_->open_writable(p, evroute::FileSystem::OpenMode::kAppend, 0644, &file);
+  if (status.is_ok()) status = file->stat(&info);
+  if (!status.is_ok()) return status;
   // Reopening the same file (SIGHUP without logrotate) keeps its age for rotate.interval.
-  const bool same_file = fd_ >= 0 && st.st_dev == dev_ && st.st_ino == ino_;
-  if (fd_ >= 0) {
-    sync_locked();
-    ::close(fd_);
-  }
-  fd_ = fd;
-  dev_ = st.st_dev;
-  ino_ = st.st_ino;
+  const bool same_file = file_ && info.device == dev_ && info.inode == ino_;
+  if (file_) sync_locked();
+  file_ = std::move(file);
+  dev_ = info.device;
+  ino_ = info.inode;
   current_ = path;
-  size_ = static_cast<std::uint64_t>(st.st_size);
+  size_ = info.size;
   if (!same_file) opened_at_ = now_();
   next_index_ = 0;
   return evroute::Status::ok();
 }
 
 void FileSink::sync_locked() {
-  if (config_.fsync == FileFsync::kNever || fd_ < 0) return;
-  ::fdatasync(fd_);
+  if (config_.fsync == FileFsync::kNever || !file_) return;
+  if (evroute::Status s = file_->sync(); !s.is_ok()) {
+    spdlog::error("file sink: {}", s.message());  // before a rotation or close: nothing to retry
+  }
   dirty_ = false;
 }
 
@@ -92,26 +66,28 @@ evroute::Status FileSink::rotate_locked(std::chrono::system_clock::time_point no
   if (next_index_ == 0) next_index_ = next_rotation_index(current_);
   std::string rotated = current_ + "." + std::to_string(next_index_);
   // Never replace a file: if someone else created PATH.N meanwhile, look again.
-  bool moved = rename_no_replace(current_, rotated);
-  if (!moved && errno == EEXIST) {
+  evroute::Status moved = fs_->rename_no_replace(current_, rotated);
+  if (!moved.is_ok() && errno == EEXIST) {
     next_index_ = next_rotation_index(current_);
     rotated = current_ + "." + std::to_string(next_index_);
-    moved = rename_no_replace(current_, rotated);
+    moved = fs_->rename_no_replace(current_, rotated);
   }
-  if (!moved && errno != ENOENT) {
-    return evroute::Status::unavailable("cannot rotate " + current_ + ": " + std::strerror(errno));
+  if (!moved.is_ok() && errno != ENOENT) {
+    return evroute::Status::unavailable("cannot rotate " + current_ + ": " + moved.message());
   }
   // (ENOENT: someone else moved the file away, e.g. logrotate before its SIGUSR1: just reopen.)
   const std::string path = current_;
   const std::uint64_t index = next_index_;
   if (evroute::Status s = open_locked(path); !s.is_ok()) {
-    if (moved) ::rename(rotated.c_str(), path.c_str());  // keep writing where we were
+    if (moved.is_ok()) (void)fs_->rename(rotated, path);  // keep writing where we were
     return s;
   }
   opened_at_ = now;
   next_index_ = index + 1;
-  if (config_.fsync != FileFsync::kNever) sync_parent_directory(path);
-  enqueue({moved && config_.compress == FileCompression::kGzip ? rotated : "", path});
+  if (config_.fsync != FileFsync::kNever) {
+    (void)fs_->sync_dir(std::filesystem::path(path).parent_path());
+  }
+  enqueue({moved.is_ok() && config_.compress == FileCompression::kGzip ? rotated : "", path});
   return evroute::Status::ok();
 }
 
@@ -134,30 +110,39 @@ evroute::Status FileSink::prepare_locked(std::uint64_t line_bytes) {
   return evroute::Status::ok();
 }
 
-evroute::Status FileSink::finish_append_locked(evroute::Status written, std::uint64_t bytes) {
-  if (!written.is_ok()) {
-    struct stat st {};
-    if (::fstat(fd_, &st) == 0) size_ = static_cast<std::uint64_t>(st.st_size);
-    return written;
-  }
-  size_ += bytes;
-  if (config_.fsync == FileFsync::kAlways) {
-    if (::fdatasync(fd_) != 0) {
-      return evroute::Status::unavailable("fsync " + current_ + ": " + std::strerror(errno));
+evroute::Status FileSink::finish_append_locked(evroute::Status written, std::uint64_t bytes,
+                                               std::uint64_t reached) {
+  if (written.is_ok()) {
+    size_ += bytes;
+    if (config_.fsync != FileFsync::kAlways) {
+      dirty_ = true;
+      return written;
     }
-  } else {
-    dirty_ = true;
+    written = file_->sync();
+    if (written.is_ok()) return written;
+    reached = bytes;  // written but maybe never on disk: cut, and let the retry write it again
   }
-  return evroute::Status::ok();
+  // Cut off what reached the file, so that the retry writes the lines once, after whole lines.
+  evroute::WritableFile::Info info;
+  if (file_->stat(&info).is_ok()) {
+    size_ = info.size;
+    if (reached > 0 && info.size >= reached && file_->truncate(info.size - reached).is_ok()) {
+      size_ = info.size - reached;
+    }
+  }
+  return written;
 }
 
 evroute::Status FileSink::write(const evroute::Event& event) {
   if (!event) return evroute::Status::invalid_argument("empty event");
   std::lock_guard<std::mutex> lock(mu_);
-  if (fd_ < 0) return evroute::Status::closed();
+  if (!file_) return evroute::Status::closed();
   const std::uint64_t line = event.payload().size() + 1;
   if (evroute::Status s = prepare_locked(line); !s.is_ok()) return s;
-  return finish_append_locked(write_line(fd_, event.payload(), current_), line);
+  const std::string_view pieces[] = {event.payload(), "\n"};
+  std::uint64_t reached = 0;
+  const evroute::Status written = file_->append(pieces, &reached);
+  return finish_append_locked(written, line, reached);
 }
 
 evroute::Status FileSink::write_batch(std::span<const evroute::Event> events,
@@ -167,7 +152,8 @@ evroute::Status FileSink::write_batch(std::span<const evroute::Event> events,
   evroute::Status first;
   std::size_t i = 0;
   while (i < events.size()) {
-    evroute::Status s = fd_ < 0 ? evroute::Status::closed() : prepare_locked(events[i].payload().size() + 1);
+    evroute::Status s =
+        !file_ ? evroute::Status::closed() : prepare_locked(events[i].payload().size() + 1);
     std::size_t end = i + 1;
     if (s.is_ok()) {
       // A run: the lines that fit before the next rotation (a templated path is expanded once
@@ -181,7 +167,9 @@ evroute::Status FileSink::write_batch(std::span<const evroute::Event> events,
         ++end;
       }
       append_lines(buffer_, events.subspan(i, end - i));
-      s = finish_append_locked(write_all(fd_, buffer_, current_), buffer_.size());
+      std::uint64_t reached = 0;
+      const evroute::Status written = file_->append(buffer_, &reached);
+      s = finish_append_locked(written, buffer_.size(), reached);
     }
     for (std::size_t k = i; k < end; ++k) results[k] = s;
     if (!s.is_ok() && first.is_ok()) first = s;
@@ -193,23 +181,22 @@ evroute::Status FileSink::write_batch(std::span<const evroute::Event> events,
 
 evroute::Status FileSink::reopen() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (fd_ < 0) return evroute::Status::closed();
+  if (!file_) return evroute::Status::closed();
   // On failure open_locked() keeps the old descriptor: lines keep going to the old file.
   return open_locked(templated_ ? expand_path_template(config_.path, now_()) : current_);
 }
 
 std::string FileSink::current_path() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return fd_ < 0 ? "" : current_;
+  return file_ ? current_ : "";
 }
 
 evroute::Status FileSink::close() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (fd_ >= 0) {
+    if (file_) {
       sync_locked();
-      ::close(fd_);
-      fd_ = -1;
+      file_.reset();
     }
   }
   std::thread worker;
@@ -276,16 +263,19 @@ void FileSink::work() {
     next_sync = std::chrono::steady_clock::now() + config_.fsync_interval;
     lock.unlock();
     {
-      // Sync a duplicate outside mu_, so writers never wait for the disk.
-      int fd = -1;
+      // Sync outside mu_ (the file is shared), so writers never wait for the disk.
+      std::shared_ptr<evroute::WritableFile> file;
       {
         std::lock_guard<std::mutex> g(mu_);
-        if (dirty_ && fd_ >= 0) fd = ::dup(fd_);
+        if (dirty_) file = file_;
         dirty_ = false;
       }
-      if (fd >= 0) {
-        ::fdatasync(fd);
-        ::close(fd);
+      if (file) {
+        if (evroute::Status s = file->sync(); !s.is_ok()) {
+          spdlog::error("file sink: {}", s.message());
+          std::lock_guard<std::mutex> g(mu_);
+          dirty_ = true;  // the next interval tries again
+        }
       }
     }
     lock.lock();

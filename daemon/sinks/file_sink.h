@@ -18,8 +18,13 @@
 //   - fsync: `always` fdatasync(2)s after every line, before write() returns OK (the event counts
 //     as delivered only then); `interval` fdatasync(2)s every fsync_interval when something was
 //     written; `never` leaves it to the kernel. With `always` or `interval` a file is also synced
-//     before it is rotated or closed, and its directory after a rotation. (A failed fdatasync under
-//     `always` fails the write, which retries repeat: a line may be written twice, never lost.)
+//     before it is rotated or closed, and its directory after a rotation.
+// A write that fails (ENOSPC, EIO; or a failed fdatasync under `always`) returns a retryable
+// kUnavailable, and what it put in the file is cut off again, so the retry writes the line once and
+// no torn line stays behind. (Only if that cut fails too may a line be written twice, or a torn
+// one precede it: never lost.) The cut assumes that nothing else appends to the file meanwhile.
+// Files go through an evroute::FileSystem (POSIX unless a test injects faults); rotated files are
+// compressed and pruned with plain POSIX calls (see file_rotation.h).
 // Compression, pruning and interval fsyncs run on a background thread owned by the sink, off the
 // write path; it exists only when `rotate` or `fsync: interval` is set. close() lets it finish the
 // rotated files already queued, then joins it. At start, the sink removes temporaries a crash left,
@@ -36,12 +41,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "evroute/batch_sink.h"
+#include "evroute/file_system.h"
 #include "sinks/registry.h"
 
 namespace evrouted {
@@ -70,8 +77,9 @@ class FileSink final : public evroute::BatchSink, public Reopenable {
   using WallClock = std::function<std::chrono::system_clock::time_point()>;
 
   // Opens (creating) the file; throws std::runtime_error("cannot open PATH: why"). `now` defaults
-  // to std::chrono::system_clock::now.
-  explicit FileSink(FileSinkConfig config, WallClock now = {});
+  // to std::chrono::system_clock::now, `fs` to evroute::FileSystem::posix().
+  explicit FileSink(FileSinkConfig config, WallClock now = {},
+                    std::shared_ptr<evroute::FileSystem> fs = nullptr);
   ~FileSink() override;
 
   evroute::Status write(const evroute::Event& event) override;
@@ -96,9 +104,10 @@ class FileSink final : public evroute::BatchSink, public Reopenable {
   // All *_locked() run under mu_.
   // Rotates or switches to the templated path if the next `line_bytes` bytes call for it.
   evroute::Status prepare_locked(std::uint64_t line_bytes);
-  // Accounts for `bytes` just written (whole lines) with outcome `written`, then syncs under
-  // fsync: always.
-  evroute::Status finish_append_locked(evroute::Status written, std::uint64_t bytes);
+  // Accounts for `bytes` just written (whole lines) with outcome `written` (`reached`: the bytes
+  // that reached the file), then syncs under fsync: always. A failure cuts off what reached it.
+  evroute::Status finish_append_locked(evroute::Status written, std::uint64_t bytes,
+                                       std::uint64_t reached);
   evroute::Status open_locked(const std::string& path);
   evroute::Status rotate_locked(std::chrono::system_clock::time_point now);
   void sync_locked();
@@ -108,13 +117,15 @@ class FileSink final : public evroute::BatchSink, public Reopenable {
 
   const FileSinkConfig config_;
   const WallClock now_;
+  const std::shared_ptr<evroute::FileSystem> fs_;
   const bool templated_;
 
   mutable std::mutex mu_;
-  int fd_ = -1;             // -1 once closed
+  // Null once closed. Shared: the background thread syncs a copy outside mu_.
+  std::shared_ptr<evroute::WritableFile> file_;
   std::string current_;     // the expanded path fd_ was opened at
   std::uint64_t size_ = 0;  // bytes in the file (from fstat at open, then counted)
-  dev_t dev_ = 0;           // which file fd_ is (to tell a reopen of the same file)
+  dev_t dev_ = 0;           // which file file_ is (to tell a reopen of the same file)
   ino_t ino_ = 0;
   std::chrono::system_clock::time_point opened_at_{};
   std::uint64_t next_index_ = 0;  // 0: look it up on disk at the next rotation

@@ -1,15 +1,11 @@
 #include "evroute/disk_log.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 namespace evroute {
 
@@ -18,7 +14,8 @@ namespace evroute {
 // (rotating to a new segment first when the active one is full) and, under kAlways, syncs it — with
 // no lock held, so more appenders queue up meanwhile and the next leader writes and syncs all of
 // them at once (group commit). Readers open segment files by path and read up to `end_`, which the
-// leader advances only after a batch is wholly written.
+// leader advances only after a batch is wholly written. A batch that fails is cut off again before
+// the next one is written (see repair_tail), so end_ is always the end of the last good record.
 
 namespace {
 
@@ -107,47 +104,6 @@ bool decode(std::string_view body, Event* event, std::string* meta) {
   return true;
 }
 
-Status io_error(const std::string& what, const std::filesystem::path& path, int err) {
-  return Status::unavailable(what + " " + path.string() + ": " + std::strerror(err));
-}
-
-Status write_all(int fd, std::string_view bytes, const std::filesystem::path& path) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return io_error("cannot write", path, errno);
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return Status::ok();
-}
-
-Status sync_dir(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open", dir, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  return rc == 0 ? Status::ok() : io_error("cannot sync", dir, err);
-}
-
-// Reads [offset, offset+size) of a file, or less at its end.
-bool pread_all(int fd, std::uint64_t offset, std::size_t size, std::string* out) {
-  out->resize(size);
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::pread(fd, out->data() + done, size - done,
-                              static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  out->resize(done);
-  return true;
-}
-
 bool parse_segment_name(const std::string& name, std::uint64_t* number) {
   if (name.size() != 24 || name.compare(20, 4, ".seg") != 0) return false;
   if (name.find_first_not_of("0123456789") != 20) return false;
@@ -205,7 +161,12 @@ Status frame(const DiskLog::Record& record, std::string* out) {
 
 }  // namespace
 
-DiskLog::DiskLog(Options options) : options_(std::move(options)) {}
+DiskLog::DiskLog(Options options)
+    : options_([&] {
+        if (!options.fs) options.fs = FileSystem::posix();
+        return std::move(options);
+      }()),
+      fs_(*options_.fs) {}
 
 std::filesystem::path DiskLog::segment_path(std::uint64_t number) const {
   char name[32];
@@ -233,32 +194,22 @@ std::unique_ptr<DiskLog> DiskLog::open(Options options, Status* error, RecoveryR
 }
 
 Status DiskLog::recover(RecoveryReport* report) {
-  std::error_code ec;
-  std::filesystem::create_directories(options_.dir, ec);
-  if (ec) return Status::unavailable("cannot create " + options_.dir.string() + ": " + ec.message());
+  if (Status s = fs_.create_dirs(options_.dir); !s.is_ok()) return s;
+  std::vector<std::string> names;
+  if (Status s = fs_.list_files(options_.dir, &names); !s.is_ok()) return s;
   std::vector<std::uint64_t> numbers;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.dir, ec)) {
+  for (const std::string& name : names) {
     std::uint64_t number = 0;
-    if (entry.is_regular_file() && parse_segment_name(entry.path().filename().string(), &number)) {
-      numbers.push_back(number);
-    }
+    if (parse_segment_name(name, &number)) numbers.push_back(number);
   }
-  if (ec) return Status::unavailable("cannot list " + options_.dir.string() + ": " + ec.message());
   std::sort(numbers.begin(), numbers.end());
+  (void)fs_.remove(options_.dir / "probe");  // a probe a crash interrupted
 
   for (const std::uint64_t number : numbers) {
     const auto path = segment_path(number);
-    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return io_error("cannot open", path, errno);
     std::string data;
-    struct stat st {};
-    const bool read_ok = ::fstat(fd, &st) == 0 &&
-                         pread_all(fd, 0, static_cast<std::size_t>(st.st_size), &data);
-    if (!read_ok) {
-      const int err = errno;
-      ::close(fd);
-      return io_error("cannot read", path, err);
-    }
+    bool found = false;
+    if (Status s = fs_.read_file(path, &data, &found); !s.is_ok()) return s;
     std::uint64_t offset = 0;
     std::string problem;
     while (offset < data.size()) {
@@ -296,13 +247,12 @@ Status DiskLog::recover(RecoveryReport* report) {
       report->truncated_bytes += cut;
       report->problems.push_back(path.string() + " at offset " + std::to_string(offset) + ": " +
                                  problem + "; cut " + std::to_string(cut) + " bytes");
-      if (::ftruncate(fd, static_cast<off_t>(offset)) != 0 || ::fsync(fd) != 0) {
-        const int err = errno;
-        ::close(fd);
-        return io_error("cannot truncate", path, err);
-      }
+      std::unique_ptr<WritableFile> file;
+      Status s = fs_.open_writable(path, FileSystem::OpenMode::kAppendExisting, 0640, &file);
+      if (s.is_ok()) s = file->truncate(offset);
+      if (s.is_ok()) s = file->sync();
+      if (!s.is_ok()) return s;
     }
-    ::close(fd);
     segments_[number] = Segment{number, offset};
     live_bytes_ += offset;
   }
@@ -313,17 +263,23 @@ Status DiskLog::recover(RecoveryReport* report) {
 
 Status DiskLog::open_active(std::uint64_t number, bool create) {
   const auto path = segment_path(number);
-  const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
-  const int fd = ::open(path.c_str(), flags, 0640);
-  if (fd < 0) return io_error("cannot open", path, errno);
+  std::unique_ptr<WritableFile> file;
+  // A new segment's number is past every live one: a file by that name can only be what a failed
+  // creation could not remove, so it is emptied rather than a reason to fail for good.
+  const auto mode =
+      create ? FileSystem::OpenMode::kTruncate : FileSystem::OpenMode::kAppendExisting;
+  if (Status s = fs_.open_writable(path, mode, 0640, &file); !s.is_ok()) return s;
   if (create) {
-    if (Status s = sync_dir(options_.dir); !s.is_ok()) {
-      ::close(fd);
+    if (Status s = fs_.sync_dir(options_.dir); !s.is_ok()) {
+      file.reset();
+      (void)fs_.remove(path);  // not in segments_: never used
       return s;
     }
-    segments_[number] = Segment{number, 0};
   }
-  active_fd_ = fd;
+  // Only now, when nothing can fail any more, does the new segment replace the old one.
+  std::lock_guard<std::mutex> lock(mu_);
+  if (create) segments_[number] = Segment{number, 0};
+  active_ = std::move(file);
   end_ = Position{number, segments_[number].bytes};
   stats_.segments = segments_.size();
   stats_.live_bytes = live_bytes_;
@@ -342,78 +298,123 @@ Status DiskLog::append(std::span<const Record> records) {
   }
   std::unique_lock<std::mutex> lock(mu_);
   if (closed_) return Status::closed("disk log is closed");
-  if (!failed_.is_ok()) return failed_;
-  if (live_bytes_ + pending_bytes_ + framed.size() > options_.max_bytes) {
+  if (live_bytes_ + writing_bytes_ + pending_bytes_ + framed.size() > options_.max_bytes) {
     ++stats_.rejected_full;
     return Status::full("disk log " + options_.dir.string() + " is full (max_bytes " +
                         std::to_string(options_.max_bytes) + ")");
   }
-  pending_ += framed;
+  if (!pending_) pending_ = std::make_shared<Batch>();
+  const std::shared_ptr<Batch> mine = pending_;
+  mine->bytes += framed;
+  mine->records += records.size();
   pending_bytes_ += framed.size();
-  const std::uint64_t my_batch = next_batch_;
-  stats_.appended_records += records.size();
-  stats_.appended_bytes += framed.size();
 
   for (;;) {
-    if (durable_batch_ >= my_batch) return Status::ok();
-    if (!failed_.is_ok()) return failed_;
+    if (mine->done) return mine->status;
     if (leader_active_) {
       written_cv_.wait(lock);
       continue;
     }
-    // Lead: write everything pending as one batch.
+    // Lead: write everything pending as one batch (which includes ours: a batch is taken only by
+    // a leader, and is done before the next leader can start).
     leader_active_ = true;
-    std::string batch;
-    batch.swap(pending_);
-    const std::uint64_t batch_number = next_batch_++;
+    const std::shared_ptr<Batch> batch = std::move(pending_);
+    pending_.reset();
+    writing_bytes_ = pending_bytes_;
     pending_bytes_ = 0;
-    const bool rotate = end_.offset > 0 && end_.offset >= options_.segment_bytes;
-    const std::uint64_t segment = rotate ? end_.segment + 1 : end_.segment;
-    const std::uint64_t offset = rotate ? 0 : end_.offset;
     lock.unlock();
 
-    Status status = Status::ok();
-    if (rotate) {
-      std::lock_guard<std::mutex> sync_lock(sync_mu_);
-      // The old segment is complete: make it durable before moving on.
-      if (options_.sync != Sync::kNever && ::fdatasync(active_fd_) != 0) {
-        status = io_error("cannot sync", segment_path(end_.segment), errno);
-      }
-      ::close(active_fd_);
-      active_fd_ = -1;
-      if (status.is_ok()) {
-        std::lock_guard<std::mutex> relock(mu_);
-        status = open_active(segment, /*create=*/true);
-      }
-    }
-    if (status.is_ok()) status = write_batch(batch);
+    const Status status = write_batch(batch->bytes);
 
     lock.lock();
     leader_active_ = false;
+    writing_bytes_ = 0;
     if (status.is_ok()) {
-      segments_[segment].bytes = offset + batch.size();
-      end_ = Position{segment, offset + batch.size()};
-      live_bytes_ += batch.size();
+      segments_[end_.segment].bytes = end_.offset + batch->bytes.size();
+      end_.offset += batch->bytes.size();
+      live_bytes_ += batch->bytes.size();
       stats_.live_bytes = live_bytes_;
       stats_.segments = segments_.size();
+      stats_.appended_records += batch->records;
+      stats_.appended_bytes += batch->bytes.size();
       ++stats_.writes;
       if (options_.sync == Sync::kAlways) ++stats_.syncs;
       else dirty_ = true;
-      durable_batch_ = batch_number;
+      write_error_ = Status::ok();
     } else {
-      failed_ = status;
+      ++stats_.write_errors;
+      write_error_ = status;
+      room_cv_.notify_all();  // the failed batch's reservation is free again
     }
+    batch->status = status;
+    batch->done = true;
     written_cv_.notify_all();
   }
 }
 
-Status DiskLog::write_batch(const std::string& bytes) {
-  const auto path = segment_path(end_.segment);
-  if (Status s = write_all(active_fd_, bytes, path); !s.is_ok()) return s;
-  if (options_.sync == Sync::kAlways && ::fdatasync(active_fd_) != 0) {
-    return io_error("cannot sync", path, errno);
-  }
+Status DiskLog::repair_tail() {
+  if (!tail_dirty_) return Status::ok();
+  // end_ changes only under the leader, which is us.
+  if (Status s = active_->truncate(end_.offset); !s.is_ok()) return s;
+  tail_dirty_ = false;
   return Status::ok();
+}
+
+Status DiskLog::write_batch(const std::string& bytes) {
+  // A failed batch before this one may have left part of itself behind.
+  if (Status s = repair_tail(); !s.is_ok()) return s;
+  if (end_.offset > 0 && end_.offset >= options_.segment_bytes) {
+    std::lock_guard<std::mutex> sync_lock(sync_mu_);
+    // The old segment is complete: make it durable before moving on. On failure nothing changes
+    // (the old segment stays active) and the next batch tries again.
+    if (options_.sync != Sync::kNever) {
+      if (Status s = active_->sync(); !s.is_ok()) return s;
+    }
+    if (Status s = open_active(end_.segment + 1, /*create=*/true); !s.is_ok()) return s;
+  }
+  std::uint64_t written = 0;
+  Status status = active_->append(bytes, &written);
+  if (status.is_ok() && options_.sync == Sync::kAlways) status = active_->sync();
+  if (!status.is_ok()) {
+    // Nothing of this batch may stay: its appenders are told it failed. (Records that were written
+    // but not synced would be readable after a restart: a retry would then duplicate them.)
+    tail_dirty_ = true;
+    (void)repair_tail();  // if this fails too, the next batch tries again before writing
+  }
+  return status;
+}
+
+Status DiskLog::write_probe() {
+  if (Status s = repair_tail(); !s.is_ok()) return s;
+  const auto path = options_.dir / "probe";
+  std::unique_ptr<WritableFile> file;
+  Status status = fs_.open_writable(path, FileSystem::OpenMode::kTruncate, 0640, &file);
+  if (status.is_ok()) status = file->append(std::string(4096, '\0'));
+  if (status.is_ok()) status = file->sync();
+  file.reset();
+  (void)fs_.remove(path);
+  return status;
+}
+
+Status DiskLog::probe() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (closed_) return Status::closed("disk log is closed");
+  const auto health_locked = [&] { return write_error_.is_ok() ? sync_error_ : write_error_; };
+  if (write_error_.is_ok() || leader_active_) return health_locked();
+  leader_active_ = true;  // keeps appenders' leaders away while the tail may be cut
+  lock.unlock();
+  const Status status = write_probe();
+  lock.lock();
+  leader_active_ = false;
+  if (status.is_ok()) write_error_ = Status::ok();
+  written_cv_.notify_all();  // appenders that queued meanwhile need a leader
+  return health_locked();
+}
+
+Status DiskLog::health() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!write_error_.is_ok()) return write_error_;
+  return sync_error_;
 }
 
 Status DiskLog::sync_active() {
@@ -423,11 +424,18 @@ Status DiskLog::sync_active() {
     dirty_ = false;
     ++stats_.syncs;
   }
-  std::lock_guard<std::mutex> sync_lock(sync_mu_);
-  if (active_fd_ >= 0 && ::fdatasync(active_fd_) != 0) {
-    return io_error("cannot sync", segment_path(end().segment), errno);
+  Status status;
+  {
+    std::lock_guard<std::mutex> sync_lock(sync_mu_);
+    if (active_) status = active_->sync();
   }
-  return Status::ok();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!status.is_ok()) {
+    dirty_ = true;  // the next interval tries again
+    ++stats_.write_errors;
+  }
+  sync_error_ = status;
+  return status;
 }
 
 void DiskLog::sync_loop() {
@@ -435,7 +443,7 @@ void DiskLog::sync_loop() {
   for (;;) {
     if (sync_cv_.wait_for(lock, options_.sync_interval, [&] { return stop_sync_; })) return;
     lock.unlock();
-    (void)sync_active();  // a failure here shows again at close(); appends go on
+    (void)sync_active();  // a failure shows in health() and at close(); appends go on
     lock.lock();
   }
 }
@@ -458,10 +466,10 @@ Status DiskLog::read(Position from, std::size_t max_records, std::vector<ReadRec
     const std::uint64_t limit = it->second;
     if (pos.offset >= limit) continue;
     const auto path = segment_path(pos.segment);
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    std::unique_ptr<ReadableFile> file;
+    if (Status s = fs_.open_readable(path, &file); !s.is_ok()) {
       if (errno == ENOENT) continue;  // released meanwhile
-      return io_error("cannot open", path, errno);
+      return s;
     }
     std::uint64_t chunk_start = pos.offset;
     chunk.clear();
@@ -474,8 +482,9 @@ Status DiskLog::read(Position from, std::size_t max_records, std::vector<ReadRec
       if (have < kHeaderBytes || have < kHeaderBytes + length) {
         const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(
             limit - pos.offset, std::max<std::uint64_t>(kReadChunk, kHeaderBytes + length)));
-        if (!pread_all(fd, pos.offset, want, &chunk) || chunk.size() < kHeaderBytes) {
-          status = io_error("cannot read", path, errno ? errno : EIO);
+        if (status = file->read_at(pos.offset, want, &chunk); !status.is_ok()) break;
+        if (chunk.size() < kHeaderBytes) {
+          status = Status::unavailable("cannot read " + path.string() + ": short file");
           break;
         }
         chunk_start = pos.offset;
@@ -501,7 +510,6 @@ Status DiskLog::read(Position from, std::size_t max_records, std::vector<ReadRec
       out->push_back(std::move(record));
       ++added;
     }
-    ::close(fd);
     if (!status.is_ok()) return status;
   }
   return Status::ok();
@@ -531,9 +539,8 @@ Status DiskLog::release(Position floor) {
     const bool finished = segment.number < floor.segment ||
                           (segment.number == floor.segment && floor.offset >= segment.bytes);
     if (!finished || segment.number == end_.segment) break;
-    const auto path = segment_path(segment.number);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      status = io_error("cannot delete", path, errno);
+    if (Status s = fs_.remove(segment_path(segment.number)); !s.is_ok() && errno != ENOENT) {
+      status = s;
       break;
     }
     live_bytes_ -= segment.bytes;
@@ -549,7 +556,7 @@ bool DiskLog::wait_for_room(std::uint64_t bytes,
                             std::chrono::steady_clock::time_point deadline) const {
   std::unique_lock<std::mutex> lock(mu_);
   return room_cv_.wait_until(lock, deadline, [&] {
-    return closed_ || live_bytes_ + pending_bytes_ + bytes <= options_.max_bytes;
+    return closed_ || live_bytes_ + writing_bytes_ + pending_bytes_ + bytes <= options_.max_bytes;
   }) && !closed_;
 }
 
@@ -561,7 +568,7 @@ Status DiskLog::close() {
     written_cv_.notify_all();
     room_cv_.notify_all();
     // Appends already admitted still get written: wait for them.
-    written_cv_.wait(lock, [&] { return !leader_active_ && pending_.empty(); });
+    written_cv_.wait(lock, [&] { return !leader_active_ && !pending_; });
     dirty_ = true;
   }
   {
@@ -572,8 +579,8 @@ Status DiskLog::close() {
   if (sync_thread_.joinable()) sync_thread_.join();
   Status status = sync_active();
   std::lock_guard<std::mutex> sync_lock(sync_mu_);
-  if (active_fd_ >= 0) ::close(active_fd_);
-  active_fd_ = -1;
+  if (tail_dirty_ && active_) (void)active_->truncate(end_.offset);  // a last try
+  active_.reset();
   return status;
 }
 
@@ -583,36 +590,38 @@ DiskLog::Stats DiskLog::stats() const {
 }
 
 Status CursorFile::load(DiskLog::Position* position) const {
-  std::error_code ec;
-  if (!std::filesystem::exists(path_, ec) && !ec) {
+  std::string text;
+  bool found = false;
+  if (Status s = fs_->read_file(path_, &text, &found); !s.is_ok()) return s;
+  if (!found) {
     *position = DiskLog::Position{};
     return Status::ok();
   }
-  std::ifstream in(path_);
-  if (!in) return io_error("cannot read", path_, errno);
-  std::string magic;
-  DiskLog::Position p;
-  if (!(in >> magic >> p.segment >> p.offset) || magic != "evroute-cursor-v1") {
+  char magic[32] = {};
+  unsigned long long segment = 0, offset = 0;
+  if (std::sscanf(text.c_str(), "%31s %llu %llu", magic, &segment, &offset) != 3 ||
+      std::string_view(magic) != "evroute-cursor-v1") {
     return Status::unavailable("malformed cursor file " + path_.string());
   }
-  *position = p;
+  *position = DiskLog::Position{segment, offset};
   return Status::ok();
 }
 
 Status CursorFile::store(DiskLog::Position position) {
   const std::filesystem::path tmp = path_.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return io_error("cannot create", tmp, errno);
   const std::string text = "evroute-cursor-v1 " + std::to_string(position.segment) + " " +
                            std::to_string(position.offset) + "\n";
-  Status status = write_all(fd, text, tmp);
-  if (status.is_ok() && ::fdatasync(fd) != 0) status = io_error("cannot sync", tmp, errno);
-  ::close(fd);
-  if (status.is_ok() && ::rename(tmp.c_str(), path_.c_str()) != 0) {
-    status = io_error("cannot rename to", path_, errno);
+  std::unique_ptr<WritableFile> file;
+  Status status = fs_->open_writable(tmp, FileSystem::OpenMode::kTruncate, 0640, &file);
+  if (status.is_ok()) status = file->append(text);
+  if (status.is_ok()) status = file->sync();
+  file.reset();
+  if (status.is_ok()) status = fs_->rename(tmp, path_);
+  if (!status.is_ok()) {
+    (void)fs_->remove(tmp);  // the old cursor file stands; the temporary would only take space
+    return status;
   }
-  if (status.is_ok()) status = sync_dir(path_.parent_path().empty() ? "." : path_.parent_path());
-  return status;
+  return fs_->sync_dir(path_.parent_path());
 }
 
 }  // namespace evroute

@@ -45,7 +45,7 @@ std::unique_ptr<DurableQueue> DurableQueue::open(std::shared_ptr<Sink> destinati
   }
   auto log = DiskLog::open(options.log, error, report);
   if (!log) return nullptr;
-  CursorFile cursor_file(options.log.dir / "cursor");
+  CursorFile cursor_file(options.log.dir / "cursor", options.log.fs);
   DiskLog::Position cursor;
   if (*error = cursor_file.load(&cursor); !error->is_ok()) return nullptr;
   // A cursor behind the oldest segment (reclaimed) starts at it; one past the recovered end (a
@@ -64,7 +64,7 @@ DurableQueue::DurableQueue(std::shared_ptr<Sink> destination, Options options,
     : destination_(std::move(destination)),
       options_(std::move(options)),
       log_(std::move(log)),
-      cursor_file_(options_.log.dir / "cursor"),
+      cursor_file_(options_.log.dir / "cursor", options_.log.fs),
       cursor_(cursor) {
   stats_.recovered = pending;
   stats_.pending = pending;
@@ -128,11 +128,17 @@ Status DurableQueue::write_all(std::span<const Event> events) {
 }
 
 Status DurableQueue::store_cursor(DiskLog::Position position) {
-  Status status = cursor_file_.store(position);
-  if (status.is_ok()) status = log_->release(position);  // only once the cursor is durable
+  const Status stored = cursor_file_.store(position);
+  // Released even when the cursor could not be stored (see the header: safe, and it lets a disk
+  // the queue filled itself drain).
+  const Status released = log_->release(position);
   std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.cursor_stores;
-  return status;
+  if (stored.is_ok()) {
+    ++stats_.cursor_stores;
+  } else {
+    ++stats_.disk_errors;
+  }
+  return stored.is_ok() ? released : stored;
 }
 
 void DurableQueue::run() {
@@ -143,6 +149,7 @@ void DurableQueue::run() {
   }
   DiskLog::Position stored = pos;
   auto last_store = SteadyClock::now();
+  auto next_probe = SteadyClock::now();
   std::vector<DiskLog::ReadRecord> records;
   for (;;) {
     if (stop_.load(std::memory_order_acquire)) break;
@@ -173,9 +180,13 @@ void DurableQueue::run() {
       }
     }
     if (pos != stored && SteadyClock::now() - last_store >= options_.cursor_interval) {
-      (void)store_cursor(pos);  // a failure leaves the older cursor: duplicates, not losses
-      stored = pos;
+      // A failure leaves the older cursor (duplicates, not losses) and is tried again later.
+      if (store_cursor(pos).is_ok()) stored = pos;
       last_store = SteadyClock::now();
+    }
+    if (SteadyClock::now() >= next_probe) {
+      if (!log_->health().is_ok()) (void)log_->probe();
+      next_probe = SteadyClock::now() + options_.probe_interval;
     }
   }
   if (pos != stored) (void)store_cursor(pos);
@@ -218,8 +229,12 @@ DurableQueue::Stats DurableQueue::stats() const {
     std::lock_guard<std::mutex> lock(mu_);
     s = stats_;
   }
-  s.disk_bytes = log_->stats().live_bytes;
+  const DiskLog::Stats log = log_->stats();
+  s.disk_bytes = log.live_bytes;
+  s.disk_errors += log.write_errors;
   return s;
 }
+
+Status DurableQueue::health() const { return log_->health(); }
 
 }  // namespace evroute

@@ -16,6 +16,7 @@
 #include "sinks/file_sink.h"
 #include "sinks/stdout_sink.h"
 #include "support/daemon_process.h"
+#include "support/faulty_file_system.h"
 
 namespace evrouted {
 namespace {
@@ -546,6 +547,68 @@ TEST(StdoutSink, AClosedPipeIsARetryableError) {
   EXPECT_EQ(s.code(), evroute::Code::kUnavailable) << s;
   ::close(fds[1]);
 }
+
+// --- Disk errors, injected through the FileSystem seam -------------------------------------------
+
+using evtest::FaultyFileSystem;
+using FaultOp = FaultyFileSystem::Op;
+
+struct FileFault {
+  const char* name;
+  FaultyFileSystem::Fault fault;
+};
+void PrintTo(const FileFault& f, std::ostream* os) { *os << f.name; }
+
+class FileSinkFault : public ::testing::TestWithParam<FileFault> {
+ protected:
+  void SetUp() override { dir_ = evtest::make_temp_dir(); }
+  void TearDown() override { fs::remove_all(dir_); }
+  FileSinkConfig config() {
+    FileSinkConfig c((dir_ / "events.ndjson").string());
+    c.fsync = FileFsync::kAlways;
+    return c;
+  }
+  std::vector<std::string> lines() { return evtest::read_lines(dir_ / "events.ndjson"); }
+  static std::string line(const std::string& id) { return R"({"id":")" + id + R"(","pad":""})"; }
+
+  fs::path dir_;
+  std::shared_ptr<FaultyFileSystem> faults_ = std::make_shared<FaultyFileSystem>();
+};
+
+TEST_P(FileSinkFault, AFailedWriteIsRetryableAndTheRetryWritesTheLineOnceWhole) {
+  FileSink sink(config(), {}, faults_);
+  ASSERT_TRUE(sink.write(ev("a")).is_ok());
+  faults_->inject(GetParam().fault);
+  const evroute::Status failed = sink.write(ev("b"));
+  EXPECT_EQ(failed.code(), evroute::Code::kUnavailable) << failed.to_string();
+  EXPECT_TRUE(failed.is_retryable());
+  EXPECT_EQ(lines(), (std::vector<std::string>{line("a")}));  // nothing torn left behind
+  ASSERT_TRUE(sink.write(ev("b")).is_ok());                   // the retry
+  ASSERT_TRUE(sink.write(ev("c")).is_ok());
+  EXPECT_EQ(lines(), (std::vector<std::string>{line("a"), line("b"), line("c")}));
+}
+
+TEST_P(FileSinkFault, AFailedBatchFailsEveryEventInItAndLeavesTheFileAsItWas) {
+  FileSink sink(config(), {}, faults_);
+  ASSERT_TRUE(sink.write(ev("a")).is_ok());
+  faults_->inject(GetParam().fault);
+  const std::vector<evroute::Event> batch = {ev("b"), ev("c"), ev("d")};
+  std::vector<evroute::Status> results(batch.size());
+  EXPECT_FALSE(sink.write_batch(batch, results).is_ok());
+  for (const auto& r : results) EXPECT_TRUE(r.is_retryable()) << r.to_string();
+  EXPECT_EQ(lines(), (std::vector<std::string>{line("a")}));
+  ASSERT_TRUE(sink.write_batch(batch, results).is_ok());
+  EXPECT_EQ(lines(), (std::vector<std::string>{line("a"), line("b"), line("c"), line("d")}));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, FileSinkFault,
+    ::testing::Values(FileFault{"EnospcAfterAShortWrite",
+                                FaultyFileSystem::fault(FaultOp::kWrite, ENOSPC, 1,
+                                                        FaultyFileSystem::kHalf)},
+                      FileFault{"Eio", FaultyFileSystem::fault(FaultOp::kWrite, EIO)},
+                      FileFault{"FailingFdatasync", FaultyFileSystem::fault(FaultOp::kSync, EIO)}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace evrouted

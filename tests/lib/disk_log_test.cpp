@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include "support/faulty_file_system.h"
+
 namespace evroute {
 namespace {
 
@@ -337,6 +339,210 @@ TEST_F(DiskLogTest, CursorFileStoresAndLoadsAPosition) {
 
   std::ofstream(dir_ / "cursor-bad") << "not a cursor";
   EXPECT_EQ(CursorFile(dir_ / "cursor-bad").load(&p).code(), Code::kUnavailable);
+}
+
+// --- Disk errors, injected through the FileSystem seam -------------------------------------------
+
+using evtest::FaultyFileSystem;
+using Op = FaultyFileSystem::Op;
+
+class DiskLogFaultTest : public DiskLogTest {
+ protected:
+  DiskLog::Options faulty_options(DiskLog::Sync sync = DiskLog::Sync::kAlways) {
+    DiskLog::Options o = options(sync);
+    o.fs = faults_;
+    return o;
+  }
+  // The bytes of the only segment, as a reader of the file would see them.
+  std::uint64_t file_bytes() {
+    const auto files = segment_files();
+    return files.empty() ? 0 : fs::file_size(files.back());
+  }
+  std::shared_ptr<FaultyFileSystem> faults_ = std::make_shared<FaultyFileSystem>();
+};
+
+struct FaultCase {
+  const char* name;
+  FaultyFileSystem::Fault fault;
+};
+void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.name; }
+
+class DiskLogWriteFault : public DiskLogFaultTest,
+                          public ::testing::WithParamInterface<FaultCase> {};
+
+TEST_P(DiskLogWriteFault, FailedAppendIsReportedCutOffAndTheNextOneSucceeds) {
+  auto log = open(faulty_options());
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a"), record("b")}).is_ok());
+  const Position good_end = log->end();
+
+  faults_->inject(GetParam().fault);
+  const Status failed = log->append(std::vector<DiskLog::Record>{record("c"), record("d")});
+  EXPECT_EQ(failed.code(), Code::kUnavailable) << failed.to_string();
+  EXPECT_EQ(faults_->injected(), 1u);
+  // Reported, and nothing of the failed batch is left in the file or visible to readers.
+  EXPECT_EQ(log->health().code(), Code::kUnavailable);
+  EXPECT_EQ(log->stats().write_errors, 1u);
+  EXPECT_EQ(log->end(), good_end);
+  EXPECT_EQ(file_bytes(), good_end.offset);
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "b"}));
+
+  // The fault is gone: the very next append works, without a reopen.
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e")}).is_ok());
+  EXPECT_TRUE(log->health().is_ok());
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "b", "e"}));
+  log.reset();
+
+  DiskLog::RecoveryReport report;
+  auto reopened = open(options(), &report);
+  EXPECT_EQ(report.truncated_bytes, 0u);
+  EXPECT_EQ(ids(read_all(*reopened)), (std::vector<std::string>{"a", "b", "e"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, DiskLogWriteFault,
+    ::testing::Values(FaultCase{"EnospcAfterAShortWrite",
+                                FaultyFileSystem::fault(Op::kWrite, ENOSPC, 1,
+                                                        FaultyFileSystem::kHalf)},
+                      FaultCase{"Eio", FaultyFileSystem::fault(Op::kWrite, EIO)},
+                      FaultCase{"FailingFdatasync", FaultyFileSystem::fault(Op::kSync, EIO)}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(DiskLogFaultTest, ACutThatFailsIsRetriedBeforeTheNextWriteAndNoGarbageIsEverRead) {
+  auto log = open(faulty_options());
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a")}).is_ok());
+  const Position good_end = log->end();
+  faults_->inject(FaultyFileSystem::fault(Op::kWrite, ENOSPC, 1, FaultyFileSystem::kHalf));
+  faults_->inject(FaultyFileSystem::fault(Op::kTruncate, EIO));
+  EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("b")}).code(), Code::kUnavailable);
+  EXPECT_GT(file_bytes(), good_end.offset);  // the torn half-record is still in the file...
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a"}));  // ...but never read
+
+  faults_->inject(
+      FaultyFileSystem::fault(Op::kTruncate, EIO));  // the cut fails again: so does the append
+  EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("c")}).code(), Code::kUnavailable);
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a"}));
+
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("d")}).is_ok());
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "d"}));
+  log.reset();
+  DiskLog::RecoveryReport report;
+  auto reopened = open(options(), &report);
+  EXPECT_EQ(report.truncated_bytes, 0u);
+  EXPECT_EQ(ids(read_all(*reopened)), (std::vector<std::string>{"a", "d"}));
+}
+
+TEST_F(DiskLogFaultTest, AFailedRotationKeepsTheOldSegmentAndIsTriedAgain) {
+  DiskLog::Options o = faulty_options();
+  o.segment_bytes = 1;  // every batch after the first starts a new segment
+  auto log = open(o);
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a")}).is_ok());
+  faults_->inject(FaultyFileSystem::fault(Op::kSyncDir, EIO));
+  EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("b")}).code(), Code::kUnavailable);
+  EXPECT_EQ(segment_files().size(), 1u);  // the new segment was not kept
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("c")}).is_ok());
+  EXPECT_EQ(segment_files().size(), 2u);
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "c"}));
+
+  // The same, and the failed segment cannot even be removed: the next rotation reuses it.
+  faults_->inject(FaultyFileSystem::fault(Op::kSyncDir, EIO));
+  faults_->inject(FaultyFileSystem::fault(Op::kRemove, EIO));
+  EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("d")}).code(), Code::kUnavailable);
+  EXPECT_EQ(segment_files().size(), 3u);  // the stray one
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e")}).is_ok());
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "c", "e"}));
+  log.reset();
+  auto reopened = open(options());
+  EXPECT_EQ(ids(read_all(*reopened)), (std::vector<std::string>{"a", "c", "e"}));
+}
+
+TEST_F(DiskLogFaultTest, ProbeClearsTheFailureOnceTheDiskTakesWritesAgain) {
+  auto log = open(faulty_options());
+  EXPECT_TRUE(log->probe().is_ok());  // healthy: nothing to do
+  faults_->fail_always(Op::kWrite, ENOSPC);
+  EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("a")}).code(), Code::kUnavailable);
+  EXPECT_EQ(log->probe().code(), Code::kUnavailable);  // still full
+  EXPECT_FALSE(log->health().is_ok());
+  faults_->clear();
+  EXPECT_TRUE(log->probe().is_ok());
+  EXPECT_TRUE(log->health().is_ok());
+  EXPECT_FALSE(fs::exists(dir_ / "probe"));
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("b")}).is_ok());
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"b"}));
+}
+
+TEST_F(DiskLogFaultTest, AFailedIntervalSyncIsReportedAndRetried) {
+  DiskLog::Options o = faulty_options(DiskLog::Sync::kInterval);
+  o.sync_interval = std::chrono::milliseconds(5);
+  auto log = open(o);
+  faults_->inject(FaultyFileSystem::fault(Op::kSync, EIO));
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a")}).is_ok());
+  auto wait_until = [](auto pred) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!pred() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return pred();
+  };
+  EXPECT_TRUE(wait_until([&] { return log->stats().write_errors == 1; }));
+  // The next interval syncs again, and that one works.
+  EXPECT_TRUE(wait_until([&] { return faults_->calls(Op::kSync) >= 2 && log->health().is_ok(); }));
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a"}));
+}
+
+TEST_F(DiskLogFaultTest, UnderRandomFaultsExactlyTheAcknowledgedRecordsSurvive) {
+  auto log = open(faulty_options());
+  // Every 7th write fails after a short write, every 11th sync fails.
+  for (std::uint64_t n = 1; n <= 400; n += 7) {
+    faults_->inject(FaultyFileSystem::fault(Op::kWrite, ENOSPC, n, FaultyFileSystem::kHalf));
+  }
+  for (std::uint64_t n = 1; n <= 400; n += 11) {
+    faults_->inject(FaultyFileSystem::fault(Op::kSync, EIO, n));
+  }
+  std::mutex mu;
+  std::set<std::string> acknowledged;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        if (log->append(std::vector<DiskLog::Record>{record(id)}).is_ok()) {
+          std::lock_guard<std::mutex> g(mu);
+          acknowledged.insert(id);
+        } else {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GT(failures.load(), 0);
+  const auto live = ids(read_all(*log));
+  EXPECT_EQ(std::set<std::string>(live.begin(), live.end()), acknowledged);
+  EXPECT_EQ(live.size(), acknowledged.size());
+  log.reset();
+  DiskLog::RecoveryReport report;
+  auto reopened = open(options(), &report);
+  EXPECT_EQ(report.truncated_bytes, 0u);
+  const auto recovered = ids(read_all(*reopened));
+  EXPECT_EQ(std::set<std::string>(recovered.begin(), recovered.end()), acknowledged);
+  EXPECT_EQ(recovered.size(), acknowledged.size());
+}
+
+TEST_F(DiskLogFaultTest, ACursorThatCannotBeStoredLeavesTheOldOneAndNoTemporary) {
+  fs::create_directories(dir_);
+  CursorFile cursor(dir_ / "cursor", faults_);
+  ASSERT_TRUE(cursor.store(Position{1, 10}).is_ok());
+  for (const Op op : {Op::kWrite, Op::kSync, Op::kRename, Op::kSyncDir}) {
+    faults_->inject(FaultyFileSystem::fault(op, op == Op::kWrite ? ENOSPC : EIO));
+    EXPECT_EQ(cursor.store(Position{2, 20}).code(), Code::kUnavailable);
+    Position p;
+    ASSERT_TRUE(CursorFile(dir_ / "cursor").load(&p).is_ok());
+    // A failed directory sync comes after the rename: the new position is there, maybe not durable.
+    EXPECT_EQ(p, op == Op::kSyncDir ? (Position{2, 20}) : (Position{1, 10}));
+    EXPECT_FALSE(fs::exists(dir_ / "cursor.tmp"));
+    ASSERT_TRUE(cursor.store(Position{1, 10}).is_ok());
+  }
 }
 
 }  // namespace

@@ -7,9 +7,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include "support/faulty_file_system.h"
 
 namespace evroute {
 namespace {
@@ -249,6 +252,79 @@ TEST_F(DurableQueueTest, ConcurrentWritersLoseNothing) {
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(),
             static_cast<std::size_t>(kThreads * kEach));
   EXPECT_EQ(q->stats().pending, 0u);
+}
+
+// --- Disk errors, injected through the FileSystem seam -------------------------------------------
+
+using evtest::FaultyFileSystem;
+using Op = FaultyFileSystem::Op;
+
+bool eventually(const std::function<bool()>& pred) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (!pred() && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return pred();
+}
+
+TEST_F(DurableQueueTest, AFullDiskRefusesWritesAndTheQueueRecoversWithoutAReopen) {
+  auto faults = std::make_shared<FaultyFileSystem>();
+  auto sink = std::make_shared<GateSink>();
+  DurableQueue::Options o = options();
+  o.log.sync = DiskLog::Sync::kAlways;
+  o.log.fs = faults;
+  o.probe_interval = std::chrono::milliseconds(5);
+  auto q = open(sink, o);
+  ASSERT_TRUE(q->write(event(0)).is_ok());
+
+  faults->fail_always(Op::kWrite, ENOSPC, ".seg");
+  std::vector<Event> refused = {event(1), event(2)};
+  EXPECT_EQ(q->write_all(refused).code(), Code::kUnavailable);
+  EXPECT_EQ(q->write(event(3)).code(), Code::kUnavailable);
+  EXPECT_EQ(q->health().code(), Code::kUnavailable);
+  EXPECT_NE(q->health().message().find("No space left on device"), std::string::npos);
+  EXPECT_GE(q->stats().disk_errors, 2u);
+  EXPECT_EQ(q->stats().enqueued, 1u);
+
+  // Space is back: the worker's probe notices without anyone writing, and writes work again.
+  faults->clear();
+  EXPECT_TRUE(eventually([&] { return q->health().is_ok(); }));
+  ASSERT_TRUE(q->write(event(4)).is_ok());
+  ASSERT_TRUE(sink->wait_for_count(2));
+  q->close();
+  EXPECT_EQ(sink->ids(), (std::vector<std::string>{"e0", "e4"}));  // never a refused one
+  const auto stats = q->stats();
+  EXPECT_EQ(stats.pending, 0u);
+  EXPECT_EQ(stats.delivered, 2u);
+  q.reset();
+
+  auto again = std::make_shared<GateSink>();
+  q = open(again, options());
+  EXPECT_EQ(q->stats().recovered, 0u);
+}
+
+TEST_F(DurableQueueTest, SegmentsAreReleasedEvenWhileTheCursorCannotBeStored) {
+  auto faults = std::make_shared<FaultyFileSystem>();
+  auto sink = std::make_shared<GateSink>();
+  DurableQueue::Options o = options();
+  o.log.fs = faults;
+  o.log.segment_bytes = 256;  // a few events per segment
+  faults->fail_always(Op::kWrite, ENOSPC, "/cursor");
+  auto q = open(sink, o);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(q->write(event(i)).is_ok());
+  ASSERT_TRUE(sink->wait_for_count(100));
+  // Every segment but the one being written goes, though no cursor was stored.
+  EXPECT_TRUE(eventually([&] { return q->stats().disk_bytes <= 256 + 64; }));
+  EXPECT_GT(q->stats().disk_errors, 0u);
+  EXPECT_EQ(q->stats().cursor_stores, 0u);
+  q->close();
+  q.reset();
+
+  // A restart resumes at the oldest segment left: what it redelivers is a part of the last one.
+  auto again = std::make_shared<GateSink>();
+  q = open(again, options());
+  EXPECT_LT(q->stats().recovered, 10u);
+  q->close();
+  for (const auto& id : again->ids()) EXPECT_GE(std::stoi(id.substr(1)), 90) << id;
 }
 
 }  // namespace

@@ -25,16 +25,25 @@
 // (segment, offset) pairs and order records; the log itself keeps no consumer state: a consumer
 // persists its own position (see CursorFile).
 //
-// Reading: read(from, ...) returns the records from `from` up to what has been written, moving on to
-// the next segment at the end of one; wait_beyond() blocks until something past a position is
+// Reading: read(from, ...) returns the records from `from` up to what has been written, moving on
+// to the next segment at the end of one; wait_beyond() blocks until something past a position is
 // written, the deadline passes, or close().
 //
-// Errors: I/O failures are Code::kUnavailable with the path and errno text. After a failed write
-// the log refuses further appends (the segment's tail is unknown); reopening recovers it.
+// Errors and recovery: I/O failures are Code::kUnavailable with the path and errno text. A batch
+// whose write or sync fails (ENOSPC, EIO...) fails every append() in it — none of them is
+// acknowledged — and is cut off again: the segment is truncated back to the end of the last good
+// record, so no reader ever sees a torn or unacknowledged record, and the next append() simply
+// tries again (if the cut itself fails, the next append first retries it, and fails until it
+// works). So a full disk costs the appends made while it is full, never the log: once space is
+// freed, appends succeed again without a reopen. Meanwhile health() reports the failure (the last
+// write or sync error; OK again after the next successful one), and probe() can test the disk
+// without an event to append (see below). A failed background sync (kInterval) is reported by
+// health() too and retried at the next interval.
 //
-// Thread-safety: every method is safe from any thread. append() may block for disk I/O.
-// Ownership: the log owns its files' descriptors and its sync thread; close() (or the destructor)
-// syncs, stops the thread and wakes waiters.
+// Thread-safety: every method is safe from any thread. append() and probe() may block for disk I/O.
+// Ownership: the log owns its files and its sync thread, and shares options.fs (the file system it
+// uses; tests inject faults through it); close() (or the destructor) syncs, stops the thread and
+// wakes waiters.
 #pragma once
 
 #include <chrono>
@@ -51,6 +60,7 @@
 #include <vector>
 
 #include "evroute/event.h"
+#include "evroute/file_system.h"
 #include "evroute/status.h"
 
 namespace evroute {
@@ -65,6 +75,7 @@ class DiskLog {
     std::uint64_t segment_bytes = std::uint64_t{64} << 20;  // start a new segment past this
     Sync sync = Sync::kAlways;
     std::chrono::milliseconds sync_interval{1000};  // kInterval only
+    std::shared_ptr<FileSystem> fs;                 // null: FileSystem::posix()
   };
 
   struct Position {
@@ -101,6 +112,7 @@ class DiskLog {
     std::uint64_t live_bytes = 0;
     std::uint64_t segments = 0;
     std::uint64_t rejected_full = 0;
+    std::uint64_t write_errors = 0;  // batches whose write or sync failed, and failed syncs
   };
 
   // Opens (creating or recovering) the log in options.dir. On failure returns null and sets
@@ -138,6 +150,16 @@ class DiskLog {
   // Syncs what is written, stops the sync thread, wakes waiters. Idempotent.
   Status close();
 
+  // OK while the disk takes the log's writes; after a failed write or sync, that error, until a
+  // later write (append() or probe()) or sync succeeds.
+  Status health() const;
+  // Tests the disk after a failure, without an event to append: cuts a torn tail left by a failed
+  // write if that is still to do, then writes, syncs and deletes a small scratch file (`probe` in
+  // the log's directory). Success clears a write failure from health() (a fault of the segment
+  // file itself shows again at the next append); returns health(). Does nothing while the log is
+  // healthy, or while an append is being written (that tells as much).
+  Status probe();
+
   Stats stats() const;
   const Options& options() const { return options_; }
 
@@ -149,29 +171,40 @@ class DiskLog {
     std::uint64_t number = 0;
     std::uint64_t bytes = 0;
   };
+  // The records of one group commit, shared by the appenders that wait for it.
+  struct Batch {
+    std::string bytes;  // framed records
+    std::uint64_t records = 0;
+    bool done = false;  // written (and synced under kAlways), or failed
+    Status status;      // the outcome, once done
+  };
 
   explicit DiskLog(Options options);
   Status recover(RecoveryReport* report);
   Status open_active(std::uint64_t number, bool create);
   Status write_batch(const std::string& bytes);  // leader only, without mu_
+  Status repair_tail();                          // leader only, without mu_
+  Status write_probe();                          // leader only, without mu_
   Status sync_active();                          // without mu_
   void sync_loop();
   std::filesystem::path segment_path(std::uint64_t number) const;
 
   const Options options_;
+  FileSystem& fs_;  // *options_.fs
 
   mutable std::mutex mu_;
-  mutable std::condition_variable written_cv_;  // end_ moved, a batch became durable, or closed
+  mutable std::condition_variable written_cv_;  // end_ moved, a batch is done, or closed
   mutable std::condition_variable room_cv_;     // segments released, or closed
   std::map<std::uint64_t, Segment> segments_;   // live segments by number; the last is active
-  int active_fd_ = -1;
+  std::unique_ptr<WritableFile> active_;        // replaced by the leader with sync_mu_ held
+  bool tail_dirty_ = false;  // leader only: the active segment may hold bytes past end_
   Position end_;
   std::uint64_t live_bytes_ = 0;
-  std::string pending_;               // framed records waiting for the leader
-  std::uint64_t pending_bytes_ = 0;   // their size (reserved against max_bytes)
-  std::uint64_t next_batch_ = 1;      // number of the batch pending_ belongs to
-  std::uint64_t durable_batch_ = 0;   // every batch up to this one is done
-  Status failed_;                     // sticky write failure
+  std::shared_ptr<Batch> pending_;   // the batch appenders join; null when none
+  std::uint64_t pending_bytes_ = 0;  // its size (reserved against max_bytes)
+  std::uint64_t writing_bytes_ = 0;  // the size of the batch being written (reserved too)
+  Status write_error_;  // the last write failed: this is why (cleared by a successful write)
+  Status sync_error_;   // the last background sync failed (cleared by a successful one)
   bool leader_active_ = false;
   bool closed_ = false;
   bool dirty_ = false;  // written since the last sync
@@ -185,12 +218,14 @@ class DiskLog {
 
 // CursorFile: one consumer's position in a DiskLog, persisted in a small file (written to a
 // temporary file, synced, renamed over the old one: a crash leaves the old or the new position,
-// never a torn one). A consumer that stores its position after finishing records gets
-// at-least-once delivery: after a crash it resumes from the last stored position.
+// never a torn one; the directory is synced after the rename). A consumer that stores its position
+// after finishing records gets at-least-once delivery: after a crash it resumes from the last
+// stored position. A failed store() leaves the old file as it was and removes the temporary.
 // Thread-safety: external synchronization required.
 class CursorFile {
  public:
-  explicit CursorFile(std::filesystem::path path) : path_(std::move(path)) {}
+  explicit CursorFile(std::filesystem::path path, std::shared_ptr<FileSystem> fs = nullptr)
+      : path_(std::move(path)), fs_(fs ? std::move(fs) : FileSystem::posix()) {}
   // The stored position, or {0, 0} (meaning: from the log's begin) when there is none yet.
   Status load(DiskLog::Position* position) const;
   Status store(DiskLog::Position position);
@@ -198,6 +233,7 @@ class CursorFile {
 
  private:
   std::filesystem::path path_;
+  std::shared_ptr<FileSystem> fs_;
 };
 
 }  // namespace evroute

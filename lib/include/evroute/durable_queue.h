@@ -13,6 +13,16 @@
 // again (at most `cursor_interval` worth, plus what was in flight). Nothing acknowledged is lost:
 // open() resumes from the stored cursor and recovers the log (DiskLog cuts a torn tail).
 //
+// Disk errors. A write_all() whose append fails (ENOSPC, EIO, a failed fsync) returns kUnavailable
+// and none of its events is accepted; the log cuts off what it wrote, so the next write_all()
+// simply tries again, and succeeds once the disk does: no restart is needed. Meanwhile health()
+// reports the error, and the worker probes the disk every `probe_interval` (DiskLog::probe), so
+// health() turns OK again as soon as the disk takes writes, even when no one appends. A cursor that
+// cannot be stored is counted (stats().disk_errors) and stored again later; the segments wholly
+// behind the worker are released all the same (a restart then resumes at the oldest segment left,
+// still behind the real progress: duplicates, never losses), so a disk filled by the queue itself
+// can drain.
+//
 // When the log is full (max_bytes), the overflow policy decides:
 //  * Block: wait for room up to `block_timeout` (zero: forever), then kFull.
 //  * DropNewest: the new event is dropped (counted, handed to `dead_letter`) and write() returns OK.
@@ -26,8 +36,10 @@
 // later calls, and calls concurrent with the first (they wait for it), return the first call's
 // report.
 //
-// Ownership: the queue owns its DiskLog and worker, and shares the destination and dead-letter sink.
-// Thread-safety: write(), write_all(), close(), close_until() and stats() are safe from any thread.
+// Ownership: the queue owns its DiskLog and worker, and shares the destination, the dead-letter
+// sink and options.log.fs (the file system under the log and the cursor file).
+// Thread-safety: write(), write_all(), close(), close_until(), stats() and health() are safe from
+// any thread.
 #pragma once
 
 #include <atomic>
@@ -55,6 +67,7 @@ class DurableQueue final : public Sink {
     std::chrono::nanoseconds close_timeout = std::chrono::seconds(30);  // used by close()
     std::size_t max_batch = 256;  // most events the worker reads from the log at once
     std::chrono::milliseconds cursor_interval{200};
+    std::chrono::milliseconds probe_interval{1000};  // how often a failing disk is probed
     std::shared_ptr<Sink> dead_letter{};  // receives events dropped by kDropNewest; may be null
   };
 
@@ -71,6 +84,7 @@ class DurableQueue final : public Sink {
     std::uint64_t high_water = 0;
     std::uint64_t disk_bytes = 0;  // live bytes of the log
     std::uint64_t cursor_stores = 0;
+    std::uint64_t disk_errors = 0;  // failed log writes and syncs, and cursors not stored
   };
 
   struct CloseReport {
@@ -94,6 +108,8 @@ class DurableQueue final : public Sink {
   CloseReport close_until(std::chrono::steady_clock::time_point deadline);
 
   Stats stats() const;
+  // OK while the log's disk takes writes; else the last write or sync error (DiskLog::health).
+  Status health() const;
   const Options& options() const { return options_; }
 
  private:
