@@ -131,6 +131,33 @@ sinks:
   std::filesystem::remove_all(dir);
 }
 
+// Sink names become directories under data_dir: "a" and "./a" shared one disk queue, "../../x"
+// created one outside data_dir. Now both are errors at the name's position, for --check and the
+// daemon alike, and nothing is created.
+TEST(Cli, SinkNamesThatArePathsAreRefused) {
+  const auto dir = make_temp_dir();
+  const std::string yaml = R"(server: { listen: "127.0.0.1:0" }
+data_dir: ./data
+sinks:
+  a: { type: stdout, queue: { type: disk } }
+  "./a": { type: stdout, queue: { type: disk } }
+  "../../x": { type: stdout, queue: { type: disk } }
+)";
+  for (const bool check : {true, false}) {
+    ProcessResult r = check ? run_evrouted({"--check", "--config", "CONFIG"}, yaml, {}, dir)
+                            : run_evrouted({"--config", "CONFIG"}, yaml, {}, dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("config.yaml:5:3: sink name './a': a sink name is 1 to 64 of the "
+                         "characters A-Z a-z 0-9 _ -"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("config.yaml:6:3: sink name '../../x'"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "data"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "x"));  // data/queues/../../x
+  std::filesystem::remove_all(dir);
+}
+
 // A listener beyond loopback without tokens is open to whoever reaches it: said at --check and at
 // start; the Docker image's config takes its tokens from the environment when given.
 TEST(Cli, AnExposedListenerWithoutTokensIsWarnedAbout) {
