@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -182,9 +183,17 @@ Status Retrying::deliver(std::span<const Event> unit, std::span<Status> results,
   // The clock is read only when a time bound needs it: the success path stays a single write.
   const bool time_bound = options_.max_elapsed > Clock::Duration::zero();
   const Clock::TimePoint start = time_bound ? clock_->now() : Clock::TimePoint();
-  auto attempt = [&] {
-    return results.empty() ? destination_->write(unit[0])
-                           : write_batch_to(*destination_, unit, results);
+  // A destination that throws fails this attempt, not the worker thread that called it: one event
+  // must not take down every event behind it (try costs nothing on the path without a throw).
+  auto attempt = [&]() -> Status {
+    try {
+      return results.empty() ? destination_->write(unit[0])
+                             : write_batch_to(*destination_, unit, results);
+    } catch (const std::exception& e) {
+      return Status::rejected(std::string("the destination threw: ") + e.what());
+    } catch (...) {
+      return Status::rejected("the destination threw an exception");
+    }
   };
 
   Status status = attempt();

@@ -256,6 +256,26 @@ TEST(ExponentialBackoffTest, AZeroBaseStaysZero) {  // 0 * inf is NaN, not max
 }
 
 // Retrying on top of it: after many failures the delays it waits stay at max, never zero.
+// No single event may take down the thread that delivers it: a destination that throws for one
+// event fails that event (dead-lettered with the reason), and the next one goes through.
+TEST(RetryingTest, ADestinationThatThrowsFailsTheEventNotTheThread) {
+  auto dest = std::make_shared<ScriptedSink>();
+  int calls = 0;
+  dest->on_write = [&] {
+    if (calls++ == 0) throw std::length_error("payload too odd");
+  };
+  auto dead = std::make_shared<ScriptedSink>();
+  Retrying retrying(dest, backoff(milliseconds(1), milliseconds(1)), {.dead_letter = dead});
+  const Status s = retrying.write(event());
+  EXPECT_EQ(s.code(), Code::kRejected);
+  EXPECT_EQ(s.message(), "gave up after 1 attempt: the destination threw: payload too odd");
+  EXPECT_EQ(dead->events().size(), 1u);
+  EXPECT_TRUE(retrying.write(event()).is_ok());
+  EXPECT_EQ(retrying.stats().gave_up, 1u);
+  EXPECT_EQ(retrying.stats().delivered, 1u);
+  EXPECT_EQ(calls, 2);  // not retried
+}
+
 TEST(RetryingTest, DelaysNeverCollapseWithAnUnboundedBackoff) {
   auto clock = std::make_shared<FakeClock>();
   auto dest = std::make_shared<ScriptedSink>(std::vector<Status>{}, down());

@@ -6,7 +6,9 @@
 // retry_after() hint, clamped to `max_retry_after`, and the strategy's hold_off()), and tries
 // again, until the write succeeds, the bound is reached (`max_attempts` attempts, or `max_elapsed`
 // since the first attempt; zero means no bound of that kind), or the sink is closed. A
-// non-retryable failure (kRejected, kInvalidArgument...) gives up at once. Giving up hands the
+// non-retryable failure (kRejected, kInvalidArgument...) gives up at once; so does a destination
+// write that throws (kRejected, "the destination threw: <what>"): one event that a sink cannot
+// handle is dead-lettered with that reason instead of ending the thread. Giving up hands the
 // event to `dead_letter` (if set), counts it, and returns the last failure. A write interrupted by
 // close() returns kClosed without giving up on the event (the caller still owns it: a Queue counts
 // it as undelivered).
