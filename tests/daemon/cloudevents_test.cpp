@@ -307,11 +307,13 @@ TEST(CloudEventsOut, AnEventNestedTooDeepIsAnErrorNotACrash) {
 }
 
 // Found by fuzz_cloudevents_out: a wrapped event's `type` becomes the CloudEvent's type only when
-// a CloudEvent can carry it (no control characters); else the default type.
+// a CloudEvent can carry it (not empty, no control characters); else the default type.
 TEST(CloudEventsOut, AWrappedTypeWithControlCharactersFallsBackToTheDefault) {
-  const Json ce = as_cloudevent(event("n1", R"({"id":"n1","type":"a\u000a"})"), Options{});
-  EXPECT_EQ(ce["type"], "evroute.event");
-  EXPECT_EQ(check(ce), "");
+  for (const char* payload : {R"({"id":"n1","type":"a\u000a"})", R"({"id":"n1","type":""})"}) {
+    const Json ce = as_cloudevent(event("n1", payload), Options{});
+    EXPECT_EQ(ce["type"], "evroute.event") << payload;
+    EXPECT_EQ(check(ce), "") << payload;
+  }
 }
 
 // The last line of defence against header injection: whatever an event holds, no header value
