@@ -104,6 +104,16 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
 template <typename JsonT>
 std::string parse_into(std::string_view text, JsonT* out, const JsonParseOptions& options,
                        bool* too_deep) {
+  if (too_deep) *too_deep = false;
+  // nlohmann's lexer takes a NUL byte for the end of the input and skips a leading byte order
+  // mark: either way the text accepted would not be the text kept (a payload is kept as sent).
+  // A JSON text holds neither (RFC 8259: NUL only escaped; a BOM is not part of it).
+  if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return "malformed JSON: a NUL byte at offset " + std::to_string(nul);
+  }
+  if (text.starts_with("\xEF\xBB\xBF")) {
+    return "malformed JSON: a byte order mark is allowed only at the start of the body";
+  }
   BoundedDomParser<JsonT> parser(out, options);
   const bool ok = JsonT::sax_parse(text, &parser);
   if (too_deep) *too_deep = parser.too_deep();

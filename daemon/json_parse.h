@@ -35,7 +35,8 @@ struct JsonParseOptions {
   std::size_t event_depth = 0;
 };
 
-// Parses `text` into *out. Returns "" on success, else why not (*out is then unspecified);
+// Parses `text` into *out. Returns "" on success, else why not (*out is then unspecified). A NUL
+// byte anywhere, or a leading byte order mark, is malformed (the caller strips a body's BOM);
 // *too_deep, when given, says whether the reason is the depth bound.
 std::string parse_json(std::string_view text, nlohmann::ordered_json* out,
                        const JsonParseOptions& options = {}, bool* too_deep = nullptr);

@@ -161,6 +161,21 @@ TEST(ParseEventsHostile, ByteOrderMarkIsDropped) {
   auto arr = parse_events(bom + R"([{"id":"a"}])", BodyFormat::kJson, kFields);
   ASSERT_EQ(arr.error, "");
   EXPECT_EQ(arr.events[0].payload(), R"({"id":"a"})");
+  // Found by fuzz_cloudevents_out: nlohmann skips a BOM at the start of any text it parses, so a
+  // BOM opening a later NDJSON line was accepted and then spliced into a broken payload.
+  auto later = parse_events("{\"a\":1}\n" + bom + "{\"b\":2}\n", BodyFormat::kNdjson, kFields);
+  EXPECT_EQ(later.error, "line 2: malformed JSON: a byte order mark is allowed only at the start "
+                         "of the body");
+}
+
+// Found by fuzz_cloudevents_out: nlohmann takes a NUL byte for the end of its input, so what
+// followed it was accepted unparsed and passed on in the payload.
+TEST(ParseEventsHostile, ANulByteIsMalformedNotTheEndOfTheText) {
+  for (BodyFormat f : {BodyFormat::kJson, BodyFormat::kNdjson}) {
+    auto r = parse_events(std::string("{\"a\":1}\0garbage", 16), f, kFields);
+    EXPECT_NE(r.error.find("malformed JSON: a NUL byte at offset 7"), std::string::npos) << r.error;
+    EXPECT_TRUE(r.events.empty());
+  }
 }
 
 TEST(ParseEventsHostile, DuplicateIdIsRejected) {
