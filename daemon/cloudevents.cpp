@@ -96,9 +96,9 @@ Json wrap(const evroute::Event& event, const Options& options, std::optional<Jso
   if (json && data->is_object()) {
     // A type a CloudEvent can carry: a non-empty string without control characters.
     // (json::empty() is false for every string: test the string itself.)
-    if (auto it = data->find("type");
-        it != data->end() && it->is_string() && !it->get_ref<const std::string&>().empty() &&
-        !has_control_character(it->get_ref<const std::string&>())) {
+    if (auto it = data->find("type"); it != data->end() && it->is_string() &&
+                                      !it->get_ref<const std::string&>().empty() &&
+                                      !has_control_character(it->get_ref<const std::string&>())) {
       type = it->get<std::string>();
     }
   }

@@ -204,12 +204,13 @@ std::optional<std::array<unsigned char, 32>> presented_token(const httplib::Requ
 
 }  // namespace
 
+std::shared_ptr<const Server::Tokens> Server::tokens() const {
+  std::lock_guard<std::mutex> g(tokens_mu_);
+  return tokens_;
+}
+
 bool Server::authorized(const httplib::Request& req, Access access) const {
-  std::shared_ptr<const Tokens> tokens;
-  {
-    std::lock_guard<std::mutex> g(tokens_mu_);
-    tokens = tokens_;
-  }
+  const std::shared_ptr<const Tokens> tokens = this->tokens();
   // Which tokens grant `access`; none configured for it: open.
   const bool admin_set = !tokens->admin.empty();
   if (access == Access::kIngest && tokens->ingest.empty()) return true;
@@ -221,11 +222,7 @@ bool Server::authorized(const httplib::Request& req, Access access) const {
 }
 
 bool Server::authenticated_admin(const httplib::Request& req) const {
-  std::shared_ptr<const Tokens> tokens;
-  {
-    std::lock_guard<std::mutex> g(tokens_mu_);
-    tokens = tokens_;
-  }
+  const std::shared_ptr<const Tokens> tokens = this->tokens();
   const auto presented = presented_token(req);
   if (!presented) return false;
   return one_of(*presented, tokens->admin) ||

@@ -79,7 +79,8 @@ class Server {
   struct Tokens {
     std::vector<Digest> ingest, admin;  // SHA-256 of each accepted token
   };
-  mutable std::mutex tokens_mu_;  // guards the pointer, not what it points to
+  std::shared_ptr<const Tokens> tokens() const;  // the current set (a reload replaces it)
+  mutable std::mutex tokens_mu_;                 // guards the pointer, not what it points to
   std::shared_ptr<const Tokens> tokens_;
   std::atomic<bool> draining_{false};
 };

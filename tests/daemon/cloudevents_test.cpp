@@ -323,8 +323,8 @@ TEST(WebhookRequest, AnEventIdWithCrLfOrNulIsNeverSent) {
   HttpSinkConfig config;
   ASSERT_FALSE(parse_webhook_url(hook.url(), &config));
   HttpSink sink(config);
-  for (const std::string& id : {std::string("a\r\nX-Injected: 1"), std::string("a\nb"),
-                                std::string("a\0b", 3)}) {
+  for (const std::string& id :
+       {std::string("a\r\nX-Injected: 1"), std::string("a\nb"), std::string("a\0b", 3)}) {
     const evroute::Status s = sink.write(event(id, R"({"x":1})"));
     EXPECT_EQ(s.code(), evroute::Code::kRejected) << s;
     EXPECT_NE(s.message().find("header 'webhook-id'"), std::string::npos) << s;

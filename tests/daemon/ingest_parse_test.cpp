@@ -164,8 +164,9 @@ TEST(ParseEventsHostile, ByteOrderMarkIsDropped) {
   // Found by fuzz_cloudevents_out: nlohmann skips a BOM at the start of any text it parses, so a
   // BOM opening a later NDJSON line was accepted and then spliced into a broken payload.
   auto later = parse_events("{\"a\":1}\n" + bom + "{\"b\":2}\n", BodyFormat::kNdjson, kFields);
-  EXPECT_EQ(later.error, "line 2: malformed JSON: a byte order mark is allowed only at the start "
-                         "of the body");
+  EXPECT_EQ(later.error,
+            "line 2: malformed JSON: a byte order mark is allowed only at the start "
+            "of the body");
 }
 
 // Found by fuzz_cloudevents_out: nlohmann takes a NUL byte for the end of its input, so what

@@ -25,7 +25,7 @@
 //
 // When the log is full (max_bytes), the overflow policy decides:
 //  * Block: wait for room up to `block_timeout` (zero: forever), then kFull.
-//  * DropNewest: the new event is dropped (counted, handed to `dead_letter`) and write() returns OK.
+//  * DropNewest: the new event is dropped (counted, handed to `dead_letter`); write() returns OK.
 // (DropOldest is not offered: evicting from the middle of a durable log would cost a rewrite.)
 //
 // close_until(deadline) stops accepting, keeps delivering until the log is drained or the deadline

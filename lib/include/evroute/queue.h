@@ -20,8 +20,8 @@
 // of the payload sizes plus one separator byte each; 0 = no byte bound; an event larger than that
 // goes alone), or `batch.max_wait` after it started waiting for the batch to fill, or at once when
 // the queue is full (at `capacity`) or closing. With `batch.max_wait` zero it never waits: a batch
-// is whatever is waiting when the worker takes it (up to the bounds). Time comes from `clock` (FakeClock in tests). Each event's own result
-// counts it as delivered or failed.
+// is whatever is waiting when the worker takes it (up to the bounds). Time comes from `clock`
+// (FakeClock in tests). Each event's own result counts it as delivered or failed.
 //
 // A destination write that fails is counted as failed and not retried here: put a Retrying sink in
 // front of the destination for that.

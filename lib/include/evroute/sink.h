@@ -11,7 +11,8 @@
 //    makes a call that overlaps the first one wait until the first has finished. After close()
 //    every write returns Code::kClosed.
 //  * close() may be called while a write is in flight on another thread; it must make that write
-//    return promptly (with kClosed or the write's own result) rather than wait for it without bound.
+//    return promptly (with kClosed or the write's own result) rather than wait for it without
+//    bound.
 //  * An empty Event is rejected with Code::kInvalidArgument.
 //
 // Thread-safety: unless a class says otherwise, write() and close() are safe to call from any
