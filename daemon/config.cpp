@@ -76,7 +76,7 @@ void read_server(ConfigReader& r, ServerConfig& server) {
       server.max_body_bytes = *v;
     }
   }
-  if (auto v = r.unsigned_integer("threads", 1, 1024)) server.threads = static_cast<unsigned>(*v);
+  if (auto v = r.unsigned_integer("threads", 0, 1024)) server.threads = static_cast<unsigned>(*v);
   if (auto v = r.unsigned_integer("max_connections", 1, 1000000)) server.max_connections = *v;
   if (auto v = r.size("max_header_bytes")) {
     if (*v < 1024 || *v > (64u << 20)) {
@@ -86,6 +86,17 @@ void read_server(ConfigReader& r, ServerConfig& server) {
     }
   }
   if (auto v = r.unsigned_integer("max_header_count", 1, 100000)) server.max_header_count = *v;
+  if (auto v = r.size("max_buffered_bytes")) {
+    if (*v < server.max_body_bytes) {
+      r.error("max_buffered_bytes",
+              "server: 'max_buffered_bytes' must be at least max_body_bytes (" +
+                  std::to_string(server.max_body_bytes) + ")");
+    } else {
+      server.max_buffered_bytes = *v;
+    }
+  } else if (server.max_buffered_bytes < server.max_body_bytes) {
+    server.max_buffered_bytes = server.max_body_bytes;  // the default, raised to fit one request
+  }
   for (auto [key, into] : {std::pair{"request_timeout", &server.request_timeout},
                            std::pair{"idle_timeout", &server.idle_timeout}}) {
     if (auto v = r.duration(key)) {

@@ -42,6 +42,7 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
   for (auto [key, changed] :
        {std::pair{"max_body_bytes", a.max_body_bytes != b.max_body_bytes},
         std::pair{"max_connections", a.max_connections != b.max_connections},
+        std::pair{"max_buffered_bytes", a.max_buffered_bytes != b.max_buffered_bytes},
         std::pair{"max_header_bytes", a.max_header_bytes != b.max_header_bytes},
         std::pair{"max_header_count", a.max_header_count != b.max_header_count},
         std::pair{"request_timeout", a.request_timeout != b.request_timeout},

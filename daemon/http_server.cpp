@@ -94,20 +94,46 @@ std::string format_duration(std::chrono::nanoseconds d) {
   return std::to_string(ms) + "ms";
 }
 
+// Bytes of request bodies held at once, over every connection (Limits::max_buffered_bytes).
+class BodyBudget {
+ public:
+  explicit BodyBudget(std::uint64_t limit) : limit_(limit) {}
+  bool try_charge(std::uint64_t n) {
+    std::uint64_t used = used_.load(std::memory_order_relaxed);
+    do {
+      if (n > limit_ - std::min(used, limit_)) return false;
+    } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
+    return true;
+  }
+  void release(std::uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+
+ private:
+  const std::uint64_t limit_;
+  std::atomic<std::uint64_t> used_{0};
+};
+
 // The request parser: Beast's, with a bound on the number of header fields (Beast bounds only
 // their bytes) and a refusal of a second Content-Length (Beast accepts equal ones, which proxies
 // may read differently). Fills a Request in place.
 class RequestParser final : public bhttp::basic_parser<true> {
  public:
-  RequestParser(Request& request, const Limits& limits)
-      : request_(request), max_fields_(limits.max_header_count) {
+  RequestParser(Request& request, const Limits& limits, BodyBudget& budget)
+      : request_(request), max_fields_(limits.max_header_count), budget_(budget) {
     header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     body_limit(limits.max_body_bytes);
     eager(true);
   }
+  ~RequestParser() override { budget_.release(charged_); }
   bool too_many_fields() const { return too_many_fields_; }
   bool duplicate_content_length() const { return duplicate_content_length_; }
+  bool over_budget() const { return over_budget_; }
+  // Charges `n` more bytes of body (a decoded body's growth) to the budget.
+  bool charge(std::uint64_t n) {
+    if (!budget_.try_charge(n)) return over_budget_ = true, false;
+    charged_ += n;
+    return true;
+  }
 
  private:
   void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target,
@@ -134,16 +160,27 @@ class RequestParser final : public bhttp::basic_parser<true> {
     request_.headers.insert(name, name_string, value);
   }
   void on_header_impl(error_code&) override {}
+  // A Content-Length body is charged whole before it is read; a chunked one chunk by chunk.
   void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
-                         error_code&) override {
-    if (content_length) request_.body.reserve(static_cast<std::size_t>(*content_length));
+                         error_code& ec) override {
+    if (!content_length) return;
+    if (!charge(*content_length)) {
+      ec = bhttp::error::body_limit;
+      return;
+    }
+    request_.body.reserve(static_cast<std::size_t>(*content_length));
   }
   std::size_t on_body_impl(beast::string_view body, error_code&) override {
     request_.body.append(body.data(), body.size());
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 error_code& ec) override {
+    if (!charge(body.size())) {
+      ec = bhttp::error::body_limit;
+      return 0;
+    }
     request_.body.append(body.data(), body.size());
     return body.size();
   }
@@ -151,6 +188,9 @@ class RequestParser final : public bhttp::basic_parser<true> {
 
   Request& request_;
   std::size_t max_fields_;
+  BodyBudget& budget_;
+  std::uint64_t charged_ = 0;
+  bool over_budget_ = false;
   std::size_t fields_ = 0;
   int content_lengths_ = 0;
   bool too_many_fields_ = false;
@@ -307,7 +347,11 @@ class Connection {
 
 struct HttpServer::Impl {
   Impl(Limits l, Handler h, Observer o)
-      : limits(l), handler(std::move(h)), observer(std::move(o)), pool(l.blocking_threads) {
+      : limits(l),
+        handler(std::move(h)),
+        observer(std::move(o)),
+        bodies(l.max_buffered_bytes),
+        pool(l.blocking_threads) {
     const unsigned n =
         limits.threads > 0 ? limits.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) loops.push_back(std::make_unique<Loop>());
@@ -326,7 +370,9 @@ struct HttpServer::Impl {
   const Limits limits;
   const Handler handler;
   const Observer observer;
-  std::atomic<std::size_t> open{0};  // connections (declared before loops: they outlive them)
+  // Declared before loops: the connections (destroyed with their loop) use these.
+  std::atomic<std::size_t> open{0};
+  BodyBudget bodies;
   std::vector<std::unique_ptr<Loop>> loops;
   std::optional<tcp::acceptor> acceptor;
   asio::steady_timer* accept_retry = nullptr;  // set by serve()
@@ -396,8 +442,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   enum class Phase { kHandshake, kIdle, kReading, kHandling, kWriting, kLingering, kClosed };
 
   void begin_request() {
+    parser_.reset();  // gives its body's bytes back to the budget
     request_.emplace();
-    parser_.emplace(*request_, server_.limits);
+    parser_.emplace(*request_, server_.limits, server_.bodies);
     sent_continue_ = false;
     head_ = false;
     phase_ = Phase::kIdle;
@@ -467,11 +514,21 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       return answer(error_response(431, "request header larger than max_header_bytes (" +
                                             std::to_string(limits.max_header_bytes) + ")"));
     }
+    if (parser_->over_budget()) return answer(busy());
     if (parser_->duplicate_content_length()) {
       return answer(error_response(400, "more than one Content-Length header"));
     }
     if (ec == bhttp::error::body_limit) return answer(too_large());
     answer(error_response(400, "malformed HTTP request: " + ec.message()));
+  }
+
+  Response busy() const {
+    Response r = error_response(
+        503, "evrouted holds server.max_buffered_bytes (" +
+                 std::to_string(server_.limits.max_buffered_bytes) +
+                 ") of request bodies already; retry");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
   }
 
   Response too_large(bool close = true) const {
@@ -491,9 +548,15 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       req.method = "GET";
     }
     std::string why;
+    const std::size_t wire_size = req.body.size();
     switch (decode_body(req.header("Content-Encoding"), req.body, server_.limits.max_body_bytes,
                         &why)) {
       case Decoded::kOk:
+        if (req.body.size() > wire_size && !parser_->charge(req.body.size() - wire_size)) {
+          Response r = busy();
+          r.close = false;
+          return answer(std::move(r));
+        }
         break;
       case Decoded::kTooLarge:
         return answer(too_large(/*close=*/false));

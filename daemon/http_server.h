@@ -22,6 +22,9 @@
 //   - max_header_bytes for the request line and header fields, max_header_count fields: 431;
 //   - max_body_bytes for the body, on the wire and decoded: 413, before reading it when
 //     Content-Length says so (no `100 Continue` is sent for it);
+//   - max_buffered_bytes of request bodies held at once over all connections (read, decoded,
+//     waiting for or in the handler): past it, 503 with Retry-After: 1, so that many clients
+//     sending large bodies at once cannot exhaust memory;
 //   - request_timeout from a request's first byte (for TLS, from the connection) until it is read
 //     whole, and to write an answer: 408 (closed without an answer while writing);
 //   - idle_timeout between requests on a keep-alive connection: closed;
@@ -100,6 +103,7 @@ struct Limits {
   std::size_t max_header_bytes = 16 << 10;
   std::size_t max_header_count = 100;
   std::uint64_t max_body_bytes = 1 << 20;
+  std::uint64_t max_buffered_bytes = 64 << 20;  // request bodies held at once, all connections
   std::chrono::nanoseconds request_timeout = std::chrono::seconds(10);
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);
   unsigned blocking_threads = 32;  // the pool that runs handlers which may wait

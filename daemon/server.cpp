@@ -50,6 +50,7 @@ http::Limits limits_of(const ServerConfig& c) {
   l.max_header_bytes = static_cast<std::size_t>(c.max_header_bytes);
   l.max_header_count = static_cast<std::size_t>(c.max_header_count);
   l.max_body_bytes = c.max_body_bytes;
+  l.max_buffered_bytes = c.max_buffered_bytes;
   l.request_timeout = c.request_timeout;
   l.idle_timeout = c.idle_timeout;
   return l;
