@@ -5,8 +5,8 @@
 // CloudEvent's id and filters test its attributes (`type`, `source`, extensions...) as top-level
 // fields. check() validates that form; from_binary() builds it from a binary-mode request:
 //   - every ce-NAME header becomes attribute NAME, a string: its value percent-decoded, which
-//     cpp-httplib's server already does for every header value (malformed %-sequences stay as
-//     they are); the result must be UTF-8;
+//     the server (Server::handle_events, http::percent_decode) has done already (malformed
+//     %-sequences stay as they are); the result must be UTF-8;
 //   - Content-Type becomes `datacontenttype`;
 //   - the body becomes `data`: parsed JSON when the content type is JSON (application/json,
 //     text/json, */*+json), a JSON string when it is text (valid UTF-8 without control characters
@@ -78,7 +78,7 @@ Json as_cloudevent(const evroute::Event& event, const Options& options,
 
 // Helpers, exposed for tests.
 // HTTP binding 3.1.3.2: space, '"', '%' and every byte outside printable ASCII become %XX.
-// (Decoding is the HTTP server's: cpp-httplib decodes header values as it reads them.)
+// (Decoding is the HTTP server's: it decodes ce-* header values as it reads them.)
 std::string percent_encode(std::string_view value);
 // Strict RFC 4648 base64 (padding required, no whitespace); nullopt when malformed.
 std::optional<std::string> base64_decode(std::string_view text);

@@ -126,7 +126,12 @@ class RequestParser final : public bhttp::basic_parser<true> {
   }
   ~RequestParser() override { budget_.release(charged_); }
   bool too_many_fields() const { return too_many_fields_; }
-  bool duplicate_content_length() const { return duplicate_content_length_; }
+  // A second Content-Length: equal to the first (refused here), or not (refused by Beast before
+  // on_field_impl sees it, with the first one already recorded).
+  bool duplicate_content_length(const error_code& ec) const {
+    return duplicate_content_length_ ||
+           (ec == bhttp::error::bad_content_length && content_lengths_ > 0);
+  }
   bool over_budget() const { return over_budget_; }
   // Charges `n` more bytes of body (a decoded body's growth) to the budget.
   bool charge(std::uint64_t n) {
@@ -418,6 +423,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   void expire() override {
     switch (phase_) {
       case Phase::kReading:
+        if (writing_continue_) return close();  // one write at a time
         // The read stays outstanding: its completion is ignored (phase_ has moved on).
         return answer(error_response(408, "request not received within request_timeout (" +
                                               format_duration(server_.limits.request_timeout) +
@@ -471,9 +477,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (parser_->is_header_done() && !sent_continue_ && request_->version >= 11 &&
         iequals(request_->header("Expect"), "100-continue")) {
       sent_continue_ = true;
+      writing_continue_ = true;
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                         [self = this->shared_from_this()](const error_code& ec, std::size_t) {
+                          self->writing_continue_ = false;
                           if (ec) return self->close();
                           if (self->phase_ == Phase::kReading) self->read();
                         });
@@ -515,7 +523,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
                                             std::to_string(limits.max_header_bytes) + ")"));
     }
     if (parser_->over_budget()) return answer(busy());
-    if (parser_->duplicate_content_length()) {
+    if (parser_->duplicate_content_length(ec)) {
       return answer(error_response(400, "more than one Content-Length header"));
     }
     if (ec == bhttp::error::body_limit) return answer(too_large());
@@ -639,6 +647,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   Clock::time_point started_{};
   bool reading_ = false;
   bool sent_continue_ = false;
+  bool writing_continue_ = false;
   bool close_after_ = false;
   bool head_ = false;
 };
@@ -809,7 +818,7 @@ int HttpServer::bind(const std::string& host, int port) {
 
 bool HttpServer::serve() {
   Impl& s = *impl_;
-  if (!s.acceptor->is_open()) return false;
+  if (!s.acceptor->is_open() || s.stopping.load()) return false;
   asio::steady_timer retry(s.loops[0]->context);
   s.accept_retry = &retry;
   asio::post(s.loops[0]->context, [&s] { s.accept(); });
