@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -75,6 +77,43 @@ void read_server(ConfigReader& r, ServerConfig& server) {
     }
   }
   if (auto v = r.unsigned_integer("threads", 1, 1024)) server.threads = static_cast<unsigned>(*v);
+  if (auto v = r.unsigned_integer("max_connections", 1, 1000000)) server.max_connections = *v;
+  if (auto v = r.size("max_header_bytes")) {
+    if (*v < 1024 || *v > (64u << 20)) {
+      r.error("max_header_bytes", "server: 'max_header_bytes' must be between 1KiB and 64MiB");
+    } else {
+      server.max_header_bytes = *v;
+    }
+  }
+  if (auto v = r.unsigned_integer("max_header_count", 1, 100000)) server.max_header_count = *v;
+  for (auto [key, into] : {std::pair{"request_timeout", &server.request_timeout},
+                           std::pair{"idle_timeout", &server.idle_timeout}}) {
+    if (auto v = r.duration(key)) {
+      if (*v < std::chrono::milliseconds(100)) {
+        r.error(key, std::string("server: '") + key + "' must be at least 100ms");
+      } else {
+        *into = *v;
+      }
+    }
+  }
+  if (auto tls = r.map("tls"); tls && tls->valid()) {
+    ServerConfig::Tls t;
+    const auto file = [&](const char* key, bool required, std::string* into) {
+      auto v = required ? tls->required_string(key) : tls->string(key);
+      if (!v) return;
+      if (v->empty()) return tls->error(key, std::string("server.tls: '") + key + "' is empty");
+      if (::access(v->c_str(), R_OK) != 0) {
+        return tls->error(key, std::string("server.tls: ") + key + " '" + *v +
+                                   "' cannot be read: " + std::strerror(errno));
+      }
+      *into = *v;
+    };
+    file("cert_file", true, &t.cert_file);
+    file("key_file", true, &t.key_file);
+    file("client_ca_file", false, &t.client_ca_file);
+    tls->finish();
+    server.tls = std::move(t);
+  }
   if (auto auth = r.map("auth"); auth && auth->valid()) {
     read_tokens(*auth, "tokens", &server.tokens);
     read_tokens(*auth, "admin_tokens", &server.admin_tokens);

@@ -28,7 +28,18 @@ struct ServerConfig {
   // Tokens for the admin actions (enable, replay, reading dead letters, full webhook URLs in
   // GET /v1/sinks). Empty: `tokens` grant those too. Admin tokens are accepted for ingest as well.
   std::vector<std::string> admin_tokens;
-  unsigned threads = 0;             // HTTP worker threads; 0 = automatic
+  unsigned threads = 0;  // HTTP event loops; 0 = one per core
+  // Bounds on clients (http_server.h says what each answers).
+  std::uint64_t max_connections = 4096;
+  std::uint64_t max_header_bytes = 16 << 10;
+  std::uint64_t max_header_count = 100;
+  Duration request_timeout = std::chrono::seconds(10);
+  Duration idle_timeout = std::chrono::seconds(60);
+  // `tls: {cert_file, key_file, client_ca_file}`: HTTPS on the listener (mutual TLS with a CA).
+  struct Tls {
+    std::string cert_file, key_file, client_ca_file;
+  };
+  std::optional<Tls> tls;
 };
 
 // `limits:` — process-wide bounds.

@@ -39,9 +39,18 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
   const ServerConfig& b = next.server;
   if (a.listen != b.listen) diff.restart_needed.push_back("server.listen changed");
   if (a.threads != b.threads) diff.restart_needed.push_back("server.threads changed");
-  if (a.max_body_bytes != b.max_body_bytes) {
-    diff.restart_needed.push_back("server.max_body_bytes changed");
+  for (auto [key, changed] :
+       {std::pair{"max_body_bytes", a.max_body_bytes != b.max_body_bytes},
+        std::pair{"max_connections", a.max_connections != b.max_connections},
+        std::pair{"max_header_bytes", a.max_header_bytes != b.max_header_bytes},
+        std::pair{"max_header_count", a.max_header_count != b.max_header_count},
+        std::pair{"request_timeout", a.request_timeout != b.request_timeout},
+        std::pair{"idle_timeout", a.idle_timeout != b.idle_timeout},
+        std::pair{"tls", a.tls.has_value() != b.tls.has_value()}}) {
+    if (changed) diff.restart_needed.push_back(std::string("server.") + key + " changed");
   }
+  // server.tls's files are loaded again by every reload (Server::reload_tls): renewed
+  // certificates, and other file names too, need no restart.
   // Applied in place (Server::set_tokens).
   diff.tokens_changed = a.tokens != b.tokens || a.admin_tokens != b.admin_tokens;
   if (running.limits.memory != next.limits.memory) {

@@ -20,6 +20,7 @@
 #include "logging.h"
 #include "router.h"
 #include "server.h"
+#include "sinks/webhook_client.h"
 
 namespace {
 
@@ -85,17 +86,33 @@ int probe(const std::string& config_path) {
   std::string host = loaded.config->server.host;
   if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
   if (host == "::") host = "::1";
-  httplib::Client client(host, loaded.config->server.port);
-  client.set_connection_timeout(std::chrono::seconds(2));
-  client.set_read_timeout(std::chrono::seconds(2));
-  auto res = client.Get("/readyz");
-  if (!res) {
-    std::fprintf(stderr, "probe: %s:%d: %s\n", host.c_str(), loaded.config->server.port,
-                 httplib::to_string(res.error()).c_str());
+  // Over TLS when the listener has it (the certificate is not checked: this is our own server,
+  // whose name may not be "localhost").
+  evrouted::HttpSinkConfig target;
+  const bool ipv6 = host.find(':') != std::string::npos;
+  target.scheme_host_port = std::string(loaded.config->server.tls ? "https" : "http") + "://" +
+                            (ipv6 ? "[" + host + "]" : host) + ":" +
+                            std::to_string(loaded.config->server.port);
+  target.timeout = std::chrono::seconds(2);
+  target.tls_verify = false;
+  evrouted::WebhookResponse response;
+  evroute::Status status;
+  try {
+    evrouted::WebhookConnection connection(std::make_shared<evrouted::WebhookTarget>(target));
+    evrouted::WebhookRequest request;
+    request.method = "GET";
+    request.path = "/readyz";
+    status = connection.send(request, &response);
+  } catch (const std::exception& e) {
+    status = evroute::Status(evroute::Code::kUnavailable, e.what());
+  }
+  if (!status.is_ok()) {
+    std::fprintf(stderr, "probe: %s: %s\n", target.scheme_host_port.c_str(),
+                 status.to_string().c_str());
     return 1;
   }
-  std::printf("probe: %d %s\n", res->status, res->body.c_str());
-  return res->status == 200 ? 0 : 1;
+  std::printf("probe: %d\n", response.status);
+  return response.status == 200 ? 0 : 1;
 }
 
 // --dry-run: events from stdin, what each sink would send to stdout. Builds no sink, opens no file
@@ -132,9 +149,11 @@ void warn_if_exposed(const evrouted::ServerConfig& server) {
 // SIGHUP: re-reads the configuration file and applies its sinks to the running router (see
 // Router::reload): unchanged sinks keep running untouched, added ones start, removed ones drain and
 // close, changed ones are rebuilt with their queued events. An invalid file is rejected with every
-// problem logged (as --check prints them) and changes nothing. server.auth.tokens are replaced.
+// problem logged (as --check prints them) and changes nothing. server.auth.tokens are replaced;
+// server.tls's certificate, key and CA files are loaded again (a bad one keeps the previous).
 // Settings a running daemon cannot take (the rest of server.*, limits.memory, data_dir, a sink's
-// queue.type) are logged as needing a restart and keep their running values. `running` becomes what now runs.
+// queue.type) are logged as needing a restart and keep their running values. `running` becomes what
+// now runs.
 void reload_config(const std::string& config_path, evrouted::Config& running,
                    evrouted::Router& router, evrouted::Server& server) {
   evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
@@ -147,6 +166,19 @@ void reload_config(const std::string& config_path, evrouted::Config& running,
     return;
   }
   evrouted::Config& next = *loaded.config;
+  // Certificates are renewed in place (same file names): load them again at every reload.
+  if (running.server.tls && next.server.tls) {
+    if (const std::string problem = server.reload_tls(next.server); !problem.empty()) {
+      spdlog::error("SIGHUP: {}; keeping the previous certificate", problem);
+    } else {
+      spdlog::info("SIGHUP: server.tls: loaded {} and {}{}", next.server.tls->cert_file,
+                   next.server.tls->key_file,
+                   next.server.tls->client_ca_file.empty()
+                       ? ""
+                       : " (client certificates: " + next.server.tls->client_ca_file + ")");
+      running.server.tls = next.server.tls;
+    }
+  }
   const evrouted::ConfigDiff diff = evrouted::diff_configs(running, next);
   if (diff.empty() && running.shutdown_timeout == next.shutdown_timeout) {
     spdlog::info("SIGHUP: {} is valid and unchanged", config_path);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
 namespace evrouted {
 
@@ -228,6 +229,7 @@ std::shared_ptr<Topology> make_topology(std::vector<std::shared_ptr<Route>> rout
   t->routes = std::move(routes);
   t->attribute_fields = std::move(fields);
   for (const auto& r : t->routes) {
+    if (r->durable) t->has_disk_queue = true;
     if (r->durable || !r->queue) continue;
     t->has_memory_queue = true;
     if (r->queue_config.when_full == evroute::OverflowPolicy::kBlock &&
@@ -394,15 +396,40 @@ std::shared_ptr<const std::vector<std::string>> Router::attribute_fields() const
   return topology()->attribute_fields;
 }
 
+namespace {
+
+// Takes `m` (shared or exclusive, through `try_lock`) without waiting for long: a holder on the
+// fast path lets go within microseconds, one that waits for room may hold it for a block_timeout.
+template <typename TryLock>
+bool lock_briefly(TryLock try_lock) {
+  for (int i = 0; i < 200; ++i) {
+    if (try_lock()) return true;
+    if (i >= 20) std::this_thread::yield();
+  }
+  return false;
+}
+
+}  // namespace
+
 Router::Admission Router::submit(std::span<const evroute::Event> events,
-                                 const std::vector<std::string>* parsed_with) {
+                                 const std::vector<std::string>* parsed_with, Wait wait) {
   if (!accepting()) return {Outcome::kClosed, "evrouted is shutting down"};
+  const bool may_wait = wait == Wait::kAllowed;
+  static const Admission would_block{Outcome::kWouldBlock, "the request would wait"};
   // Held for the whole request: a reload swaps the topology between requests, never during one.
-  std::shared_lock<std::shared_mutex> reload_guard(reload_mu_);
+  std::shared_lock<std::shared_mutex> reload_guard(reload_mu_, std::defer_lock);
+  if (may_wait) {
+    reload_guard.lock();
+  } else if (!lock_briefly([&] { return reload_guard.try_lock(); })) {
+    return would_block;
+  }
   const Topology& t = *topology_;  // stable while reload_mu_ is held
   if (parsed_with && parsed_with != t.attribute_fields.get()) {
     return {Outcome::kReparse, "the configuration was reloaded; parse the request again"};
   }
+  // A disk queue's write syncs to disk (fsync: always) or may find the disk full: never on a
+  // caller that must not wait.
+  if (!may_wait && t.has_disk_queue) return would_block;
   // Disk queues first, without the admission lock, so that concurrent requests share fsyncs.
   std::vector<evroute::Event> matching;
   for (const auto& r : t.routes) {
@@ -443,10 +470,15 @@ Router::Admission Router::submit(std::span<const evroute::Event> events,
 
   std::unique_lock<std::shared_mutex> exclusive(admission_mu_, std::defer_lock);
   std::shared_lock<std::shared_mutex> shared(admission_mu_, std::defer_lock);
-  if (t.has_blocking_queue) {
-    exclusive.lock();
-  } else {
-    shared.lock();
+  if (may_wait) {
+    if (t.has_blocking_queue) {
+      exclusive.lock();
+    } else {
+      shared.lock();
+    }
+  } else if (!lock_briefly(
+                 [&] { return t.has_blocking_queue ? exclusive.try_lock() : shared.try_lock(); })) {
+    return would_block;
   }
   if (!accepting()) return {Outcome::kClosed, "evrouted is shutting down"};
 
@@ -462,9 +494,14 @@ Router::Admission Router::submit(std::span<const evroute::Event> events,
                                         r->name + "', more than its queue capacity (" +
                                         std::to_string(q.capacity) + ")"};
       }
+      const auto now = std::chrono::steady_clock::now();
+      if (!may_wait) {
+        if (!r->queue->wait_for_room(n, now)) return would_block;  // no room now: nothing written
+        continue;
+      }
       const auto wait =
           q.block_timeout.count() > 0 ? q.block_timeout : Duration(std::chrono::hours(24 * 365));
-      if (!r->queue->wait_for_room(n, std::chrono::steady_clock::now() + wait)) {
+      if (!r->queue->wait_for_room(n, now + wait)) {
         if (!accepting()) return {Outcome::kClosed, "evrouted is shutting down"};
         spdlog::warn("sink '{}': queue full ({} pending); request refused", r->name,
                      r->queue->stats().pending);

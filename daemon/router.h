@@ -144,6 +144,7 @@ struct Topology {
   std::shared_ptr<const std::vector<std::string>> attribute_fields;
   bool has_blocking_queue = false;  // some memory queue blocks when full (admission serialized)
   bool has_memory_queue = false;
+  bool has_disk_queue = false;
 
   // The route named `name`, or null.
   std::shared_ptr<Route> find(std::string_view name) const;
@@ -160,14 +161,20 @@ class Router {
  public:
   enum class Outcome {
     kAccepted,
-    kFull,        // a blocking queue stayed full past its block_timeout (503)
-    kTooLarge,    // more events for one sink than its queue can ever hold, or more bytes than
-                  // limits.memory (413)
-    kClosed,      // shutting down (503)
-    kOverBudget,  // the events do not fit in what limits.memory has left now (503)
+    kFull,         // a blocking queue stayed full past its block_timeout (503)
+    kTooLarge,     // more events for one sink than its queue can ever hold, or more bytes than
+                   // limits.memory (413)
+    kClosed,       // shutting down (503)
+    kOverBudget,   // the events do not fit in what limits.memory has left now (503)
     kUnavailable,  // a disk queue could not store the events (I/O error) (503)
     kReparse,      // a reload changed the attribute fields: parse the request again and resubmit
+    kWouldBlock,   // Wait::kNever, and admitting would wait: nothing was admitted
   };
+  // Whether submit() may wait: for a disk queue's write (and its fsync), for room in a `block`
+  // queue, or for a lock held by a request that waits. An event-loop thread must not: with
+  // kNever, submit() returns kWouldBlock instead, having admitted nothing, and the caller submits
+  // again from a thread that may wait.
+  enum class Wait { kAllowed, kNever };
   struct Admission {
     Outcome outcome = Outcome::kAccepted;
     std::string message;
@@ -192,7 +199,8 @@ class Router {
   // `parsed_with`: the attribute_fields() snapshot the events were parsed with; when a reload has
   // replaced it since, nothing is admitted and the outcome is kReparse. Null: not checked.
   Admission submit(std::span<const evroute::Event> events,
-                   const std::vector<std::string>* parsed_with = nullptr);
+                   const std::vector<std::string>* parsed_with = nullptr,
+                   Wait wait = Wait::kAllowed);
   ShutdownReport shutdown(Duration timeout);
 
   struct ReloadReport {

@@ -33,135 +33,138 @@ std::array<unsigned char, 32> sha256(std::string_view s) {
   return digest;
 }
 
-void reply(httplib::Response& res, int status, const Json& body) {
+void reply(http::Response& res, int status, const Json& body) {
   res.status = status;
-  res.set_content(dump_json(body), "application/json");  // error texts may quote any bytes
+  res.content_type = "application/json";
+  res.body = dump_json(body);  // error texts may quote any bytes
 }
 
-void reply_error(httplib::Response& res, int status, std::string_view message) {
+void reply_error(http::Response& res, int status, std::string_view message) {
   reply(res, status, Json{{"error", message}});
 }
 
-// When the current request started, per HTTP worker thread (a worker handles one request at a
-// time): set by the pre-routing handler, read by the logger once the response is written.
-thread_local std::chrono::steady_clock::time_point request_start;
+http::Limits limits_of(const ServerConfig& c) {
+  http::Limits l;
+  l.threads = c.threads;
+  l.max_connections = static_cast<std::size_t>(c.max_connections);
+  l.max_header_bytes = static_cast<std::size_t>(c.max_header_bytes);
+  l.max_header_count = static_cast<std::size_t>(c.max_header_count);
+  l.max_body_bytes = c.max_body_bytes;
+  l.request_timeout = c.request_timeout;
+  l.idle_timeout = c.idle_timeout;
+  return l;
+}
+
+http::TlsFiles tls_files(const ServerConfig::Tls& t) {
+  return {t.cert_file, t.key_file, t.client_ca_file};
+}
+
+// "/v1/sinks/NAME/<rest>": NAME (not empty, without '/') when `path` has that shape.
+std::optional<std::string> sink_in(std::string_view path, std::string_view rest) {
+  constexpr std::string_view kPrefix = "/v1/sinks/";
+  if (path.size() <= kPrefix.size() + rest.size() + 1 || !path.starts_with(kPrefix) ||
+      !path.ends_with(rest)) {
+    return std::nullopt;
+  }
+  const std::string_view name =
+      path.substr(kPrefix.size(), path.size() - kPrefix.size() - rest.size());
+  if (name.empty() || name.find('/') != std::string_view::npos) return std::nullopt;
+  return std::string(name);
+}
 
 }  // namespace
 
-Server::Server(const Config& config, Router& router) : config_(config.server), router_(router) {
+Server::Server(const Config& config, Router& router)
+    : config_(config.server),
+      router_(router),
+      http_(
+          limits_of(config.server),
+          [this](const Request& req, Response& res, bool may_block) {
+            return handle(req, res, may_block);
+          },
+          [this](const Request& req, int status, std::chrono::steady_clock::duration latency) {
+            metrics_.observe(endpoint_of(req.method, req.path), status, latency);
+          }) {
   set_tokens(config_.tokens, config_.admin_tokens);
+}
 
-  // Keep-alive connections each hold a worker thread while open, so the pool bounds how many
-  // clients are served at once.
-  const unsigned threads = config_.threads > 0 ? config_.threads : 32;
-  http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http_.set_tcp_nodelay(true);  // else keep-alive clients wait ~40 ms per request (Nagle)
-  http_.set_keep_alive_max_count(100000);
-  http_.set_payload_max_length(config_.max_body_bytes);
-
-  http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    request_start = std::chrono::steady_clock::now();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  http_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    metrics_.observe(endpoint_of(req.method, req.path), res.status,
-                     std::chrono::steady_clock::now() - request_start);
-  });
-  // httplib's own errors (404, 413, ...) have no body yet: give them a JSON one.
-  http_.set_error_handler(httplib::Server::HandlerWithResponse(
-      [this](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        if (res.status == 413) {
-          reply_error(res, 413,
-                      "request body larger than max_body_bytes (" +
-                          std::to_string(config_.max_body_bytes) + ")");
-        } else if (res.status == 404) {
-          reply_error(res, 404, "no such endpoint: " + req.method + " " + req.path);
-        } else {
-          reply_error(res, res.status, "HTTP " + std::to_string(res.status));
-        }
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-  http_.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown error";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        spdlog::error("request failed: {}", what);
-        reply_error(res, 500, "internal error: " + what);
-      });
-
-  http_.Post("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_events(req, res);
-  });
-  http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    reply(res, 200, Json{{"status", "ok"}});
-  });
-  http_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    if (draining_.load(std::memory_order_acquire) || !router_.accepting()) {
-      reply(res, 503, Json{{"status", "draining"}});
-      return;
+http::Disposition Server::handle(const Request& req, Response& res, bool may_block) {
+  const std::string& path = req.path;
+  const std::string& method = req.method;
+  if (path == "/v1/events" && method == "POST") return handle_events(req, res, may_block);
+  if (method == "GET") {
+    if (path == "/healthz") {
+      reply(res, 200, Json{{"status", "ok"}});
+      return Disposition::kDone;
     }
-    // A disk queue that cannot store events makes every request for its sink fail: not ready.
-    if (const auto problems = router_.disk_problems(); !problems.empty()) {
-      Json sinks = Json::array();
-      for (const auto& p : problems) sinks.push_back({{"sink", p.sink}, {"error", p.error}});
-      reply(res, 503, Json{{"status", "disk_error"}, {"sinks", std::move(sinks)}});
-      return;
+    if (path == "/readyz") {
+      handle_readyz(res);
+      return Disposition::kDone;
     }
-    reply(res, 200, Json{{"status", "ready"}});
-  });
-  http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(render_prometheus(router_, metrics_), "text/plain; version=0.0.4");
-  });
-  http_.Get("/v1/sinks", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_sinks(res, /*show_urls=*/authenticated_admin(req));
-  });
-  http_.Post(
-      R"(/v1/sinks/([^/]+)/enable)",
-      [this](const httplib::Request& req, httplib::Response& res) { handle_enable(req, res); });
-  http_.Get(R"(/v1/sinks/([^/]+)/dead-letters)",
-            [this](const httplib::Request& req, httplib::Response& res) {
-              handle_dead_letters(req, res);
-            });
-  http_.Post(R"(/v1/sinks/([^/]+)/dead-letters/replay)",
-             [this](const httplib::Request& req, httplib::Response& res) {
-               handle_replay(req, res);
-             });
+    if (path == "/metrics") {
+      res.content_type = "text/plain; version=0.0.4";
+      res.body = render_prometheus(router_, metrics_);
+      return Disposition::kDone;
+    }
+    if (path == "/v1/sinks") {
+      handle_sinks(res, /*show_urls=*/authenticated_admin(req));
+      return Disposition::kDone;
+    }
+  }
+  // The admin actions read and write the dead-letter files: never on an event loop.
+  const auto admin = [&](auto&& action, const std::string& sink) {
+    if (!may_block) return Disposition::kBlocking;
+    action(req, res, sink);
+    return Disposition::kDone;
+  };
+  if (method == "POST") {
+    if (auto sink = sink_in(path, "/enable")) {
+      return admin([this](auto&... a) { handle_enable(a...); }, *sink);
+    }
+    if (auto sink = sink_in(path, "/dead-letters/replay")) {
+      return admin([this](auto&... a) { handle_replay(a...); }, *sink);
+    }
+  } else if (method == "GET") {
+    if (auto sink = sink_in(path, "/dead-letters")) {
+      return admin([this](auto&... a) { handle_dead_letters(a...); }, *sink);
+    }
+  }
+  reply_error(res, 404, "no such endpoint: " + method + " " + path);
+  return Disposition::kDone;
+}
+
+void Server::handle_readyz(Response& res) {
+  if (draining_.load(std::memory_order_acquire) || !router_.accepting()) {
+    return reply(res, 503, Json{{"status", "draining"}});
+  }
+  // A disk queue that cannot store events makes every request for its sink fail: not ready.
+  if (const auto problems = router_.disk_problems(); !problems.empty()) {
+    Json sinks = Json::array();
+    for (const auto& p : problems) sinks.push_back({{"sink", p.sink}, {"error", p.error}});
+    return reply(res, 503, Json{{"status", "disk_error"}, {"sinks", std::move(sinks)}});
+  }
+  reply(res, 200, Json{{"status", "ready"}});
 }
 
 int Server::bind() {
-  int port = config_.port;
-  if (port == 0) {
-    port = http_.bind_to_any_port(config_.host);
-  } else if (!http_.bind_to_port(config_.host, port)) {
-    port = -1;
-  }
-  if (port < 0) {
-    throw std::runtime_error("cannot listen on " + config_.listen + ": " +
-                             std::strerror(errno ? errno : EADDRINUSE));
-  }
-  return port;
+  if (config_.tls) http_.use_tls(tls_files(*config_.tls));
+  return http_.bind(config_.host, config_.port);
 }
 
-bool Server::serve() { return http_.listen_after_bind(); }
+bool Server::serve() { return http_.serve(); }
 
 bool Server::wait_until_serving(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!http_.is_running()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
+  return http_.wait_until_serving(timeout);
 }
 
-bool Server::authorized(const httplib::Request& req, httplib::Response& res, Access access) const {
+std::string Server::reload_tls(const ServerConfig& next) {
+  if (!next.tls || !http_.tls()) return "";  // TLS on or off needs a restart (config_diff)
+  return http_.reload_tls(tls_files(*next.tls));
+}
+
+bool Server::authorized(const Request& req, Response& res, Access access) const {
   if (authorized(req, access)) return true;
-  res.set_header("WWW-Authenticate", "Bearer");
+  res.headers.emplace_back("WWW-Authenticate", "Bearer");
   reply_error(res, 401,
               req.has_header("Authorization")
                   ? (access == Access::kAdmin ? "invalid token (this action needs an admin token)"
@@ -193,13 +196,11 @@ bool one_of(const std::array<unsigned char, 32>& presented,
 }
 
 // The SHA-256 of the request's bearer token, or nullopt without one.
-std::optional<std::array<unsigned char, 32>> presented_token(const httplib::Request& req) {
-  const std::string header = req.get_header_value("Authorization");
+std::optional<std::array<unsigned char, 32>> presented_token(const http::Request& req) {
+  const std::string_view header = req.header("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
-    return std::nullopt;
-  }
-  return sha256(std::string_view(header).substr(kBearer.size()));
+  if (header.size() <= kBearer.size() || !header.starts_with(kBearer)) return std::nullopt;
+  return sha256(header.substr(kBearer.size()));
 }
 
 }  // namespace
@@ -209,7 +210,7 @@ std::shared_ptr<const Server::Tokens> Server::tokens() const {
   return tokens_;
 }
 
-bool Server::authorized(const httplib::Request& req, Access access) const {
+bool Server::authorized(const http::Request& req, Access access) const {
   const std::shared_ptr<const Tokens> tokens = this->tokens();
   // Which tokens grant `access`; none configured for it: open.
   const bool admin_set = !tokens->admin.empty();
@@ -221,7 +222,7 @@ bool Server::authorized(const httplib::Request& req, Access access) const {
   return (access == Access::kIngest || !admin_set) && one_of(*presented, tokens->ingest);
 }
 
-bool Server::authenticated_admin(const httplib::Request& req) const {
+bool Server::authenticated_admin(const http::Request& req) const {
   const std::shared_ptr<const Tokens> tokens = this->tokens();
   const auto presented = presented_token(req);
   if (!presented) return false;
@@ -229,39 +230,45 @@ bool Server::authenticated_admin(const httplib::Request& req) const {
          (tokens->admin.empty() && one_of(*presented, tokens->ingest));
 }
 
-void Server::handle_events(const httplib::Request& req, httplib::Response& res) {
+http::Disposition Server::handle_events(const Request& req, Response& res, bool may_block) {
+  constexpr Disposition kDone = Disposition::kDone;
   if (draining_.load(std::memory_order_acquire)) {
-    res.set_header("Retry-After", "5");
-    res.set_header("Connection", "close");
-    return reply_error(res, 503, "evrouted is shutting down");
+    res.headers.emplace_back("Retry-After", "5");
+    res.close = true;
+    reply_error(res, 503, "evrouted is shutting down");
+    return kDone;
   }
-  if (!authorized(req, res, Access::kIngest)) return;
-  const std::string content_type = req.get_header_value("Content-Type");
+  if (!authorized(req, res, Access::kIngest)) return kDone;
+  const std::string content_type(req.header("Content-Type"));
   const auto format = body_format(content_type);
-  // Binary-mode CloudEvents carry their attributes in ce-* headers and any Content-Type.
-  // (cpp-httplib has percent-decoded every header value already, as the HTTP binding asks of
-  // receivers.)
+  // Binary-mode CloudEvents carry their attributes in ce-* headers and any Content-Type; their
+  // values are percent-decoded, as the HTTP binding asks of receivers.
   std::vector<cloudevents::Header> ce_headers;
   if (format != BodyFormat::kCloudEvent && format != BodyFormat::kCloudEventBatch) {
-    for (const auto& [name, value] : req.headers) {
-      if (name.size() > 3 && strncasecmp(name.c_str(), "ce-", 3) == 0) {
-        std::string lower = name;
+    for (const auto& field : req.headers) {
+      const auto name = field.name_string();
+      if (name.size() > 3 && strncasecmp(name.data(), "ce-", 3) == 0) {
+        std::string lower(name.data(), name.size());
         for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        ce_headers.emplace_back(std::move(lower), value);
+        const auto value = field.value();
+        ce_headers.emplace_back(std::move(lower),
+                                http::percent_decode({value.data(), value.size()}));
       }
     }
   }
   if (!format && ce_headers.empty()) {
-    return reply_error(res, 415,
-                       "unsupported Content-Type '" + content_type +
-                           "': use application/json, application/x-ndjson, "
-                           "application/cloudevents+json, application/cloudevents-batch+json, "
-                           "or a binary-mode CloudEvent (ce-* headers)");
+    reply_error(res, 415,
+                "unsupported Content-Type '" + content_type +
+                    "': use application/json, application/x-ndjson, "
+                    "application/cloudevents+json, application/cloudevents-batch+json, "
+                    "or a binary-mode CloudEvent (ce-* headers)");
+    return kDone;
   }
   if (req.body.size() > config_.max_body_bytes) {
-    return reply_error(
+    reply_error(
         res, 413,
         "request body larger than max_body_bytes (" + std::to_string(config_.max_body_bytes) + ")");
+    return kDone;
   }
   IngestResult parsed;
   Router::Admission admission;
@@ -272,53 +279,60 @@ void Server::handle_events(const httplib::Request& req, httplib::Response& res) 
     parsed = ce_headers.empty()
                  ? parse_events(req.body, *format, *fields)
                  : parse_binary_cloudevent(ce_headers, content_type, req.body, *fields);
-    if (!parsed.error.empty()) return reply_error(res, 400, parsed.error);
-    admission = router_.submit(parsed.events, fields.get());
+    if (!parsed.error.empty()) {
+      reply_error(res, 400, parsed.error);
+      return kDone;
+    }
+    admission = router_.submit(parsed.events, fields.get(),
+                               may_block ? Router::Wait::kAllowed : Router::Wait::kNever);
+    if (admission.outcome == Router::Outcome::kWouldBlock) return Disposition::kBlocking;
     if (admission.outcome != Router::Outcome::kReparse) break;
   }
+  const auto refuse = [&](int status, const char* retry_after, std::string_view message) {
+    if (retry_after) res.headers.emplace_back("Retry-After", retry_after);
+    reply_error(res, status, message);
+    return kDone;
+  };
   switch (admission.outcome) {
     case Router::Outcome::kAccepted:
       break;
+    case Router::Outcome::kWouldBlock:  // not with may_block
+      return refuse(503, "1", "the request cannot be admitted now; retry");
     case Router::Outcome::kReparse:
-      res.set_header("Retry-After", "1");
-      return reply_error(res, 503, "the configuration is being reloaded; retry");
+      return refuse(503, "1", "the configuration is being reloaded; retry");
     case Router::Outcome::kFull:
     case Router::Outcome::kOverBudget:
-      res.set_header("Retry-After", "1");
-      return reply_error(res, 503, admission.message);
+      return refuse(503, "1", admission.message);
     case Router::Outcome::kUnavailable:
-      res.set_header("Retry-After", "5");
-      return reply_error(res, 503, admission.message);
     case Router::Outcome::kClosed:
-      res.set_header("Retry-After", "5");
-      return reply_error(res, 503, admission.message);
+      return refuse(503, "5", admission.message);
     case Router::Outcome::kTooLarge:
-      return reply_error(res, 413, admission.message);
+      return refuse(413, nullptr, admission.message);
   }
 
   // {"accepted":N,"ids":[...]}, written directly: ids are UUIDs or strings the client sent.
   Json ids = Json::array();
   for (const evroute::Event& e : parsed.events) ids.push_back(std::string(e.id()));
   reply(res, 202, Json{{"accepted", parsed.events.size()}, {"ids", std::move(ids)}});
+  return kDone;
 }
 
-void Server::handle_enable(const httplib::Request& req, httplib::Response& res) {
+void Server::handle_enable(const Request& req, Response& res, const std::string& name) {
   if (!authorized(req, res, Access::kAdmin)) return;
-  const std::string name = req.matches[1];
   const std::optional<bool> was_disabled = router_.enable(name);
   if (!was_disabled) return reply_error(res, 404, "no sink named '" + name + "'");
   reply(res, 200, Json{{"name", name}, {"state", "open"}, {"was_disabled", *was_disabled}});
 }
 
-void Server::handle_dead_letters(const httplib::Request& req, httplib::Response& res) {
+void Server::handle_dead_letters(const Request& req, Response& res, const std::string& sink) {
   if (!authorized(req, res, Access::kAdmin)) return;  // dead letters hold event payloads
-  const std::string sink = req.matches[1];
   const auto route = router_.find(sink);
   if (!route) return reply_error(res, 404, "no sink named '" + sink + "'");
   std::uint64_t offset = 0, limit = 100;
   for (auto [key, value] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
-    if (!req.has_param(key)) continue;
-    const std::string text = req.get_param_value(key);
+    const std::optional<std::string> param = req.param(key);
+    if (!param) continue;
+    const std::string& text = *param;
     if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
       return reply_error(res, 400, std::string("'") + key + "' must be a non-negative integer");
     }
@@ -334,12 +348,11 @@ void Server::handle_dead_letters(const httplib::Request& req, httplib::Response&
                                  {"dead_letters", std::move(entries)}};
   if (offset + limit < page.total) body["next_offset"] = offset + limit;
   res.status = 200;
-  res.set_content(dump_json(body), "application/json");
+  res.body = dump_json(body);
 }
 
-void Server::handle_replay(const httplib::Request& req, httplib::Response& res) {
+void Server::handle_replay(const Request& req, Response& res, const std::string& sink) {
   if (!authorized(req, res, Access::kAdmin)) return;
-  const std::string sink = req.matches[1];
   std::optional<std::set<std::string>> ids;
   if (!req.body.empty()) {
     nlohmann::ordered_json body;
@@ -361,7 +374,7 @@ void Server::handle_replay(const httplib::Request& req, httplib::Response& res) 
   reply(res, 200, Json{{"sink", sink}, {"replayed", result.replayed}, {"refused", result.refused}});
 }
 
-void Server::handle_sinks(httplib::Response& res, bool show_urls) {
+void Server::handle_sinks(Response& res, bool show_urls) {
   const auto shown = [show_urls](const std::string& text) {
     return show_urls ? text : redact_urls(text);
   };

@@ -1,4 +1,5 @@
-// Server: evrouted's HTTP API on cpp-httplib.
+// Server: evrouted's HTTP API, served by http::HttpServer (http_server.h: the event loops, the
+// connection bounds and TLS).
 //
 //   POST /v1/events   ingest (JSON object, array of objects, or NDJSON) -> 202 {"accepted","ids"}
 //   GET  /healthz     200 while the process serves requests
@@ -19,11 +20,12 @@
 //
 // Every error body is JSON: {"error": "..."}. See README.md for the status codes.
 //
-// Thread-safety: bind() and serve() from one thread; begin_drain(), stop() and set_tokens() from
-// any thread.
+// The handlers run on the event loops and never wait there: a request that would (a full `block`
+// queue, a disk queue, the dead-letter files) is answered from the HTTP server's pool instead.
+//
+// Thread-safety: bind() and serve() from one thread; begin_drain(), stop(), set_tokens() and
+// reload_tls() from any thread.
 #pragma once
-
-#include <httplib.h>
 
 #include <array>
 #include <atomic>
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include "config.h"
+#include "http_server.h"
 #include "metrics.h"
 #include "router.h"
 
@@ -43,7 +46,8 @@ class Server {
  public:
   Server(const Config& config, Router& router);
 
-  // Binds the listen address. Returns the bound port, or throws std::runtime_error.
+  // Loads server.tls (when set) and binds the listen address. Returns the bound port, or throws
+  // std::runtime_error.
   int bind();
   // Serves until stop(). Returns false if the server failed.
   bool serve();
@@ -53,27 +57,35 @@ class Server {
   // From now on POST /v1/events answers 503 and /readyz says not ready.
   void begin_drain() { draining_.store(true, std::memory_order_release); }
   void stop() { http_.stop(); }
+  // SIGHUP: loads server.tls's files again (renewed certificates). "" when loaded (or no TLS);
+  // else what is wrong, and the previous certificate stays.
+  std::string reload_tls(const ServerConfig& next);
   // Replaces the accepted bearer tokens (a reload); requests in flight finish with the old ones.
   // Both empty: no authentication.
   void set_tokens(const std::vector<std::string>& tokens,
                   const std::vector<std::string>& admin_tokens);
 
  private:
-  void handle_events(const httplib::Request& req, httplib::Response& res);
-  void handle_sinks(httplib::Response& res, bool show_urls);
-  void handle_enable(const httplib::Request& req, httplib::Response& res);
-  void handle_dead_letters(const httplib::Request& req, httplib::Response& res);
-  void handle_replay(const httplib::Request& req, httplib::Response& res);
+  using Request = http::Request;
+  using Response = http::Response;
+  using Disposition = http::Disposition;
+  // Routes a request to its handler (http::Handler).
+  Disposition handle(const Request& req, Response& res, bool may_block);
+  Disposition handle_events(const Request& req, Response& res, bool may_block);
+  void handle_readyz(Response& res);
+  void handle_sinks(Response& res, bool show_urls);
+  void handle_enable(const Request& req, Response& res, const std::string& name);
+  void handle_dead_letters(const Request& req, Response& res, const std::string& sink);
+  void handle_replay(const Request& req, Response& res, const std::string& sink);
   enum class Access { kIngest, kAdmin };
-  bool authorized(const httplib::Request& req, Access access) const;
+  bool authorized(const Request& req, Access access) const;
   // authorized(req, access), or answers 401 and returns false.
-  bool authorized(const httplib::Request& req, httplib::Response& res, Access access) const;
+  bool authorized(const Request& req, Response& res, Access access) const;
   // True when the request presents a token that grants kAdmin (never when no tokens are set).
-  bool authenticated_admin(const httplib::Request& req) const;
+  bool authenticated_admin(const Request& req) const;
 
   const ServerConfig config_;
   Router& router_;
-  httplib::Server http_;
   HttpMetrics metrics_;
   using Digest = std::array<unsigned char, 32>;
   struct Tokens {
@@ -83,6 +95,7 @@ class Server {
   mutable std::mutex tokens_mu_;                 // guards the pointer, not what it points to
   std::shared_ptr<const Tokens> tokens_;
   std::atomic<bool> draining_{false};
+  http::HttpServer http_;  // last: its loops call the handlers, which use everything above
 };
 
 }  // namespace evrouted
