@@ -104,10 +104,12 @@ struct WorkDir {
   }
 };
 
-std::string tls_config(const std::string& tls_extra = "") {
+// TLS with ./server.pem and ./server.key, then `tls_keys` (indented four spaces) under tls: and
+// `server_keys` (two) under server:.
+std::string tls_config(const std::string& tls_keys = "", const std::string& server_keys = "") {
   return "server:\n  listen: \"127.0.0.1:0\"\n  tls:\n    cert_file: ./server.pem\n"
          "    key_file: ./server.key\n" +
-         tls_extra + "sinks:\n  archive: { type: file, path: ./data/events.ndjson }\n";
+         tls_keys + server_keys + "sinks:\n  archive: { type: file, path: ./data/events.ndjson }\n";
 }
 
 struct CurlResult {
@@ -308,13 +310,35 @@ TEST(Tls, BadCertificateOnReloadKeepsThePreviousOne) {
     return log.find("keeping the previous certificate") != std::string_view::npos;
   })) << d->err();
   const std::string log = d->err().substr(offset);
-  EXPECT_NE(log.find("SIGHUP: server.tls: "), std::string::npos) << log;
+  EXPECT_NE(log.find("SIGHUP: server.tls"), std::string::npos) << log;
   EXPECT_NE(log.find("server.pem"), std::string::npos) << "the log does not name the file: " << log;
   TlsClient fresh(d->port());
   ASSERT_TRUE(fresh.handshake_ok());
   EXPECT_EQ(fresh.peer_serial(), 1001);
   EXPECT_EQ(fresh.exchange(post_events(R"({"id":"still-served"})")), 202);
   EXPECT_TRUE(d->running());
+}
+
+// With TLS the bounds close without an answer (there is no HTTP to answer in before the
+// handshake): past max_connections, and a handshake not done within request_timeout.
+TEST(Tls, BoundsCloseWithoutAnAnswer) {
+  WorkDir dir;
+  auto d = DaemonProcess::start_in(dir.path,
+                                   tls_config("", "  max_connections: 2\n  request_timeout: 1s\n"));
+  ASSERT_TRUE(d);
+  RawClient half_handshake(d->port());
+  half_handshake.send(std::string("\x16\x03\x01\x00", 4));  // the start of a record header
+  TlsClient served(d->port());
+  ASSERT_TRUE(served.handshake_ok());
+  EXPECT_EQ(served.exchange(http_request("GET", "/healthz")), 200);
+  RawClient third(d->port());
+  const RawReply refused = third.read(SIZE_MAX, 5s);
+  EXPECT_TRUE(refused.closed) << "the connection past max_connections stayed open";
+  EXPECT_EQ(refused.rest, "");
+  const RawReply timed_out = half_handshake.read(SIZE_MAX, 5s);
+  EXPECT_TRUE(timed_out.closed) << "a stalled handshake outlived request_timeout";
+  EXPECT_TRUE(d->running());
+  EXPECT_EQ(served.exchange(http_request("GET", "/healthz")), 200);
 }
 
 TEST(Tls, BadCertificateAtStartIsExit1WithTheReason) {
