@@ -117,10 +117,12 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start_in(const std::filesystem::pa
   static const std::regex listening(R"(listening on [0-9.]+:([0-9]+))");
   std::unique_lock<std::mutex> lock(d->mu_);
   std::smatch m;
+  // Both pipes at EOF: the process is gone (exit_code_ is set only by a wait).
   const bool up = d->changed_.wait_for(lock, 20s, [&] {
-    return std::regex_search(d->err_, m, listening) || d->exit_code_.has_value();
+    return std::regex_search(d->err_, m, listening) || d->exit_code_.has_value() ||
+           d->closed_pipes_ == 2;
   });
-  if (!up || d->exit_code_) {
+  if (!up || d->exit_code_ || !std::regex_search(d->err_, m, listening)) {
     ADD_FAILURE() << "evrouted did not start; stderr:\n" << d->err_;
     return nullptr;
   }
@@ -139,6 +141,9 @@ void DaemonProcess::pump(int fd, std::string* into) {
     changed_.notify_all();
   }
   close(fd);
+  std::lock_guard<std::mutex> g(mu_);
+  ++closed_pipes_;
+  changed_.notify_all();
 }
 
 httplib::Client DaemonProcess::client() const {

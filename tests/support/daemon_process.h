@@ -80,6 +80,7 @@ class DaemonProcess {
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
   std::string out_, err_;
+  int closed_pipes_ = 0;  // stdout and stderr at EOF (guarded by mu_)
   std::thread out_reader_, err_reader_;
 };
 
