@@ -208,7 +208,7 @@ YAML
   "$evrouted" --config "$dir/evroute.yaml" >/dev/null 2>"$dir/log" &
   local pid=$!
   pids+=("$pid")
-  wait_for "grep -q 'listening on' '$dir/log'" 100 || { cat "$dir/log" >&2; fail "$name: evrouted did not start"; }
+  wait_for "grep -qs 'listening on' '$dir/log'" 100 || { cat "$dir/log" >&2; fail "$name: evrouted did not start"; }
   local port
   port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$dir/log")
 
@@ -290,7 +290,7 @@ bare() {
   "$bare_server" --listen 127.0.0.1:0 >"$work/bare.out" 2>&1 &
   pid=$!
   pids+=("$pid")
-  wait_for "grep -q 'listening on' '$work/bare.out'" 100 || { cat "$work/bare.out" >&2; fail "bare_server did not start"; }
+  wait_for "grep -qs 'listening on' '$work/bare.out'" 100 || { cat "$work/bare.out" >&2; fail "bare_server did not start"; }
   port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$work/bare.out")
   usage0=$(proc_usage "$pid")
   run_wrk "http://127.0.0.1:$port/v1/events" bench/post_event.lua >"$work/bare.txt"
@@ -318,7 +318,7 @@ YAML
   "$evrouted" --config "$dir/evroute.yaml" >/dev/null 2>"$dir/log" &
   pid=$!
   pids+=("$pid")
-  wait_for "grep -q 'listening on' '$dir/log'" 100 || { cat "$dir/log" >&2; fail "$name: evrouted did not start"; }
+  wait_for "grep -qs 'listening on' '$dir/log'" 100 || { cat "$dir/log" >&2; fail "$name: evrouted did not start"; }
   port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$dir/log")
   "$slowloris" --target "127.0.0.1:$port" --connections "$n" --duration "$d" --pid "$pid" \
     >"$dir/slowloris.txt" 2>"$dir/slowloris.log" || fail "$name: slowloris failed: $(cat "$dir/slowloris.log")"
@@ -410,10 +410,10 @@ while IFS=$'\t' read -r run figures; do
 done <"$slow_results"
 echo
 echo "Medians:"
-printf '| %-46s | %8s | %9s | %9s | %11s | %7s | %9s | %7s | %6s | %7s | %6s |\n' scenario req/s events/s p50 p99 \
+printf '| %-46s | %8s | %9s | %9s | %11s | %8s | %9s | %7s | %6s | %7s | %6s |\n' scenario req/s events/s p50 p99 \
   "peak RSS" "CPU/req" "ctx/req" errors "x nginx" "x bare"
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" ---------- ----------- ----------- \
-  ------------- --------- ----------- --------- -------- --------- --------
+  ------------- ---------- ----------- --------- -------- --------- --------
 declare -A names=([ceiling]="nginx return 204 (ceiling)" [bare]="bare_server: the HTTP core + parse (ceiling)"
        [1]="1 single events (file + stdout)" [1k]="1k = 1 with wrk -c1000"
        [2]="2 100-event JSON arrays" [3]="3 100-event NDJSON"
@@ -421,7 +421,7 @@ declare -A names=([ceiling]="nginx return 204 (ceiling)" [bare]="bare_server: th
        [4b]="4b = 2, file on a disk queue, fsync always"
        [5]="5 + http sink, receiver down 1st half" [6]="6 4 KB events, receiver down: budget")
 for s in ceiling bare 1 1k 2 3 4a 4b 5 6; do
-  printf '| %-46s | %8s | %9s | %6s ms | %8s ms | %3s MiB | %6s µs | %7s | %6s | %7s | %6s |\n' "${names[$s]}" \
+  printf '| %-46s | %8s | %9s | %6s ms | %8s ms | %4s MiB | %6s µs | %7s | %6s | %7s | %6s |\n' "${names[$s]}" \
     "$(median "$s" 3)" "$(median "$s" 4)" "$(median "$s" 5)" "$(median "$s" 6)" "$(median "$s" 7)" \
     "$(median "$s" 13)" "$(median "$s" 14)" "$(median "$s" 16)" "$(median "$s" 11)" "$(median "$s" 12)"
 done
