@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Load benchmark for evrouted (issue 6). One command, from a fresh clone:
+# Load benchmark for evrouted (issues 6 and 12). One command, from a fresh clone:
 #
 #   bench/load.sh [--runs N] [--duration SECONDS] [--connections N] [--smoke]
 #
-# Installs wrk and nginx if missing (scripts/install-deps --bench), builds evrouted Release, and for
-# each of N runs (default 3; 10 s per scenario, wrk -t2 -c16) measures on free 127.0.0.1 ports:
+# Installs wrk and nginx if missing (scripts/install-deps --bench), builds evrouted, bare_server and
+# slowloris Release, and for each of N runs (default 3; 10 s per scenario, wrk -t2 -c16) measures on
+# free 127.0.0.1 ports:
 #   ceiling  nginx `return 204;` answering the same single-event POST
+#   bare     bench/bare_server: evrouted's HTTP core, a handler that parses the body (parse_json)
+#            and answers 202: the second ceiling (what the core costs without evrouted's work)
 #   1        single-event POSTs (bench/post_event.lua) -> file sink + stdout sink (to /dev/null)
+#   1k       scenario 1 with wrk -c1000 (socket errors and non-2xx answers are reported)
 #   2        100-event JSON arrays (bench/post_batch.lua) -> the same two sinks
 #   3        100-event NDJSON -> the same two sinks
 #   4a, 4b   scenario 2 with the file sink behind a disk queue (queue.type: disk), fsync: interval
@@ -15,14 +19,25 @@
 #            script) is down for the first half of the run
 #   6        50-event arrays of 4 KB events (bench/post_big.lua) -> the same three sinks, the receiver
 #            down for the whole run: limits.memory binds (503s); the receiver comes up after wrk
-# Per scenario: requests/s, events/s (accepted events / duration), p50/p99, evrouted's peak RSS
-# (VmHWM), accepted vs delivered for every sink, and req/s as a ratio of the nginx ceiling measured
-# in the same run. Then the median of each over the runs.
+#   slow     bench/slowloris against evrouted with default server settings: 1,000 connections
+#            (a fifth idle, the rest sending a header byte a second) while a normal client makes
+#            GET /healthz and POST /v1/events one connection at a time for 12 s (past the 10 s
+#            request_timeout, so the 408s and reconnects fall inside; 3 s, 100 connections with
+#            --smoke): requests made, answered, share within 100 ms, p50/p99/max,
+#            evrouted's open fds during the attack
+# Per wrk scenario: requests/s, events/s (accepted events / duration), p50/p99, evrouted's peak RSS
+# (VmHWM), CPU time per request (utime+stime of the process across the wrk run / requests wrk
+# completed) and context switches per request (voluntary+nonvoluntary over its threads), wrk's
+# socket errors + non-2xx answers, accepted vs delivered for every sink, and (single-event
+# scenarios) req/s as a ratio of both ceilings measured in the same run; the ceilings get the same
+# CPU and context-switch figures (nginx: over its worker processes). Then the median of each over
+# the runs.
 #
 # Every scenario waits (bounded) until evrouted's queues are empty, stops it with SIGTERM and checks
 # delivered == accepted for every sink (the file's lines, the stdout sink's counter, the receiver's
 # log): a run that loses an event fails the script (exit 1). Figures never fail it. --smoke is one
-# run of 2 s per scenario, for CI: it checks that the script works and loses nothing.
+# run of 2 s per scenario (slow: 3 s, 100 connections), for CI: it checks that the script works
+# and loses nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,12 +59,20 @@ fail() { echo "load.sh: FAILED: $*" >&2; exit 1; }
 
 scripts/install-deps --bench
 build=${EVROUTE_BENCH_BUILD_DIR:-build-release}
-log "building evrouted (Release) in $build"
+log "building evrouted, bare_server, slowloris (Release) in $build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEVROUTE_BUILD_TESTS=OFF -DEVROUTE_BUILD_BENCH=OFF \
   >/dev/null
-cmake --build "$build" -j"$(nproc)" --target evrouted >/dev/null
+cmake --build "$build" -j"$(nproc)" --target evrouted bare_server slowloris >/dev/null
 evrouted=$PWD/$build/daemon/evrouted
+bare_server=$PWD/$build/bench/bare_server
+slowloris=$PWD/$build/bench/slowloris
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+# wrk -c1000 (scenario 1k) and slowloris need a descriptor per connection, and so does whatever
+# they connect to (evrouted raises its own soft limit; nginx and bare_server inherit this one).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 2200 ] ||
+  log "warning: ulimit -n is $(ulimit -n): scenarios 1k and slow need ~2,200 descriptors"
+clk_tck=$(getconf CLK_TCK)
 
 work=$(mktemp -d)
 pids=()
@@ -113,14 +136,37 @@ stop() {  # stops our child PID gracefully (SIGTERM: evrouted drains) and waits;
   wait "$1" || stop_rc=$?
 }
 
-# wrk output -> "req/s p50_ms p99_ms non2xx"
+# wrk output -> "req/s p50_ms p99_ms non2xx requests socket_errors" (socket_errors:
+# connect/read/write/timeout)
 parse_wrk() {
   awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; return v * 1000 }
     /Requests\/sec/ { rps = $2 }
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
     /Non-2xx/ { bad = $NF }
-    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad }' "$1"
+    / requests in / { n = $1 }
+    /Socket errors:/ { gsub(",", ""); se = $4 "/" $6 "/" $8 "/" $10 }
+    END { printf "%.0f %.3f %.3f %d %d %s\n", rps, p50, p99, bad, n, (se == "" ? "0/0/0/0" : se) }' "$1"
+}
+
+# "cpu_ticks context_switches" of the processes given: utime+stime of each whole process
+# (/proc/PID/stat: its threads, the exited ones included) and voluntary+nonvoluntary context
+# switches summed over its live threads (/proc/PID/task/*/status).
+proc_usage() {
+  local p t=0 c=0 ticks switches
+  for p in "$@"; do
+    ticks=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+    switches=$(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }')
+    t=$((t + ticks)) c=$((c + switches))
+  done
+  echo "$t $c"
+}
+
+# per_request "TICKS0 CTX0" "TICKS1 CTX1" REQUESTS -> "cpu_us_per_request ctx_per_request"
+per_request() {
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$clk_tck" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    if (n <= 0) { print "- -"; exit }
+    printf "%.1f %.2f\n", (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) / n }'
 }
 
 metric() {  # metric PORT NAME [LABELS]  -> value
@@ -129,11 +175,13 @@ metric() {  # metric PORT NAME [LABELS]  -> value
   curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$name" '$1 == n { print $2 }'
 }
 
-run_wrk() {  # run_wrk URL SCRIPT [ARG] -> wrk output on stdout
-  wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s --latency -s "$2" "$1" ${3:+-- "$3"}
+run_wrk() {  # run_wrk URL SCRIPT [ARG] -> wrk output on stdout; $wrk_conns connections
+  wrk -t2 -c"$wrk_conns" -d"${duration}s" --timeout 10s --latency -s "$2" "$1" ${3:+-- "$3"}
 }
+wrk_conns=$conns
 
-# One evrouted scenario. Sets result="req/s events/s p50 p99 rss_mib accepted delivered non2xx".
+# One evrouted scenario. Sets result="req/s events/s p50 p99 rss_mib accepted delivered non2xx
+# cpu_us_per_request ctx_per_request socket_errors".
 scenario() {
   local name=$1 script=$2 arg=${3:-} with_hook=${4:-false} hook_up=${5:-half} fsync=${6:-}
   local dir="$work/$name" hook_port="" hook_pid="" archive_queue=""
@@ -160,10 +208,12 @@ YAML
   "$evrouted" --config "$dir/evroute.yaml" >/dev/null 2>"$dir/log" &
   local pid=$!
   pids+=("$pid")
-  wait_for "grep -q 'listening on' '$dir/log'" 100 || { cat "$dir/log" >&2; fail "$name: evrouted did not start"; }
+  wait_for "grep -qs 'listening on' '$dir/log'" 100 || { cat "$dir/log" >&2; fail "$name: evrouted did not start"; }
   local port
   port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$dir/log")
 
+  local usage0 usage1
+  usage0=$(proc_usage "$pid")
   run_wrk "http://127.0.0.1:$port/v1/events" "$script" "$arg" >"$dir/wrk.txt" &
   local wrk_pid=$!
   if $with_hook && [ "$hook_up" = half ]; then  # the receiver comes up half-way through
@@ -172,6 +222,7 @@ YAML
     hook_pid=$nginx_pid
   fi
   wait "$wrk_pid" || fail "$name: wrk failed: $(cat "$dir/wrk.txt")"
+  usage1=$(proc_usage "$pid")
   if $with_hook && [ "$hook_up" = end ]; then  # the receiver comes up once the load is over
     start_nginx "$hook_port" "$dir/hook.log"
     hook_pid=$nginx_pid
@@ -211,43 +262,121 @@ YAML
     delivered+=",http=$hook_delivered(receiver:$received)"
   fi
   [ "$accepted" -gt 0 ] || fail "$name: nothing was accepted"
-  read -r rps p50 p99 bad < <(parse_wrk "$dir/wrk.txt")
+  local rps p50 p99 bad requests sockerr
+  read -r rps p50 p99 bad requests sockerr < <(parse_wrk "$dir/wrk.txt")
   local eps=$((accepted / duration))
-  result="$rps $eps $p50 $p99 $((rss_kib / 1024)) $accepted $delivered $bad"
+  result="$rps $eps $p50 $p99 $((rss_kib / 1024)) $accepted $delivered $bad $(per_request "$usage0" "$usage1" "$requests") $sockerr"
 }
 
-ceiling() {  # nginx `return 204` on the single-event POST: sets result="req/s p50 p99"
-  local port
+# nginx `return 204` on the single-event POST: sets result="req/s p50 p99 cpu_us ctx non2xx
+# socket_errors" (CPU and switches over its worker processes).
+ceiling() {
+  local port workers usage0 usage1 rps p50 p99 bad requests sockerr
   port=$(pick_port)
   start_nginx "$port"
+  workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
+  usage0=$(proc_usage $workers)
   run_wrk "http://127.0.0.1:$port/v1/events" bench/post_event.lua >"$work/ceiling.txt"
+  usage1=$(proc_usage $workers)
   stop "$nginx_pid"
-  read -r rps p50 p99 _ < <(parse_wrk "$work/ceiling.txt")
-  result="$rps $p50 $p99"
+  read -r rps p50 p99 bad requests sockerr < <(parse_wrk "$work/ceiling.txt")
+  result="$rps $p50 $p99 $(per_request "$usage0" "$usage1" "$requests") $bad $sockerr"
 }
 
-results="$work/results.tsv"  # run scenario rps eps p50 p99 rss accepted delivered non2xx ratio
+# bench/bare_server (default threads, like evrouted) on the single-event POST: sets result as
+# ceiling() does.
+bare() {
+  local port pid usage0 usage1 rps p50 p99 bad requests sockerr
+  "$bare_server" --listen 127.0.0.1:0 >"$work/bare.out" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_for "grep -qs 'listening on' '$work/bare.out'" 100 || { cat "$work/bare.out" >&2; fail "bare_server did not start"; }
+  port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$work/bare.out")
+  usage0=$(proc_usage "$pid")
+  run_wrk "http://127.0.0.1:$port/v1/events" bench/post_event.lua >"$work/bare.txt"
+  usage1=$(proc_usage "$pid")
+  stop "$pid"
+  [ "$stop_rc" = 0 ] || fail "bare_server exited $stop_rc"
+  read -r rps p50 p99 bad requests sockerr < <(parse_wrk "$work/bare.txt")
+  [ "$bad" = 0 ] || fail "bare_server answered $bad non-2xx to valid events: $(cat "$work/bare.txt")"
+  result="$rps $p50 $p99 $(per_request "$usage0" "$usage1" "$requests") $bad $sockerr"
+}
+
+# Scenario slow: bench/slowloris against an evrouted with default server settings (file sink).
+# Sets result to slowloris' key=value line; fails on a lost event or an unclean exit.
+slow() {
+  local name=$1 dir="$work/$1" n d port pid
+  n=1000 d=12
+  $smoke && n=100 d=3
+  mkdir -p "$dir"
+  cat >"$dir/evroute.yaml" <<YAML
+server: { listen: "127.0.0.1:0" }
+data_dir: $dir/state
+sinks:
+  archive: { type: file, path: $dir/events.ndjson }
+YAML
+  "$evrouted" --config "$dir/evroute.yaml" >/dev/null 2>"$dir/log" &
+  pid=$!
+  pids+=("$pid")
+  wait_for "grep -qs 'listening on' '$dir/log'" 100 || { cat "$dir/log" >&2; fail "$name: evrouted did not start"; }
+  port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$dir/log")
+  "$slowloris" --target "127.0.0.1:$port" --connections "$n" --duration "$d" --pid "$pid" \
+    >"$dir/slowloris.txt" 2>"$dir/slowloris.log" || fail "$name: slowloris failed: $(cat "$dir/slowloris.log")"
+  local accepted lines
+  wait_for "[ \"\$(curl -s http://127.0.0.1:$port/metrics | awk '/^evroute_sink_queue_depth/ { s += \$2 } END { print s + 0 }')\" = 0 ]" 300 ||
+    fail "$name: queues did not drain within 30 s"
+  accepted=$(metric "$port" evroute_events_accepted_total)
+  stop "$pid"
+  [ "$stop_rc" = 0 ] || fail "$name: evrouted exited $stop_rc"
+  lines=$(wc -l <"$dir/events.ndjson")
+  [ "$lines" = "$accepted" ] || fail "$name: file sink has $lines events, $accepted accepted"
+  result="$(cat "$dir/slowloris.txt") accepted=$accepted delivered=$lines"
+}
+
+# One row per wrk scenario and run (tab-separated): run scenario rps eps p50 p99 rss accepted
+# delivered non2xx x_nginx x_bare cpu_us ctx socket_errors(c/r/w/t) errors(total)
+results="$work/results.tsv"
+slow_results="$work/slow.tsv"  # run, then slowloris' key=value figures
+errors_total() {  # errors_total NON2XX C/R/W/T -> their sum
+  awk -v b="$1" -v s="$2" 'BEGIN { n = split(s, e, "/"); t = b; for (i = 1; i <= n; i++) t += e[i]; print t }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 for run in $(seq "$runs"); do
   log "run $run/$runs: nginx ceiling"
   ceiling
-  read -r c_rps c_p50 c_p99 <<<"$result"
-  printf '%s\tceiling\t%s\t-\t%s\t%s\t-\t-\t-\t0\t1.00\n' "$run" "$c_rps" "$c_p50" "$c_p99" >>"$results"
-  for s in 1 2 3 4a 4b 5 6; do
+  read -r c_rps c_p50 c_p99 c_cpu c_ctx c_bad c_se <<<"$result"
+  printf '%s\tceiling\t%s\t-\t%s\t%s\t-\t-\t-\t%s\t1.00\t-\t%s\t%s\t%s\t%s\n' "$run" "$c_rps" "$c_p50" \
+    "$c_p99" "$c_bad" "$c_cpu" "$c_ctx" "$c_se" "$(errors_total "$c_bad" "$c_se")" >>"$results"
+  log "run $run/$runs: bare_server ceiling"
+  bare
+  read -r b_rps b_p50 b_p99 b_cpu b_ctx b_bad b_se <<<"$result"
+  printf '%s\tbare\t%s\t-\t%s\t%s\t-\t-\t-\t%s\t%s\t1.00\t%s\t%s\t%s\t%s\n' "$run" "$b_rps" "$b_p50" \
+    "$b_p99" "$b_bad" "$(ratio "$b_rps" "$c_rps")" "$b_cpu" "$b_ctx" "$b_se" "$(errors_total "$b_bad" "$b_se")" >>"$results"
+  for s in 1 1k 2 3 4a 4b 5 6 slow; do
     log "run $run/$runs: scenario $s"
+    wrk_conns=$conns
     case $s in
       1) scenario s$s-$run bench/post_event.lua ;;
+      1k) wrk_conns=1000; scenario s$s-$run bench/post_event.lua ;;
       2) scenario s$s-$run bench/post_batch.lua ;;
       3) scenario s$s-$run bench/post_batch.lua ndjson ;;
       4a) scenario s$s-$run bench/post_batch.lua "" false half interval ;;
       4b) scenario s$s-$run bench/post_batch.lua "" false half always ;;
       5) scenario s$s-$run bench/post_event.lua "" true ;;
       6) scenario s$s-$run bench/post_big.lua "" true end ;;
+      slow)
+        slow s$s-$run
+        printf '%s\t%s\n' "$run" "$result" >>"$slow_results"
+        continue ;;
     esac
-    read -r rps eps p50 p99 rss accepted delivered bad <<<"$result"
-    ratio=-  # req/s against nginx's single-event req/s: meaningful for single-event scenarios only
-    [ "$s" = 1 ] || [ "$s" = 5 ] && ratio=$(awk -v a="$rps" -v b="$c_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$s" "$rps" "$eps" "$p50" "$p99" \
-      "$rss" "$accepted" "$delivered" "$bad" "$ratio" >>"$results"
+    read -r rps eps p50 p99 rss accepted delivered bad cpu ctx sockerr <<<"$result"
+    # req/s against the ceilings' single-event req/s (at -c$conns): meaningful for single-event
+    # scenarios only
+    x_nginx=- x_bare=-
+    case $s in 1 | 1k | 5) x_nginx=$(ratio "$rps" "$c_rps") x_bare=$(ratio "$rps" "$b_rps") ;; esac
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$s" "$rps" "$eps" \
+      "$p50" "$p99" "$rss" "$accepted" "$delivered" "$bad" "$x_nginx" "$x_bare" "$cpu" "$ctx" \
+      "$sockerr" "$(errors_total "$bad" "$sockerr")" >>"$results"
   done
 done
 
@@ -256,31 +385,53 @@ median() {  # median of column $2 for scenario $1 (numeric; "-" stays "-")
     awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (v[1] == "-") print "-";
            else if (NR % 2) print v[(NR + 1) / 2]; else printf "%g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+slow_median() {  # median over the runs of slowloris' figure $1
+  sed -n "s/.*[[:space:]]$1=\([^ ]*\).*/\1/p" "$slow_results" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+           else printf "%g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 echo
 echo "evrouted load benchmark: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'),"
-echo "$(nproc) cores, wrk -t2 -c$conns, ${duration}s per scenario, $runs run(s); medians over runs"
+echo "$(nproc) cores, wrk -t2 -c$conns (1k: -c1000), ${duration}s per scenario, $runs run(s); medians over runs;"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "Per run:"
-printf '%-4s %-8s %10s %10s %8s %8s %7s %10s  %s\n' run scenario req/s events/s p50_ms p99_ms RSS_MiB x_nginx "accepted -> delivered (non-2xx)"
-while IFS=$'\t' read -r run s rps eps p50 p99 rss accepted delivered bad ratio; do
-  printf '%-4s %-8s %10s %10s %8s %8s %7s %10s  %s\n' "$run" "$s" "$rps" "$eps" "$p50" "$p99" "$rss" "$ratio" \
-    "$( [ "$s" = ceiling ] || echo "$accepted -> $delivered ($bad)")"
+echo "Per run (CPU: µs of the server's CPU time per request; ctx: its context switches per request;"
+echo "errors: wrk's socket errors connect/read/write/timeout, and non-2xx answers):"
+printf '%-4s %-8s %8s %9s %8s %8s %5s %7s %6s %6s %6s %13s  %s\n' run scenario req/s events/s p50_ms p99_ms RSS_MiB \
+  CPU_us ctx x_ngx x_bare "sock_errors" "accepted -> delivered (non-2xx)"
+while IFS=$'\t' read -r run s rps eps p50 p99 rss accepted delivered bad x_nginx x_bare cpu ctx sockerr _; do
+  printf '%-4s %-8s %8s %9s %8s %8s %5s %7s %6s %6s %6s %13s  %s\n' "$run" "$s" "$rps" "$eps" "$p50" "$p99" "$rss" \
+    "$cpu" "$ctx" "$x_nginx" "$x_bare" "$sockerr" \
+    "$(case $s in ceiling | bare) echo "($bad non-2xx)" ;; *) echo "$accepted -> $delivered ($bad)" ;; esac)"
 done <"$results"
+while IFS=$'\t' read -r run figures; do
+  echo "$run    slow     $figures"
+done <"$slow_results"
 echo
 echo "Medians:"
-printf '| %-46s | %9s | %10s | %8s | %8s | %8s | %8s |\n' scenario req/s events/s p50 p99 "peak RSS" "x nginx"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" ----------- ------------ ---------- ---------- ---------- ----------
-declare -A names=([1]="1 single events (file + stdout)" [2]="2 100-event JSON arrays"
-       [3]="3 100-event NDJSON" [4a]="4a = 2, file on a disk queue, fsync interval"
+printf '| %-46s | %8s | %9s | %9s | %11s | %8s | %9s | %7s | %6s | %7s | %6s |\n' scenario req/s events/s p50 p99 \
+  "peak RSS" "CPU/req" "ctx/req" errors "x nginx" "x bare"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" ---------- ----------- ----------- \
+  ------------- ---------- ----------- --------- -------- --------- --------
+declare -A names=([ceiling]="nginx return 204 (ceiling)" [bare]="bare_server: the HTTP core + parse (ceiling)"
+       [1]="1 single events (file + stdout)" [1k]="1k = 1 with wrk -c1000"
+       [2]="2 100-event JSON arrays" [3]="3 100-event NDJSON"
+       [4a]="4a = 2, file on a disk queue, fsync interval"
        [4b]="4b = 2, file on a disk queue, fsync always"
        [5]="5 + http sink, receiver down 1st half" [6]="6 4 KB events, receiver down: budget")
-for s in ceiling 1 2 3 4a 4b 5 6; do
-  label="nginx return 204 (ceiling)"
-  [ "$s" = ceiling ] || label=${names[$s]}
-  printf '| %-46s | %9s | %10s | %5s ms | %5s ms | %5s MiB | %8s |\n' "$label" "$(median "$s" 3)" \
-    "$(median "$s" 4)" "$(median "$s" 5)" "$(median "$s" 6)" "$(median "$s" 7)" "$(median "$s" 11)"
+for s in ceiling bare 1 1k 2 3 4a 4b 5 6; do
+  printf '| %-46s | %8s | %9s | %6s ms | %8s ms | %4s MiB | %6s µs | %7s | %6s | %7s | %6s |\n' "${names[$s]}" \
+    "$(median "$s" 3)" "$(median "$s" 4)" "$(median "$s" 5)" "$(median "$s" 6)" "$(median "$s" 7)" \
+    "$(median "$s" 13)" "$(median "$s" 14)" "$(median "$s" 16)" "$(median "$s" 11)" "$(median "$s" 12)"
 done
+echo
+echo "slow (slowloris, default server settings; medians over runs): $(slow_median connections) connections"
+echo "  ($(slow_median idle) idle, the rest a header byte a second; $(slow_median reopened) reopened after the server closed them,"
+echo "  $(slow_median got_408) of them after a 408); the normal client: $(slow_median requests) requests, $(slow_median answered) answered 2xx,"
+echo "  $(slow_median within_100ms_pct)% within 100 ms; p50 $(slow_median p50_ms) ms, p99 $(slow_median p99_ms) ms, max $(slow_median max_ms) ms;"
+echo "  evrouted's open fds during the attack: $(slow_median fds_min)-$(slow_median fds_max) (server.max_connections: 4096)"
+echo "  target (issue 12): >= 99% answered, each within 100 ms; fds bounded by max_connections"
 echo
 echo "Every run: delivered == accepted for every sink (the run fails otherwise)."
 $smoke && echo "(smoke run: figures are not meaningful)"
