@@ -164,17 +164,18 @@ class RequestParser final : public bhttp::basic_parser<true> {
     }
     request_.headers.insert(name, name_string, value);
   }
-  void on_header_impl(error_code&) override {}
-  // A Content-Length body is charged whole before it is read; a chunked one chunk by chunk.
-  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
-                         error_code& ec) override {
-    if (!content_length) return;
-    if (!charge(*content_length)) {
+  // A Content-Length body is charged whole when its header is complete (before `100 Continue`,
+  // before any of it is read); a chunked one chunk by chunk.
+  void on_header_impl(error_code& ec) override {
+    const auto length = content_length();
+    if (!length || *length == 0) return;
+    if (!charge(*length)) {
       ec = bhttp::error::body_limit;
       return;
     }
-    request_.body.reserve(static_cast<std::size_t>(*content_length));
+    request_.body.reserve(static_cast<std::size_t>(*length));
   }
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(beast::string_view body, error_code&) override {
     request_.body.append(body.data(), body.size());
     return body.size();

@@ -540,3 +540,49 @@ TEST(HttpLimits, ChunkedBodies) {
 
 }  // namespace
 }  // namespace evtest
+
+namespace evtest {
+namespace {
+
+// server.max_buffered_bytes bounds the request bodies held at once over every connection: a body
+// that would take it past its bound gets 503 with Retry-After (and is not read); once the body
+// holding the budget is done, the same request is accepted.
+TEST(HttpLimits, BodiesHeldAtOnceAreBoundedByMaxBufferedBytes) {
+  auto d = DaemonProcess::start(config("  max_body_bytes: 1MiB\n  max_buffered_bytes: 1MiB\n"));
+  ASSERT_TRUE(d);
+  // A holds 700 KB of the budget while its body is still arriving.
+  const std::string big_event = R"({"id":"big","pad":")" + std::string(700000, 'x') + "\"}";
+  const std::string big = post_events(big_event);
+  RawClient a(d->port());
+  ASSERT_TRUE(a.send(std::string_view(big).substr(0, big.size() - 1000)));
+  // B's 400 KB do not fit beside it: 503 before its body is read, and the connection closes.
+  const std::string other_event = R"({"id":"other","pad":")" + std::string(400000, 'y') + "\"}";
+  const std::string other = post_events(other_event);
+  const std::string other_head = other.substr(0, other.find("\r\n\r\n") + 4);
+  const auto refused = [&] {  // A's bytes may still be on their way into evrouted: poll
+    const auto deadline = Clock::now() + 5s;
+    while (Clock::now() < deadline) {
+      RawClient b(d->port());
+      b.send(other_head);
+      RawReply reply = b.read(1, 2s);
+      if (!reply.responses.empty() && reply.responses[0].status == 503) {
+        EXPECT_EQ(reply.responses[0].header("retry-after"), "1");
+        expect_error(reply.responses[0], 503, "max_buffered_bytes");
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(refused());
+  // A completes and is answered; its budget is given back, and B's request is accepted.
+  ASSERT_TRUE(a.send(std::string_view(big).substr(big.size() - 1000)));
+  RawReply a_reply = a.read(1, 5s);
+  ASSERT_EQ(a_reply.responses.size(), 1u);
+  EXPECT_EQ(a_reply.responses[0].status, 202) << a_reply.responses[0].body;
+  EXPECT_EQ(request_status(d->port(), other), 202);
+  ASSERT_TRUE(wait_lines(events_file(*d), 2));
+  EXPECT_EQ(arrived_ids(*d), (std::vector<std::string>{"big", "other"}));
+}
+
+}  // namespace
+}  // namespace evtest
