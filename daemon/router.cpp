@@ -468,20 +468,30 @@ Router::Admission Router::submit(std::span<const evroute::Event> events,
     return {};
   }
 
+  // Admission with `block` queues: a request that may wait holds admission_mu_ exclusively while
+  // it waits for room in all of them, then writes (whole or nothing). One that must not wait (an
+  // event loop) holds it shared instead and claims its room in each such queue (Route::reserved)
+  // before it writes, so that concurrent requests never fill a queue past its capacity (a write
+  // into a full `block` queue would wait); when the room is not there now it claims nothing and
+  // returns kWouldBlock, to be submitted again where waiting is allowed.
+  const bool exclusive_admission = t.has_blocking_queue && may_wait;
   std::unique_lock<std::shared_mutex> exclusive(admission_mu_, std::defer_lock);
   std::shared_lock<std::shared_mutex> shared(admission_mu_, std::defer_lock);
-  if (may_wait) {
-    if (t.has_blocking_queue) {
-      exclusive.lock();
-    } else {
-      shared.lock();
-    }
-  } else if (!lock_briefly(
-                 [&] { return t.has_blocking_queue ? exclusive.try_lock() : shared.try_lock(); })) {
+  if (exclusive_admission) {
+    exclusive.lock();
+  } else if (may_wait) {
+    shared.lock();
+  } else if (!lock_briefly([&] { return shared.try_lock(); })) {
     return would_block;
   }
   if (!accepting()) return {Outcome::kClosed, "evrouted is shutting down"};
 
+  struct Claims {  // room claimed in `block` queues, given back once the events are written
+    std::vector<std::pair<Route*, std::uint64_t>> claimed;
+    ~Claims() {
+      for (auto [route, n] : claimed) route->reserved.fetch_sub(n, std::memory_order_relaxed);
+    }
+  } claims;
   if (t.has_blocking_queue) {
     for (const auto& r : t.routes) {
       const QueueConfig& q = r->queue_config;
@@ -494,11 +504,13 @@ Router::Admission Router::submit(std::span<const evroute::Event> events,
                                         r->name + "', more than its queue capacity (" +
                                         std::to_string(q.capacity) + ")"};
       }
-      const auto now = std::chrono::steady_clock::now();
       if (!may_wait) {
-        if (!r->queue->wait_for_room(n, now)) return would_block;  // no room now: nothing written
+        const std::uint64_t others = r->reserved.fetch_add(n, std::memory_order_relaxed);
+        claims.claimed.emplace_back(r.get(), n);
+        if (r->queue->stats().pending + others + n > q.capacity) return would_block;
         continue;
       }
+      const auto now = std::chrono::steady_clock::now();
       const auto wait =
           q.block_timeout.count() > 0 ? q.block_timeout : Duration(std::chrono::hours(24 * 365));
       if (!r->queue->wait_for_room(n, now + wait)) {

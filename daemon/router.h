@@ -110,6 +110,9 @@ struct Route {
   std::atomic<std::uint64_t> routed{0};  // disk queues: events submit() routed to this sink
   std::atomic<std::uint64_t> adopted{0};  // events taken over from the sink this one replaced
   std::atomic<bool> disk_failing{false};  // submit() logged a disk error, not yet the recovery
+  // Room in this sink's `block` queue that requests being admitted without waiting have claimed
+  // and not yet written (see Router::submit).
+  std::atomic<std::uint64_t> reserved{0};
   std::uint64_t accepted_at_start = 0;    // Router::events_accepted() when this route started
 
   bool matches(const evroute::Event& event) const;

@@ -257,7 +257,8 @@ TEST(HttpLimits, HeaderFloodIs431AndMemoryStaysBounded) {
   EXPECT_LT(peak - before, 32 * 1024) << "evrouted grew by " << (peak - before) << " KiB";
   for (const RawReply& r : replies) {
     ASSERT_EQ(r.responses.size(), 1u) << "no answer to a header flood";
-    expect_error(r.responses[0], 431, "more than max_header_count (100) header fields");
+    // Whichever bound the flood passes first, as it arrives: the count or the bytes.
+    expect_error(r.responses[0], 431, "max_header_");
     EXPECT_TRUE(r.closed);
   }
   expect_alive(*d);
