@@ -62,6 +62,10 @@ void HttpMetrics::render(std::string& out) const {
       }
     }
   }
+  out += "# HELP evroute_http_requests_blocking_total Requests that had to wait (a full block "
+         "queue, a disk queue, dead letters), answered from the pool, not an event loop.\n";
+  out += "# TYPE evroute_http_requests_blocking_total counter\n";
+  out += fmt::format("evroute_http_requests_blocking_total {}\n", load(blocking_));
   out += "# HELP evroute_http_request_duration_seconds Time to handle a request, by endpoint.\n";
   out += "# TYPE evroute_http_request_duration_seconds histogram\n";
   for (std::size_t e = 0; e < endpoints_.size(); ++e) {

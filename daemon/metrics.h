@@ -25,6 +25,9 @@ class HttpMetrics {
   static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                       0.05,   0.1,   0.25,   0.5,   1.0,  5.0};
   void observe(Endpoint endpoint, int status, std::chrono::nanoseconds latency);
+  // A request that had to wait (a full `block` queue, a disk queue, dead letters) and was
+  // answered from the HTTP server's pool rather than its event loop.
+  void count_blocking() { blocking_.fetch_add(1, std::memory_order_relaxed); }
   void render(std::string& out) const;
 
  private:
@@ -35,6 +38,7 @@ class HttpMetrics {
     std::atomic<std::uint64_t> sum_ns{0};
   };
   std::array<PerEndpoint, static_cast<std::size_t>(Endpoint::kCount)> endpoints_;
+  std::atomic<std::uint64_t> blocking_{0};
 };
 
 // The whole /metrics page.

@@ -81,7 +81,9 @@ Server::Server(const Config& config, Router& router)
       http_(
           limits_of(config.server),
           [this](const Request& req, Response& res, bool may_block) {
-            return handle(req, res, may_block);
+            const Disposition d = handle(req, res, may_block);
+            if (d == Disposition::kBlocking) metrics_.count_blocking();
+            return d;
           },
           [this](const Request& req, int status, std::chrono::steady_clock::duration latency) {
             metrics_.observe(endpoint_of(req.method, req.path), status, latency);
