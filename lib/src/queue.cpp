@@ -14,7 +14,9 @@ namespace evroute {
 // wakes a worker only when one sleeps (each worker has its own condition variable and idle flag:
 // whoever clears the flag notifies it, the producers behind need not), and a worker wakes writers
 // only when some wait for room: an uncontended write is a lock, a push and an unlock. Dropped and
-// undelivered events go to the dead-letter sink with no lock held.
+// undelivered events go to the dead-letter sink with no lock held. A worker that runs out of events
+// may spin before it parks (see "Wake-ups" in queue.h): it watches signals_, an atomic the
+// producers bump under the lock, and while it spins (spinners_) they do not wake it.
 
 namespace {
 
@@ -23,6 +25,15 @@ using internal::deadline_after;
 Status closed_status() { return Status::closed("queue is closed"); }
 
 std::uint64_t batch_bytes(const Event& e) { return e.payload().size() + 1; }
+
+// Tells the core that this is a spin-wait loop (saves power, yields to the sibling hyperthread).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 }  // namespace
 
@@ -47,7 +58,8 @@ Queue::~Queue() { close(); }
 
 Status Queue::write(const Event& event) {
   if (!event) return Status::invalid_argument("empty event");
-  Event dropped;  // handed to the dead-letter sink once the lock is released
+  Event dropped;           // handed to the dead-letter sink once the lock is released
+  Worker* wake = nullptr;  // notified once the lock is released
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (closing_) return closed_status();
@@ -90,33 +102,95 @@ Status Queue::write(const Event& event) {
           break;
       }
     }
-    if (enqueue) enqueue_locked(event);
+    if (enqueue) wake = enqueue_locked(event);
   }
+  if (wake != nullptr) wake->wake.notify_one();
   if (dropped) dead_letter(dropped);
   return Status::ok();
 }
 
 Status Queue::adopt(const Event& event) {
   if (!event) return Status::invalid_argument("empty event");
-  std::lock_guard<std::mutex> lock(mu_);
-  if (closing_) return closed_status();
-  enqueue_locked(event);
+  Worker* wake = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_) return closed_status();
+    wake = enqueue_locked(event);
+  }
+  if (wake != nullptr) wake->wake.notify_one();
   return Status::ok();
 }
 
-void Queue::enqueue_locked(const Event& event) {
+Queue::Worker* Queue::enqueue_locked(const Event& event) {
   waiting_.push_back(event);
   if (counts_bytes_) waiting_bytes_ += batch_bytes(event);
   ++stats_.enqueued;
+  signals_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t pending = waiting_.size() + in_flight_;
   if (pending > stats_.high_water) stats_.high_water = pending;
-  // Whoever clears a worker's idle flag wakes it; the producers behind it need not.
+  // Spinning workers take the events by themselves; one more event than they will take wakes a
+  // parked worker, if there is one. Whoever clears a worker's idle flag wakes it; the producers
+  // behind it need not.
+  if (waiting_.size() <= spinners_.load(std::memory_order_relaxed)) return nullptr;
   for (auto& w : workers_) {
     if (std::exchange(w->idle, false)) {
-      w->wake.notify_one();
-      break;
+      ++stats_.wakeups;
+      if (options_.spin.count() > 0) w->woken_at = std::chrono::steady_clock::now();
+      return w.get();
     }
   }
+  return nullptr;
+}
+
+void Queue::park(Worker& self, std::unique_lock<std::mutex>& lock) {
+  const auto idle = [&] { return !stopping_ && !closing_ && waiting_.empty(); };
+  if (options_.spin.count() <= 0) {
+    while (idle()) {
+      self.idle = true;  // set again after every wake-up, spurious or not
+      self.wake.wait(lock);
+    }
+    return;
+  }
+  const auto ran_out = std::chrono::steady_clock::now();
+  const auto spin_end = internal::saturating_add(ran_out, options_.spin);
+  bool caught = self.spin_score >= kSpinWorthIt && spin(lock, spin_end);
+  while (idle()) {
+    self.idle = true;
+    self.wake.wait(lock);
+  }
+  // Parked: would a spin have caught the event that woke it? (A close or a spurious wake-up
+  // leaves woken_at before ran_out: a miss.)
+  if (!caught) caught = self.woken_at >= ran_out && self.woken_at <= spin_end;
+  self.spin_score += ((caught ? kSpinScoreMax : 0) - self.spin_score) / 8;
+}
+
+bool Queue::spin(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point until) {
+  // Spinners over every queue in the process: at most half the cores, so that producers (and the
+  // workers of other queues) keep a core.
+  static std::atomic<unsigned> spinning{0};
+  static const unsigned max_spinning = std::thread::hardware_concurrency() / 2;
+  if (spinning.fetch_add(1, std::memory_order_relaxed) >= max_spinning) {
+    spinning.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  const std::uint64_t seen = signals_.load(std::memory_order_relaxed);
+  spinners_.fetch_add(1, std::memory_order_relaxed);
+  lock.unlock();
+  bool signalled = false;
+  for (unsigned i = 1;; ++i) {
+    if (signals_.load(std::memory_order_relaxed) != seen) {
+      signalled = true;
+      break;
+    }
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
+  }
+  // Decremented before mu_ is taken again: a producer that then finds no spinner finds this worker
+  // idle, or finds that it has taken the events.
+  spinners_.fetch_sub(1, std::memory_order_relaxed);
+  spinning.fetch_sub(1, std::memory_order_relaxed);
+  lock.lock();
+  return signalled;
 }
 
 void Queue::dead_letter(const Event& event) {
@@ -166,10 +240,7 @@ void Queue::run(Worker& self) {
   std::vector<Event> undelivered;  // only ever filled once close_until's deadline has passed
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    while (!stopping_ && !closing_ && waiting_.empty()) {
-      self.idle = true;  // set again after every wake-up, spurious or not
-      self.wake.wait(lock);
-    }
+    if (!stopping_ && !closing_ && waiting_.empty()) park(self, lock);
     self.idle = false;
     if (stopping_ || waiting_.empty()) break;  // past the close deadline, or closing and drained
 
@@ -245,6 +316,7 @@ Queue::CloseReport Queue::close_until(std::chrono::steady_clock::time_point dead
     return report_;
   }
   closing_ = true;
+  signals_.fetch_add(1, std::memory_order_relaxed);  // a spinning worker stops spinning
   if (writers_waiting_ > 0) has_room_.notify_all();  // writers blocked for room get kClosed
   // Idle workers see closing_ and exit when nothing is waiting; one filling a batch sends it now.
   for (auto& w : workers_) w->wake.notify_all();
@@ -304,6 +376,7 @@ Queue::Stats Queue::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   Stats s = stats_;
   s.pending = waiting_.size() + in_flight_;
+  for (const auto& w : workers_) s.parked_workers += w->idle ? 1 : 0;
   s.blocked_writers = writers_waiting_;
   return s;
 }

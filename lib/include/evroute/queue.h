@@ -23,6 +23,19 @@
 // is whatever is waiting when the worker takes it (up to the bounds). Time comes from `clock`
 // (FakeClock in tests). Each event's own result counts it as delivered or failed.
 //
+// Wake-ups: a worker that finishes a write and finds events waiting takes them at once. One that
+// finds none spins for up to `spin` (pause instructions, the lock released) before it parks on its
+// condition variable, but only when that has paid off lately: when, in a moving average over its
+// recent run-outs, at least half of the next events came within `spin` (for a parked worker, the
+// writer that wakes it notes when, so a worker that does not spin keeps learning). A writer that
+// finds a worker spinning wakes nobody; one that finds it parked wakes it (counted in
+// stats().wakeups) after releasing the lock, so the woken worker does not block on it at once. A
+// burst of events thus costs a worker one wake-up rather than one per event, and a trickle too
+// sparse for a spin to catch costs no spinning. At most half of the machine's cores spin at once,
+// over every queue in the process (none on a one-core machine): the other workers park, and the
+// writers keep a core. Each queue's workers spin and park on their own, so a slow destination
+// holds back only its own queue.
+//
 // A destination write that fails is counted as failed and not retried here: put a Retrying sink in
 // front of the destination for that.
 //
@@ -73,6 +86,9 @@ class Queue final : public Sink {
       std::chrono::nanoseconds max_wait = std::chrono::seconds(1);
     } batch{};
     std::shared_ptr<Clock> clock{};  // measures batch.max_wait; null: Clock::system()
+    // Longest a worker that ran out of events spins before it parks (see "Wake-ups" above); zero:
+    // it parks at once.
+    std::chrono::nanoseconds spin = std::chrono::microseconds(20);
   };
 
   struct Stats {
@@ -88,7 +104,9 @@ class Queue final : public Sink {
     std::uint64_t high_water = 0;     // largest `pending` seen
     // Writers (and wait_for_room callers) blocked for room now.
     std::uint64_t blocked_writers = 0;
-    std::uint64_t batches = 0;  // write_batch() calls made (batching only)
+    std::uint64_t batches = 0;         // write_batch() calls made (batching only)
+    std::uint64_t wakeups = 0;         // times a writer woke a parked worker (see "Wake-ups")
+    std::uint64_t parked_workers = 0;  // workers parked now, waiting for an event
   };
 
   struct CloseReport {
@@ -124,12 +142,26 @@ class Queue final : public Sink {
   struct Worker {
     std::condition_variable wake;  // events arrived, or close
     bool idle = false;             // waits on `wake` (a producer that clears it notifies)
+    // The worker's own: a moving average (0..kSpinScoreMax) of how often the next event came
+    // within options.spin of running out.
+    int spin_score = 0;
+    std::chrono::steady_clock::time_point woken_at{};  // when a producer cleared `idle` (mu_)
     std::thread thread;
   };
+  static constexpr int kSpinScoreMax = 256;
+  static constexpr int kSpinWorthIt = kSpinScoreMax / 2;  // half the recent run-outs were short
   void run(Worker& self);
   bool batch_ready() const;              // the waiting events fill a batch (mu_ held)
   void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (mu_ held)
-  void enqueue_locked(const Event& event);  // appends and wakes a worker (mu_ held)
+  // Appends (mu_ held); returns the parked worker to notify once mu_ is released, or null.
+  Worker* enqueue_locked(const Event& event);
+  // Returns (mu_ held) once there is something to do: an event waiting, or closing. Spins first
+  // when spinning has paid off lately, then parks; updates self.spin_score.
+  void park(Worker& self, std::unique_lock<std::mutex>& lock);
+  // With mu_ released, watches signals_ (a pause instruction between looks, a clock read every 64)
+  // until it moves or `until` passes; false at once when half the cores spin already. Returns with
+  // mu_ held, and whether signals_ moved.
+  bool spin(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point until);
   void dead_letter(const Event& event);  // hands an unaccounted event to options_.dead_letter
 
   const std::shared_ptr<Sink> destination_;
@@ -139,10 +171,12 @@ class Queue final : public Sink {
   const bool counts_bytes_;  // batching with a byte bound: waiting_bytes_ is kept
 
   mutable std::mutex mu_;
-  std::condition_variable has_room_;    // writers wait for room
-  std::condition_variable drained_;     // close waits for the queue to empty
-  std::condition_variable closed_cv_;   // a second close waits for the first to finish
+  std::condition_variable has_room_;   // writers wait for room
+  std::condition_variable drained_;    // close waits for the queue to empty
+  std::condition_variable closed_cv_;  // a second close waits for the first to finish
   std::deque<Event> waiting_;
+  std::atomic<std::uint64_t> signals_{0};   // bumped (mu_ held) at every enqueue and at close
+  std::atomic<std::size_t> spinners_{0};    // workers spinning now (incremented with mu_ held)
   std::uint64_t waiting_bytes_ = 0;         // payload sizes + 1 of waiting_ (counts_bytes_ only)
   std::size_t in_flight_ = 0;               // over all workers
   std::size_t writers_waiting_ = 0;         // writers blocked for room (notify only when > 0)

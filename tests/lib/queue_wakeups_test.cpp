@@ -1,0 +1,152 @@
+// Queue wake-ups (queue.h, "Wake-ups"): a worker that keeps catching up spins instead of being
+// woken per event, one that gives up parks and is woken by the next event, and spinning never keeps
+// another queue's worker from being woken (a slow destination holds back only its own queue).
+//
+// Sequencing, not timing: stats().delivered is updated under the queue's lock in the same hold in
+// which the worker then either starts spinning or parks, so once a test sees an event delivered,
+// the worker is spinning or parked when the next write comes. The spins are long (seconds) so that
+// none ends by itself within a test; close() ends them.
+#include "evroute/queue.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace evroute {
+namespace {
+
+using namespace std::chrono_literals;
+
+Event ev(int i) { return Event::make("e" + std::to_string(i), "{}"); }
+
+// Polls `condition` until it holds (true) or 10 s pass (false).
+template <class Condition>
+bool eventually(Condition condition) {
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Counts the events it takes. A gated one holds every write until open() or close().
+class CountingSink final : public Sink {
+ public:
+  explicit CountingSink(bool gated = false) : gated_(gated) {}
+  Status write(const Event&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !gated_ || closed_; });
+    ++count_;
+    return Status::ok();
+  }
+  Status close() override {
+    open();
+    return Status::ok();
+  }
+  void open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  int count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return count_;
+  }
+
+ private:
+  const bool gated_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+  bool closed_ = false;
+};
+
+// Writes `n` events, each once the previous one is delivered: the worker runs out of events
+// before every write.
+::testing::AssertionResult write_one_at_a_time(Queue& q, int n) {
+  const std::uint64_t base = q.stats().delivered;
+  for (int i = 0; i < n; ++i) {
+    if (!q.write(ev(i)).is_ok()) return ::testing::AssertionFailure() << "write " << i;
+    if (!eventually([&] { return q.stats().delivered == base + i + 1; })) {
+      return ::testing::AssertionFailure() << "event " << i << " not delivered";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+bool can_spin() { return std::thread::hardware_concurrency() >= 2; }
+
+Queue::Options spinning(std::chrono::nanoseconds spin) {
+  Queue::Options o;
+  o.spin = spin;
+  return o;
+}
+
+TEST(QueueWakeupsTest, WithoutSpinningEveryEventAfterARunOutWakesTheWorker) {
+  auto sink = std::make_shared<CountingSink>();
+  Queue q(sink, spinning(0ns));
+  ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));  // the thread started
+  ASSERT_TRUE(write_one_at_a_time(q, 50));
+  EXPECT_EQ(q.stats().wakeups, 50u);
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->count(), 50);
+}
+
+TEST(QueueWakeupsTest, AWorkerThatKeepsCatchingUpSpinsInsteadOfBeingWokenPerEvent) {
+  if (!can_spin()) GTEST_SKIP() << "one core: workers never spin";
+  auto sink = std::make_shared<CountingSink>();
+  Queue q(sink, spinning(10s));
+  ASSERT_TRUE(write_one_at_a_time(q, 50));
+  // The first few run-outs teach it that spinning pays (about six); then no writer wakes it.
+  EXPECT_LT(q.stats().wakeups, 10u);
+  EXPECT_TRUE(q.close().is_ok());  // ends the spin at once, not after 10 s
+  EXPECT_EQ(sink->count(), 50);
+}
+
+TEST(QueueWakeupsTest, AWorkerThatGivesUpSpinningParksAndTheNextEventWakesIt) {
+  auto sink = std::make_shared<CountingSink>();
+  Queue q(sink, spinning(50ms));
+  ASSERT_TRUE(write_one_at_a_time(q, 20));
+  if (can_spin()) {
+    EXPECT_LT(q.stats().wakeups, 20u);  // it did spin
+  }
+  ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
+  const std::uint64_t woken = q.stats().wakeups;
+  ASSERT_TRUE(q.write(ev(20)).is_ok());
+  ASSERT_TRUE(eventually([&] { return sink->count() == 21; }));
+  EXPECT_EQ(q.stats().wakeups, woken + 1);
+  EXPECT_TRUE(q.close().is_ok());
+}
+
+TEST(QueueWakeupsTest, ASpinningQueueAndASlowOneDelayNoOtherQueue) {
+  // `idle` learns to spin and then spins on (on two cores it holds the only spinning slot);
+  // `slow`'s destination holds its first write until the end.
+  auto idle_sink = std::make_shared<CountingSink>();
+  auto slow_sink = std::make_shared<CountingSink>(/*gated=*/true);
+  auto fast_sink = std::make_shared<CountingSink>();
+  Queue idle(idle_sink, spinning(10s));
+  Queue slow(slow_sink, spinning(10s));
+  Queue fast(fast_sink, spinning(10s));
+  ASSERT_TRUE(write_one_at_a_time(idle, 20));
+
+  // Every event goes to both `slow` and `fast`, as a Broadcaster would: `fast` delivers each one
+  // while `slow` is stuck on its first.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(slow.write(ev(i)).is_ok());
+    ASSERT_TRUE(fast.write(ev(i)).is_ok());
+    ASSERT_TRUE(eventually([&] { return fast_sink->count() == i + 1; })) << "event " << i;
+  }
+  EXPECT_EQ(slow_sink->count(), 0);
+  EXPECT_EQ(slow.stats().pending, 50u);
+
+  slow_sink->open();
+  ASSERT_TRUE(eventually([&] { return slow_sink->count() == 50; }));
+  for (Queue* q : {&idle, &slow, &fast}) EXPECT_TRUE(q->close().is_ok());
+}
+
+}  // namespace
+}  // namespace evroute
