@@ -539,10 +539,10 @@ Router::Admission Router::submit(std::span<const evroute::Event> events,
     }
     return {Outcome::kOverBudget, "evrouted's queue memory limit is reached; retry later"};
   }
-  for (const evroute::Event& e : events) {
-    if (evroute::Status s = broadcaster_.write(e); !s.is_ok()) {
-      spdlog::warn("event {}: {}", e.id(), s.to_string());
-    }
+  // At once: each queue takes the request's events under one lock and wakes its worker at most
+  // once, which then takes them as one batch.
+  if (evroute::Status s = broadcaster_.write_all(events); !s.is_ok()) {
+    spdlog::warn("{} event(s) from {}: {}", events.size(), events.front().id(), s.to_string());
   }
   accepted_.fetch_add(events.size(), std::memory_order_relaxed);
   return {};

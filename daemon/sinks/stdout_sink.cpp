@@ -23,7 +23,7 @@ evroute::Status StdoutSink::write_batch(std::span<const evroute::Event> events,
     } else {
       buffer_.clear();
       append_lines(buffer_, events);
-      s = write_all(fd_, buffer_, "stdout");
+      s = evrouted::write_all(fd_, buffer_, "stdout");
       if (buffer_.capacity() > (std::size_t{1} << 20)) std::string().swap(buffer_);
     }
   }

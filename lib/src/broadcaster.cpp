@@ -30,15 +30,22 @@ std::shared_ptr<const Broadcaster::SinkList> Broadcaster::snapshot() const {
 }
 
 Status Broadcaster::write(const Event& event) {
-  if (!event) return Status::invalid_argument("empty event");
+  return write_all(std::span<const Event>(&event, 1));
+}
+
+Status Broadcaster::write_all(std::span<const Event> events) {
+  for (const Event& event : events) {
+    if (!event) return Status::invalid_argument("empty event");
+  }
+  if (events.empty()) return Status::ok();
   const std::shared_ptr<const SinkList> sinks = snapshot();
   if (!sinks) return Status::closed("broadcaster is closed");
-  events_.fetch_add(1, std::memory_order_relaxed);
+  events_.fetch_add(events.size(), std::memory_order_relaxed);
 
   Status first;
   std::size_t failed = 0, closed = 0;
   for (const std::shared_ptr<Sink>& sink : *sinks) {
-    Status status = sink->write(event);
+    Status status = events.size() == 1 ? sink->write(events[0]) : sink->write_all(events);
     if (status.is_ok()) [[likely]]
       continue;
     if (status.is_closed()) {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 namespace evroute {
 
@@ -20,6 +21,22 @@ Status Filter::write(const Event& event) {
   }
   matched_.fetch_add(1, std::memory_order_relaxed);
   return destination_->write(event);
+}
+
+Status Filter::write_all(std::span<const Event> events) {
+  for (const Event& event : events) {
+    if (!event) return Status::invalid_argument("empty event");
+  }
+  if (closed_.load(std::memory_order_acquire)) return Status::closed("filter is closed");
+  std::vector<Event> matching;
+  matching.reserve(events.size());
+  for (const Event& event : events) {
+    if (matcher_(event)) matching.push_back(event);
+  }
+  filtered_out_.fetch_add(events.size() - matching.size(), std::memory_order_relaxed);
+  matched_.fetch_add(matching.size(), std::memory_order_relaxed);
+  if (matching.empty()) return Status::ok();
+  return destination_->write_all(matching);
 }
 
 Status Filter::close() {

@@ -56,56 +56,69 @@ Queue::Queue(std::shared_ptr<Sink> destination, Options options)
 
 Queue::~Queue() { close(); }
 
-Status Queue::write(const Event& event) {
-  if (!event) return Status::invalid_argument("empty event");
-  Event dropped;           // handed to the dead-letter sink once the lock is released
-  Worker* wake = nullptr;  // notified once the lock is released
+Status Queue::write(const Event& event) { return write_all(std::span<const Event>(&event, 1)); }
+
+Status Queue::write_all(std::span<const Event> events) {
+  std::vector<Event> dropped;  // handed to the dead-letter sink once the lock is released
+  std::vector<Worker*> wake;   // notified once the lock is released
+  Status first;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (closing_) return closed_status();
-    const std::size_t cap = options_.capacity;
-    bool enqueue = true;
-    if (cap > 0 && waiting_.size() + in_flight_ >= cap) {
-      switch (options_.when_full) {
-        case OverflowPolicy::kBlock: {
-          auto room = [&] { return closing_ || waiting_.size() + in_flight_ < cap; };
-          ++writers_waiting_;
-          if (options_.block_timeout.count() > 0) {
-            has_room_.wait_until(lock, deadline_after(options_.block_timeout), room);
-          } else {
-            has_room_.wait(lock, room);
-          }
-          --writers_waiting_;
-          if (closing_) return closed_status();
-          if (waiting_.size() + in_flight_ >= cap) {
-            ++stats_.rejected_full;
-            return Status::full("queue is full (" + std::to_string(cap) + " pending)");
-          }
-          break;
-        }
-        case OverflowPolicy::kDropNewest:
-          ++stats_.dropped_newest;
-          dropped = event;
-          enqueue = false;
-          break;
-        case OverflowPolicy::kDropOldest:
-          if (waiting_.empty()) {  // every pending event is with the destination already
-            ++stats_.dropped_newest;
-            dropped = event;
-            enqueue = false;
-          } else {
-            ++stats_.dropped_oldest;
-            dropped = std::move(waiting_.front());
-            waiting_.pop_front();
-            if (counts_bytes_) waiting_bytes_ -= batch_bytes(dropped);
-          }
-          break;
-      }
+    for (const Event& event : events) {
+      Status s = admit_locked(event, lock, &dropped, &wake);
+      if (!s.is_ok() && first.is_ok()) first = std::move(s);
     }
-    if (enqueue) wake = enqueue_locked(event);
   }
-  if (wake != nullptr) wake->wake.notify_one();
-  if (dropped) dead_letter(dropped);
+  for (Worker* w : wake) w->wake.notify_one();
+  for (const Event& e : dropped) dead_letter(e);
+  return first;
+}
+
+Status Queue::admit_locked(const Event& event, std::unique_lock<std::mutex>& lock,
+                           std::vector<Event>* dropped, std::vector<Worker*>* wake) {
+  if (!event) return Status::invalid_argument("empty event");
+  if (closing_) return closed_status();
+  const std::size_t cap = options_.capacity;
+  if (cap > 0 && waiting_.size() + in_flight_ >= cap) {
+    switch (options_.when_full) {
+      case OverflowPolicy::kBlock: {
+        // Waiting releases the lock: a worker woken for the events admitted so far must be
+        // running, or room would never come.
+        for (Worker* w : *wake) w->wake.notify_one();
+        wake->clear();
+        auto room = [&] { return closing_ || waiting_.size() + in_flight_ < cap; };
+        ++writers_waiting_;
+        if (options_.block_timeout.count() > 0) {
+          has_room_.wait_until(lock, deadline_after(options_.block_timeout), room);
+        } else {
+          has_room_.wait(lock, room);
+        }
+        --writers_waiting_;
+        if (closing_) return closed_status();
+        if (waiting_.size() + in_flight_ >= cap) {
+          ++stats_.rejected_full;
+          return Status::full("queue is full (" + std::to_string(cap) + " pending)");
+        }
+        break;
+      }
+      case OverflowPolicy::kDropNewest:
+        ++stats_.dropped_newest;
+        dropped->push_back(event);
+        return Status::ok();
+      case OverflowPolicy::kDropOldest:
+        if (waiting_.empty()) {  // every pending event is with the destination already
+          ++stats_.dropped_newest;
+          dropped->push_back(event);
+          return Status::ok();
+        }
+        ++stats_.dropped_oldest;
+        dropped->push_back(std::move(waiting_.front()));
+        waiting_.pop_front();
+        if (counts_bytes_) waiting_bytes_ -= batch_bytes(dropped->back());
+        break;
+    }
+  }
+  if (Worker* w = enqueue_locked(event)) wake->push_back(w);
   return Status::ok();
 }
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace evroute {
 namespace {
@@ -94,6 +95,21 @@ TEST(QueueWakeupsTest, WithoutSpinningEveryEventAfterARunOutWakesTheWorker) {
   EXPECT_EQ(q.stats().wakeups, 50u);
   EXPECT_TRUE(q.close().is_ok());
   EXPECT_EQ(sink->count(), 50);
+}
+
+// A request's events handed over at once (write_all, as the daemon's router does through the
+// Broadcaster) wake a parked worker once, not once per event.
+TEST(QueueWakeupsTest, WriteAllWakesAParkedWorkerOnceForAllItsEvents) {
+  auto sink = std::make_shared<CountingSink>();
+  Queue q(sink, spinning(0ns));
+  ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
+  std::vector<Event> events;
+  for (int i = 0; i < 100; ++i) events.push_back(ev(i));
+  ASSERT_TRUE(q.write_all(events).is_ok());
+  ASSERT_TRUE(eventually([&] { return sink->count() == 100; }));
+  EXPECT_EQ(q.stats().wakeups, 1u);
+  EXPECT_EQ(q.stats().enqueued, 100u);
+  EXPECT_TRUE(q.close().is_ok());
 }
 
 TEST(QueueWakeupsTest, AWorkerThatKeepsCatchingUpSpinsInsteadOfBeingWokenPerEvent) {

@@ -45,6 +45,10 @@ class Broadcaster final : public Sink {
   ~Broadcaster() override;  // closes the sinks if close() was not called
 
   Status write(const Event& event) override;
+  // The events to every sink at once (each sink's write_all: a queue takes them under one lock).
+  // With several events, "N of M sinks failed" counts sinks, not events. An empty event in
+  // `events`: kInvalidArgument, and no sink gets any of them.
+  Status write_all(std::span<const Event> events) override;
   Status close() override;
 
   // Adds a sink; adding a sink already present does nothing and returns OK.

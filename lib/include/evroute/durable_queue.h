@@ -103,7 +103,7 @@ class DurableQueue final : public Sink {
   Status write(const Event& event) override;
   // Appends all of them with one write and one sync: accepted all, or (kFull, kClosed, I/O error)
   // none. With kDropNewest a batch that does not fit is dropped whole (counted) and OK is returned.
-  Status write_all(std::span<const Event> events);
+  Status write_all(std::span<const Event> events) override;
   Status close() override;
   CloseReport close_until(std::chrono::steady_clock::time_point deadline);
 

@@ -32,6 +32,7 @@ class Filter final : public Sink {
   Filter(std::shared_ptr<Sink> destination, Matcher matcher);
 
   Status write(const Event& event) override;
+  Status write_all(std::span<const Event> events) override;  // the matching ones, at once
   Status close() override;
 
   bool matches(const Event& event) const { return matcher_(event); }

@@ -121,6 +121,8 @@ class Queue final : public Sink {
   ~Queue() override;  // close() if not yet closed
 
   Status write(const Event& event) override;
+  // Each event as write() would take it, under one lock, waking a worker at most once.
+  Status write_all(std::span<const Event> events) override;
   // Queues `event` whatever the capacity and overflow policy: for events accepted elsewhere that
   // must be neither refused nor dropped, such as a rebuilt sink taking over its predecessor's
   // backlog. It may take `pending` past `capacity`; write() then blocks or drops as usual until
@@ -155,6 +157,10 @@ class Queue final : public Sink {
   void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (mu_ held)
   // Appends (mu_ held); returns the parked worker to notify once mu_ is released, or null.
   Worker* enqueue_locked(const Event& event);
+  // write()'s admission of one event, mu_ held by `lock` (a `block` wait releases it): the
+  // workers to wake and the events dropped by the overflow policy are added for after the unlock.
+  Status admit_locked(const Event& event, std::unique_lock<std::mutex>& lock,
+                      std::vector<Event>* dropped, std::vector<Worker*>* wake);
   // Returns (mu_ held) once there is something to do: an event waiting, or closing. Spins first
   // when spinning has paid off lately, then parks; updates self.spin_score.
   void park(Worker& self, std::unique_lock<std::mutex>& lock);

@@ -14,10 +14,17 @@
 //    return promptly (with kClosed or the write's own result) rather than wait for it without
 //    bound.
 //  * An empty Event is rejected with Code::kInvalidArgument.
+//  * write_all(events) is write() of each event in order, in one call: a sink that can take
+//    several events more cheaply at once (a queue: one lock and at most one wake-up of its worker)
+//    overrides it. It returns OK when every event was taken, else the first failure; an event
+//    after a failed one is still offered (as separate write() calls would), unless the sink says
+//    otherwise (a disk queue takes all or none).
 //
 // Thread-safety: unless a class says otherwise, write() and close() are safe to call from any
 // thread concurrently.
 #pragma once
+
+#include <span>
 
 #include "evroute/event.h"
 #include "evroute/status.h"
@@ -28,6 +35,13 @@ class Sink {
  public:
   virtual ~Sink() = default;
   virtual Status write(const Event& event) = 0;
+  virtual Status write_all(std::span<const Event> events) {
+    Status first;
+    for (const Event& e : events) {
+      if (Status s = write(e); !s.is_ok() && first.is_ok()) first = std::move(s);
+    }
+    return first;
+  }
   virtual Status close() = 0;
 };
 
