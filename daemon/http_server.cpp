@@ -401,13 +401,14 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
           std::shared_ptr<ssl::context> tls = nullptr)
       : server_(server), loop_(loop), stream_(std::move(stream)), tls_(std::move(tls)) {}
   ~Session() override {
-    loop_.connections.erase(where);
+    if (registered_) loop_.connections.erase(where);
     server_.open.fetch_sub(1, std::memory_order_relaxed);
   }
 
   // On the connection's loop.
   void start() {
     where = loop_.connections.insert(loop_.connections.end(), this);
+    registered_ = true;
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
       begin_request();
     } else {
@@ -585,10 +586,13 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       return answer(std::move(response));
     }
     // It would wait: on the pool, then back to this loop.
-    asio::post(server_.pool, [self = this->shared_from_this()] {
+    asio::post(server_.pool, [self = this->shared_from_this()]() mutable {
       Response r;
       self->call_handler(r, /*may_block=*/true);
-      asio::post(self->loop_.context, [self, r = std::move(r)]() mutable {
+      // The reference moves on with the answer: the connection is only ever destroyed on its
+      // loop (it unlinks itself from the loop's list).
+      Loop& loop = self->loop_;
+      asio::post(loop.context, [self = std::move(self), r = std::move(r)]() mutable {
         if (self->phase_ == Phase::kHandling) self->answer(std::move(r));
       });
     });
@@ -646,6 +650,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::string out_;
   Phase phase_ = Phase::kIdle;
   Clock::time_point started_{};
+  bool registered_ = false;  // in loop_.connections (start() ran)
   bool reading_ = false;
   bool sent_continue_ = false;
   bool writing_continue_ = false;
@@ -683,10 +688,10 @@ void HttpServer::Impl::accept() {
         using TlsStream = ssl::stream<tcp::socket>;
         auto session = std::make_shared<Session<TlsStream>>(
             *this, target, TlsStream(std::move(s), *context), context);
-        asio::post(target.context, [session] { session->start(); });
+        asio::post(target.context, [session = std::move(session)] { session->start(); });
       } else {
         auto session = std::make_shared<Session<tcp::socket>>(*this, target, std::move(s));
-        asio::post(target.context, [session] { session->start(); });
+        asio::post(target.context, [session = std::move(session)] { session->start(); });
       }
     }
     accept();
