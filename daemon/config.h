@@ -31,7 +31,8 @@ struct ServerConfig {
   unsigned threads = 0;  // HTTP event loops; 0 = one per core
   // Bounds on clients (http_server.h says what each answers).
   std::uint64_t max_connections = 4096;
-  std::uint64_t max_buffered_bytes = 64ull << 20;  // request bodies held at once (>= max_body_bytes)
+  // Request bodies held at once over all connections (at least max_body_bytes).
+  std::uint64_t max_buffered_bytes = 64ull << 20;
   std::uint64_t max_header_bytes = 16 << 10;
   std::uint64_t max_header_count = 100;
   Duration request_timeout = std::chrono::seconds(10);

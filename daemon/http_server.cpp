@@ -181,8 +181,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                                 error_code& ec) override {
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code& ec) override {
     if (!charge(body.size())) {
       ec = bhttp::error::body_limit;
       return 0;
@@ -533,10 +532,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   Response busy() const {
-    Response r = error_response(
-        503, "evrouted holds server.max_buffered_bytes (" +
-                 std::to_string(server_.limits.max_buffered_bytes) +
-                 ") of request bodies already; retry");
+    Response r = error_response(503, "evrouted holds server.max_buffered_bytes (" +
+                                         std::to_string(server_.limits.max_buffered_bytes) +
+                                         ") of request bodies already; retry");
     r.headers.emplace_back("Retry-After", "1");
     return r;
   }

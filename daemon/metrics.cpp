@@ -62,8 +62,9 @@ void HttpMetrics::render(std::string& out) const {
       }
     }
   }
-  out += "# HELP evroute_http_requests_blocking_total Requests that had to wait (a full block "
-         "queue, a disk queue, dead letters), answered from the pool, not an event loop.\n";
+  out +=
+      "# HELP evroute_http_requests_blocking_total Requests that had to wait (a full block "
+      "queue, a disk queue, dead letters), answered from the pool, not an event loop.\n";
   out += "# TYPE evroute_http_requests_blocking_total counter\n";
   out += fmt::format("evroute_http_requests_blocking_total {}\n", load(blocking_));
   out += "# HELP evroute_http_request_duration_seconds Time to handle a request, by endpoint.\n";

@@ -17,6 +17,8 @@
 #include "evroute/rate_limit.h"
 #include "evroute/retry.h"
 
+#include "support/eventually.h"
+
 namespace evroute {
 namespace {
 
@@ -26,15 +28,7 @@ using Batches = std::vector<Ids>;
 
 Event ev(const std::string& id) { return Event::make(id, "{\"id\":\"" + id + "\"}"); }
 
-template <class Condition>
-bool eventually(Condition condition) {
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using evtest::eventually;
 
 // Records every batch. `answer` decides a batch's outcome (one Status for the whole batch, as an
 // HTTP request would); default OK.

@@ -16,6 +16,8 @@
 
 #include "evroute/channel.h"
 
+#include "support/eventually.h"
+
 namespace evroute {
 namespace {
 
@@ -24,16 +26,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 Event ev(const std::string& id) { return Event::make(id, "{}"); }
 
-// Polls `condition` until it holds (true) or 10 s pass (false): sequencing, not a timing assertion.
-template <class Condition>
-bool eventually(Condition condition) {
-  const auto give_up = SteadyClock::now() + 10s;
-  while (!condition()) {
-    if (SteadyClock::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using evtest::eventually;
 
 // Records the ids it takes. A gated sink holds every write until release() grants a permit or
 // close() is called (then the write returns kClosed): a slow or dead destination.

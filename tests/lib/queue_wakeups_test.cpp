@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/eventually.h"
+
 namespace evroute {
 namespace {
 
@@ -23,16 +25,7 @@ using namespace std::chrono_literals;
 
 Event ev(int i) { return Event::make("e" + std::to_string(i), "{}"); }
 
-// Polls `condition` until it holds (true) or 10 s pass (false).
-template <class Condition>
-bool eventually(Condition condition) {
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using evtest::eventually;
 
 // Counts the events it takes. A gated one holds every write until open() or close().
 class CountingSink final : public Sink {
