@@ -17,7 +17,7 @@ COPY config config
 COPY systemd systemd
 COPY packaging packaging
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEVROUTE_BUILD_TESTS=OFF \
-      -DEVROUTE_BUILD_BENCH=OFF \
+      -DEVROUTE_BUILD_BENCH=OFF -DEVROUTE_BUILD_LOAD_TOOLS=OFF \
  && cmake --build build -j"$(nproc)" --target evrouted \
  && strip build/daemon/evrouted
 
