@@ -189,8 +189,8 @@ void read_queue(ConfigReader& r, QueueConfig& q) {
     }
   }
   if (disk && q.when_full == evroute::OverflowPolicy::kDropOldest) {
-    r.error("when_full", r.what() +
-                             ": a disk queue cannot drop its oldest events; use block or drop_newest");
+    r.error("when_full",
+            r.what() + ": a disk queue cannot drop its oldest events; use block or drop_newest");
   }
   r.finish();
 }

@@ -96,7 +96,7 @@ inline constexpr std::size_t kMaxSinkNameBytes = 64;
 struct SinkConfig {
   std::string name;
   std::string type;
-  int line = 0;                     // where the sink is declared (1-based)
+  int line = 0;  // where the sink is declared (1-based)
   int column = 0;
   std::vector<FieldFilter> filter;  // empty: every event
   QueueConfig queue;

@@ -29,9 +29,9 @@ evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Sta
       {"attempts", attempts},
       {"last_status", last.to_string()},
       {"failed_at", utc_time(std::chrono::system_clock::now())},
-      {"received_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          event.received().time_since_epoch())
-                          .count()},
+      {"received_ns",
+       std::chrono::duration_cast<std::chrono::nanoseconds>(event.received().time_since_epoch())
+           .count()},
       {"attributes", std::move(attributes)},
   };
   // The event's own JSON goes in as it is (it is compact JSON already): no re-encoding. A payload
@@ -133,8 +133,8 @@ evroute::Status DeadLetters::take(const std::optional<std::set<std::string>>& id
     }
     std::vector<evroute::Attribute> attributes;
     for (std::size_t i = 0; i < keys.size(); ++i) attributes.push_back({keys[i], values[i]});
-    const auto received = evroute::Event::TimePoint(
-        std::chrono::duration_cast<evroute::Event::TimePoint::duration>(
+    const auto received =
+        evroute::Event::TimePoint(std::chrono::duration_cast<evroute::Event::TimePoint::duration>(
             std::chrono::nanoseconds(entry.value("received_ns", std::int64_t{0}))));
     const std::string payload = entry.contains("event_text") && entry["event_text"].is_string()
                                     ? entry["event_text"].get<std::string>()

@@ -4,9 +4,9 @@
 #include <systemd/sd-daemon.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <iostream>
@@ -25,7 +25,7 @@
 namespace {
 
 constexpr int kExitOk = 0;
-constexpr int kExitConfig = 1;  // bad config, or a sink or the listener could not start
+constexpr int kExitConfig = 1;    // bad config, or a sink or the listener could not start
 constexpr int kExitBadInput = 2;  // --dry-run: some input lines were not events
 
 // Signals are taken synchronously by the main thread (sigwait), so they are blocked in every

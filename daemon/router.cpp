@@ -23,7 +23,8 @@ class DropLog final : public evroute::Sink {
   // From now on, events are handed to `successor` (Queue::adopt) instead of being logged as not
   // delivered: a reload closing this sink's queue passes its backlog to the sink replacing it.
   // Counts them in `adopted`.
-  void hand_over_to(std::shared_ptr<evroute::Queue> successor, std::atomic<std::uint64_t>* adopted) {
+  void hand_over_to(std::shared_ptr<evroute::Queue> successor,
+                    std::atomic<std::uint64_t>* adopted) {
     std::lock_guard<std::mutex> g(mu_);
     successor_ = std::move(successor);
     adopted_ = adopted;
@@ -85,16 +86,16 @@ std::shared_ptr<evroute::RetryStrategy> make_strategy(const RetryConfig& retry) 
       std::vector<std::shared_ptr<evroute::RetryStrategy>>{exponential, breaker});
 }
 
-std::unique_ptr<evroute::DurableQueue> open_durable_queue(const SinkConfig& sc,
-                                                          const std::string& data_dir,
-                                                          std::shared_ptr<evroute::Sink> destination,
-                                                          std::shared_ptr<DropLog> drop_log) {
+std::unique_ptr<evroute::DurableQueue> open_durable_queue(
+    const SinkConfig& sc, const std::string& data_dir, std::shared_ptr<evroute::Sink> destination,
+    std::shared_ptr<DropLog> drop_log) {
   evroute::DurableQueue::Options o;
   o.log.dir = std::filesystem::path(data_dir) / "queues" / sc.name;
   o.log.max_bytes = sc.queue.max_bytes;
   o.log.segment_bytes = std::clamp<std::uint64_t>(sc.queue.max_bytes / 8, 4096, 64u << 20);
   o.log.sync = sc.queue.fsync;
-  o.log.sync_interval = std::chrono::duration_cast<std::chrono::milliseconds>(sc.queue.fsync_interval);
+  o.log.sync_interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(sc.queue.fsync_interval);
   o.when_full = sc.queue.when_full;
   o.block_timeout = sc.queue.block_timeout;
   o.dead_letter = std::move(drop_log);
@@ -109,11 +110,12 @@ std::unique_ptr<evroute::DurableQueue> open_durable_queue(const SinkConfig& sc,
     spdlog::warn("sink '{}': disk queue recovery: {}", sc.name, problem);
   }
   const auto stats = queue->stats();
-  spdlog::info("sink '{}': disk queue {} ({} bytes on disk, {} event(s) to deliver from the last run{})",
-               sc.name, o.log.dir.string(), stats.disk_bytes, stats.recovered,
-               report.truncated_bytes > 0
-                   ? ", " + std::to_string(report.truncated_bytes) + " corrupt byte(s) cut off"
-                   : std::string());
+  spdlog::info(
+      "sink '{}': disk queue {} ({} bytes on disk, {} event(s) to deliver from the last run{})",
+      sc.name, o.log.dir.string(), stats.disk_bytes, stats.recovered,
+      report.truncated_bytes > 0
+          ? ", " + std::to_string(report.truncated_bytes) + " corrupt byte(s) cut off"
+          : std::string());
   return queue;
 }
 
@@ -147,10 +149,10 @@ std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
                  e.id(), s.to_string(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   };
-  route->dead_letters = dead_letters ? std::move(dead_letters)
-                                     : std::make_shared<DeadLetters>(std::filesystem::path(data_dir) /
-                                                                     "dead-letters" /
-                                                                     (sc.name + ".ndjson"));
+  route->dead_letters = dead_letters
+                            ? std::move(dead_letters)
+                            : std::make_shared<DeadLetters>(std::filesystem::path(data_dir) /
+                                                            "dead-letters" / (sc.name + ".ndjson"));
   ro.on_give_up = [name, dead_letters = route->dead_letters](
                       const evroute::Event& e, const evroute::Status& s, std::uint32_t attempts) {
     const evroute::Status written = dead_letters->add(e, s, attempts);
@@ -158,9 +160,10 @@ std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
       spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}; dead-lettered to {}",
                     name, e.id(), attempts, s.to_string(), dead_letters->path().string());
     } else {
-      spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}; and could not "
-                    "dead-letter it: {}",
-                    name, e.id(), attempts, s.to_string(), written.to_string());
+      spdlog::error(
+          "sink '{}': gave up on event {} after {} attempt(s): {}; and could not "
+          "dead-letter it: {}",
+          name, e.id(), attempts, s.to_string(), written.to_string());
     }
   };
   if (Disableable* d = route->disableable()) {
@@ -322,9 +325,10 @@ void warn_orphaned_queues(const Config& config) {
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (!it->is_directory(ec)) continue;
     const std::string name = it->path().filename().string();
-    const bool used = std::any_of(config.sinks.begin(), config.sinks.end(), [&](const SinkConfig& sc) {
-      return sc.name == name && sc.queue.type == QueueConfig::Type::kDisk;
-    });
+    const bool used =
+        std::any_of(config.sinks.begin(), config.sinks.end(), [&](const SinkConfig& sc) {
+          return sc.name == name && sc.queue.type == QueueConfig::Type::kDisk;
+        });
     if (used) continue;
     evroute::DiskLog::Options o;
     o.dir = it->path();
@@ -337,18 +341,19 @@ void warn_orphaned_queues(const Config& config) {
       continue;
     }
     evroute::DiskLog::Position cursor = log->begin();
-    if (evroute::DiskLog::Position stored; evroute::CursorFile(it->path() / "cursor").load(&stored).is_ok()) {
+    if (evroute::DiskLog::Position stored;
+        evroute::CursorFile(it->path() / "cursor").load(&stored).is_ok()) {
       cursor = std::max(cursor, stored);
     }
     if (cursor >= log->end()) continue;  // everything in it was delivered
-    spdlog::warn("disk queue {} holds undelivered events of sink '{}', which is not configured "
-                 "with a disk queue: they wait until it is again",
-                 it->path().string(), name);
+    spdlog::warn(
+        "disk queue {} holds undelivered events of sink '{}', which is not configured "
+        "with a disk queue: they wait until it is again",
+        it->path().string(), name);
   }
 }
 
-Router::Router(const Config& config)
-    : budget_(config.limits.memory), data_dir_(config.data_dir) {
+Router::Router(const Config& config) : budget_(config.limits.memory), data_dir_(config.data_dir) {
   warn_orphaned_queues(config);
   std::vector<std::shared_ptr<Route>> routes;
   try {
@@ -575,8 +580,9 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
     if (r->durable) {
       report.kept_on_disk += left;
       if (left > 0) {
-        spdlog::warn("sink '{}': {} event(s) kept in its disk queue, delivered after the next start",
-                     r->name, left);
+        spdlog::warn(
+            "sink '{}': {} event(s) kept in its disk queue, delivered after the next start",
+            r->name, left);
       }
       continue;
     }
@@ -633,7 +639,8 @@ Router::Replay Router::replay(const std::string& sink,
       if (!route->queue->write(e).is_ok()) refused.push_back(e);
     }
   }
-  if (!refused.empty()) route->dead_letters->restore(refused, "replay refused: queue full or closed");
+  if (!refused.empty())
+    route->dead_letters->restore(refused, "replay refused: queue full or closed");
   result.replayed = events.size() - refused.size();
   result.refused = refused.size();
   spdlog::info("sink '{}': replayed {} dead letter(s){}", sink, result.replayed,
@@ -755,9 +762,10 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
         try {
           fresh.durable = open_durable_queue(*c.config, data_dir_, fresh.retrying, fresh.drop_log);
         } catch (const std::exception& e) {
-          spdlog::error("{}; the sink stops until the next reload or restart (its events stay on "
-                        "disk)",
-                        e.what());
+          spdlog::error(
+              "{}; the sink stops until the next reload or restart (its events stay on "
+              "disk)",
+              e.what());
           fresh.retrying->close();
           fresh.closed_.store(true, std::memory_order_release);
         }
@@ -789,8 +797,8 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
       removed.push_back(r);
       report.removed.push_back(r->name);
     }
-    auto fields = std::make_shared<const std::vector<std::string>>(
-        evrouted::attribute_fields(next));
+    auto fields =
+        std::make_shared<const std::vector<std::string>>(evrouted::attribute_fields(next));
     if (*fields == *current->attribute_fields) fields = current->attribute_fields;
     publish(make_topology(std::move(routes), std::move(fields)));
   }
@@ -798,7 +806,8 @@ Router::ReloadReport Router::reload(const Config& next, const ConfigDiff& diff) 
     if (c.old->durable) continue;
     // The new route started at zero: what it adopted is what the old one handed over.
     const std::uint64_t n = c.fresh->adopted.load(std::memory_order_relaxed);
-    if (n > 0) spdlog::info("sink '{}': {} queued event(s) handed to its new settings", c.old->name, n);
+    if (n > 0)
+      spdlog::info("sink '{}': {} queued event(s) handed to its new settings", c.old->name, n);
   }
   if (!removed.empty()) retire(std::move(removed), next.shutdown_timeout, "removed by a reload");
   return report;
@@ -817,12 +826,13 @@ void Router::retire(std::vector<std::shared_ptr<Route>> routes, Duration timeout
       if (left == 0) {
         spdlog::info("sink '{}' ({}): drained and closed", r->name, why);
       } else if (r->durable) {
-        spdlog::warn("sink '{}' ({}): {} event(s) kept in its disk queue; they are delivered if "
-                     "the sink is configured again",
-                     r->name, why, left);
+        spdlog::warn(
+            "sink '{}' ({}): {} event(s) kept in its disk queue; they are delivered if "
+            "the sink is configured again",
+            r->name, why, left);
       } else {
-        spdlog::error("sink '{}' ({}): {} event(s) undelivered when it closed{}", r->name, why, left,
-                      disabled ? " (the sink is disabled)" : " (shutdown_timeout passed)");
+        spdlog::error("sink '{}' ({}): {} event(s) undelivered when it closed{}", r->name, why,
+                      left, disabled ? " (the sink is disabled)" : " (shutdown_timeout passed)");
       }
     }
   });

@@ -81,8 +81,8 @@
 #include "config_diff.h"
 #include "dead_letters.h"
 #include "evroute/broadcaster.h"
-#include "evroute/durable_queue.h"
 #include "evroute/budget.h"
+#include "evroute/durable_queue.h"
 #include "evroute/filter.h"
 #include "evroute/queue.h"
 #include "evroute/rate_limit.h"
@@ -104,16 +104,16 @@ struct Route {
   std::shared_ptr<evroute::Retrying> retrying;
   std::shared_ptr<evroute::Queue> queue;           // in-memory queue; null for a disk queue
   std::shared_ptr<evroute::DurableQueue> durable;  // disk queue (queue.type: disk); else null
-  std::shared_ptr<evroute::Filter> filter_sink;  // null when the sink has no filter (memory only)
+  std::shared_ptr<evroute::Filter> filter_sink;    // null when the sink has no filter (memory only)
   std::shared_ptr<DropLog> drop_log;
   std::shared_ptr<DeadLetters> dead_letters;  // what the sink gave up on, for listing and replay
-  std::atomic<std::uint64_t> routed{0};  // disk queues: events submit() routed to this sink
-  std::atomic<std::uint64_t> adopted{0};  // events taken over from the sink this one replaced
-  std::atomic<bool> disk_failing{false};  // submit() logged a disk error, not yet the recovery
+  std::atomic<std::uint64_t> routed{0};       // disk queues: events submit() routed to this sink
+  std::atomic<std::uint64_t> adopted{0};      // events taken over from the sink this one replaced
+  std::atomic<bool> disk_failing{false};      // submit() logged a disk error, not yet the recovery
   // Room in this sink's `block` queue that requests being admitted without waiting have claimed
   // and not yet written (see Router::submit).
   std::atomic<std::uint64_t> reserved{0};
-  std::uint64_t accepted_at_start = 0;    // Router::events_accepted() when this route started
+  std::uint64_t accepted_at_start = 0;  // Router::events_accepted() when this route started
 
   bool matches(const evroute::Event& event) const;
   // The leaf's disabled state (410 Gone), or null when the leaf cannot be disabled.

@@ -336,7 +336,8 @@ void Server::handle_dead_letters(const Request& req, Response& res, const std::s
     const std::optional<std::string> param = req.param(key);
     if (!param) continue;
     const std::string& text = *param;
-    if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
+    if (text.empty() || text.size() > 12 ||
+        text.find_first_not_of("0123456789") != std::string::npos) {
       return reply_error(res, 400, std::string("'") + key + "' must be a non-negative integer");
     }
     *value = std::stoull(text);
@@ -360,10 +361,12 @@ void Server::handle_replay(const Request& req, Response& res, const std::string&
   if (!req.body.empty()) {
     nlohmann::ordered_json body;
     if (!parse_json(req.body, &body).empty() || !body.is_object()) {
-      return reply_error(res, 400, R"(the body must be empty (replay all) or {"ids": ["...", ...]})");
+      return reply_error(res, 400,
+                         R"(the body must be empty (replay all) or {"ids": ["...", ...]})");
     }
     if (body.contains("ids")) {
-      if (!body["ids"].is_array()) return reply_error(res, 400, "'ids' must be an array of strings");
+      if (!body["ids"].is_array())
+        return reply_error(res, 400, "'ids' must be an array of strings");
       ids.emplace();
       for (const auto& id : body["ids"]) {
         if (!id.is_string()) return reply_error(res, 400, "'ids' must be an array of strings");

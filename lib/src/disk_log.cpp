@@ -46,8 +46,9 @@ class Reader {
     if (!take(static_cast<std::size_t>(bytes))) return 0;
     std::uint64_t v = 0;
     for (int i = bytes - 1; i >= 0; --i) {
-      v = (v << 8) | static_cast<unsigned char>(data_[pos_ - static_cast<std::size_t>(bytes) +
-                                                      static_cast<std::size_t>(i)]);
+      v = (v << 8) |
+          static_cast<unsigned char>(
+              data_[pos_ - static_cast<std::size_t>(bytes) + static_cast<std::size_t>(i)]);
     }
     return v;
   }
@@ -115,8 +116,8 @@ bool parse_segment_name(const std::string& name, std::uint64_t* number) {
 
 std::uint64_t DiskLog::framed_size(const Record& record) {
   const Event& e = record.event;
-  std::uint64_t body = 1 + 8 + 2 + e.id().size() + 1 + 4 + record.meta.size() + 4 +
-                       e.payload().size();
+  std::uint64_t body =
+      1 + 8 + 2 + e.id().size() + 1 + 4 + record.meta.size() + 4 + e.payload().size();
   for (std::size_t i = 0; i < e.attribute_count(); ++i) {
     body += 4 + e.attribute_at(i).key.size() + e.attribute_at(i).value.size();
   }
@@ -286,9 +287,7 @@ Status DiskLog::open_active(std::uint64_t number, bool create) {
   return Status::ok();
 }
 
-DiskLog::~DiskLog() {
-  close();
-}
+DiskLog::~DiskLog() { close(); }
 
 Status DiskLog::append(std::span<const Record> records) {
   if (records.empty()) return Status::ok();
@@ -338,8 +337,10 @@ Status DiskLog::append(std::span<const Record> records) {
       stats_.appended_records += batch->records;
       stats_.appended_bytes += batch->bytes.size();
       ++stats_.writes;
-      if (options_.sync == Sync::kAlways) ++stats_.syncs;
-      else dirty_ = true;
+      if (options_.sync == Sync::kAlways)
+        ++stats_.syncs;
+      else
+        dirty_ = true;
       write_error_ = Status::ok();
     } else {
       ++stats_.write_errors;
@@ -455,7 +456,8 @@ Status DiskLog::read(Position from, std::size_t max_records, std::vector<ReadRec
     std::lock_guard<std::mutex> lock(mu_);
     end = end_;
     for (const auto& [number, segment] : segments_) {
-      if (number >= from.segment) sizes[number] = number == end_.segment ? end_.offset : segment.bytes;
+      if (number >= from.segment)
+        sizes[number] = number == end_.segment ? end_.offset : segment.bytes;
     }
   }
   Position pos = from;
@@ -476,9 +478,8 @@ Status DiskLog::read(Position from, std::size_t max_records, std::vector<ReadRec
     Status status = Status::ok();
     while (pos.offset < limit && added < max_records) {
       std::size_t have = chunk.size() - static_cast<std::size_t>(pos.offset - chunk_start);
-      std::uint32_t length = have >= kHeaderBytes
-                                 ? load_u32(chunk.data() + (pos.offset - chunk_start))
-                                 : 0;
+      std::uint32_t length =
+          have >= kHeaderBytes ? load_u32(chunk.data() + (pos.offset - chunk_start)) : 0;
       if (have < kHeaderBytes || have < kHeaderBytes + length) {
         const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(
             limit - pos.offset, std::max<std::uint64_t>(kReadChunk, kHeaderBytes + length)));
@@ -517,8 +518,7 @@ Status DiskLog::read(Position from, std::size_t max_records, std::vector<ReadRec
 
 bool DiskLog::wait_beyond(Position from, std::chrono::steady_clock::time_point deadline) const {
   std::unique_lock<std::mutex> lock(mu_);
-  return written_cv_.wait_until(lock, deadline, [&] { return closed_ || end_ > from; }) &&
-         !closed_;
+  return written_cv_.wait_until(lock, deadline, [&] { return closed_ || end_ > from; }) && !closed_;
 }
 
 DiskLog::Position DiskLog::begin() const {

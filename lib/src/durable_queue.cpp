@@ -34,9 +34,8 @@ Status count_records(const DiskLog& log, DiskLog::Position from, std::uint64_t* 
 
 }  // namespace
 
-std::unique_ptr<DurableQueue> DurableQueue::open(std::shared_ptr<Sink> destination,
-                                                 Options options, Status* error,
-                                                 DiskLog::RecoveryReport* report) {
+std::unique_ptr<DurableQueue> DurableQueue::open(std::shared_ptr<Sink> destination, Options options,
+                                                 Status* error, DiskLog::RecoveryReport* report) {
   if (!destination) throw std::invalid_argument("DurableQueue: null destination");
   if (options.max_batch == 0) throw std::invalid_argument("DurableQueue: max_batch must be > 0");
   if (options.when_full == OverflowPolicy::kDropOldest) {
@@ -54,8 +53,8 @@ std::unique_ptr<DurableQueue> DurableQueue::open(std::shared_ptr<Sink> destinati
   if (cursor > log->end()) cursor = log->end();
   std::uint64_t pending = 0;
   if (*error = count_records(*log, cursor, &pending); !error->is_ok()) return nullptr;
-  return std::unique_ptr<DurableQueue>(
-      new DurableQueue(std::move(destination), std::move(options), std::move(log), cursor, pending));
+  return std::unique_ptr<DurableQueue>(new DurableQueue(std::move(destination), std::move(options),
+                                                        std::move(log), cursor, pending));
 }
 
 DurableQueue::DurableQueue(std::shared_ptr<Sink> destination, Options options,
@@ -74,7 +73,9 @@ DurableQueue::DurableQueue(std::shared_ptr<Sink> destination, Options options,
 
 DurableQueue::~DurableQueue() { close(); }
 
-Status DurableQueue::write(const Event& event) { return write_all(std::span<const Event>(&event, 1)); }
+Status DurableQueue::write(const Event& event) {
+  return write_all(std::span<const Event>(&event, 1));
+}
 
 Status DurableQueue::write_all(std::span<const Event> events) {
   if (events.empty()) return Status::ok();
@@ -105,8 +106,8 @@ Status DurableQueue::write_all(std::span<const Event> events) {
     }
   }
   std::uint64_t dead_lettered = 0;
-  const bool drop = status.code() == Code::kFull &&
-                    options_.when_full == OverflowPolicy::kDropNewest;
+  const bool drop =
+      status.code() == Code::kFull && options_.when_full == OverflowPolicy::kDropNewest;
   if (drop && options_.dead_letter) {
     for (const Event& event : events) dead_lettered += options_.dead_letter->write(event).is_ok();
   }

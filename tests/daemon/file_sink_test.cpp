@@ -534,7 +534,9 @@ TEST(StdoutSink, WritesABatchAsWholeLinesInOrder) {
   char buf[256];
   for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
   ::close(fds[0]);
-  EXPECT_EQ(out, "{\"id\":\"a\",\"pad\":\"\"}\n{\"id\":\"b\",\"pad\":\"\"}\n{\"id\":\"c\",\"pad\":\"\"}\n");
+  EXPECT_EQ(
+      out,
+      "{\"id\":\"a\",\"pad\":\"\"}\n{\"id\":\"b\",\"pad\":\"\"}\n{\"id\":\"c\",\"pad\":\"\"}\n");
 }
 
 TEST(StdoutSink, AClosedPipeIsARetryableError) {

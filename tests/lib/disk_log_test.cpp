@@ -72,7 +72,8 @@ class DiskLogTest : public ::testing::Test {
 TEST_F(DiskLogTest, RecordsRoundTripWithMetadata) {
   auto log = open(options());
   const auto received = Event::TimePoint(std::chrono::nanoseconds(1'700'000'000'123'456'789));
-  const Event event = Event::make("e1", "{\"a\":1}", {{"type", "invoice.paid"}, {"k", "v"}}, received);
+  const Event event =
+      Event::make("e1", "{\"a\":1}", {{"type", "invoice.paid"}, {"k", "v"}}, received);
   ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{{event, "billing,archive"}}).is_ok());
 
   std::vector<DiskLog::ReadRecord> out;
@@ -109,7 +110,8 @@ TEST_F(DiskLogTest, ReadsInStepsFromReturnedPositions) {
     pos = out.back().next;
   }
   ASSERT_EQ(seen.size(), 10u);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], "e" + std::to_string(i));
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(seen[static_cast<std::size_t>(i)], "e" + std::to_string(i));
 }
 
 TEST_F(DiskLogTest, ReopenFindsEveryRecordAndAppendsAfterThem) {
@@ -169,8 +171,8 @@ TEST_F(DiskLogTest, RefusesWhatWouldExceedMaxBytesUntilReleased) {
   const Status full = log->append(std::vector<DiskLog::Record>{record("e5")});
   EXPECT_EQ(full.code(), Code::kFull) << full.message();
   EXPECT_EQ(log->stats().rejected_full, 1u);
-  EXPECT_FALSE(log->wait_for_room(DiskLog::framed_size(record("e5")),
-                                  std::chrono::steady_clock::now()));
+  EXPECT_FALSE(
+      log->wait_for_room(DiskLog::framed_size(record("e5")), std::chrono::steady_clock::now()));
 
   std::thread releaser([&] {
     const auto all = read_all(*log);
@@ -186,7 +188,8 @@ TEST_F(DiskLogTest, TornTailIsReportedAndCutAndTheGoodRecordsStay) {
   {
     auto log = open(options());
     for (int i = 0; i < 3; ++i) {
-      ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
+      ASSERT_TRUE(
+          log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
     }
   }
   const fs::path segment = segment_files().back();
@@ -208,7 +211,8 @@ TEST_F(DiskLogTest, CorruptRecordIsDetectedByItsChecksum) {
   {
     auto log = open(options());
     for (int i = 0; i < 3; ++i) {
-      ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
+      ASSERT_TRUE(
+          log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
     }
   }
   const fs::path segment = segment_files().back();
@@ -262,7 +266,7 @@ TEST_F(DiskLogTest, ConcurrentAppendersAreGroupCommittedAndNothingIsLostOrDuplic
   EXPECT_EQ(unique.size(), all.size());
   const auto stats = log->stats();
   EXPECT_EQ(stats.appended_records, static_cast<std::uint64_t>(kThreads * kPerThread));
-  EXPECT_EQ(stats.syncs, stats.writes);  // kAlways: every write is synced...
+  EXPECT_EQ(stats.syncs, stats.writes);             // kAlways: every write is synced...
   EXPECT_LE(stats.writes, stats.appended_records);  // ...and one write may carry many appends
   // Each thread's records keep their order.
   std::map<std::string, int> last;
@@ -284,7 +288,8 @@ TEST_F(DiskLogTest, ReadersSeeRecordsWhileTheyAreAppended) {
   constexpr int kCount = 500;
   std::thread writer([&] {
     for (int i = 0; i < kCount; ++i) {
-      ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
+      ASSERT_TRUE(
+          log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok());
     }
   });
   std::vector<std::string> seen;
@@ -298,7 +303,8 @@ TEST_F(DiskLogTest, ReadersSeeRecordsWhileTheyAreAppended) {
   }
   writer.join();
   ASSERT_EQ(seen.size(), static_cast<std::size_t>(kCount));
-  for (int i = 0; i < kCount; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], "e" + std::to_string(i));
+  for (int i = 0; i < kCount; ++i)
+    EXPECT_EQ(seen[static_cast<std::size_t>(i)], "e" + std::to_string(i));
 }
 
 TEST_F(DiskLogTest, CloseWakesWaitersAndRefusesAppends) {
@@ -306,7 +312,8 @@ TEST_F(DiskLogTest, CloseWakesWaitersAndRefusesAppends) {
   ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a")}).is_ok());
   std::atomic<bool> woke{false};
   std::thread waiter([&] {
-    EXPECT_FALSE(log->wait_beyond(log->end(), std::chrono::steady_clock::now() + std::chrono::hours(1)));
+    EXPECT_FALSE(
+        log->wait_beyond(log->end(), std::chrono::steady_clock::now() + std::chrono::hours(1)));
     woke = true;
   });
   ASSERT_TRUE(log->close().is_ok());
@@ -314,7 +321,7 @@ TEST_F(DiskLogTest, CloseWakesWaitersAndRefusesAppends) {
   EXPECT_TRUE(woke);
   EXPECT_EQ(log->append(std::vector<DiskLog::Record>{record("b")}).code(), Code::kClosed);
   EXPECT_GE(log->stats().syncs, 1u);  // close() synced what kInterval had only written
-  EXPECT_TRUE(log->close().is_ok());     // idempotent
+  EXPECT_TRUE(log->close().is_ok());  // idempotent
 }
 
 TEST_F(DiskLogTest, RejectsEmptyEventsAndWritesNothingForThem) {

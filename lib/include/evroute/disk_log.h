@@ -70,8 +70,8 @@ class DiskLog {
   enum class Sync { kAlways, kInterval, kNever };
 
   struct Options {
-    std::filesystem::path dir;                             // created if missing
-    std::uint64_t max_bytes = std::uint64_t{1} << 30;      // live segment bytes at most
+    std::filesystem::path dir;                              // created if missing
+    std::uint64_t max_bytes = std::uint64_t{1} << 30;       // live segment bytes at most
     std::uint64_t segment_bytes = std::uint64_t{64} << 20;  // start a new segment past this
     Sync sync = Sync::kAlways;
     std::chrono::milliseconds sync_interval{1000};  // kInterval only

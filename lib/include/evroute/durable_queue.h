@@ -61,9 +61,9 @@ namespace evroute {
 class DurableQueue final : public Sink {
  public:
   struct Options {
-    DiskLog::Options log;  // log.dir holds the segments and the cursor
+    DiskLog::Options log;                               // log.dir holds the segments and the cursor
     OverflowPolicy when_full = OverflowPolicy::kBlock;  // kBlock or kDropNewest
-    std::chrono::nanoseconds block_timeout{0};           // kBlock only; zero = wait forever
+    std::chrono::nanoseconds block_timeout{0};          // kBlock only; zero = wait forever
     std::chrono::nanoseconds close_timeout = std::chrono::seconds(30);  // used by close()
     std::size_t max_batch = 256;  // most events the worker reads from the log at once
     std::chrono::milliseconds cursor_interval{200};

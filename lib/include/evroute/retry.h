@@ -134,10 +134,10 @@ class CombinedStrategy final : public RetryStrategy {
 class Retrying final : public BatchSink {
  public:
   struct Options {
-    std::uint32_t max_attempts = 8;    // attempts per event, first included; 0 = no bound
-    Clock::Duration max_elapsed{0};    // since the first attempt; 0 = no bound
+    std::uint32_t max_attempts = 8;  // attempts per event, first included; 0 = no bound
+    Clock::Duration max_elapsed{0};  // since the first attempt; 0 = no bound
     Clock::Duration max_retry_after = std::chrono::minutes(5);  // clamp on a failure's hint
-    std::shared_ptr<Clock> clock{};      // null: Clock::system()
+    std::shared_ptr<Clock> clock{};                             // null: Clock::system()
     std::shared_ptr<Sink> dead_letter{};  // receives events given up on; may be null
     // Called (without locks held) before waiting for a retry, and when giving up on an event.
     std::function<void(const Event&, const Status&, std::uint32_t attempt, Clock::Duration delay)>
