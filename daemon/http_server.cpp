@@ -361,6 +361,10 @@ struct HttpServer::Impl {
         limits.threads > 0 ? limits.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) loops.push_back(std::make_unique<Loop>());
     acceptor.emplace(loops[0]->context);
+    Response r = error_response(503, "too many connections (server.max_connections: " +
+                                         std::to_string(limits.max_connections) + ")");
+    r.headers.emplace_back("Retry-After", "1");
+    append_response(too_many_connections, r, 11, /*close=*/true, /*head=*/false);
   }
 
   void accept();
@@ -375,6 +379,7 @@ struct HttpServer::Impl {
   const Limits limits;
   const Handler handler;
   const Observer observer;
+  std::string too_many_connections;  // the whole answer past max_connections (made once)
   // Declared before loops: the connections (destroyed with their loop) use these.
   std::atomic<std::size_t> open{0};
   BodyBudget bodies;
@@ -698,17 +703,10 @@ void HttpServer::Impl::accept() {
 
 void HttpServer::Impl::refuse(tcp::socket& socket) {
   if (!tls_context()) {
-    const std::string answer = [this] {
-      std::string out;
-      Response r = error_response(503, "too many connections (server.max_connections: " +
-                                           std::to_string(limits.max_connections) + ")");
-      r.headers.emplace_back("Retry-After", "1");
-      append_response(out, r, 11, /*close=*/true, /*head=*/false);
-      return out;
-    }();
     // Best effort, without waiting: the socket's send buffer is empty.
     [[maybe_unused]] const auto n =
-        ::send(socket.native_handle(), answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::send(socket.native_handle(), too_many_connections.data(), too_many_connections.size(),
+               MSG_DONTWAIT | MSG_NOSIGNAL);
   }
   error_code ignored;
   socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -874,7 +872,5 @@ void HttpServer::stop() {
     });
   }
 }
-
-std::size_t HttpServer::connections() const { return impl_->open.load(); }
 
 }  // namespace evrouted::http

@@ -135,8 +135,6 @@ class HttpServer {
   // return.
   void stop();
 
-  std::size_t connections() const;  // open now
-
   struct Impl;  // http_server.cpp's
 
  private:
