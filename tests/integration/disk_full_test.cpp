@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/durable_config.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -63,22 +64,6 @@ class DiskFullTest : public ::testing::Test {
   std::unique_ptr<DaemonProcess> daemon_;
 };
 
-std::string config(int hook_port) {
-  return R"(
-server: { listen: "127.0.0.1:0" }
-shutdown_timeout: 2s
-data_dir: ./state
-sinks:
-  hook:
-    type: http
-    url: http://127.0.0.1:)" +
-         std::to_string(hook_port) + R"(/hooks
-    timeout: 2s
-    queue: { type: disk, fsync: always, max_bytes: 64MiB }
-    retry: { max_attempts: 0, max_elapsed: 1h, initial_backoff: 10ms, max_backoff: 100ms, breaker: false }
-)";
-}
-
 // POSTs one event with the given id and a payload of `pad` bytes; returns the response.
 httplib::Result post(httplib::Client& client, const std::string& id, std::size_t pad = 16) {
   const Json event = {{"id", id}, {"type", "disk.full"}, {"data", std::string(pad, 'p')}};
@@ -112,7 +97,7 @@ double metric(httplib::Client& client, const std::string& prefix) {
 
 TEST_F(DiskFullTest, FullDiskRefusesWith503AndReportsItThenRecoversWithoutARestart) {
   Receiver hook;
-  daemon_ = DaemonProcess::start_in(dir_, config(hook.port()));
+  daemon_ = DaemonProcess::start_in(dir_, durable_config(hook.port()));
   ASSERT_TRUE(daemon_);
   auto c = daemon_->client();
   std::set<std::string> acknowledged, refused;

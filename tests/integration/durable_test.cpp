@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/durable_config.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -22,27 +23,9 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-// An http sink on a disk queue, retrying for as long as it takes (the receiver may be down).
-std::string durable_config(int hook_port, const std::string& queue_extra = "",
-                           const std::string& max_bytes = "64MiB") {
-  return R"(
-server: { listen: "127.0.0.1:0" }
-shutdown_timeout: 2s
-data_dir: ./state
-sinks:
-  hook:
-    type: http
-    url: http://127.0.0.1:)" +
-         std::to_string(hook_port) + R"(/hooks
-    timeout: 2s
-    queue: { type: disk, fsync: always, max_bytes: )" +
-         max_bytes + queue_extra + R"( }
-    retry: { max_attempts: 0, max_elapsed: 1h, initial_backoff: 10ms, max_backoff: 100ms, breaker: false }
-)";
-}
-
 // POSTs a batch of events with the given ids; true on 202.
-bool post_batch(httplib::Client& client, const std::vector<std::string>& ids, int* status = nullptr) {
+bool post_batch(httplib::Client& client, const std::vector<std::string>& ids,
+                int* status = nullptr) {
   Json batch = Json::array();
   for (const auto& id : ids) batch.push_back({{"id", id}, {"type", "durable.test"}});
   auto res = client.Post("/v1/events", batch.dump(), "application/json");
@@ -144,9 +127,10 @@ TEST_F(DurableTest, KillNineAtRandomMomentsLosesNoAcceptedEvent) {
   std::size_t lost = 0, duplicates = 0;
   for (const auto& id : accepted) lost += got.count(id) ? 0 : 1;
   for (const auto& [id, n] : got) duplicates += static_cast<std::size_t>(n - 1);
-  std::printf("crash test (seed %u): 4 x kill -9; accepted %zu, delivered %zu distinct, "
-              "duplicates %zu, lost %zu; %zu requests unacknowledged\n",
-              seed, accepted.size(), got.size(), duplicates, lost, refused_or_cut);
+  std::printf(
+      "crash test (seed %u): 4 x kill -9; accepted %zu, delivered %zu distinct, "
+      "duplicates %zu, lost %zu; %zu requests unacknowledged\n",
+      seed, accepted.size(), got.size(), duplicates, lost, refused_or_cut);
   RecordProperty("accepted", static_cast<int>(accepted.size()));
   RecordProperty("duplicates", static_cast<int>(duplicates));
   EXPECT_TRUE(all);
@@ -164,7 +148,8 @@ TEST_F(DurableTest, SigtermKeepsUndeliveredEventsOnDiskForTheNextStart) {
     auto c = d->client();
     for (int b = 0; b < 5; ++b) {
       std::vector<std::string> batch;
-      for (int i = 0; i < 10; ++i) batch.push_back("t-" + std::to_string(b) + "-" + std::to_string(i));
+      for (int i = 0; i < 10; ++i)
+        batch.push_back("t-" + std::to_string(b) + "-" + std::to_string(i));
       ASSERT_TRUE(post_batch(c, batch));
       ids.insert(batch.begin(), batch.end());
     }
@@ -173,15 +158,17 @@ TEST_F(DurableTest, SigtermKeepsUndeliveredEventsOnDiskForTheNextStart) {
     EXPECT_NE(d->err().find("kept in its disk queue"), std::string::npos) << d->err();
     EXPECT_NE(d->err().find("kept in disk queues for the next start"), std::string::npos);
   }
-  // Started without the sink (or with it on a memory queue), the events wait on disk: said at start.
+  // Started without the sink (or with it on a memory queue), the events wait on disk: said at
+  // start.
   const std::string without_hook = R"(
 server: { listen: "127.0.0.1:0" }
 data_dir: ./state
 sinks:
   hook: { type: file, path: ./other.ndjson }
 )";
-  const std::string orphan_warning = "holds undelivered events of sink 'hook', which is not "
-                                     "configured with a disk queue";
+  const std::string orphan_warning =
+      "holds undelivered events of sink 'hook', which is not "
+      "configured with a disk queue";
   {
     auto d = DaemonProcess::start_in(dir_, without_hook);
     ASSERT_TRUE(d);
@@ -276,7 +263,8 @@ TEST_F(DurableTest, FullDiskQueueRefusesWith503OrDropsAsConfigured) {
     for (int i = 0; i < 500; ++i) ASSERT_TRUE(post_batch(c, {"d-" + std::to_string(i)})) << i;
     auto metrics = c.Get("/metrics");
     ASSERT_TRUE(metrics);
-    const std::string needle = "evroute_sink_events_dropped_total{sink=\"hook\",reason=\"drop_newest\"} ";
+    const std::string needle =
+        "evroute_sink_events_dropped_total{sink=\"hook\",reason=\"drop_newest\"} ";
     const auto at = metrics->body.find(needle);
     ASSERT_NE(at, std::string::npos);
     EXPECT_GT(std::stoi(metrics->body.substr(at + needle.size())), 100);
