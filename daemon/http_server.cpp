@@ -44,6 +44,7 @@ using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kSweepPeriod = std::chrono::milliseconds(250);
+constexpr int kAcceptBurst = 64;  // connections taken from the backlog per accept completion
 constexpr std::size_t kReadSize = 8192;
 // After an answer that closes the connection, what the client still sends is read and dropped for
 // at most this long, so that closing with unread bytes (a reset) cannot destroy the answer first.
@@ -369,6 +370,8 @@ struct HttpServer::Impl {
 
   void accept();
   void on_accept(const error_code& ec, tcp::socket socket);
+  // Starts serving an accepted connection on `target`, or refuses it past max_connections.
+  void adopt(tcp::socket s, Loop& target);
   void refuse(tcp::socket& socket);
   void arm_sweep(Loop& loop);
   std::shared_ptr<ssl::context> tls_context() const {
@@ -681,24 +684,41 @@ void HttpServer::Impl::accept() {
       });
       return;
     }
-    if (open.load(std::memory_order_relaxed) >= limits.max_connections) {
-      refuse(s);
-    } else {
-      open.fetch_add(1, std::memory_order_relaxed);
-      error_code ignored;
-      s.set_option(tcp::no_delay(true), ignored);  // else keep-alive clients wait for Nagle
-      if (auto context = tls_context()) {
-        using TlsStream = ssl::stream<tcp::socket>;
-        auto session = std::make_shared<Session<TlsStream>>(
-            *this, target, TlsStream(std::move(s), *context), context);
-        asio::post(target.context, [session = std::move(session)] { session->start(); });
-      } else {
-        auto session = std::make_shared<Session<tcp::socket>>(*this, target, std::move(s));
-        asio::post(target.context, [session = std::move(session)] { session->start(); });
-      }
+    adopt(std::move(s), target);
+    // Take the rest of the backlog now (the acceptor is non-blocking): one accept per pass of the
+    // loop would leave a burst of new connections waiting behind every established one's request
+    // (1,000 connections at once waited seconds for their first answer). Bounded, so the loop's
+    // other connections are not kept waiting either; an error ends the burst, and the
+    // asynchronous accept below sees it again.
+    for (int i = 0; i < kAcceptBurst; ++i) {
+      Loop& next = *loops[next_loop];
+      error_code e;
+      tcp::socket more = acceptor->accept(next.context, e);
+      if (e) break;
+      next_loop = (next_loop + 1) % loops.size();
+      adopt(std::move(more), next);
     }
     accept();
   });
+}
+
+void HttpServer::Impl::adopt(tcp::socket s, Loop& target) {
+  if (open.load(std::memory_order_relaxed) >= limits.max_connections) {
+    refuse(s);
+    return;
+  }
+  open.fetch_add(1, std::memory_order_relaxed);
+  error_code ignored;
+  s.set_option(tcp::no_delay(true), ignored);  // else keep-alive clients wait for Nagle
+  if (auto context = tls_context()) {
+    using TlsStream = ssl::stream<tcp::socket>;
+    auto session = std::make_shared<Session<TlsStream>>(*this, target,
+                                                        TlsStream(std::move(s), *context), context);
+    asio::post(target.context, [session = std::move(session)] { session->start(); });
+  } else {
+    auto session = std::make_shared<Session<tcp::socket>>(*this, target, std::move(s));
+    asio::post(target.context, [session = std::move(session)] { session->start(); });
+  }
 }
 
 void HttpServer::Impl::refuse(tcp::socket& socket) {
@@ -802,6 +822,7 @@ int HttpServer::bind(const std::string& host, int port) {
   if (a.set_option(tcp::acceptor::reuse_address(true), ec)) fail();
   if (a.bind(endpoint, ec)) fail();
   if (a.listen(asio::socket_base::max_listen_connections, ec)) fail();
+  if (a.non_blocking(true, ec)) fail();  // accept()'s bursts (see Impl::accept) must not wait
   // Each connection is a file descriptor: make room for max_connections of them beside the sinks'
   // files and sockets.
   const rlim_t want = static_cast<rlim_t>(impl_->limits.max_connections) + 1024;

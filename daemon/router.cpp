@@ -209,6 +209,7 @@ std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
   } else if (route->delivery.write_batches &&
              dynamic_cast<evroute::BatchSink*>(route->leaf.get())) {
     qo.batch = {.max_events = 256, .max_bytes = std::uint64_t{1} << 20, .max_wait = {}};
+    qo.linger = DeliveryConfig::kLinger;
   }
   route->queue = std::make_shared<evroute::Queue>(route->retrying, qo);
 

@@ -88,6 +88,7 @@ Status Queue::admit_locked(const Event& event, std::unique_lock<std::mutex>& loc
         wake->clear();
         auto room = [&] { return closing_ || waiting_.size() + in_flight_ < cap; };
         ++writers_waiting_;
+        wake_lingering();  // room comes from delivering: no gathering meanwhile
         if (options_.block_timeout.count() > 0) {
           has_room_.wait_until(lock, deadline_after(options_.block_timeout), room);
         } else {
@@ -152,12 +153,45 @@ Queue::Worker* Queue::enqueue_locked(const Event& event) {
       return w.get();
     }
   }
+  // A lingering worker gathers until a full take is waiting (or the queue is full).
+  if (options_.linger.count() > 0 && take_now()) {
+    for (auto& w : workers_) {
+      if (std::exchange(w->lingering, false)) {
+        ++stats_.wakeups;
+        return w.get();
+      }
+    }
+  }
   return nullptr;
+}
+
+std::size_t Queue::take_limit() const {
+  if (batch_destination_) return options_.batch.max_events;
+  return options_.workers > 1 ? 1 : options_.max_batch;
+}
+
+bool Queue::take_now() const {
+  return stopping_ || closing_ || writers_waiting_ > 0 || waiting_.size() >= take_limit() ||
+         (options_.capacity > 0 && waiting_.size() + in_flight_ >= options_.capacity);
+}
+
+void Queue::linger(Worker& self, std::unique_lock<std::mutex>& lock) {
+  if (take_now()) return;
+  const auto until = std::chrono::steady_clock::now() + options_.linger;
+  self.lingering = true;
+  self.wake.wait_until(lock, until, [&] { return !self.lingering || take_now(); });
+  self.lingering = false;
+}
+
+void Queue::wake_lingering() {
+  for (auto& w : workers_) {
+    if (std::exchange(w->lingering, false)) w->wake.notify_one();
+  }
 }
 
 void Queue::park(Worker& self, std::unique_lock<std::mutex>& lock) {
   const auto idle = [&] { return !stopping_ && !closing_ && waiting_.empty(); };
-  if (options_.spin.count() <= 0) {
+  if (options_.spin.count() <= 0 || options_.linger.count() > 0) {
     while (idle()) {
       self.idle = true;  // set again after every wake-up, spurious or not
       self.wake.wait(lock);
@@ -251,9 +285,13 @@ void Queue::run(Worker& self) {
   batch.reserve(batch_destination_ ? options_.batch.max_events : options_.max_batch);
   std::vector<Status> results;
   std::vector<Event> undelivered;  // only ever filled once close_until's deadline has passed
+  const bool lingers = options_.linger.count() > 0;
+  bool delivered_before = false;  // lingering starts after the first delivery from idle
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
+    if (lingers && delivered_before) linger(self, lock);
     if (!stopping_ && !closing_ && waiting_.empty()) park(self, lock);
+    delivered_before = !waiting_.empty();
     self.idle = false;
     if (stopping_ || waiting_.empty()) break;  // past the close deadline, or closing and drained
 
@@ -380,6 +418,7 @@ bool Queue::wait_for_room(std::size_t n, std::chrono::steady_clock::time_point d
   std::unique_lock<std::mutex> lock(mu_);
   auto room = [&] { return waiting_.size() + in_flight_ + n <= cap; };
   ++writers_waiting_;
+  wake_lingering();
   has_room_.wait_until(lock, deadline, [&] { return closing_ || room(); });
   --writers_waiting_;
   return !closing_ && room();

@@ -36,6 +36,15 @@
 // writers keep a core. Each queue's workers spin and park on their own, so a slow destination
 // holds back only its own queue.
 //
+// Lingering (`linger` > 0): a worker that has just delivered waits up to `linger` before it takes
+// the next events, unless a full take (`max_batch` events, or `batch.max_events` when batching) is
+// waiting already, the queue is at capacity, a writer waits for room, or the queue closes; writers
+// do not wake a lingering worker for less. What came meanwhile goes to the destination together:
+// under load, one destination write per `linger` instead of one per few events, and no spinning
+// (linger replaces `spin`). An event that finds the worker parked (the queue was idle) is still
+// taken at once, so a trickle is not delayed; under load an event waits at most `linger` longer.
+// Measured on the real steady clock, not `clock`.
+//
 // A destination write that fails is counted as failed and not retried here: put a Retrying sink in
 // front of the destination for that.
 //
@@ -89,6 +98,9 @@ class Queue final : public Sink {
     // Longest a worker that ran out of events spins before it parks (see "Wake-ups" above); zero:
     // it parks at once.
     std::chrono::nanoseconds spin = std::chrono::microseconds(20);
+    // How long a worker that has just delivered gathers events before its next write (see
+    // "Lingering" above); zero: it takes what is waiting at once.
+    std::chrono::nanoseconds linger{0};
   };
 
   struct Stats {
@@ -144,6 +156,8 @@ class Queue final : public Sink {
   struct Worker {
     std::condition_variable wake;  // events arrived, or close
     bool idle = false;             // waits on `wake` (a producer that clears it notifies)
+    bool lingering = false;        // waits on `wake` for `linger` (cleared and notified for a
+                                   // full take, a full queue, a writer waiting for room, close)
     // The worker's own: a moving average (0..kSpinScoreMax) of how often the next event came
     // within options.spin of running out.
     int spin_score = 0;
@@ -153,7 +167,12 @@ class Queue final : public Sink {
   static constexpr int kSpinScoreMax = 256;
   static constexpr int kSpinWorthIt = kSpinScoreMax / 2;  // half the recent run-outs were short
   void run(Worker& self);
-  bool batch_ready() const;              // the waiting events fill a batch (mu_ held)
+  bool batch_ready() const;        // the waiting events fill a batch (mu_ held)
+  std::size_t take_limit() const;  // most events one take() moves
+  bool take_now() const;           // a lingering worker should stop gathering (mu_ held)
+  // Waits (mu_ held by `lock`) up to options_.linger, or until take_now().
+  void linger(Worker& self, std::unique_lock<std::mutex>& lock);
+  void wake_lingering();                 // clears every lingering flag and notifies (mu_ held)
   void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (mu_ held)
   // Appends (mu_ held); returns the parked worker to notify once mu_ is released, or null.
   Worker* enqueue_locked(const Event& event);
