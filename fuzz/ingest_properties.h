@@ -74,6 +74,33 @@ inline std::vector<evroute::Event> ingest_input(const std::uint8_t* data, std::s
   const auto format = static_cast<evrouted::BodyFormat>(data[0] % 4);
   const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
   evrouted::IngestResult result = evrouted::parse_events(body, format, kAttributeFields);
+  if (format == evrouted::BodyFormat::kJson || format == evrouted::BodyFormat::kNdjson) {
+    // The fast path (simdjson) must agree with the general one: same error, or the same events
+    // (only generated ids may differ).
+    const evrouted::IngestResult general =
+        evrouted::parse_events_general(body, format, kAttributeFields);
+    require(result.error == general.error, "fast and general paths disagree on the error",
+            result.error + " | " + general.error);
+    require(result.events.size() == general.events.size(),
+            "fast and general paths accept different numbers of events", body);
+    for (std::size_t i = 0; i < result.events.size(); ++i) {
+      const evroute::Event& a = result.events[i];
+      const evroute::Event& b = general.events[i];
+      if (a.id() == b.id()) {
+        require(a.payload() == b.payload(), "fast and general payloads differ", a.payload());
+      } else {  // both generated: the payloads differ only there
+        require(a.payload().size() == b.payload().size(), "fast and general payloads differ",
+                a.payload());
+      }
+      require(a.attribute_count() == b.attribute_count(),
+              "fast and general paths give different attributes", a.payload());
+      for (std::size_t k = 0; k < a.attribute_count(); ++k) {
+        require(a.attribute_at(k).key == b.attribute_at(k).key &&
+                    a.attribute_at(k).value == b.attribute_at(k).value,
+                "fast and general paths give different attributes", a.payload());
+      }
+    }
+  }
   if (!check_ingest_result(result)) return {};
   return std::move(result.events);
 }
