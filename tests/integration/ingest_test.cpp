@@ -108,6 +108,22 @@ TEST(Ingest, ArrayKeepsClientIdsAndOrder) {
   EXPECT_EQ(third.at("nested").at("a"), Json::array({1, 2}));
 }
 
+// The 202 body is written by hand (server.cpp): ids that need escaping come back as the same
+// strings, and the body is exactly what nlohmann would have written.
+TEST(Ingest, TheAcceptedBodyQuotesIdsAsJson) {
+  Receiver hook;
+  auto d = DaemonProcess::start(fanout_config(hook));
+  ASSERT_TRUE(d);
+  auto res = d->client().Post("/v1/events",
+                              R"([{"id":"q\"uote"},{"id":"back\\slash"},{"id":"caf\u00e9 \/ ok"}])",
+                              "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 202) << res->body;
+  const Json expected = {{"accepted", 3}, {"ids", {"q\"uote", "back\\slash", "caf\u00e9 / ok"}}};
+  EXPECT_EQ(res->body, expected.dump());
+  EXPECT_EQ(Json::parse(res->body), expected);
+}
+
 TEST(Ingest, NdjsonLinesBecomeEvents) {
   Receiver hook;
   auto d = DaemonProcess::start(fanout_config(hook));
