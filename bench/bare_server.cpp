@@ -1,7 +1,8 @@
 // bare_server: the second ceiling of bench/load.sh. evrouted's own HTTP core (HttpServer) with a
-// handler that does only what every ingest request must do: a POST's body is parsed by the parser
-// ingest uses (parse_json, the options of a single event) and answered 202 {"accepted":1}, or 400
-// with the parser's reason. No routing, no queues, no sinks, no metrics. Any other method gets 200
+// handler that does only what every ingest request must do: a POST's body is parsed as ingest
+// parses it (parse_events, application/json: its fast path for one object, the event built with its
+// id) and answered 202 {"accepted":N}, or 400 with the parser's reason. No routing, no queues, no
+// sinks, no metrics. Any other method gets 200
 // {"status":"ok"} (readiness probes). Between this and nginx `return 204` the benchmark tells the
 // cost of the HTTP core from the cost of evrouted's own work.
 //
@@ -19,7 +20,7 @@
 #include <thread>
 
 #include "http_server.h"
-#include "json_parse.h"
+#include "ingest.h"
 
 namespace {
 
@@ -31,15 +32,16 @@ http::Disposition handle(const http::Request& request, http::Response& response,
     response.body = R"({"status":"ok"})";
     return http::Disposition::kDone;
   }
-  nlohmann::ordered_json doc;
-  if (std::string err = evrouted::parse_json(request.body, &doc, {evrouted::kMaxEventDepth, 1});
-      !err.empty()) {
+  static const std::string kFields[] = {"type"};  // what ingest always reads
+  const evrouted::IngestResult parsed =
+      evrouted::parse_events(request.body, evrouted::BodyFormat::kJson, kFields);
+  if (!parsed.error.empty()) {
     response.status = 400;
-    response.body = http::error_body(err);
+    response.body = http::error_body(parsed.error);
     return http::Disposition::kDone;
   }
   response.status = 202;
-  response.body = R"({"accepted":1})";
+  response.body = "{\"accepted\":" + std::to_string(parsed.events.size()) + "}";
   return http::Disposition::kDone;
 }
 
