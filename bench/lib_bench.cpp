@@ -1,16 +1,17 @@
 // Library benchmarks, in the shapes of docker/go-events' own (see bench/README.md):
 //  (a) Broadcaster fan-out to 1, 4, 16 no-op sinks
 //  (b) Queue: write N events, then close (which drains them) into a no-op sink
-//  (c) the daemon's chain, Broadcaster -> K x (Filter -> Queue -> Retrying -> no-op): write N, close
-//  (d) resident memory with 1,000,000 pending 200-byte events in a Queue whose destination is blocked
+//  (c) the daemon's chain, Broadcaster -> K x (Filter -> Queue -> Retrying -> no-op): write N,
+//  close (d) resident memory with 1,000,000 pending 200-byte events in a Queue whose destination is
+//  blocked
 #include <benchmark/benchmark.h>
 #include <evroute/evroute.h>
 
+#include <unistd.h>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -97,8 +98,8 @@ void BM_DaemonChain(benchmark::State& state) {
           std::make_shared<NoopSink>(),
           std::make_shared<evroute::ExponentialBackoff>(evroute::ExponentialBackoff::Options{}),
           evroute::Retrying::Options{});
-      auto queue = std::make_shared<evroute::Queue>(
-          retrying, evroute::Queue::Options{.capacity = 0});
+      auto queue =
+          std::make_shared<evroute::Queue>(retrying, evroute::Queue::Options{.capacity = 0});
       b.add(std::make_shared<evroute::Filter>(
           queue, [](const evroute::Event& e) { return e.type().starts_with("order."); }));
     }

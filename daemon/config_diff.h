@@ -4,8 +4,8 @@
 // re-emitted, plus data_dir) is the same in both; "changed" when the name is in both with different
 // fingerprints; "added"/"removed" by name. `restart_needed` lists, one message each, the settings
 // that a running evrouted cannot take without a restart (server.* but auth.tokens, limits.memory,
-// and a sink whose queue.type changed between memory and disk). `tokens_changed`: server.auth.tokens
-// differ (a reload applies them).
+// and a sink whose queue.type changed between memory and disk). `tokens_changed`:
+// server.auth.tokens differ (a reload applies them).
 //
 // Note: the fingerprint is the YAML text, so a ${VAR} whose environment value changed is not seen
 // as a change (the environment of a running process does not change either).

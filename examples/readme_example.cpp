@@ -18,8 +18,8 @@ int main() {
   // Printer behind a bounded queue (its own thread), behind a filter on the event type.
   auto printer = std::make_shared<Printer>();
   auto queue = std::make_shared<evroute::Queue>(
-      printer, evroute::Queue::Options{.capacity = 1000,
-                                       .when_full = evroute::OverflowPolicy::kDropOldest});
+      printer,
+      evroute::Queue::Options{.capacity = 1000, .when_full = evroute::OverflowPolicy::kDropOldest});
   auto orders = std::make_shared<evroute::Filter>(
       queue, [](const evroute::Event& e) { return e.type().starts_with("order."); });
   evroute::Broadcaster bus({orders});

@@ -25,8 +25,10 @@ data_dir: ./state
 sinks:
   hook:
     type: http
-    url: )" + url + R"(
-    queue: )" + queue + R"(
+    url: )" +
+         url + R"(
+    queue: )" +
+         queue + R"(
     retry: { max_attempts: 3, initial_backoff: 10ms, max_backoff: 20ms, breaker: false }
 )";
 }
@@ -36,7 +38,8 @@ httplib::Headers auth() { return {{"Authorization", "Bearer sekret"}}; }
 Json get_json(httplib::Client& c, const std::string& path) {
   auto res = c.Get(path, auth());
   if (!res || res->status != 200) {
-    ADD_FAILURE() << path << ": " << (res ? std::to_string(res->status) + " " + res->body : "no answer");
+    ADD_FAILURE() << path << ": "
+                  << (res ? std::to_string(res->status) + " " + res->body : "no answer");
     return Json();
   }
   return Json::parse(res->body);
@@ -60,9 +63,10 @@ TEST_P(DeadLetters, RejectedEventsAreDeadLetteredListedAndReplayedWithTheirIds) 
   auto d = DaemonProcess::start(config(hook.url(), GetParam()));
   ASSERT_TRUE(d);
   auto c = d->client();
-  auto res = c.Post("/v1/events", auth(),
-                    R"([{"id":"a","type":"t"},{"id":"b","type":"t"},{"id":"c","type":"t"},{"id":"d"},{"id":"e"}])",
-                    "application/json");
+  auto res = c.Post(
+      "/v1/events", auth(),
+      R"([{"id":"a","type":"t"},{"id":"b","type":"t"},{"id":"c","type":"t"},{"id":"d"},{"id":"e"}])",
+      "application/json");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 202) << res->body;
   ASSERT_TRUE(wait_dead_letters(c, 5));
@@ -88,11 +92,13 @@ TEST_P(DeadLetters, RejectedEventsAreDeadLetteredListedAndReplayedWithTheirIds) 
   EXPECT_EQ(read_lines(d->workdir() / "state" / "dead-letters" / "hook.ndjson").size(), 5u);
   auto metrics = c.Get("/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("evroute_sink_dead_letters_total{sink=\"hook\"} 5"), std::string::npos);
+  EXPECT_NE(metrics->body.find("evroute_sink_dead_letters_total{sink=\"hook\"} 5"),
+            std::string::npos);
 
   // The receiver is fixed. Replay one by id, then the rest.
   fixed = true;
-  res = c.Post("/v1/sinks/hook/dead-letters/replay", auth(), R"({"ids":["c"]})", "application/json");
+  res =
+      c.Post("/v1/sinks/hook/dead-letters/replay", auth(), R"({"ids":["c"]})", "application/json");
   ASSERT_TRUE(res) << httplib::to_string(res.error()) << "\n" << d->err();
   ASSERT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(Json::parse(res->body)["replayed"], 1);

@@ -30,7 +30,8 @@ std::string hook_sink(const std::string& url) {
   return R"(
   hook:
     type: http
-    url: )" + url + R"(
+    url: )" +
+         url + R"(
     filter: { type: ["order.*"] }
     queue: { capacity: 200000 }
     retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 20ms, max_backoff: 100ms }
@@ -118,7 +119,8 @@ std::set<std::string> webhook_ids(const Receiver& r) {
   return out;
 }
 
-std::uint64_t sink_counter(const DaemonProcess& d, const std::string& sink, const std::string& key) {
+std::uint64_t sink_counter(const DaemonProcess& d, const std::string& sink,
+                           const std::string& key) {
   auto res = d.client().Get("/v1/sinks");
   if (!res || res->status != 200) return 0;
   const Json reply = Json::parse(res->body);
@@ -216,7 +218,8 @@ sinks:
   orders:
     type: file
     path: ./orders.ndjson
-    filter: { type: ["order.*", "user.*"] })" + hook_sink(up.url()) + R"(
+    filter: { type: ["order.*", "user.*"] })" +
+                         hook_sink(up.url()) + R"(
   audit:
     type: file
     path: ./audit.ndjson
@@ -298,8 +301,10 @@ sinks:
     return base + R"(
   spool:
     type: http
-    url: )" + hook.url() + R"(
-    headers: { X-Run: ")" + extra_header + R"(" }
+    url: )" +
+           hook.url() + R"(
+    headers: { X-Run: ")" +
+           extra_header + R"(" }
     queue: { type: disk, max_bytes: 16MiB, fsync: always }
     retry: { max_attempts: 0, max_elapsed: 10m, initial_backoff: 20ms, max_backoff: 100ms }
 )";
@@ -325,8 +330,9 @@ sinks:
   rewrite_config(*d, base);
   d->signal(SIGHUP);
   ASSERT_TRUE(d->wait_err_contains("removed: spool")) << d->err();
-  ASSERT_TRUE(d->wait_err_contains("event(s) kept in its disk queue; they are delivered if the sink "
-                                   "is configured again"))
+  ASSERT_TRUE(
+      d->wait_err_contains("event(s) kept in its disk queue; they are delivered if the sink "
+                           "is configured again"))
       << d->err();
   EXPECT_EQ(sink_names(*d), (std::vector<std::string>{"archive"}));
 
@@ -392,7 +398,8 @@ TEST(Reload, TokensAreReplacedInPlace) {
     return R"(
 server:
   listen: "127.0.0.1:0"
-  auth: { tokens: )" + tokens + R"( }
+  auth: { tokens: )" +
+           tokens + R"( }
 sinks:
   archive: { type: file, path: ./archive.ndjson }
 )";

@@ -1,9 +1,9 @@
 // Status: the one error type of the evroute library.
 //
-// Every fallible operation returns a Status. An OK status carries no message and costs no allocation;
-// an error carries a Code the caller can act on (retry, drop, dead-letter) and a human-readable
-// message. A status may also carry a retry-after hint (e.g. from an HTTP 429/503 Retry-After header)
-// that retry strategies honour.
+// Every fallible operation returns a Status. An OK status carries no message and costs no
+// allocation; an error carries a Code the caller can act on (retry, drop, dead-letter) and a
+// human-readable message. A status may also carry a retry-after hint (e.g. from an HTTP 429/503
+// Retry-After header) that retry strategies honour.
 //
 // Thread-safety: a Status is a value; distinct objects may be used from distinct threads freely.
 #pragma once
