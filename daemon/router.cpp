@@ -12,10 +12,11 @@
 
 namespace evrouted {
 
-// The dead-letter sink of every queue until durable dead letters exist: it accounts for events a
-// queue drops (overflow policy, or left undelivered at the shutdown deadline) in the log. To keep
-// an overloaded daemon's log readable it writes at most one line per second per sink, with the
-// count since the last line.
+// The `dead_letter` sink of every memory queue: it accounts, in the log, for events the queue drops
+// (its when_full policy, or left undelivered at the shutdown deadline); they are counted in the
+// queue's stats too. (Events a sink's Retrying gives up on go to the dead-letter files instead:
+// dead_letters.h.) To keep an overloaded daemon's log readable it writes at most one line per
+// second per sink, with the count since the last line.
 class DropLog final : public evroute::Sink {
  public:
   explicit DropLog(std::string sink) : sink_(std::move(sink)) {}

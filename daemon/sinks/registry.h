@@ -3,8 +3,9 @@
 // A sink type provides a parser for its type-specific keys (path, url, headers...) that returns a
 // SinkSpec: the validated settings, able to build the leaf sink that does the I/O. The generic keys
 // every sink has (type, filter, queue, retry) are read by config.cpp, and the topology wraps each
-// leaf in Filter -> Queue -> Retrying. Adding a sink type is one folder entry and one line in
-// registry.cpp.
+// leaf in Filter -> Queue (or DurableQueue) -> Retrying -> [RateLimited] -> leaf (delivery.h).
+// Adding a sink type is its parser and sink in sinks/, one line in registry.cpp and its sources in
+// daemon/CMakeLists.txt.
 #pragma once
 
 #include <chrono>

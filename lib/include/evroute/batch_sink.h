@@ -5,7 +5,7 @@
 //  * write_batch(events, results) tries to deliver every event of `events` and stores, for each
 //    events[i], its outcome in results[i]; results.size() must equal events.size() (otherwise
 //    kInvalidArgument and results untouched). It returns OK when every result is OK, otherwise
-//    the first failure. A sink that delivers the batch as one unit (HttpSink: one request) gives
+//    the first failure. A sink that delivers the batch as one unit (say, one HTTP request) gives
 //    every event the same outcome; a sink that splits a batch (Retrying, after a non-retryable
 //    failure) gives each event its own.
 //  * An empty batch is OK and does nothing; an empty Event in it makes every result

@@ -1,8 +1,8 @@
 // DiskLog: a durable, append-only log of events in segment files under one directory — the storage
 // under a durable queue.
 //
-// append() writes a batch of records (an Event plus an opaque `meta` string, e.g. the names of the
-// sinks the event is for) and returns once they are in the log under the sync policy:
+// append() writes a batch of records (an Event plus an opaque `meta` string, stored and returned
+// as is; DurableQueue leaves it empty) and returns once they are in the log under the sync policy:
 //   * kAlways:   fdatasync'ed before append() returns. Group commit: appends that arrive while a
 //                write+sync is under way are written and synced together by the next one, so
 //                concurrent callers share syncs.
