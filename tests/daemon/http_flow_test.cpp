@@ -13,6 +13,7 @@
 #include "config.h"
 #include "evroute/retry.h"
 #include "sinks/http_sink.h"
+#include "support/events.h"
 #include "support/receiver.h"
 
 namespace evrouted {
@@ -22,9 +23,7 @@ using namespace std::chrono_literals;
 
 const bool kSigpipeIgnored = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
 
-evroute::Event ev(const std::string& id) {
-  return evroute::Event::make(id, R"({"id":")" + id + R"(","type":"t"})");
-}
+evroute::Event ev(const std::string& id) { return evtest::json_ev(id, "t"); }
 
 HttpSinkConfig batching_config(const std::string& url, BatchConfig::Encoding encoding) {
   HttpSinkConfig c;

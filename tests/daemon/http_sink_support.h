@@ -7,6 +7,7 @@
 #include <string>
 
 #include "sinks/http_sink.h"
+#include "support/events.h"
 
 namespace evrouted {
 
@@ -20,8 +21,6 @@ inline HttpSinkConfig config_for(const std::string& url,
 }
 
 // An event whose payload is {"id":ID,"type":"t"}.
-inline evroute::Event ev(const std::string& id) {
-  return evroute::Event::make(id, R"({"id":")" + id + R"(","type":"t"})");
-}
+inline evroute::Event ev(const std::string& id) { return evtest::json_ev(id, "t"); }
 
 }  // namespace evrouted

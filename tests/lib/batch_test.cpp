@@ -17,6 +17,7 @@
 #include "evroute/rate_limit.h"
 #include "evroute/retry.h"
 
+#include "support/events.h"
 #include "support/eventually.h"
 
 namespace evroute {
@@ -26,7 +27,8 @@ using namespace std::chrono_literals;
 using Ids = std::vector<std::string>;
 using Batches = std::vector<Ids>;
 
-Event ev(const std::string& id) { return Event::make(id, "{\"id\":\"" + id + "\"}"); }
+// Payload {"id":ID}.
+inline Event ev(const std::string& id) { return evtest::json_ev(id); }
 
 using evtest::eventually;
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "support/events.h"
 
 namespace evroute {
 namespace {
@@ -18,7 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-Event ev(const std::string& id) { return Event::make(id, "{}"); }
+using evtest::ev;
 
 // Runs `f` on its own thread; the future tells whether (and with what) it returned. A thread
 // that has announced itself is given a moment to block; the assertions hold either way.

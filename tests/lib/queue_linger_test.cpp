@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/events.h"
 #include "support/eventually.h"
 
 namespace evroute {
@@ -25,7 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using evtest::eventually;
 
-Event ev(int i) { return Event::make("e" + std::to_string(i), "{}"); }
+using evtest::ev;
 
 // Records the size of every batch it is handed.
 class RecordingBatchSink final : public BatchSink {

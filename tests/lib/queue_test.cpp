@@ -16,6 +16,7 @@
 
 #include "evroute/channel.h"
 
+#include "support/events.h"
 #include "support/eventually.h"
 
 namespace evroute {
@@ -24,7 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-Event ev(const std::string& id) { return Event::make(id, "{}"); }
+using evtest::ev;
 
 using evtest::eventually;
 

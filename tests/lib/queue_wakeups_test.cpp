@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/events.h"
 #include "support/eventually.h"
 
 namespace evroute {
@@ -23,7 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Event ev(int i) { return Event::make("e" + std::to_string(i), "{}"); }
+using evtest::ev;
 
 using evtest::eventually;
 

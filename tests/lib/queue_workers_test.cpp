@@ -15,13 +15,14 @@
 
 #include "evroute/queue.h"
 #include "evroute/retry.h"
+#include "support/events.h"
 
 namespace evroute {
 namespace {
 
 using namespace std::chrono_literals;
 
-Event ev(const std::string& id) { return Event::make(id, "{}"); }
+using evtest::ev;
 
 // Holds every write until release() or close(); records the most writes it held at once.
 class GatedSink final : public Sink {

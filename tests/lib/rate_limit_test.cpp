@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "support/events.h"
 
 namespace evroute {
 namespace {
@@ -19,7 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using Delays = std::vector<Clock::Duration>;
 
-Event ev(const std::string& id) { return Event::make(id, "{}"); }
+using evtest::ev;
 
 // Counts what reaches it, as single writes and as batches.
 class CountingSink final : public BatchSink {
