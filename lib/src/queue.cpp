@@ -177,7 +177,7 @@ bool Queue::take_now() const {
 
 void Queue::linger(Worker& self, std::unique_lock<std::mutex>& lock) {
   if (take_now()) return;
-  const auto until = std::chrono::steady_clock::now() + options_.linger;
+  const auto until = internal::saturating_add(std::chrono::steady_clock::now(), options_.linger);
   self.lingering = true;
   self.wake.wait_until(lock, until, [&] { return !self.lingering || take_now(); });
   self.lingering = false;

@@ -108,6 +108,17 @@ TEST(QueueLingerTest, CloseEndsTheLingerAndDeliversWhatWasGathered) {
   EXPECT_EQ(sink->total(), 6u);
 }
 
+// The longest linger there is: the deadline saturates instead of overflowing (UBSan would say),
+// and close still ends it.
+TEST(QueueLingerTest, AnEndlessLingerIsEndedByClose) {
+  auto sink = std::make_shared<RecordingBatchSink>();
+  Queue q(sink, lingering(std::chrono::nanoseconds::max()));
+  ASSERT_NO_FATAL_FAILURE(start_lingering(q, *sink));
+  ASSERT_TRUE(q.write(ev(1)).is_ok());
+  EXPECT_TRUE(q.close().is_ok());
+  EXPECT_EQ(sink->total(), 2u);
+}
+
 TEST(QueueLingerTest, AWriterWaitingForRoomEndsTheLinger) {
   auto sink = std::make_shared<RecordingBatchSink>();
   Queue::Options o = lingering(1h);
