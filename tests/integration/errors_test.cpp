@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/eventually.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -51,9 +52,14 @@ TEST(Errors, BadBodiesAreRejectedWholeWithTheirPosition) {
   auto ok = c.Post("/v1/events", R"({"id":"only"})", "application/json");
   ASSERT_TRUE(ok);
   ASSERT_EQ(ok->status, 202);
-  ASSERT_TRUE(wait_lines(d->workdir() / "data/events.ndjson", 1));
-  std::this_thread::sleep_for(100ms);
-  auto lines = read_lines(d->workdir() / "data/events.ndjson");
+  // "only" is a sentinel: the file sink writes in order, so anything a rejected body had let
+  // through would be written before it.
+  const auto path = d->workdir() / "data/events.ndjson";
+  ASSERT_TRUE(evtest::eventually([&] {
+    const auto lines = read_lines(path);
+    return !lines.empty() && Json::parse(lines.back()).at("id") == "only";
+  }));
+  auto lines = read_lines(path);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(Json::parse(lines[0]).at("id"), "only");
 }
@@ -95,15 +101,22 @@ sinks:
   expect_error(
       c.Post("/v1/events", {{"Authorization", "Basic czNjcmV0"}}, R"({"a":1})", "application/json"),
       401, "invalid token");
+  std::string last_id;
   for (const char* token : {"s3cret-token", "second-token"}) {
     auto res = c.Post("/v1/events", {{"Authorization", std::string("Bearer ") + token}},
                       R"({"a":1})", "application/json");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 202) << res->body;
+    last_id = Json::parse(res->body).at("ids").at(0).get<std::string>();
   }
-  ASSERT_TRUE(wait_lines(d->workdir() / "data/events.ndjson", 2));
-  std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(read_lines(d->workdir() / "data/events.ndjson").size(), 2u);
+  // The last accepted event is a sentinel: what a refused request had let through would be
+  // written before it (the file sink writes in order).
+  const auto path = d->workdir() / "data/events.ndjson";
+  ASSERT_TRUE(evtest::eventually([&] {
+    const auto lines = read_lines(path);
+    return !lines.empty() && Json::parse(lines.back()).at("id") == last_id;
+  }));
+  EXPECT_EQ(read_lines(path).size(), 2u);
 }
 
 TEST(Errors, FullBlockingQueueAnswers503WithRetryAfter) {
