@@ -551,11 +551,19 @@ namespace {
 TEST(HttpLimits, BodiesHeldAtOnceAreBoundedByMaxBufferedBytes) {
   auto d = DaemonProcess::start(config("  max_body_bytes: 1MiB\n  max_buffered_bytes: 1MiB\n"));
   ASSERT_TRUE(d);
-  // A holds 700 KB of the budget while its body is still arriving.
+  // A holds 700 KB of the budget while its body is still arriving. Its body is charged when its
+  // header is complete, before the `100 Continue`: once that has come, B cannot be first.
   const std::string big_event = R"({"id":"big","pad":")" + std::string(700000, 'x') + "\"}";
-  const std::string big = post_events(big_event);
+  const std::string big_head =
+      http_request("POST", "/v1/events",
+                   {"Content-Type: application/json", "Expect: 100-continue",
+                    "Content-Length: " + std::to_string(big_event.size())});
   RawClient a(d->port());
-  ASSERT_TRUE(a.send(std::string_view(big).substr(0, big.size() - 1000)));
+  ASSERT_TRUE(a.send(big_head));
+  const RawReply interim = a.read(1, 5s);
+  ASSERT_EQ(interim.responses.size(), 1u) << "no 100 Continue";
+  ASSERT_EQ(interim.responses[0].status, 100);
+  ASSERT_TRUE(a.send(std::string_view(big_event).substr(0, big_event.size() - 1000)));
   // B's 400 KB do not fit beside it: 503 before its body is read, and the connection closes.
   const std::string other_event = R"({"id":"other","pad":")" + std::string(400000, 'y') + "\"}";
   const std::string other = post_events(other_event);
@@ -576,7 +584,7 @@ TEST(HttpLimits, BodiesHeldAtOnceAreBoundedByMaxBufferedBytes) {
   };
   EXPECT_TRUE(refused());
   // A completes and is answered; its budget is given back, and B's request is accepted.
-  ASSERT_TRUE(a.send(std::string_view(big).substr(big.size() - 1000)));
+  ASSERT_TRUE(a.send(std::string_view(big_event).substr(big_event.size() - 1000)));
   RawReply a_reply = a.read(1, 5s);
   ASSERT_EQ(a_reply.responses.size(), 1u);
   EXPECT_EQ(a_reply.responses[0].status, 202) << a_reply.responses[0].body;
