@@ -142,6 +142,8 @@ simdjson::dom::parser& fast_parser() {
 
 bool fast_event(std::string_view text, std::span<const std::string> attribute_fields,
                 evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
+  constexpr std::size_t kMaxFields = 16;
+  if (attribute_fields.size() > kMaxFields) return false;
   if (text.size() < 2 || text.size() > kFastMaxBytes || text.front() != '{') return false;
   if (text.find_first_of("\r\n") != std::string_view::npos) return false;
   if (text.find("\\u") != std::string_view::npos) return false;
@@ -152,8 +154,6 @@ bool fast_event(std::string_view text, std::span<const std::string> attribute_fi
 
   std::string_view id;
   int ids = 0;
-  constexpr std::size_t kMaxFields = 16;
-  if (attribute_fields.size() > kMaxFields) return false;
   std::optional<std::string_view> found[kMaxFields];
   bool seen[kMaxFields] = {};
   for (const auto field : object) {

@@ -257,9 +257,8 @@ bool Queue::batch_ready() const {
 }
 
 void Queue::take(std::vector<Event>& batch) {
-  std::size_t limit = options_.workers > 1 ? 1 : options_.max_batch;
+  const std::size_t limit = take_limit();
   std::uint64_t bytes = 0;
-  if (batch_destination_) limit = options_.batch.max_events;
   if (!counts_bytes_) {  // no byte bound: no need to look into the events
     while (!waiting_.empty() && batch.size() < limit) {
       batch.push_back(std::move(waiting_.front()));
