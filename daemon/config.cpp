@@ -300,9 +300,8 @@ std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& val
   if (auto t = r.required_string("type")) {
     type = find_sink_type(*t);
     if (!type) {
-      std::string known;
-      for (auto n : sink_type_names()) known += (known.empty() ? "" : ", ") + std::string(n);
-      r.error("type", "sink '" + sink.name + "': unknown type '" + *t + "' (known: " + known + ")");
+      r.error("type", "sink '" + sink.name + "': unknown type '" + *t +
+                          "' (known: " + sink_type_list() + ")");
     } else {
       sink.type = *t;
     }
@@ -326,8 +325,8 @@ std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& val
     }
   }
   if (auto q = r.map("queue")) read_queue(*q, sink.queue);
-  // Full jitter is the http sink's default (see RetryConfig); an explicit `jitter` overrides it.
-  sink.retry.full_jitter = sink.type == "http";
+  // The type's default (see SinkType::full_jitter_by_default); an explicit `jitter` overrides it.
+  sink.retry.full_jitter = type && type->full_jitter_by_default;
   if (auto rt = r.map("retry")) read_retry(*rt, sink.retry);
 
   // Without a known type there is no telling which other keys are right: report only the type.

@@ -134,7 +134,8 @@ std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
   route->queue_config = sc.queue;
   route->filter = sc.filter;
   try {
-    route->leaf = sc.spec->build();
+    route->capabilities = sc.spec->build();
+    route->leaf = route->capabilities.sink;
   } catch (const std::exception& e) {
     throw SinkStartError(sc.name, "sink '" + sc.name + "': " + e.what());
   }
@@ -207,8 +208,7 @@ std::shared_ptr<Route> build_route(const SinkConfig& sc, const std::string& data
     qo.batch = {.max_events = batch->max_events,
                 .max_bytes = batch->max_bytes,
                 .max_wait = batch->max_wait};
-  } else if (route->delivery.write_batches &&
-             dynamic_cast<evroute::BatchSink*>(route->leaf.get())) {
+  } else if (route->delivery.write_batches && route->capabilities.batch) {
     qo.batch = {.max_events = 256, .max_bytes = std::uint64_t{1} << 20, .max_wait = {}};
     qo.linger = DeliveryConfig::kLinger;
   }
@@ -654,7 +654,7 @@ int Router::reopen() {
   int failed = 0;
   const auto t = topology();
   for (auto& r : t->routes) {
-    auto* reopenable = dynamic_cast<Reopenable*>(r->leaf.get());
+    Reopenable* reopenable = r->capabilities.reopenable;
     if (!reopenable) continue;
     if (evroute::Status s = reopenable->reopen(); !s.is_ok()) {
       spdlog::error("sink '{}': reopen failed: {}", r->name, s.to_string());

@@ -99,6 +99,7 @@ struct Route {
   QueueConfig queue_config;
   std::vector<FieldFilter> filter;
   std::shared_ptr<evroute::Sink> leaf;
+  Leaf capabilities;  // the leaf's capability interfaces (see sinks/registry.h)
   DeliveryConfig delivery;
   std::shared_ptr<evroute::RateLimited> rate_limited;  // null without a rate_limit
   std::shared_ptr<evroute::Retrying> retrying;
@@ -117,7 +118,7 @@ struct Route {
 
   bool matches(const evroute::Event& event) const;
   // The leaf's disabled state (410 Gone), or null when the leaf cannot be disabled.
-  Disableable* disableable() const { return dynamic_cast<Disableable*>(leaf.get()); }
+  Disableable* disableable() const { return capabilities.disableable; }
   bool disabled() const {
     const Disableable* d = disableable();
     return d && d->state().disabled;

@@ -287,8 +287,9 @@ namespace {
 class FileSpec final : public SinkSpec {
  public:
   explicit FileSpec(FileSinkConfig config) : config_(std::move(config)) {}
-  std::shared_ptr<evroute::Sink> build() const override {
-    return std::make_shared<FileSink>(config_);
+  Leaf build() const override {
+    auto sink = std::make_shared<FileSink>(config_);
+    return {.sink = sink, .reopenable = sink.get(), .batch = sink.get()};
   }
   std::string describe() const override { return "file " + config_.path; }
   DeliveryConfig delivery() const override {

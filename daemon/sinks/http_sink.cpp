@@ -505,8 +505,9 @@ namespace {
 class HttpSpec final : public SinkSpec {
  public:
   explicit HttpSpec(HttpSinkConfig config) : config_(std::move(config)) {}
-  std::shared_ptr<evroute::Sink> build() const override {
-    return std::make_shared<HttpSink>(config_);
+  Leaf build() const override {
+    auto sink = std::make_shared<HttpSink>(config_);
+    return {.sink = sink, .disableable = sink.get(), .batch = sink.get()};
   }
   std::string describe() const override { return "http POST " + config_.url; }
   std::string preview(const evroute::Event& event,

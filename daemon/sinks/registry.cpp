@@ -9,9 +9,19 @@ namespace {
 
 // Every sink type, by its YAML `type:` name. Adding a sink type adds one line here.
 constexpr SinkType kSinkTypes[] = {
-    {"stdout", &parse_stdout_sink},
-    {"file", &parse_file_sink},
-    {"http", &parse_http_sink},
+    {.name = "stdout",
+     .summary = "one line per event on standard output",
+     .parse = &parse_stdout_sink,
+     .capabilities = {.batching = true}},
+    {.name = "file",
+     .summary = "one line per event appended to a file (rotation, fsync policy)",
+     .parse = &parse_file_sink,
+     .capabilities = {.reopenable = true, .batching = true}},
+    {.name = "http",
+     .summary = "HTTP webhooks (signed, batched, CloudEvents; 410 Gone disables)",
+     .parse = &parse_http_sink,
+     .capabilities = {.disableable = true, .batching = true},
+     .full_jitter_by_default = true},
 };
 
 }  // namespace
@@ -29,6 +39,12 @@ const SinkType* find_sink_type(std::string_view name) {
     if (t.name == name) return &t;
   }
   return nullptr;
+}
+
+std::string sink_type_list() {
+  std::string list;
+  for (const SinkType& t : kSinkTypes) list.append(list.empty() ? "" : ", ").append(t.name);
+  return list;
 }
 
 std::vector<std::string_view> sink_type_names() {

@@ -2,10 +2,11 @@
 //
 // A sink type provides a parser for its type-specific keys (path, url, headers...) that returns a
 // SinkSpec: the validated settings, able to build the leaf sink that does the I/O. The generic keys
-// every sink has (type, filter, queue, retry) are read by config.cpp, and the topology wraps each
-// leaf in Filter -> Queue (or DurableQueue) -> Retrying -> [RateLimited] -> leaf (delivery.h).
-// Adding a sink type is its parser and sink in sinks/, one line in registry.cpp and its sources in
-// daemon/CMakeLists.txt.
+// every sink has (type, filter, queue, retry) are read by config.cpp, and each sink's Pipeline
+// (pipeline.h) wraps its leaf in Filter -> queue -> Retrying -> [RateLimited] -> leaf.
+//
+// A type declares what it can do in its SinkType entry (Capabilities) and hands the matching
+// interfaces of the leaf it builds over in a Leaf: the pipeline never guesses them with a cast.
 #pragma once
 
 #include <chrono>
@@ -16,17 +17,30 @@
 #include <vector>
 
 #include "config_reader.h"
+#include "evroute/batch_sink.h"
 #include "evroute/sink.h"
 #include "sinks/delivery.h"
 
 namespace evrouted {
+
+class Reopenable;
+class Disableable;
+
+// A built leaf sink, and the capability interfaces it implements (the same object; null where it
+// has not got one). A type sets exactly those its SinkType::Capabilities declare.
+struct Leaf {
+  std::shared_ptr<evroute::Sink> sink;
+  Reopenable* reopenable = nullptr;
+  Disableable* disableable = nullptr;
+  evroute::BatchSink* batch = nullptr;  // takes write_batch(): the queue may hand it batches
+};
 
 class SinkSpec {
  public:
   virtual ~SinkSpec() = default;
   // Builds the leaf sink. Throws std::runtime_error with a message a user can act on when it cannot
   // start (e.g. "cannot open ./data/events.ndjson: Permission denied").
-  virtual std::shared_ptr<evroute::Sink> build() const = 0;
+  virtual Leaf build() const = 0;
   // One line for the start-up log, e.g. "file ./data/events.ndjson".
   virtual std::string describe() const = 0;
   // For `evrouted --dry-run`: exactly what the sink would send for `event` at time `now` (the HTTP
@@ -70,12 +84,24 @@ class Disableable {
 
 struct SinkType {
   std::string_view name;
+  std::string_view summary;  // one line for --help, e.g. "HTTP webhooks (POST, signed, batched)"
   // Reads the type-specific keys from `reader` (which already consumed the generic ones), records
   // problems in it, and returns the spec, or nullptr when there were problems.
   std::unique_ptr<SinkSpec> (*parse)(ConfigReader& reader);
+  struct Capabilities {
+    bool reopenable = false;   // Leaf::reopenable: reopened on SIGUSR1 / SIGHUP
+    bool disableable = false;  // Leaf::disableable: its destination can switch it off
+    bool batching = false;     // Leaf::batch: takes batches of events in one write
+  } capabilities{};
+  // The retry policy's default for `jitter` (an explicit `retry.jitter` overrides it): full
+  // jitter spreads many senders' retries against one destination (see RetryConfig).
+  bool full_jitter_by_default = false;
 };
 
+// The registry (registry.cpp): every sink type, in the order --help lists them.
 const SinkType* find_sink_type(std::string_view name);
 std::vector<std::string_view> sink_type_names();
+// "stdout, file, http": for error messages.
+std::string sink_type_list();
 
 }  // namespace evrouted

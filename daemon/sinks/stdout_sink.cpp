@@ -40,7 +40,10 @@ namespace {
 
 class StdoutSpec final : public SinkSpec {
  public:
-  std::shared_ptr<evroute::Sink> build() const override { return std::make_shared<StdoutSink>(); }
+  Leaf build() const override {
+    auto sink = std::make_shared<StdoutSink>();
+    return {.sink = sink, .batch = sink.get()};
+  }
   std::string describe() const override { return "stdout"; }
   DeliveryConfig delivery() const override {
     DeliveryConfig d;

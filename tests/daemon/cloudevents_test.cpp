@@ -476,7 +476,7 @@ TEST(HttpSinkCloudEvents, BinaryModeRequest) {
                             "cloudevents: { source: /me }\n",
                         &spec),
             std::vector<std::string>{});
-  auto sink = spec->build();
+  auto sink = spec->build().sink;
   ASSERT_TRUE(sink->write(evroute::Event::make("e1", R"({"id":"e1","type":"a.b"})")).is_ok());
   ASSERT_EQ(hook.requests().size(), 1u);
   const auto r = hook.requests()[0];

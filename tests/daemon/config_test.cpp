@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "sinks/http_sink.h"
+#include "sinks/registry.h"
 
 namespace evrouted {
 namespace {
@@ -142,8 +143,9 @@ TEST(Config, EachMistakeHasItsLineAndColumn) {
   expect_error(
       "sinks:\n  a:\n    type: stdout\n    colour: blue\n",
       "t.yaml:4:5: unknown key 'colour' in sink 'a' (known keys: filter, queue, retry, type)");
-  expect_error("sinks:\n  a:\n    type: carrier-pigeon\n",
-               "t.yaml:3:11: sink 'a': unknown type 'carrier-pigeon' (known: stdout, file, http)");
+  expect_error(
+      "sinks:\n  a:\n    type: carrier-pigeon\n",
+      "t.yaml:3:11: sink 'a': unknown type 'carrier-pigeon' (known: " + sink_type_list() + ")");
   expect_error("sinks:\n  a:\n    path: x\n", "t.yaml:3:5: sink 'a': missing required key 'type'");
   expect_error("sinks:\n  a: { type: file }\n",
                "t.yaml:2:6: sink 'a': missing required key 'path'");

@@ -778,7 +778,7 @@ TEST(HttpSinkConfig, ParsesAValidConfig) {
   // build() makes a working sink.
   evtest::Receiver hook;
   ASSERT_TRUE(parse_errors("url: " + hook.url() + "\nheaders: {X-A: b}\n", &spec).empty());
-  auto sink = spec->build();
+  auto sink = spec->build().sink;
   ASSERT_TRUE(sink->write(ev("evt-1")).is_ok());
   ASSERT_EQ(hook.requests().size(), 1u);
   EXPECT_EQ(hook.requests()[0].header("X-A"), "b");
