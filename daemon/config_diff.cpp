@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "queues/queue_kind.h"
+
 namespace evrouted {
 
 namespace {
@@ -23,7 +25,7 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
       diff.added.push_back(sc.name);
     } else if (old->fingerprint != sc.fingerprint) {
       diff.changed.push_back(sc.name);
-      if (old->queue.type != sc.queue.type) {
+      if (queue_change_needs_restart(old->queue, sc.queue)) {
         diff.restart_needed.push_back("sink '" + sc.name +
                                       "': queue.type changed (memory <-> disk)");
       }

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "ingest.h"
-#include "router.h"
+#include "topology.h"
 
 namespace evrouted {
 namespace {

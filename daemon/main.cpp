@@ -15,9 +15,9 @@
 #include <thread>
 
 #include "config.h"
-#include "config_diff.h"
 #include "dry_run.h"
 #include "logging.h"
+#include "reloader.h"
 #include "router.h"
 #include "server.h"
 #include "sinks/webhook_client.h"
@@ -39,9 +39,9 @@ sigset_t handled_signals() {
 
 std::string describe_sinks(const evrouted::Router& router) {
   std::string s;
-  for (const auto& r : router.routes()) {
+  for (const evrouted::SinkSnapshot& sink : router.snapshot()) {
     if (!s.empty()) s += ", ";
-    s += r->name + " (" + r->description + ")";
+    s += sink.name + " (" + sink.description + ")";
   }
   return s;
 }
@@ -131,201 +131,47 @@ int dry_run(const std::string& config_path) {
   return r.bad_lines > 0 ? kExitBadInput : kExitOk;
 }
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+// Builds every sink's pipeline; on failure prints where the sink is declared, as --check reports
+// problems (FILE:LINE:COL), and returns null.
+std::unique_ptr<evrouted::Router> start_router(const evrouted::Config& config,
+                                               const std::string& config_path) {
+  std::string failed_sink;
+  auto started = evrouted::Router::start(config, &failed_sink);
+  if (started.ok()) return std::move(*started);
+  const std::string& message = started.status().message();
+  for (const evrouted::SinkConfig& sc : config.sinks) {
+    if (sc.name != failed_sink) continue;
+    const evrouted::ConfigError where{config_path, sc.line, sc.column, message};
+    std::fprintf(stderr, "%s\n", where.to_string().c_str());
+  }
+  spdlog::critical("{}; not starting", message);
+  return nullptr;
 }
 
-// Anyone who reaches a non-loopback address can post events (and, without tokens, replay and
-// enable sinks): say so at every start and reload.
-void warn_if_exposed(const evrouted::ServerConfig& server) {
-  if (!server.tokens.empty() || is_loopback(server.host)) return;
-  spdlog::warn(
-      "listening on {} without server.auth.tokens: anyone who can reach this address can post "
-      "events{}; set server.auth.tokens (and admin_tokens) unless a proxy in front authenticates",
-      server.listen,
-      server.admin_tokens.empty() ? ", read dead letters, replay and enable sinks" : "");
-}
-
-// SIGHUP: re-reads the configuration file and applies its sinks to the running router (see
-// Router::reload): unchanged sinks keep running untouched, added ones start, removed ones drain and
-// close, changed ones are rebuilt with their queued events. An invalid file is rejected with every
-// problem logged (as --check prints them) and changes nothing. server.auth.tokens are replaced;
-// server.tls's certificate, key and CA files are loaded again (a bad one keeps the previous).
-// Settings a running daemon cannot take (the rest of server.*, limits.memory, data_dir, a sink's
-// queue.type) are logged as needing a restart and keep their running values. `running` becomes what
-// now runs.
-void reload_config(const std::string& config_path, evrouted::Config& running,
-                   evrouted::Router& router, evrouted::Server& server) {
-  evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
-  if (!loaded.config) {
-    for (const auto& e : loaded.errors) spdlog::error("{}", e.to_string());
-    spdlog::error(
-        "SIGHUP: {} problem(s) in {}; configuration not reloaded, still running the "
-        "previous one",
-        loaded.errors.size(), config_path);
-    return;
-  }
-  evrouted::Config& next = *loaded.config;
-  // Certificates are renewed in place (same file names): load them again at every reload.
-  if (running.server.tls && next.server.tls) {
-    if (const std::string problem = server.reload_tls(next.server); !problem.empty()) {
-      spdlog::error("SIGHUP: {}; keeping the previous certificate", problem);
-    } else {
-      spdlog::info("SIGHUP: server.tls: loaded {} and {}{}", next.server.tls->cert_file,
-                   next.server.tls->key_file,
-                   next.server.tls->client_ca_file.empty()
-                       ? ""
-                       : " (client certificates: " + next.server.tls->client_ca_file + ")");
-      running.server.tls = next.server.tls;
-    }
-  }
-  const evrouted::ConfigDiff diff = evrouted::diff_configs(running, next);
-  if (diff.empty() && running.shutdown_timeout == next.shutdown_timeout) {
-    spdlog::info("SIGHUP: {} is valid and unchanged", config_path);
-    return;
-  }
-  for (const std::string& m : diff.restart_needed) {
-    spdlog::warn("SIGHUP: {}: needs a restart; not applied", m);
-  }
-  const evrouted::Router::ReloadReport report = router.reload(next, diff);
-  if (!report.error.empty()) {
-    spdlog::error("SIGHUP: {}; configuration not reloaded, still running the previous one",
-                  report.error);
-    return;
-  }
-  if (diff.tokens_changed) {
-    server.set_tokens(next.server.tokens, next.server.admin_tokens);
-    running.server.tokens = next.server.tokens;
-    running.server.admin_tokens = next.server.admin_tokens;
-    if (next.server.tokens.empty() && next.server.admin_tokens.empty()) {
-      spdlog::warn("SIGHUP: server.auth.tokens: none; requests are no longer authenticated");
-    } else {
-      spdlog::info("SIGHUP: server.auth.tokens: {} token(s) accepted from now on; admin_tokens: {}",
-                   next.server.tokens.size(), next.server.admin_tokens.size());
-    }
-    warn_if_exposed(running.server);
-  }
-
-  // What runs now: the new sinks, except those whose change was not applied; the running server,
-  // limits and data_dir.
-  std::vector<evrouted::SinkConfig> sinks;
-  for (const evrouted::SinkConfig& sc : next.sinks) {
-    const bool kept_old = std::find(report.not_applied.begin(), report.not_applied.end(),
-                                    sc.name) != report.not_applied.end();
-    if (!kept_old) {
-      sinks.push_back(sc);
-      continue;
-    }
-    for (const evrouted::SinkConfig& old : running.sinks) {
-      if (old.name == sc.name) sinks.push_back(old);
-    }
-  }
-  running.sinks = std::move(sinks);
-  running.shutdown_timeout = next.shutdown_timeout;
-
-  auto join = [](const std::vector<std::string>& names) {
-    std::string out;
-    for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
-    return out.empty() ? std::string("none") : out;
-  };
-  spdlog::info("SIGHUP: reloaded {}: sinks added: {}; removed: {}; changed: {}; unchanged: {}",
-               config_path, join(report.added), join(report.removed), join(report.changed),
-               join(diff.unchanged));
-}
-
-int run(const std::string& config_path) {
-  evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
-  if (!loaded.config) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-    spdlog::critical("{} problem(s) in {}; not starting", loaded.errors.size(), config_path);
-    return kExitConfig;
-  }
-  evrouted::Config config = std::move(*loaded.config);  // what runs; a reload updates it
-
-  const sigset_t signals = handled_signals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  std::unique_ptr<evrouted::Router> router;
-  try {
-    router = std::make_unique<evrouted::Router>(config);
-  } catch (const evrouted::SinkStartError& e) {
-    // Where the sink is declared, as --check reports problems (FILE:LINE:COL).
-    for (const evrouted::SinkConfig& sc : config.sinks) {
-      if (sc.name != e.sink) continue;
-      const evrouted::ConfigError where{config_path, sc.line, sc.column, e.what()};
-      std::fprintf(stderr, "%s\n", where.to_string().c_str());
-    }
-    spdlog::critical("{}; not starting", e.what());
-    return kExitConfig;
-  } catch (const std::exception& e) {
-    spdlog::critical("{}; not starting", e.what());
-    return kExitConfig;
-  }
-  evrouted::Server server(config, *router);
-  int port = 0;
-  try {
-    port = server.bind();
-  } catch (const std::exception& e) {
-    spdlog::critical("{}; not starting", e.what());
-    router->shutdown(std::chrono::seconds(0));
-    return kExitConfig;
-  }
-
-  std::thread http([&] {
-    if (!server.serve()) {
-      spdlog::critical("the HTTP server stopped unexpectedly");
-      kill(getpid(), SIGTERM);
-    }
-  });
-  if (!server.wait_until_serving(std::chrono::seconds(10))) {
-    spdlog::critical("the HTTP server did not start");
-    kill(getpid(), SIGTERM);
-  }
-  spdlog::info("evrouted {} started: config {}, listening on {}:{}, sinks: {}", EVROUTE_VERSION,
-               config_path, config.server.host, port, describe_sinks(*router));
-  warn_if_exposed(config.server);
-  // Serving and every sink open: ready. Under systemd
-  // (Type=notify) this is what makes `systemctl start` return.
-  sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks\nMAINPID=%d",
-             config.server.host.c_str(), port, router->routes().size(), static_cast<int>(getpid()));
-  Watchdog watchdog;
-
-  int stop_signal = 0;
+// Takes signals until SIGTERM or SIGINT, which it returns. SIGHUP (systemctl reload) re-reads and
+// applies the configuration, reopens file sinks and re-enables sinks their destination disabled
+// (410 Gone; Type=notify: RELOADING=1 ... READY=1); SIGUSR1 reopens file sinks (logrotate).
+int serve_signals(const sigset_t& signals, evrouted::Reloader& reloader, evrouted::Router& router,
+                  const evrouted::Config& config, int port) {
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      // systemctl reload: re-read and apply the configuration, reopen file sinks, re-enable
-      // sinks their destination disabled (410 Gone). Type=notify: RELOADING=1 ... READY=1.
       sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
-      spdlog::info("SIGHUP: re-reading {}, reopening file sinks", config_path);
-      reload_config(config_path, config, *router, server);
-      router->reopen();
-      router->enable_disabled();
+      reloader.reload();
       sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks", config.server.host.c_str(),
-                 port, router->routes().size());
-      continue;
-    }
-    if (sig == SIGUSR1) {
+                 port, router.sink_count());
+    } else if (sig == SIGUSR1) {
       spdlog::info("SIGUSR1: reopening file sinks");
-      router->reopen();
-      continue;
+      router.reopen();
+    } else {
+      return sig;
     }
-    stop_signal = sig;
-    break;
   }
+}
 
-  sd_notify(0, "STOPPING=1\nSTATUS=draining queues");
-  server.begin_drain();
-  spdlog::info(
-      "{}: draining queues (up to {} ms), new events are refused",
-      stop_signal == SIGTERM ? "SIGTERM" : "SIGINT",
-      std::chrono::duration_cast<std::chrono::milliseconds>(config.shutdown_timeout).count());
-  const auto report = router->shutdown(config.shutdown_timeout);
-  server.stop();
-  http.join();
-  // What happened to every accepted event (counted per sink it was routed to).
+// What happened to every accepted event (counted per sink it was routed to), in one line.
+void log_stopped(const evrouted::Router::ShutdownReport& report) {
   std::string summary = fmt::format("{} delivered", report.delivered);
   if (report.failed > 0) {
     summary += fmt::format(", {} failed ({} dead-lettered{})", report.failed, report.dead_lettered,
@@ -347,6 +193,64 @@ int run(const std::string& config_path) {
   } else {
     spdlog::info("stopped: every accepted event was delivered ({})", summary);
   }
+}
+
+int run(const std::string& config_path) {
+  evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    spdlog::critical("{} problem(s) in {}; not starting", loaded.errors.size(), config_path);
+    return kExitConfig;
+  }
+  evrouted::Config config = std::move(*loaded.config);  // what runs; a reload updates it
+
+  const sigset_t signals = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<evrouted::Router> router = start_router(config, config_path);
+  if (!router) return kExitConfig;
+  evrouted::Server server(config, *router);
+  evrouted::Reloader reloader(config_path, config, *router, server);
+  int port = 0;
+  try {
+    port = server.bind();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}; not starting", e.what());
+    router->shutdown(std::chrono::seconds(0));
+    return kExitConfig;
+  }
+
+  std::thread http([&] {
+    if (!server.serve()) {
+      spdlog::critical("the HTTP server stopped unexpectedly");
+      kill(getpid(), SIGTERM);
+    }
+  });
+  if (!server.wait_until_serving(std::chrono::seconds(10))) {
+    spdlog::critical("the HTTP server did not start");
+    kill(getpid(), SIGTERM);
+  }
+  spdlog::info("evrouted {} started: config {}, listening on {}:{}, sinks: {}", EVROUTE_VERSION,
+               config_path, config.server.host, port, describe_sinks(*router));
+  evrouted::warn_if_exposed(config.server);
+  // Serving and every sink open: ready. Under systemd (Type=notify) this is what makes
+  // `systemctl start` return.
+  sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d, %zu sinks\nMAINPID=%d",
+             config.server.host.c_str(), port, router->sink_count(), static_cast<int>(getpid()));
+  Watchdog watchdog;
+  const int stop_signal = serve_signals(signals, reloader, *router, config, port);
+
+  sd_notify(0, "STOPPING=1\nSTATUS=draining queues");
+  server.begin_drain();
+  spdlog::info(
+      "{}: draining queues (up to {} ms), new events are refused",
+      stop_signal == SIGTERM ? "SIGTERM" : "SIGINT",
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.shutdown_timeout).count());
+  const auto report = router->shutdown(config.shutdown_timeout);
+  server.stop();
+  http.join();
+  log_stopped(report);
   return kExitOk;
 }
 
@@ -383,7 +287,7 @@ int main(int argc, char** argv) {
     evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     if (!loaded.config) return kExitConfig;
-    warn_if_exposed(loaded.config->server);
+    evrouted::warn_if_exposed(loaded.config->server);
     std::printf("%s: OK (%zu sinks)\n", config_path.c_str(), loaded.config->sinks.size());
     return kExitOk;
   }

@@ -106,6 +106,53 @@ std::string label_value(std::string_view s) {
   return out;
 }
 
+// The samples of family `name` for one sink.
+void render_sink(std::string& out, std::string_view name, const SinkSnapshot& s) {
+  const std::string sink = label_value(s.name);
+  const auto& q = s.queue;
+  if (name == "evroute_sink_events_dropped_total") {
+    out +=
+        fmt::format("{}{{sink=\"{}\",reason=\"drop_newest\"}} {}\n", name, sink, q.dropped_newest);
+    out +=
+        fmt::format("{}{{sink=\"{}\",reason=\"drop_oldest\"}} {}\n", name, sink, q.dropped_oldest);
+    out += fmt::format("{}{{sink=\"{}\",reason=\"shutdown\"}} {}\n", name, sink,
+                       q.undelivered_at_close);
+    return;
+  }
+  if (name == "evroute_sink_disk_ok") {
+    if (s.storage_ok)
+      out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, *s.storage_ok ? 1 : 0);
+    return;
+  }
+  if (name == "evroute_sink_disk_errors_total") {
+    if (s.storage_ok) {
+      out += fmt::format("{}{{sink=\"{}\",file=\"queue\"}} {}\n", name, sink, q.disk_errors);
+    }
+    out += fmt::format("{}{{sink=\"{}\",file=\"dead_letters\"}} {}\n", name, sink,
+                       s.dead_letter_errors);
+    return;
+  }
+  if (name == "evroute_sink_throttled_seconds_total") {
+    if (s.throttled) {
+      out += fmt::format("{}{{sink=\"{}\"}} {:.6f}\n", name, sink,
+                         std::chrono::duration<double>(*s.throttled).count());
+    }
+    return;
+  }
+  std::uint64_t v = 0;
+  if (name == "evroute_sink_events_in_total") v = s.events_in;
+  if (name == "evroute_sink_events_delivered_total") v = s.retry.delivered;
+  if (name == "evroute_sink_events_failed_total") v = s.retry.gave_up;
+  if (name == "evroute_sink_events_retried_total") v = s.retry.retries;
+  if (name == "evroute_sink_queue_depth") v = q.pending;
+  if (name == "evroute_sink_queue_high_water") v = q.high_water;
+  if (name == "evroute_sink_queue_capacity") v = s.queue_capacity;
+  if (name == "evroute_sink_up") v = s.state == SinkSnapshot::State::kOpen ? 1 : 0;
+  if (name == "evroute_sink_queue_disk_bytes") v = q.disk_bytes;
+  if (name == "evroute_sink_dead_letters_total") v = s.dead_lettered;
+  out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, v);
+}
+
 }  // namespace
 
 std::string render_prometheus(const Router& router, const HttpMetrics& http) {
@@ -160,59 +207,10 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       {"evroute_sink_throttled_seconds_total", "counter",
        "Time deliveries waited for the sink's rate_limit (summed over concurrent requests)."},
   };
-  const auto routes = router.routes();  // one snapshot: a reload may swap the topology meanwhile
+  const std::vector<SinkSnapshot> sinks = router.snapshot();  // a reload may swap meanwhile
   for (const Family& f : families) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
-    for (const auto& r : routes) {
-      const std::string sink = label_value(r->name);
-      const auto q = r->queue_stats();
-      const auto rs = r->retrying->stats();
-      const std::string_view name = f.name;
-      if (name == "evroute_sink_events_dropped_total") {
-        out += fmt::format("{}{{sink=\"{}\",reason=\"drop_newest\"}} {}\n", name, sink,
-                           q.dropped_newest);
-        out += fmt::format("{}{{sink=\"{}\",reason=\"drop_oldest\"}} {}\n", name, sink,
-                           q.dropped_oldest);
-        out += fmt::format("{}{{sink=\"{}\",reason=\"shutdown\"}} {}\n", name, sink,
-                           q.undelivered_at_close);
-        continue;
-      }
-      if (name == "evroute_sink_disk_ok") {
-        if (r->durable) {
-          out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink,
-                             r->durable->health().is_ok() ? 1 : 0);
-        }
-        continue;
-      }
-      if (name == "evroute_sink_disk_errors_total") {
-        if (r->durable) {
-          out += fmt::format("{}{{sink=\"{}\",file=\"queue\"}} {}\n", name, sink, q.disk_errors);
-        }
-        out += fmt::format("{}{{sink=\"{}\",file=\"dead_letters\"}} {}\n", name, sink,
-                           r->dead_letters->write_errors());
-        continue;
-      }
-      if (name == "evroute_sink_throttled_seconds_total") {
-        if (r->rate_limited) {
-          out += fmt::format(
-              "{}{{sink=\"{}\"}} {:.6f}\n", name, sink,
-              std::chrono::duration<double>(r->rate_limited->stats().throttled_time).count());
-        }
-        continue;
-      }
-      std::uint64_t v = 0;
-      if (name == "evroute_sink_events_in_total") v = router.events_in(*r);
-      if (name == "evroute_sink_events_delivered_total") v = rs.delivered;
-      if (name == "evroute_sink_events_failed_total") v = rs.gave_up;
-      if (name == "evroute_sink_events_retried_total") v = rs.retries;
-      if (name == "evroute_sink_queue_depth") v = q.pending;
-      if (name == "evroute_sink_queue_high_water") v = q.high_water;
-      if (name == "evroute_sink_queue_capacity") v = r->durable ? 0 : r->queue_config.capacity;
-      if (name == "evroute_sink_up") v = r->closed() || r->disabled() ? 0 : 1;
-      if (name == "evroute_sink_queue_disk_bytes") v = q.disk_bytes;
-      if (name == "evroute_sink_dead_letters_total") v = r->dead_letters->added();
-      out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, v);
-    }
+    for (const SinkSnapshot& s : sinks) render_sink(out, f.name, s);
   }
   http.render(out);
   return out;

@@ -138,7 +138,7 @@ void Server::handle_readyz(Response& res) {
     return reply(res, 503, Json{{"status", "draining"}});
   }
   // A disk queue that cannot store events makes every request for its sink fail: not ready.
-  if (const auto problems = router_.disk_problems(); !problems.empty()) {
+  if (const auto problems = router_.storage_problems(); !problems.empty()) {
     Json sinks = Json::array();
     for (const auto& p : problems) sinks.push_back({{"sink", p.sink}, {"error", p.error}});
     return reply(res, 503, Json{{"status", "disk_error"}, {"sinks", std::move(sinks)}});
@@ -267,7 +267,7 @@ http::Disposition Server::handle_events(const Request& req, Response& res, bool 
   // (A body over max_body_bytes, on the wire or decoded, never gets here: the HTTP server answers
   // 413 itself.)
   IngestResult parsed;
-  Router::Admission admission;
+  Decision admission;
   // A reload between parsing and admission may need other attribute fields: parse again (a few
   // times at most; reloads are rare).
   for (int attempt = 0; attempt < 4; ++attempt) {
@@ -279,31 +279,16 @@ http::Disposition Server::handle_events(const Request& req, Response& res, bool 
       reply_error(res, 400, parsed.error);
       return kDone;
     }
-    admission = router_.submit(parsed.events, fields.get(),
-                               may_block ? Router::Wait::kAllowed : Router::Wait::kNever);
-    if (admission.outcome == Router::Outcome::kWouldBlock) return Disposition::kBlocking;
-    if (admission.outcome != Router::Outcome::kReparse) break;
+    admission =
+        router_.submit(parsed.events, fields.get(), may_block ? Wait::kAllowed : Wait::kNever);
+    if (admission.outcome == Outcome::kWouldBlock) return Disposition::kBlocking;
+    if (admission.outcome != Outcome::kReparse) break;
   }
-  const auto refuse = [&](int status, const char* retry_after, std::string_view message) {
-    if (retry_after) res.headers.emplace_back("Retry-After", retry_after);
-    reply_error(res, status, message);
+  if (admission.outcome != Outcome::kAccepted) {
+    const HttpRefusal refusal = http_refusal(admission.outcome);
+    if (refusal.retry_after) res.headers.emplace_back("Retry-After", refusal.retry_after);
+    reply_error(res, refusal.status, refusal.message ? refusal.message : admission.message);
     return kDone;
-  };
-  switch (admission.outcome) {
-    case Router::Outcome::kAccepted:
-      break;
-    case Router::Outcome::kWouldBlock:  // not with may_block
-      return refuse(503, "1", "the request cannot be admitted now; retry");
-    case Router::Outcome::kReparse:
-      return refuse(503, "1", "the configuration is being reloaded; retry");
-    case Router::Outcome::kFull:
-    case Router::Outcome::kOverBudget:
-      return refuse(503, "1", admission.message);
-    case Router::Outcome::kUnavailable:
-    case Router::Outcome::kClosed:
-      return refuse(503, "5", admission.message);
-    case Router::Outcome::kTooLarge:
-      return refuse(413, nullptr, admission.message);
   }
 
   // {"accepted":N,"ids":[...]}, written directly, byte for byte what dump_json writes: ids are
@@ -338,8 +323,8 @@ void Server::handle_enable(const Request& req, Response& res, const std::string&
 
 void Server::handle_dead_letters(const Request& req, Response& res, const std::string& sink) {
   if (!authorized(req, res, Access::kAdmin)) return;  // dead letters hold event payloads
-  const auto route = router_.find(sink);
-  if (!route) return reply_error(res, 404, "no sink named '" + sink + "'");
+  const std::shared_ptr<DeadLetters> dead_letters = router_.dead_letters(sink);
+  if (!dead_letters) return reply_error(res, 404, "no sink named '" + sink + "'");
   std::uint64_t offset = 0, limit = 100;
   for (auto [key, value] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
     const std::optional<std::string> param = req.param(key);
@@ -352,7 +337,7 @@ void Server::handle_dead_letters(const Request& req, Response& res, const std::s
     *value = std::stoull(text);
   }
   limit = std::clamp<std::uint64_t>(limit, 1, 1000);
-  auto page = route->dead_letters->list(offset, limit);
+  auto page = dead_letters->list(offset, limit);
   nlohmann::ordered_json entries = nlohmann::ordered_json::array();
   for (auto& e : page.entries) entries.push_back(std::move(e));
   nlohmann::ordered_json body = {{"sink", sink},
@@ -394,46 +379,46 @@ void Server::handle_sinks(Response& res, bool show_urls) {
     return show_urls ? text : redact_urls(text);
   };
   Json sinks = Json::array();
-  for (const auto& r : router_.routes()) {
-    const auto q = r->queue_stats();
-    const auto rs = r->retrying->stats();
-    const Disableable* disableable = r->disableable();
-    const Disableable::State disabled = disableable ? disableable->state() : Disableable::State{};
+  for (const SinkSnapshot& s : router_.snapshot()) {
+    Json queue{{"type", s.queue_type}};
+    for (const auto& [key, value] : s.queue_fields) queue[std::string(key)] = value;
     sinks.push_back({
-        {"name", r->name},
-        {"type", r->type},
-        {"description", shown(r->description)},
-        {"state", r->closed()         ? "closed"
-                  : disabled.disabled ? "disabled"
-                                      : "open"},
+        {"name", s.name},
+        {"type", s.type},
+        {"description", shown(s.description)},
+        {"state", s.state == SinkSnapshot::State::kClosed     ? "closed"
+                  : s.state == SinkSnapshot::State::kDisabled ? "disabled"
+                                                              : "open"},
         {"counters",
-         {{"events_in", router_.events_in(*r)},
-          {"delivered", rs.delivered},
-          {"failed", rs.gave_up},
-          {"retried", rs.retries},
-          {"dropped_newest", q.dropped_newest},
-          {"dropped_oldest", q.dropped_oldest},
-          {"undelivered_at_shutdown", q.undelivered_at_close},
-          {"dead_lettered", r->dead_letters->added()}}},
-        {"queue", r->durable ? Json{{"type", "disk"},
-                                    {"max_bytes", r->queue_config.max_bytes},
-                                    {"disk_bytes", q.disk_bytes},
-                                    {"recovered", q.recovered},
-                                    {"pending", q.pending},
-                                    {"high_water", q.high_water},
-                                    {"rejected_full", q.rejected_full}}
-                             : Json{{"type", "memory"},
-                                    {"capacity", r->queue_config.capacity},
-                                    {"pending", q.pending},
-                                    {"high_water", q.high_water},
-                                    {"rejected_full", q.rejected_full}}},
+         {{"events_in", s.events_in},
+          {"delivered", s.retry.delivered},
+          {"failed", s.retry.gave_up},
+          {"retried", s.retry.retries},
+          {"dropped_newest", s.queue.dropped_newest},
+          {"dropped_oldest", s.queue.dropped_oldest},
+          {"undelivered_at_shutdown", s.queue.undelivered_at_close},
+          {"dead_lettered", s.dead_lettered}}},
+        {"queue", std::move(queue)},
     });
-    if (disabled.disabled) {
-      sinks.back()["disabled"] = {{"reason", shown(disabled.reason)},
-                                  {"since", utc_time(disabled.since)}};
+    if (s.state == SinkSnapshot::State::kDisabled) {
+      sinks.back()["disabled"] = {{"reason", shown(s.disabled.reason)},
+                                  {"since", utc_time(s.disabled.since)}};
     }
   }
   reply(res, 200, Json{{"sinks", std::move(sinks)}});
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+void warn_if_exposed(const ServerConfig& server) {
+  if (!server.tokens.empty() || is_loopback(server.host)) return;
+  spdlog::warn(
+      "listening on {} without server.auth.tokens: anyone who can reach this address can post "
+      "events{}; set server.auth.tokens (and admin_tokens) unless a proxy in front authenticates",
+      server.listen,
+      server.admin_tokens.empty() ? ", read dead letters, replay and enable sinks" : "");
 }
 
 }  // namespace evrouted

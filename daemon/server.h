@@ -42,6 +42,10 @@
 
 namespace evrouted {
 
+// Anyone who reaches a non-loopback address can post events (and, without tokens, replay and
+// enable sinks): logged at every start and reload.
+void warn_if_exposed(const ServerConfig& server);
+
 class Server {
  public:
   Server(const Config& config, Router& router);

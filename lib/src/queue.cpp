@@ -423,6 +423,11 @@ bool Queue::wait_for_room(std::size_t n, std::chrono::steady_clock::time_point d
   return !closing_ && room();
 }
 
+std::uint64_t Queue::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return waiting_.size() + in_flight_;
+}
+
 Queue::Stats Queue::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   Stats s = stats_;

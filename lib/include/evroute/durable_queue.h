@@ -1,5 +1,5 @@
-// DurableQueue: a Queue whose pending events live on disk (a DiskLog), so they survive a restart or
-// a crash.
+// DurableQueue: a SinkQueue (sink_queue.h) whose pending events live on disk (a DiskLog), so they
+// survive a restart or a crash.
 //
 // write() (or write_all() for several events: one append, one sync) returns OK once the events are
 // in the log under its sync policy (DiskLog::Sync). One worker thread, owned by the queue, reads
@@ -54,11 +54,11 @@
 
 #include "evroute/disk_log.h"
 #include "evroute/queue.h"
-#include "evroute/sink.h"
+#include "evroute/sink_queue.h"
 
 namespace evroute {
 
-class DurableQueue final : public Sink {
+class DurableQueue final : public SinkQueue {
  public:
   struct Options {
     DiskLog::Options log;                               // log.dir holds the segments and the cursor
@@ -71,26 +71,10 @@ class DurableQueue final : public Sink {
     std::shared_ptr<Sink> dead_letter{};  // receives events dropped by kDropNewest; may be null
   };
 
-  struct Stats {
-    std::uint64_t recovered = 0;  // pending at open(): left by the previous run
-    std::uint64_t enqueued = 0;   // accepted by write()/write_all() in this run
-    std::uint64_t delivered = 0;  // destination write returned OK
-    std::uint64_t failed = 0;     // destination write returned an error
-    std::uint64_t dropped_newest = 0;
-    std::uint64_t rejected_full = 0;
-    std::uint64_t dead_lettered = 0;
-    std::uint64_t corrupt_skipped = 0;  // unreadable segment tails skipped by the worker
-    std::uint64_t pending = 0;          // in the log, not yet finished
-    std::uint64_t high_water = 0;
-    std::uint64_t disk_bytes = 0;  // live bytes of the log
-    std::uint64_t cursor_stores = 0;
-    std::uint64_t disk_errors = 0;  // failed log writes and syncs, and cursors not stored
-  };
-
-  struct CloseReport {
-    std::uint64_t kept = 0;  // pending events left on disk for the next open()
-    bool timed_out = false;
-  };
+  using Stats = SinkQueue::Stats;  // the disk queue fills enqueued .. high_water but
+                                   // dropped_oldest and undelivered_at_close, and recovered ..
+                                   // disk_errors
+  using CloseReport = SinkQueue::CloseReport;  // `kept`; never `undelivered`
 
   // Opens (or recovers) the log and the cursor in options.log.dir and starts delivering what a
   // previous run left. Returns null and sets *error when it cannot; *report gets what recovery
@@ -105,11 +89,12 @@ class DurableQueue final : public Sink {
   // none. With kDropNewest a batch that does not fit is dropped whole (counted) and OK is returned.
   Status write_all(std::span<const Event> events) override;
   Status close() override;
-  CloseReport close_until(std::chrono::steady_clock::time_point deadline);
+  CloseReport close_until(std::chrono::steady_clock::time_point deadline) override;
+  bool stored() const override { return true; }
 
-  Stats stats() const;
+  Stats stats() const override;
   // OK while the log's disk takes writes; else the last write or sync error (DiskLog::health).
-  Status health() const;
+  Status health() const override;
   const Options& options() const { return options_; }
 
  private:

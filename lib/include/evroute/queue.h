@@ -1,4 +1,4 @@
-// Queue: decouples producers from a slow destination sink.
+// Queue: decouples producers from a slow destination sink; the in-memory SinkQueue (sink_queue.h).
 //
 // write() appends the event and returns at once; `workers` threads (default one), owned by the
 // queue, deliver events to the destination. With one worker, events reach the destination in FIFO
@@ -74,12 +74,13 @@
 
 #include "evroute/batch_sink.h"
 #include "evroute/clock.h"
+#include "evroute/sink_queue.h"
 
 namespace evroute {
 
 enum class OverflowPolicy { kBlock, kDropNewest, kDropOldest };
 
-class Queue final : public Sink {
+class Queue final : public SinkQueue {
  public:
   struct Options {
     std::size_t capacity = 10000;  // pending events; 0 = unbounded
@@ -103,28 +104,8 @@ class Queue final : public Sink {
     std::chrono::nanoseconds linger{0};
   };
 
-  struct Stats {
-    std::uint64_t enqueued = 0;        // accepted by write() or adopt()
-    std::uint64_t delivered = 0;       // destination write returned OK
-    std::uint64_t failed = 0;          // destination write returned an error
-    std::uint64_t dropped_newest = 0;  // dropped by kDropNewest (or kDropOldest, see above)
-    std::uint64_t dropped_oldest = 0;  // evicted by kDropOldest
-    std::uint64_t rejected_full = 0;   // write() returned kFull after block_timeout
-    std::uint64_t undelivered_at_close = 0;
-    std::uint64_t dead_lettered = 0;  // handed to dead_letter successfully
-    std::uint64_t pending = 0;        // waiting + in flight now
-    std::uint64_t high_water = 0;     // largest `pending` seen
-    // Writers (and wait_for_room callers) blocked for room now.
-    std::uint64_t blocked_writers = 0;
-    std::uint64_t batches = 0;         // write_batch() calls made (batching only)
-    std::uint64_t wakeups = 0;         // times a writer woke a parked worker (see "Wake-ups")
-    std::uint64_t parked_workers = 0;  // workers parked now, waiting for an event
-  };
-
-  struct CloseReport {
-    std::uint64_t undelivered = 0;  // pending events not delivered by the deadline
-    bool timed_out = false;         // the deadline passed before the queue drained
-  };
+  using Stats = SinkQueue::Stats;              // the memory queue fills enqueued .. parked_workers
+  using CloseReport = SinkQueue::CloseReport;  // `undelivered`; never `kept`
 
   // Throws std::invalid_argument on a null destination, max_batch or workers of 0, or batching
   // with a destination that is not a BatchSink.
@@ -141,15 +122,21 @@ class Queue final : public Sink {
   // the queue is below capacity again. Fails only when the queue is closed (kClosed).
   Status adopt(const Event& event);
   Status close() override;
-  CloseReport close_until(std::chrono::steady_clock::time_point deadline);
+  CloseReport close_until(std::chrono::steady_clock::time_point deadline) override;
+  bool stored() const override { return false; }
 
   // Blocks until the queue has room for `n` more events without dropping or blocking, the deadline
   // passes, or the queue closes. Returns true when there was room. A producer that must not have a
   // batch split (accepted whole or rejected whole) checks this first. Always true when unbounded
   // or n == 0; false at once when n > capacity (it could never fit).
-  bool wait_for_room(std::size_t n, std::chrono::steady_clock::time_point deadline);
+  bool wait_for_room(std::size_t n, std::chrono::steady_clock::time_point deadline) override;
+  // options().capacity with kBlock, else 0 (see sink_queue.h).
+  std::size_t blocking_capacity() const override {
+    return options_.when_full == OverflowPolicy::kBlock ? options_.capacity : 0;
+  }
 
-  Stats stats() const;
+  Stats stats() const override;
+  std::uint64_t pending() const override;
   const Options& options() const { return options_; }
 
  private:

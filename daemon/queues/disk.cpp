@@ -1,0 +1,127 @@
+// queue.type: disk — an evroute::DurableQueue (evroute/durable_queue.h).
+#include "queues/disk.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "evroute/durable_queue.h"
+
+namespace evrouted {
+namespace {
+
+std::filesystem::path queue_dir(const std::string& data_dir, const std::string& sink) {
+  return std::filesystem::path(data_dir) / "queues" / sink;
+}
+
+evroute::Result<std::shared_ptr<evroute::SinkQueue>> open_disk_queue(const QueueParts& parts) {
+  const SinkConfig& sc = parts.sink;
+  evroute::DurableQueue::Options o;
+  o.log.dir = queue_dir(parts.data_dir, sc.name);
+  o.log.max_bytes = sc.queue.max_bytes;
+  o.log.segment_bytes = std::clamp<std::uint64_t>(sc.queue.max_bytes / 8, 4096, 64u << 20);
+  o.log.sync = sc.queue.fsync;
+  o.log.sync_interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(sc.queue.fsync_interval);
+  o.when_full = sc.queue.when_full;
+  o.block_timeout = sc.queue.block_timeout;
+  o.dead_letter = parts.drop_log;
+  evroute::Status error;
+  evroute::DiskLog::RecoveryReport report;
+  std::shared_ptr<evroute::DurableQueue> queue =
+      evroute::DurableQueue::open(parts.destination, o, &error, &report);
+  if (!queue) {
+    return evroute::Status::unavailable("sink '" + sc.name + "': cannot open its disk queue in " +
+                                        o.log.dir.string() + ": " + error.message());
+  }
+  for (const std::string& problem : report.problems) {
+    spdlog::warn("sink '{}': disk queue recovery: {}", sc.name, problem);
+  }
+  const auto stats = queue->stats();
+  spdlog::info(
+      "sink '{}': disk queue {} ({} bytes on disk, {} event(s) to deliver from the last run{})",
+      sc.name, o.log.dir.string(), stats.disk_bytes, stats.recovered,
+      report.truncated_bytes > 0
+          ? ", " + std::to_string(report.truncated_bytes) + " corrupt byte(s) cut off"
+          : std::string());
+  return std::shared_ptr<evroute::SinkQueue>(std::move(queue));
+}
+
+// Whether the disk queue in `dir` holds events not delivered yet (past its stored cursor).
+bool holds_undelivered(const std::filesystem::path& dir) {
+  evroute::DiskLog::Options o;
+  o.dir = dir;
+  o.sync = evroute::DiskLog::Sync::kNever;
+  evroute::Status error;
+  auto log = evroute::DiskLog::open(o, &error);
+  if (!log) {
+    spdlog::warn("disk queue {} belongs to no configured disk-queued sink and cannot be read: {}",
+                 dir.string(), error.to_string());
+    return false;
+  }
+  evroute::DiskLog::Position cursor = log->begin();
+  if (evroute::DiskLog::Position stored;
+      evroute::CursorFile(dir / "cursor").load(&stored).is_ok()) {
+    cursor = std::max(cursor, stored);
+  }
+  return cursor < log->end();
+}
+
+class DiskKind final : public QueueKind {
+ public:
+  QueueConfig::Type type() const override { return QueueConfig::Type::kDisk; }
+  std::string_view name() const override { return "disk"; }
+
+  evroute::Result<std::shared_ptr<evroute::SinkQueue>> open(
+      const QueueParts& parts) const override {
+    return open_disk_queue(parts);
+  }
+
+  // The old queue stores its cursor and lets go of the directory; the new one reopens it with the
+  // new settings and resumes where the old one stopped (at-least-once: the interrupted event may
+  // come again).
+  evroute::Result<std::shared_ptr<evroute::SinkQueue>> take_over(
+      evroute::SinkQueue& old, DropLog&, const QueueParts& next,
+      std::atomic<std::uint64_t>*) const override {
+    old.close_until(std::chrono::steady_clock::now());
+    return open_disk_queue(next);
+  }
+
+  std::vector<std::pair<std::string_view, std::uint64_t>> fields(
+      const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const override {
+    return {{"max_bytes", config.max_bytes},  {"disk_bytes", stats.disk_bytes},
+            {"recovered", stats.recovered},   {"pending", stats.pending},
+            {"high_water", stats.high_water}, {"rejected_full", stats.rejected_full}};
+  }
+  std::uint64_t capacity(const QueueConfig&) const override { return 0; }
+
+  void warn_orphaned(const Config& config) const override {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path dir = fs::path(config.data_dir) / "queues";
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (!it->is_directory(ec)) continue;
+      const std::string name = it->path().filename().string();
+      const bool used =
+          std::any_of(config.sinks.begin(), config.sinks.end(), [&](const SinkConfig& sc) {
+            return sc.name == name && sc.queue.type == QueueConfig::Type::kDisk;
+          });
+      if (used || !holds_undelivered(it->path())) continue;
+      spdlog::warn(
+          "disk queue {} holds undelivered events of sink '{}', which is not configured "
+          "with a disk queue: they wait until it is again",
+          it->path().string(), name);
+    }
+  }
+};
+
+}  // namespace
+
+const QueueKind& disk_queue_kind() {
+  static const DiskKind kind;
+  return kind;
+}
+
+}  // namespace evrouted

@@ -1,0 +1,69 @@
+// queue.type: memory — an evroute::Queue (evroute/queue.h).
+#include "queues/memory.h"
+
+#include <chrono>
+
+#include "evroute/queue.h"
+
+namespace evrouted {
+namespace {
+
+std::shared_ptr<evroute::Queue> open_memory_queue(const QueueParts& parts) {
+  const QueueConfig& q = parts.sink.queue;
+  evroute::Queue::Options o;
+  o.capacity = q.capacity;
+  o.when_full = q.when_full;
+  o.block_timeout = q.block_timeout;
+  o.dead_letter = parts.drop_log;
+  o.workers = parts.delivery.concurrency;
+  if (const auto& batch = parts.delivery.batch) {
+    o.batch = {.max_events = batch->max_events,
+               .max_bytes = batch->max_bytes,
+               .max_wait = batch->max_wait};
+  } else if (parts.delivery.write_batches && parts.leaf.batch) {
+    o.batch = {.max_events = 256, .max_bytes = std::uint64_t{1} << 20, .max_wait = {}};
+    o.linger = DeliveryConfig::kLinger;
+  }
+  return std::make_shared<evroute::Queue>(parts.destination, o);
+}
+
+class MemoryKind final : public QueueKind {
+ public:
+  QueueConfig::Type type() const override { return QueueConfig::Type::kMemory; }
+  std::string_view name() const override { return "memory"; }
+
+  evroute::Result<std::shared_ptr<evroute::SinkQueue>> open(
+      const QueueParts& parts) const override {
+    return std::shared_ptr<evroute::SinkQueue>(open_memory_queue(parts));
+  }
+
+  // The old queue's backlog (and its write in flight, interrupted) goes to the new queue, oldest
+  // first, before the new queue receives anything else: those events were accepted already, so
+  // the new queue adopts them past its capacity (Queue::adopt).
+  evroute::Result<std::shared_ptr<evroute::SinkQueue>> take_over(
+      evroute::SinkQueue& old, DropLog& old_drops, const QueueParts& next,
+      std::atomic<std::uint64_t>* adopted) const override {
+    auto fresh = open_memory_queue(next);
+    old_drops.hand_over_to(fresh, adopted);
+    old.close_until(std::chrono::steady_clock::now());
+    return std::shared_ptr<evroute::SinkQueue>(std::move(fresh));
+  }
+
+  std::vector<std::pair<std::string_view, std::uint64_t>> fields(
+      const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const override {
+    return {{"capacity", config.capacity},
+            {"pending", stats.pending},
+            {"high_water", stats.high_water},
+            {"rejected_full", stats.rejected_full}};
+  }
+  std::uint64_t capacity(const QueueConfig& config) const override { return config.capacity; }
+};
+
+}  // namespace
+
+const QueueKind& memory_queue_kind() {
+  static const MemoryKind kind;
+  return kind;
+}
+
+}  // namespace evrouted

@@ -1,0 +1,75 @@
+// QueueKind: what backs a sink's queue — one per `queue.type` value (memory, disk). Each kind opens
+// an evroute::SinkQueue for a sink and knows what only it knows: how a rebuilt sink's new queue
+// takes over from the old one, and how its settings are shown. Admission, reload, /metrics and
+// /v1/sinks see only the SinkQueue contract and these members, so a new backing is one more kind
+// (queues/<kind>.cpp and one line in queue_kind.cpp's table) and touches none of them.
+//
+// Thread-safety: kinds are stateless; every member from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config.h"
+#include "evroute/result.h"
+#include "evroute/sink_queue.h"
+#include "queues/drop_log.h"
+#include "sinks/registry.h"
+
+namespace evrouted {
+
+// What a sink's queue is opened with.
+struct QueueParts {
+  const SinkConfig& sink;
+  const std::string& data_dir;
+  std::shared_ptr<evroute::Sink> destination;  // the sink's Retrying
+  std::shared_ptr<DropLog> drop_log;           // the queue's dead_letter
+  const Leaf& leaf;                            // its capabilities (a batch-capable leaf...)
+  const DeliveryConfig& delivery;              // concurrency and batching
+};
+
+class QueueKind {
+ public:
+  virtual ~QueueKind() = default;
+  virtual QueueConfig::Type type() const = 0;
+  virtual std::string_view name() const = 0;  // the queue.type value: "memory", "disk"
+
+  // Opens the sink's queue, recovering what its storage holds. Fails with a message naming the
+  // sink.
+  virtual evroute::Result<std::shared_ptr<evroute::SinkQueue>> open(
+      const QueueParts& parts) const = 0;
+  // A reload rebuilt the sink: closes `old` at once and returns the queue `next` describes, which
+  // continues where `old` stopped — nothing accepted is lost, nothing is delivered twice but the
+  // write that was interrupted. What it moves over from `old`'s memory is counted in `*adopted`.
+  virtual evroute::Result<std::shared_ptr<evroute::SinkQueue>> take_over(
+      evroute::SinkQueue& old, DropLog& old_drops, const QueueParts& next,
+      std::atomic<std::uint64_t>* adopted) const = 0;
+
+  // /v1/sinks' "queue" fields (after "type") for these settings and counters.
+  virtual std::vector<std::pair<std::string_view, std::uint64_t>> fields(
+      const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const = 0;
+  // The evroute_sink_queue_capacity gauge: events the queue holds at most (0: no such bound).
+  virtual std::uint64_t capacity(const QueueConfig& config) const = 0;
+  // Logs what this kind's storage under data_dir holds for sinks not configured with this kind.
+  virtual void warn_orphaned(const Config& /*config*/) const {}
+};
+
+const QueueKind& queue_kind(QueueConfig::Type type);
+
+// Whether a sink whose queue was `running` can take `next` without a restart: its kind cannot
+// change (the events stored by one kind would wait, unseen, in the other's storage). The one place
+// this rule is decided: config_diff reports it, the reload keeps such a sink on its running
+// settings.
+bool queue_change_needs_restart(const QueueConfig& running, const QueueConfig& next);
+
+// Logs, for every kind with storage under data_dir (QueueKind::warn_orphaned), what it holds for
+// sinks not configured with it (a sink removed, or moved to another kind, while events were left):
+// they are not delivered until such a sink is configured again, and must not be forgotten silently.
+void warn_orphaned_queues(const Config& config);
+
+}  // namespace evrouted
