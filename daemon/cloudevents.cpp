@@ -1,6 +1,7 @@
 #include "cloudevents.h"
 
 #include "json_parse.h"
+#include "text.h"
 
 #include <openssl/evp.h>
 
@@ -48,12 +49,7 @@ bool printable_ascii(std::string_view s) {
 }
 
 std::string media_type(std::string_view content_type) {
-  std::string_view media = content_type.substr(0, content_type.find(';'));
-  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
-  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
-  std::string out(media);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return ascii_lower(trim(content_type.substr(0, content_type.find(';'))));
 }
 
 std::string rfc3339(evroute::Event::TimePoint t) {

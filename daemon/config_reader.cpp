@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <map>
 
+#include "text.h"
+
 namespace evrouted {
 
 std::string ConfigError::to_string() const {
@@ -24,12 +26,6 @@ void ConfigErrors::add(int line, int column, std::string message) {
 }
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // Splits "1.5s" into 1.5 and "s". Returns false when there is no leading number.
 bool split_number(std::string_view text, double* number, std::string_view* unit) {

@@ -9,25 +9,12 @@
 
 #include "ids.h"
 #include "json_parse.h"
+#include "text.h"
 
 namespace evrouted {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-std::string_view trim(std::string_view s) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // Why `id` cannot be an event id, or "".
 std::string id_problem(std::string_view id) {
@@ -200,7 +187,7 @@ bool fast_event(std::string_view text, std::span<const std::string> attribute_fi
 }  // namespace
 
 std::optional<BodyFormat> body_format(std::string_view content_type) {
-  std::string media = lower(trim(content_type.substr(0, content_type.find(';'))));
+  std::string media = ascii_lower(trim(content_type.substr(0, content_type.find(';'))));
   if (media == "application/json") return BodyFormat::kJson;
   if (media == "application/x-ndjson" || media == "application/ndjson") return BodyFormat::kNdjson;
   if (media == cloudevents::kStructuredType) return BodyFormat::kCloudEvent;
@@ -210,38 +197,38 @@ std::optional<BodyFormat> body_format(std::string_view content_type) {
 
 namespace {
 
+// NDJSON: one event per non-empty line; the first bad line fails the whole body.
+IngestResult parse_ndjson(std::string_view body, std::span<const std::string> attribute_fields,
+                          bool fast, std::chrono::system_clock::time_point received) {
+  IngestResult result;
+  std::size_t line_no = 0;
+  while (!body.empty()) {
+    ++line_no;
+    std::size_t nl = body.find('\n');
+    std::string_view line = trim(body.substr(0, nl));
+    body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
+    if (line.empty()) continue;
+    if (line_no == 1) line = strip_bom(line);
+    if (fast && fast_event(line, attribute_fields, received, result.events)) continue;
+    Json object;
+    std::string err = parse_json(line, &object, {kMaxEventDepth, 1});
+    if (err.empty()) err = make_event(object, line, attribute_fields, received, result.events);
+    if (!err.empty()) {
+      result.events.clear();
+      result.error = "line " + std::to_string(line_no) + ": " + err;
+      return result;
+    }
+  }
+  if (result.events.empty()) result.error = "empty body: expected NDJSON objects";
+  return result;
+}
+
 IngestResult parse_any(std::string_view body, BodyFormat format,
                        std::span<const std::string> attribute_fields, bool fast) {
-  IngestResult result;
   const auto received = std::chrono::system_clock::now();
+  if (format == BodyFormat::kNdjson) return parse_ndjson(body, attribute_fields, fast, received);
 
-  if (format == BodyFormat::kNdjson) {
-    std::size_t line_no = 0;
-    while (!body.empty()) {
-      ++line_no;
-      std::size_t nl = body.find('\n');
-      std::string_view line = trim(body.substr(0, nl));
-      body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
-      if (line.empty()) continue;
-      if (line_no == 1) line = strip_bom(line);
-      if (fast && fast_event(line, attribute_fields, received, result.events)) continue;
-      Json object;
-      if (std::string err = parse_json(line, &object, {kMaxEventDepth, 1}); !err.empty()) {
-        result.events.clear();
-        result.error = "line " + std::to_string(line_no) + ": " + err;
-        return result;
-      }
-      if (std::string err = make_event(object, line, attribute_fields, received, result.events);
-          !err.empty()) {
-        result.events.clear();
-        result.error = "line " + std::to_string(line_no) + ": " + err;
-        return result;
-      }
-    }
-    if (result.events.empty()) result.error = "empty body: expected NDJSON objects";
-    return result;
-  }
-
+  IngestResult result;
   std::string_view text = trim(strip_bom(body));
   if (text.empty()) {
     result.error = "empty body: expected a JSON object or an array of objects";

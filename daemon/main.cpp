@@ -20,6 +20,7 @@
 #include "reloader.h"
 #include "router.h"
 #include "server.h"
+#include "sinks/registry.h"
 #include "sinks/webhook_client.h"
 
 namespace {
@@ -279,6 +280,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   app.set_version_flag("--version", std::string("evrouted ") + EVROUTE_VERSION);
+  std::string footer = "Sink types (a sink's `type:` in the configuration):";
+  for (std::string_view name : evrouted::sink_type_names()) {
+    footer += fmt::format("\n  {:<8} {}", name, evrouted::find_sink_type(name)->summary);
+  }
+  app.footer(footer);
   CLI11_PARSE(app, argc, argv);
 
   evrouted::setup_logging(log_level, log_format);

@@ -16,31 +16,16 @@
 #include <stdexcept>
 #include <thread>
 
-#include "ingest.h"
-#include "json_parse.h"
-#include "redact.h"
-#include "utc_time.h"
+#include "server_replies.h"
 
 namespace evrouted {
 namespace {
-
-using Json = nlohmann::json;
 
 std::array<unsigned char, 32> sha256(std::string_view s) {
   std::array<unsigned char, 32> digest{};
   unsigned int len = 0;
   EVP_Digest(s.data(), s.size(), digest.data(), &len, EVP_sha256(), nullptr);
   return digest;
-}
-
-void reply(http::Response& res, int status, const Json& body) {
-  res.status = status;
-  res.content_type = "application/json";
-  res.body = dump_json(body);  // error texts may quote any bytes
-}
-
-void reply_error(http::Response& res, int status, std::string_view message) {
-  reply(res, status, Json{{"error", message}});
 }
 
 http::Limits limits_of(const ServerConfig& c) {
@@ -228,184 +213,6 @@ bool Server::authenticated_admin(const http::Request& req) const {
   if (!presented) return false;
   return one_of(*presented, tokens->admin) ||
          (tokens->admin.empty() && one_of(*presented, tokens->ingest));
-}
-
-http::Disposition Server::handle_events(const Request& req, Response& res, bool may_block) {
-  constexpr Disposition kDone = Disposition::kDone;
-  if (draining_.load(std::memory_order_acquire)) {
-    res.headers.emplace_back("Retry-After", "5");
-    res.close = true;
-    reply_error(res, 503, "evrouted is shutting down");
-    return kDone;
-  }
-  if (!authorized(req, res, Access::kIngest)) return kDone;
-  const std::string content_type(req.header("Content-Type"));
-  const auto format = body_format(content_type);
-  // Binary-mode CloudEvents carry their attributes in ce-* headers and any Content-Type; their
-  // values are percent-decoded, as the HTTP binding asks of receivers.
-  std::vector<cloudevents::Header> ce_headers;
-  if (format != BodyFormat::kCloudEvent && format != BodyFormat::kCloudEventBatch) {
-    for (const auto& field : req.headers) {
-      const auto name = field.name_string();
-      if (name.size() > 3 && strncasecmp(name.data(), "ce-", 3) == 0) {
-        std::string lower(name.data(), name.size());
-        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        const auto value = field.value();
-        ce_headers.emplace_back(std::move(lower),
-                                http::percent_decode({value.data(), value.size()}));
-      }
-    }
-  }
-  if (!format && ce_headers.empty()) {
-    reply_error(res, 415,
-                "unsupported Content-Type '" + content_type +
-                    "': use application/json, application/x-ndjson, "
-                    "application/cloudevents+json, application/cloudevents-batch+json, "
-                    "or a binary-mode CloudEvent (ce-* headers)");
-    return kDone;
-  }
-  // (A body over max_body_bytes, on the wire or decoded, never gets here: the HTTP server answers
-  // 413 itself.)
-  IngestResult parsed;
-  Decision admission;
-  // A reload between parsing and admission may need other attribute fields: parse again (a few
-  // times at most; reloads are rare).
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    const auto fields = router_.attribute_fields();
-    parsed = ce_headers.empty()
-                 ? parse_events(req.body, *format, *fields)
-                 : parse_binary_cloudevent(ce_headers, content_type, req.body, *fields);
-    if (!parsed.error.empty()) {
-      reply_error(res, 400, parsed.error);
-      return kDone;
-    }
-    admission =
-        router_.submit(parsed.events, fields.get(), may_block ? Wait::kAllowed : Wait::kNever);
-    if (admission.outcome == Outcome::kWouldBlock) return Disposition::kBlocking;
-    if (admission.outcome != Outcome::kReparse) break;
-  }
-  if (admission.outcome != Outcome::kAccepted) {
-    const HttpRefusal refusal = http_refusal(admission.outcome);
-    if (refusal.retry_after) res.headers.emplace_back("Retry-After", refusal.retry_after);
-    reply_error(res, refusal.status, refusal.message ? refusal.message : admission.message);
-    return kDone;
-  }
-
-  // {"accepted":N,"ids":[...]}, written directly, byte for byte what dump_json writes: ids are
-  // valid UTF-8 without control characters (ingest checks them), so only quotes and backslashes
-  // need escaping.
-  res.status = 202;
-  res.content_type = "application/json";
-  std::string& body = res.body;
-  body.reserve(32 + parsed.events.size() * 40);
-  body = "{\"accepted\":";
-  body += std::to_string(parsed.events.size());
-  body += ",\"ids\":[";
-  for (std::size_t i = 0; i < parsed.events.size(); ++i) {
-    if (i > 0) body += ',';
-    body += '"';
-    for (const char c : parsed.events[i].id()) {
-      if (c == '"' || c == '\\') body += '\\';
-      body += c;
-    }
-    body += '"';
-  }
-  body += "]}";
-  return kDone;
-}
-
-void Server::handle_enable(const Request& req, Response& res, const std::string& name) {
-  if (!authorized(req, res, Access::kAdmin)) return;
-  const std::optional<bool> was_disabled = router_.enable(name);
-  if (!was_disabled) return reply_error(res, 404, "no sink named '" + name + "'");
-  reply(res, 200, Json{{"name", name}, {"state", "open"}, {"was_disabled", *was_disabled}});
-}
-
-void Server::handle_dead_letters(const Request& req, Response& res, const std::string& sink) {
-  if (!authorized(req, res, Access::kAdmin)) return;  // dead letters hold event payloads
-  const std::shared_ptr<DeadLetters> dead_letters = router_.dead_letters(sink);
-  if (!dead_letters) return reply_error(res, 404, "no sink named '" + sink + "'");
-  std::uint64_t offset = 0, limit = 100;
-  for (auto [key, value] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
-    const std::optional<std::string> param = req.param(key);
-    if (!param) continue;
-    const std::string& text = *param;
-    if (text.empty() || text.size() > 12 ||
-        text.find_first_not_of("0123456789") != std::string::npos) {
-      return reply_error(res, 400, std::string("'") + key + "' must be a non-negative integer");
-    }
-    *value = std::stoull(text);
-  }
-  limit = std::clamp<std::uint64_t>(limit, 1, 1000);
-  auto page = dead_letters->list(offset, limit);
-  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
-  for (auto& e : page.entries) entries.push_back(std::move(e));
-  nlohmann::ordered_json body = {{"sink", sink},
-                                 {"total", page.total},
-                                 {"offset", offset},
-                                 {"dead_letters", std::move(entries)}};
-  if (offset + limit < page.total) body["next_offset"] = offset + limit;
-  res.status = 200;
-  res.body = dump_json(body);
-}
-
-void Server::handle_replay(const Request& req, Response& res, const std::string& sink) {
-  if (!authorized(req, res, Access::kAdmin)) return;
-  std::optional<std::set<std::string>> ids;
-  if (!req.body.empty()) {
-    nlohmann::ordered_json body;
-    if (!parse_json(req.body, &body).empty() || !body.is_object()) {
-      return reply_error(res, 400,
-                         R"(the body must be empty (replay all) or {"ids": ["...", ...]})");
-    }
-    if (body.contains("ids")) {
-      if (!body["ids"].is_array())
-        return reply_error(res, 400, "'ids' must be an array of strings");
-      ids.emplace();
-      for (const auto& id : body["ids"]) {
-        if (!id.is_string()) return reply_error(res, 400, "'ids' must be an array of strings");
-        ids->insert(id.get<std::string>());
-      }
-    }
-  }
-  const Router::Replay result = router_.replay(sink, ids);
-  if (!result.found) return reply_error(res, 404, "no sink named '" + sink + "'");
-  if (!result.error.empty()) return reply_error(res, 500, result.error);
-  reply(res, 200, Json{{"sink", sink}, {"replayed", result.replayed}, {"refused", result.refused}});
-}
-
-void Server::handle_sinks(Response& res, bool show_urls) {
-  const auto shown = [show_urls](const std::string& text) {
-    return show_urls ? text : redact_urls(text);
-  };
-  Json sinks = Json::array();
-  for (const SinkSnapshot& s : router_.snapshot()) {
-    Json queue{{"type", s.queue_type}};
-    for (const auto& [key, value] : s.queue_fields) queue[std::string(key)] = value;
-    sinks.push_back({
-        {"name", s.name},
-        {"type", s.type},
-        {"description", shown(s.description)},
-        {"state", s.state == SinkSnapshot::State::kClosed     ? "closed"
-                  : s.state == SinkSnapshot::State::kDisabled ? "disabled"
-                                                              : "open"},
-        {"counters",
-         {{"events_in", s.events_in},
-          {"delivered", s.retry.delivered},
-          {"failed", s.retry.gave_up},
-          {"retried", s.retry.retries},
-          {"dropped_newest", s.queue.dropped_newest},
-          {"dropped_oldest", s.queue.dropped_oldest},
-          {"undelivered_at_shutdown", s.queue.undelivered_at_close},
-          {"dead_lettered", s.dead_lettered}}},
-        {"queue", std::move(queue)},
-    });
-    if (s.state == SinkSnapshot::State::kDisabled) {
-      sinks.back()["disabled"] = {{"reason", shown(s.disabled.reason)},
-                                  {"since", utc_time(s.disabled.since)}};
-    }
-  }
-  reply(res, 200, Json{{"sinks", std::move(sinks)}});
 }
 
 bool is_loopback(const std::string& host) {
