@@ -135,7 +135,7 @@ class HttpServer {
   // return.
   void stop();
 
-  struct Impl;  // http_server.cpp's
+  struct Impl;  // daemon/http/server_impl.h
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -10,20 +10,22 @@
 //                every `sync_interval`. A crash of the process loses nothing; a power loss may lose
 //                the last interval.
 //   * kNever:    written; the kernel syncs when it likes.
-// A batch is written with one write() call and is readable as soon as it is written.
+// A batch is written with one WritableFile::append (on POSIX one writev(), continued only after a
+// short write) and is readable as soon as it is written.
 //
 // Each record is framed as [u32 body length][u32 CRC-32 of the body][body], little-endian, and a
-// segment file holds whole records. open() scans every segment: a torn or corrupt record (bad
-// length, bad checksum, short read) ends that segment — the file is cut there and the cut is
-// reported in the RecoveryReport, never skipped silently and never a reason to fail to start. A
-// record is never split across segments; a new segment starts once the current one reaches
-// `segment_bytes`.
+// segment file holds whole records. open() scans every segment: a torn or corrupt record (a torn
+// header or body, an impossible length, a bad checksum, a body that does not decode) ends that
+// segment — the file is cut there and the cut is reported in the RecoveryReport, never skipped
+// silently and never a reason to fail to start. A batch is never split across segments: once the
+// active one holds `segment_bytes` or more, the next batch starts a new one (so a segment may
+// exceed `segment_bytes` by one batch).
 //
 // Space: live bytes are the sizes of the segment files. append() refuses with kFull a batch that
-// would take them over `max_bytes`; release(floor) deletes the segments wholly before `floor` (the
-// lowest position every consumer has finished with), which makes room again. Positions are
-// (segment, offset) pairs and order records; the log itself keeps no consumer state: a consumer
-// persists its own position (see CursorFile).
+// would take them, with the batches admitted but not yet written, over `max_bytes`; release(floor)
+// deletes the segments wholly before `floor` (the lowest position every consumer has finished
+// with), which makes room again. Positions are (segment, offset) pairs and order records; the log
+// itself keeps no consumer state: a consumer persists its own position (see CursorFile).
 //
 // Reading: read(from, ...) returns the records from `from` up to what has been written, moving on
 // to the next segment at the end of one; wait_beyond() blocks until something past a position is
@@ -107,8 +109,11 @@ class DiskLog {
   struct Stats {
     std::uint64_t appended_records = 0;
     std::uint64_t appended_bytes = 0;
-    std::uint64_t syncs = 0;   // fdatasync calls (group commit: fewer than appends)
-    std::uint64_t writes = 0;  // write() batches
+    // Syncs of written batches (kAlways; group commit: fewer than appends) and of the active
+    // segment by the background thread (kInterval) or close(); not the sync of a full segment
+    // before the next one starts.
+    std::uint64_t syncs = 0;
+    std::uint64_t writes = 0;  // batches written
     std::uint64_t live_bytes = 0;
     std::uint64_t segments = 0;
     std::uint64_t rejected_full = 0;
@@ -150,14 +155,16 @@ class DiskLog {
   // Syncs what is written, stops the sync thread, wakes waiters. Idempotent.
   Status close();
 
-  // OK while the disk takes the log's writes; after a failed write or sync, that error, until a
-  // later write (append() or probe()) or sync succeeds.
+  // OK while the disk takes the log's writes. After a failed append (its write or sync), that
+  // error until a later append or probe() succeeds; else after a failed background sync
+  // (kInterval), that error until a later background sync (or close()'s) succeeds.
   Status health() const;
   // Tests the disk after a failure, without an event to append: cuts a torn tail left by a failed
   // write if that is still to do, then writes, syncs and deletes a small scratch file (`probe` in
   // the log's directory). Success clears a write failure from health() (a fault of the segment
   // file itself shows again at the next append); returns health(). Does nothing while the log is
-  // healthy, or while an append is being written (that tells as much).
+  // healthy or only a background sync failed (the sync thread retries that itself), or while an
+  // append is being written (that tells as much).
   Status probe();
 
   Stats stats() const;
@@ -181,11 +188,13 @@ class DiskLog {
 
   explicit DiskLog(Options options);
   Status recover(RecoveryReport* report);
+  Status recover_segment(std::uint64_t number, RecoveryReport* report);  // scans it, cuts its tail
   Status open_active(std::uint64_t number, bool create);
-  Status write_batch(const std::string& bytes);  // leader only, without mu_
-  Status repair_tail();                          // leader only, without mu_
-  Status write_probe();                          // leader only, without mu_
-  Status sync_active();                          // without mu_
+  void lead(std::unique_lock<std::mutex>& lock);  // with mu_: writes everything pending, as leader
+  Status write_batch(const std::string& bytes);   // leader only, without mu_
+  Status repair_tail();                           // leader only, without mu_
+  Status write_probe();                           // leader only, without mu_
+  Status sync_active();                           // without mu_
   void sync_loop();
   std::filesystem::path segment_path(std::uint64_t number) const;
 
@@ -193,7 +202,7 @@ class DiskLog {
   FileSystem& fs_;  // *options_.fs
 
   mutable std::mutex mu_;
-  mutable std::condition_variable written_cv_;  // end_ moved, a batch is done, or closed
+  mutable std::condition_variable written_cv_;  // end_ moved, a batch or probe is done, or closed
   mutable std::condition_variable room_cv_;     // segments released, or closed
   std::map<std::uint64_t, Segment> segments_;   // live segments by number; the last is active
   std::unique_ptr<WritableFile> active_;        // replaced by the leader with sync_mu_ held

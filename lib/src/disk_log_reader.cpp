@@ -1,0 +1,94 @@
+// DiskLog's reading side: read() opens segment files by path and reads their records, a chunk at a
+// time, up to what the leader has written (end_); wait_beyond() waits for more.
+#include <algorithm>
+#include <cerrno>
+#include <map>
+
+#include "disk_log_record.h"
+#include "evroute/disk_log.h"
+
+namespace evroute {
+namespace {
+
+constexpr std::size_t kReadChunk = 1u << 20;
+
+// Reads the records of one segment file from *pos up to `limit` (its readable bytes), at most
+// `max_records` in all counting the *added already read, appending them to *out. `chunk` is the
+// read buffer (reused from one segment to the next).
+Status read_segment(ReadableFile& file, const std::filesystem::path& path, std::uint64_t limit,
+                    std::size_t max_records, DiskLog::Position* pos, std::string& chunk,
+                    std::vector<DiskLog::ReadRecord>* out, std::size_t* added) {
+  const auto corrupt = [&] {
+    return Status::unavailable("corrupt record in " + path.string() + " at offset " +
+                               std::to_string(pos->offset));
+  };
+  const std::uint32_t header = internal::kRecordHeaderBytes;
+  std::uint64_t chunk_start = pos->offset;
+  chunk.clear();
+  while (pos->offset < limit && *added < max_records) {
+    std::size_t have = chunk.size() - static_cast<std::size_t>(pos->offset - chunk_start);
+    std::uint32_t length =
+        have >= header ? internal::record_body_length(chunk.data() + (pos->offset - chunk_start))
+                       : 0;
+    if (have < header || have < header + length) {
+      // The record is not wholly in the chunk: read from its start, all of it if it is larger.
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(
+          limit - pos->offset, std::max<std::uint64_t>(kReadChunk, header + length)));
+      if (Status s = file.read_at(pos->offset, want, &chunk); !s.is_ok()) return s;
+      if (chunk.size() < header) {
+        return Status::unavailable("cannot read " + path.string() + ": short file");
+      }
+      chunk_start = pos->offset;
+    }
+    DiskLog::ReadRecord record;
+    const internal::RecordCheck check = internal::decode_record(
+        std::string_view(chunk).substr(static_cast<std::size_t>(pos->offset - chunk_start)),
+        &record.event, &record.meta);
+    if (!check.is_ok()) return corrupt();
+    record.position = *pos;
+    pos->offset += check.extent();
+    record.next = *pos;
+    out->push_back(std::move(record));
+    ++*added;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status DiskLog::read(Position from, std::size_t max_records, std::vector<ReadRecord>* out) const {
+  std::map<std::uint64_t, std::uint64_t> sizes;  // segment -> readable bytes
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [number, segment] : segments_) {
+      if (number >= from.segment)
+        sizes[number] = number == end_.segment ? end_.offset : segment.bytes;
+    }
+  }
+  Position pos = from;
+  std::size_t added = 0;
+  std::string chunk;
+  for (auto it = sizes.begin(); it != sizes.end() && added < max_records; ++it) {
+    if (it->first != pos.segment) pos = Position{it->first, 0};  // reclaimed or finished: move on
+    const std::uint64_t limit = it->second;
+    if (pos.offset >= limit) continue;
+    const auto path = segment_path(pos.segment);
+    std::unique_ptr<ReadableFile> file;
+    if (Status s = fs_.open_readable(path, &file); !s.is_ok()) {
+      if (errno == ENOENT) continue;  // released meanwhile
+      return s;
+    }
+    if (Status s = read_segment(*file, path, limit, max_records, &pos, chunk, out, &added);
+        !s.is_ok()) {
+      return s;
+    }
+  }
+  return Status::ok();
+}
+
+bool DiskLog::wait_beyond(Position from, std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return written_cv_.wait_until(lock, deadline, [&] { return closed_ || end_ > from; }) && !closed_;
+}
+
+}  // namespace evroute

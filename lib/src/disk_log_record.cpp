@@ -1,0 +1,186 @@
+#include "disk_log_record.h"
+
+#include <zlib.h>
+
+#include <chrono>
+#include <vector>
+
+namespace evroute::internal {
+namespace {
+
+constexpr std::uint8_t kVersion = 1;
+
+void put_u8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
+void put_u16(std::string& out, std::uint16_t v) {
+  for (int i = 0; i < 2; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void set_u32(char* at, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+std::uint32_t load_u32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+// Reads little-endian integers and byte strings from a body; any overrun makes is_ok() false.
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  std::uint64_t uint(int bytes) {
+    if (!take(static_cast<std::size_t>(bytes))) return 0;
+    std::uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) {
+      v = (v << 8) |
+          static_cast<unsigned char>(
+              data_[pos_ - static_cast<std::size_t>(bytes) + static_cast<std::size_t>(i)]);
+    }
+    return v;
+  }
+  std::string_view bytes(std::size_t n) {
+    if (!take(n)) return {};
+    return data_.substr(pos_ - n, n);
+  }
+  bool is_ok() const { return ok_; }
+  bool at_end() const { return pos_ == data_.size(); }
+
+ private:
+  bool take(std::size_t n) {
+    if (!ok_ || data_.size() - pos_ < n) return ok_ = false;
+    pos_ += n;
+    return true;
+  }
+  std::string_view data_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+std::uint32_t checksum(std::string_view body) {
+  return static_cast<std::uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+}
+
+// Appends the body of the record (the layout in disk_log_record.h).
+void append_body(const Event& e, std::string_view meta, std::string& out) {
+  put_u8(out, kVersion);
+  put_u64(out, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              e.received().time_since_epoch())
+                                              .count()));
+  put_u16(out, static_cast<std::uint16_t>(e.id().size()));
+  out.append(e.id());
+  put_u8(out, static_cast<std::uint8_t>(e.attribute_count()));
+  for (std::size_t i = 0; i < e.attribute_count(); ++i) {
+    const Attribute a = e.attribute_at(i);
+    put_u16(out, static_cast<std::uint16_t>(a.key.size()));
+    out.append(a.key);
+    put_u16(out, static_cast<std::uint16_t>(a.value.size()));
+    out.append(a.value);
+  }
+  put_u32(out, static_cast<std::uint32_t>(meta.size()));
+  out.append(meta);
+  put_u32(out, static_cast<std::uint32_t>(e.payload().size()));
+  out.append(e.payload());
+}
+
+// Decodes a record body; false if it is malformed.
+bool decode_body(std::string_view body, Event* event, std::string* meta) {
+  Reader r(body);
+  if (r.uint(1) != kVersion) return false;
+  const auto received_ns = static_cast<std::int64_t>(r.uint(8));
+  const std::string_view id = r.bytes(r.uint(2));
+  const std::size_t count = r.uint(1);
+  std::vector<Attribute> attributes;
+  attributes.reserve(count);
+  for (std::size_t i = 0; i < count && r.is_ok(); ++i) {
+    const std::string_view key = r.bytes(r.uint(2));
+    const std::string_view value = r.bytes(r.uint(2));
+    attributes.push_back({key, value});
+  }
+  const std::string_view meta_bytes = r.bytes(r.uint(4));
+  const std::string_view payload = r.bytes(r.uint(4));
+  if (!r.is_ok() || !r.at_end() || id.empty()) return false;
+  *event = Event::make(id, payload, attributes,
+                       Event::TimePoint(std::chrono::duration_cast<Event::TimePoint::duration>(
+                           std::chrono::nanoseconds(received_ns))));
+  meta->assign(meta_bytes);
+  return true;
+}
+
+}  // namespace
+
+std::uint64_t framed_record_size(const Event& e, std::string_view meta) {
+  std::uint64_t body = 1 + 8 + 2 + e.id().size() + 1 + 4 + meta.size() + 4 + e.payload().size();
+  for (std::size_t i = 0; i < e.attribute_count(); ++i) {
+    body += 4 + e.attribute_at(i).key.size() + e.attribute_at(i).value.size();
+  }
+  return kRecordHeaderBytes + body;
+}
+
+Status append_record(const Event& event, std::string_view meta, std::string* out) {
+  if (!event) return Status::invalid_argument("empty event");
+  if (framed_record_size(event, meta) - kRecordHeaderBytes > kMaxRecordBodyBytes) {
+    return Status::invalid_argument("record of event " + std::string(event.id()) +
+                                    " is larger than 256 MiB");
+  }
+  const std::size_t start = out->size();
+  out->append(kRecordHeaderBytes, '\0');
+  append_body(event, meta, *out);
+  const std::string_view body(out->data() + start + kRecordHeaderBytes,
+                              out->size() - start - kRecordHeaderBytes);
+  set_u32(out->data() + start, static_cast<std::uint32_t>(body.size()));
+  set_u32(out->data() + start + 4, checksum(body));
+  return Status::ok();
+}
+
+std::uint32_t record_body_length(const char* header) { return load_u32(header); }
+
+RecordCheck decode_record(std::string_view bytes, Event* event, std::string* meta) {
+  RecordCheck check;
+  if (bytes.size() < kRecordHeaderBytes) {
+    check.problem = RecordProblem::kTornHeader;
+    return check;
+  }
+  check.length = load_u32(bytes.data());
+  check.available = bytes.size() - kRecordHeaderBytes;
+  if (check.length == 0 || check.length > kMaxRecordBodyBytes) {
+    check.problem = RecordProblem::kImpossibleLength;
+  } else if (check.available < check.length) {
+    check.problem = RecordProblem::kTornBody;
+  } else {
+    const std::string_view body = bytes.substr(kRecordHeaderBytes, check.length);
+    if (checksum(body) != load_u32(bytes.data() + 4)) {
+      check.problem = RecordProblem::kChecksumMismatch;
+    } else if (!decode_body(body, event, meta)) {
+      check.problem = RecordProblem::kMalformed;
+    }
+  }
+  return check;
+}
+
+std::string RecordCheck::describe() const {
+  switch (problem) {
+    case RecordProblem::kNone:
+      return "";
+    case RecordProblem::kTornHeader:
+      return "torn record header";
+    case RecordProblem::kImpossibleLength:
+      return "impossible record length " + std::to_string(length);
+    case RecordProblem::kTornBody:
+      return "torn record (" + std::to_string(available) + " of " + std::to_string(length) +
+             " bytes)";
+    case RecordProblem::kChecksumMismatch:
+      return "checksum mismatch";
+    case RecordProblem::kMalformed:
+      return "malformed record";
+  }
+  return "";
+}
+
+}  // namespace evroute::internal
