@@ -23,7 +23,6 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-using Clock = std::chrono::steady_clock;
 
 constexpr int kAcceptBurst = 64;  // connections taken from the backlog per accept completion
 
@@ -79,11 +78,7 @@ void HttpServer::Impl::accept() {
 void HttpServer::Impl::on_accept(const error_code& ec, tcp::socket socket, Loop& target) {
   if (ec == asio::error::operation_aborted || stopping.load()) return;
   if (ec) {
-    const auto now = Clock::now();
-    if (now - accept_error_logged >= std::chrono::seconds(1)) {
-      accept_error_logged = now;
-      spdlog::error("cannot accept a connection: {}", ec.message());
-    }
+    if (accept_error_log.allow()) spdlog::error("cannot accept a connection: {}", ec.message());
     // Out of file descriptors (or the like): try again shortly rather than spin.
     accept_retry->expires_after(std::chrono::milliseconds(50));
     accept_retry->async_wait([this](const error_code& e) {

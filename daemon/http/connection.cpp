@@ -17,7 +17,7 @@
 #include "http/refusals.h"
 #include "http/request_parser.h"
 #include "http/response_text.h"
-#include "http/strings.h"
+#include "text.h"
 
 namespace evrouted::http::internal {
 namespace {

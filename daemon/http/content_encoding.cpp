@@ -4,7 +4,7 @@
 
 #include <array>
 
-#include "http/strings.h"
+#include "text.h"
 
 namespace evrouted::http::internal {
 namespace {

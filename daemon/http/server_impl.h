@@ -3,7 +3,7 @@
 //
 // Thread-safety: limits, handler, observer and too_many_connections never change once made;
 // `open`, `bodies`, `serving` and `stopping` are safe from any thread; `tls` is guarded by tls_mu.
-// Once serve() runs, the acceptor, accept_retry, next_loop and accept_error_logged are touched on
+// Once serve() runs, the acceptor, accept_retry, next_loop and accept_error_log are touched on
 // loops[0]'s thread only (before that, by bind() and stop()).
 #pragma once
 
@@ -26,6 +26,7 @@
 #include "http/body_budget.h"
 #include "http/loop.h"
 #include "http_server.h"
+#include "log_throttle.h"
 
 namespace evrouted::http {
 
@@ -61,7 +62,7 @@ struct HttpServer::Impl {
   std::vector<std::thread> threads;
   std::atomic<bool> serving{false};
   std::atomic<bool> stopping{false};
-  std::chrono::steady_clock::time_point accept_error_logged{};
+  LogThrottle accept_error_log;  // "cannot accept", at most once a second
   mutable std::mutex tls_mu;
   std::shared_ptr<boost::asio::ssl::context> tls;
 };
