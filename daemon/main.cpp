@@ -20,7 +20,7 @@
 #include "logging.h"
 #include "router.h"
 #include "server.h"
-#include "sinks/webhook_client.h"
+#include "sinks/http/webhook_client.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "fuzz_check.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using evroute_fuzz::require;

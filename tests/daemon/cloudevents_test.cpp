@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "ingest.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
 #include "support/receiver.h"
 
 namespace evrouted::cloudevents {

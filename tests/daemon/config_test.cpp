@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "config.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
 #include "sinks/registry.h"
 
 namespace evrouted {

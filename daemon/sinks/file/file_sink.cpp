@@ -1,4 +1,4 @@
-#include "sinks/file_sink.h"
+#include "sinks/file/file_sink.h"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "sinks/fd_writer.h"
-#include "sinks/file_rotation.h"
+#include "sinks/file/file_rotation.h"
 
 namespace evrouted {
 

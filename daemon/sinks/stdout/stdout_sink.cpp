@@ -1,4 +1,4 @@
-#include "sinks/stdout_sink.h"
+#include "sinks/stdout/stdout_sink.h"
 
 #include "sinks/fd_writer.h"
 

@@ -1,6 +1,6 @@
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
 
-#include "sinks/webhook_client.h"
+#include "sinks/http/webhook_client.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>

@@ -32,7 +32,7 @@
 #include <string>
 
 #include "evroute/status.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
 
 namespace evrouted {
 

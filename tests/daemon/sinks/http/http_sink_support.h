@@ -6,7 +6,7 @@
 #include <chrono>
 #include <string>
 
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
 #include "support/events.h"
 
 namespace evrouted {

@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "config.h"
-#include "sinks/file_rotation.h"
-#include "sinks/file_sink.h"
-#include "sinks/stdout_sink.h"
+#include "sinks/file/file_rotation.h"
+#include "sinks/file/file_sink.h"
+#include "sinks/stdout/stdout_sink.h"
 #include "support/daemon_process.h"
 #include "support/faulty_file_system.h"
 
