@@ -13,6 +13,7 @@
 #include "config.h"
 #include "evroute/retry.h"
 #include "sinks/http/http_sink.h"
+#include "sinks/http/webhook_url.h"
 #include "support/events.h"
 #include "support/receiver.h"
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "sinks/http/http_sink.h"
+#include "sinks/http/webhook_url.h"
 #include "support/events.h"
 
 namespace evrouted {
