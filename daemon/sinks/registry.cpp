@@ -1,8 +1,8 @@
 #include "sinks/registry.h"
 
-#include "sinks/file/file_sink.h"
-#include "sinks/http/http_sink.h"
-#include "sinks/stdout/stdout_sink.h"
+#include "sinks/file/file_config.h"
+#include "sinks/http/http_config.h"
+#include "sinks/stdout/stdout_config.h"
 
 namespace evrouted {
 namespace {
