@@ -109,4 +109,13 @@ std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader) {
   return std::make_unique<FileSpec>(std::move(config));
 }
 
+const SinkType& file_sink_type() {
+  static constexpr SinkType kType{
+      .name = "file",
+      .summary = "one line per event appended to a file (rotation, fsync policy)",
+      .parse = &parse_file_sink,
+      .capabilities = {.reopenable = true, .batching = true}};
+  return kType;
+}
+
 }  // namespace evrouted

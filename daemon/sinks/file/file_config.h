@@ -44,4 +44,7 @@ struct FileSinkConfig {
 // in `reader`.
 std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader);
 
+// The registry's entry for `type: file` (listed in sinks/registry.cpp).
+const SinkType& file_sink_type();
+
 }  // namespace evrouted

@@ -230,4 +230,14 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
   return std::make_unique<HttpSpec>(std::move(config));
 }
 
+const SinkType& http_sink_type() {
+  static constexpr SinkType kType{
+      .name = "http",
+      .summary = "HTTP webhooks (signed, batched, CloudEvents; 410 Gone disables)",
+      .parse = &parse_http_sink,
+      .capabilities = {.disableable = true, .batching = true},
+      .full_jitter_by_default = true};
+  return kType;
+}
+
 }  // namespace evrouted

@@ -59,4 +59,7 @@ std::optional<std::string> add_retry_on(const std::string& entry, std::bitset<60
 // in `reader`.
 std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader);
 
+// The registry's entry for `type: http` (listed in sinks/registry.cpp).
+const SinkType& http_sink_type();
+
 }  // namespace evrouted

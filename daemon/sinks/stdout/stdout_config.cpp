@@ -30,4 +30,12 @@ std::unique_ptr<SinkSpec> parse_stdout_sink(ConfigReader&) {
   return std::make_unique<StdoutSpec>();
 }
 
+const SinkType& stdout_sink_type() {
+  static constexpr SinkType kType{.name = "stdout",
+                                  .summary = "one line per event on standard output",
+                                  .parse = &parse_stdout_sink,
+                                  .capabilities = {.batching = true}};
+  return kType;
+}
+
 }  // namespace evrouted
