@@ -1,6 +1,7 @@
-// The Retry-After header of a receiver's answer (a 429 or 503, say), as the wait it asks for.
+// The Retry-After header of an answer the http sink retries (a status in `retry_on`, e.g. 429 or
+// 503), as the wait it asks for.
 //
-// The http sink hands the wait to the retry policy as Status::retry_after(); the policy's
+// The sink hands the wait to the retry policy as Status::retry_after(); the policy's
 // `max_retry_after` clamps it further. Thread-safety: a pure function.
 #pragma once
 
