@@ -20,8 +20,8 @@
 #include "reloader.h"
 #include "router.h"
 #include "server.h"
+#include "sinks/http/webhook_client.h"
 #include "sinks/registry.h"
-#include "sinks/webhook_client.h"
 
 namespace {
 

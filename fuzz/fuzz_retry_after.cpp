@@ -1,4 +1,5 @@
-// fuzz_retry_after: parse_retry_after() (daemon/sinks/http_sink.h) on arbitrary header values.
+// fuzz_retry_after: parse_retry_after() (daemon/sinks/http/retry_after.h) on arbitrary header
+// values.
 //
 // Properties: it never crashes (UBSan: no signed overflow converting far dates); the wait is
 // never negative; it is at most a year — the value the function itself returns for an "absurd"
@@ -12,7 +13,7 @@
 #include <string>
 
 #include "fuzz_check.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/retry_after.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using evroute_fuzz::require;

@@ -7,6 +7,22 @@
 //
 // A type declares what it can do in its SinkType entry (Capabilities) and hands the matching
 // interfaces of the leaf it builds over in a Leaf: the pipeline never guesses them with a cast.
+//
+// Adding a sink type TYPE (stdout, file and http are the models):
+//   1. A folder daemon/sinks/TYPE/ holding
+//        TYPE_config.h/.cpp  its settings and parse_TYPE_sink() (its keys -> its SinkSpec), and
+//                            `const SinkType& TYPE_sink_type()`, its entry: name, summary, parse,
+//                            capabilities, full_jitter_by_default;
+//        the sink itself (TYPE_sink.h/.cpp), and whatever else it needs;
+//        CMakeLists.txt      target_sources(evrouted_core PRIVATE ...), and the
+//                            target_link_libraries of a dependency of its own
+//                            (daemon/CMakeLists.txt adds every sinks/*/CMakeLists.txt by itself).
+//   2. One line in registry.cpp's table: EVROUTED_SINK_TYPE(TYPE). That table is the only list of
+//      types; its order is the order they are listed in (sink_type_names(), sink_type_list()).
+//   3. If it brings a dependency: its find_package() in the top-level CMakeLists.txt.
+// Its tests go in tests/daemon/sinks/TYPE/*_test.cpp, built and labelled `daemon` without a CMake
+// edit (tests/CMakeLists.txt); each file name must be unique among all tests (it names the
+// executable). Code several types share (fd_writer, delivery) stays in daemon/sinks/ itself.
 #pragma once
 
 #include <chrono>
@@ -98,7 +114,7 @@ struct SinkType {
   bool full_jitter_by_default = false;
 };
 
-// The registry (registry.cpp): every sink type, in the order --help lists them.
+// The registry (registry.cpp): every sink type, in its table's order.
 const SinkType* find_sink_type(std::string_view name);
 std::vector<std::string_view> sink_type_names();
 // "stdout, file, http": for error messages.

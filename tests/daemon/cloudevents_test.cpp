@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include "ingest.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
+#include "sinks/http/webhook_signature.h"
+#include "sinks/http/webhook_url.h"
 #include "support/receiver.h"
 
 namespace evrouted::cloudevents {

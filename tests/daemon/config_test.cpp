@@ -7,7 +7,8 @@
 #include <fstream>
 
 #include "config.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_config.h"
+#include "sinks/http/webhook_url.h"
 #include "sinks/registry.h"
 
 namespace evrouted {

@@ -31,6 +31,7 @@
 // compresses rotated files left uncompressed, and prunes.
 //
 // Time comes from an injectable wall clock (for the template and `interval`), so tests never sleep.
+// Its settings, and the keys they come from: file_config.h.
 // Thread-safety: write(), reopen(), close() and current_path() from any thread.
 #pragma once
 
@@ -43,34 +44,15 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 
 #include "evroute/batch_sink.h"
 #include "evroute/file_system.h"
+#include "sinks/file/file_config.h"
 #include "sinks/registry.h"
 
 namespace evrouted {
-
-struct FileRotation {
-  std::uint64_t max_bytes = 0;  // 0: no size limit
-  Duration interval{0};         // 0: no time limit
-  std::uint64_t keep = 10;      // rotated files kept per PATH
-};
-
-enum class FileCompression { kNone, kGzip };
-enum class FileFsync { kNever, kInterval, kAlways };
-
-struct FileSinkConfig {
-  explicit FileSinkConfig(std::string path = "") : path(std::move(path)) {}
-
-  std::string path;  // may hold strftime conversions (UTC)
-  std::optional<FileRotation> rotate;
-  FileCompression compress = FileCompression::kNone;
-  FileFsync fsync = FileFsync::kNever;
-  Duration fsync_interval = std::chrono::seconds(1);
-};
 
 class FileSink final : public evroute::BatchSink, public Reopenable {
  public:
@@ -138,7 +120,5 @@ class FileSink final : public evroute::BatchSink, public Reopenable {
   bool stopping_ = false;
   std::thread worker_;
 };
-
-std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader);
 
 }  // namespace evrouted

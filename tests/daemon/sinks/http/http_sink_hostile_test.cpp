@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "http_sink_support.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
 #include "support/raw_server.h"
 
 namespace evrouted {

@@ -2,7 +2,7 @@
 // behaviour (a date centuries ahead overflowed the clock's nanoseconds).
 #include <gtest/gtest.h>
 
-#include "sinks/http_sink.h"
+#include "sinks/http/retry_after.h"
 
 namespace evrouted {
 namespace {

@@ -1,4 +1,4 @@
-#include "sinks/file_rotation.h"
+#include "sinks/file/file_rotation.h"
 
 #include <fcntl.h>
 #include <unistd.h>

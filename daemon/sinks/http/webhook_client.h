@@ -32,7 +32,8 @@
 #include <string>
 
 #include "evroute/status.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_config.h"
+#include "sinks/http/webhook_request.h"
 
 namespace evrouted {
 

@@ -13,8 +13,6 @@
 
 #include "evroute/batch_sink.h"
 
-#include "sinks/registry.h"
-
 namespace evrouted {
 
 class StdoutSink final : public evroute::BatchSink {
@@ -32,7 +30,5 @@ class StdoutSink final : public evroute::BatchSink {
   std::string buffer_;  // a batch's lines (under mu_)
   std::atomic<bool> closed_{false};
 };
-
-std::unique_ptr<SinkSpec> parse_stdout_sink(ConfigReader& reader);
 
 }  // namespace evrouted

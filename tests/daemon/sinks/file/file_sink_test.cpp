@@ -1,5 +1,5 @@
-// The file and stdout sinks: whole lines, never interleaved, reopen for logrotate; the file sink's
-// rotation (size, interval, keep), gzip, date templates, fsync modes and their config errors.
+// The file sink: whole lines, never interleaved, reopen for logrotate; rotation (size, interval,
+// keep), gzip, date templates, fsync modes and their config errors.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,9 +12,8 @@
 #include <thread>
 
 #include "config.h"
-#include "sinks/file_rotation.h"
-#include "sinks/file_sink.h"
-#include "sinks/stdout_sink.h"
+#include "sinks/file/file_rotation.h"
+#include "sinks/file/file_sink.h"
 #include "support/daemon_process.h"
 #include "support/faulty_file_system.h"
 
@@ -499,55 +498,6 @@ TEST(FileSinkConfig, MistakesAreReportedWithLineAndColumn) {
       << bad_template[0];
   EXPECT_EQ(config_errors("    path: x\n    rotate: { max_bytes: 1MiB, colour: red }\n").size(),
             1u);
-}
-
-TEST(StdoutSink, WritesWholeLinesToItsDescriptor) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  StdoutSink sink(fds[1]);
-  ASSERT_TRUE(sink.write(ev("a")).is_ok());
-  ASSERT_TRUE(sink.write(ev("b")).is_ok());
-  sink.close();
-  EXPECT_EQ(sink.write(ev("c")).code(), evroute::Code::kClosed);
-  EXPECT_EQ(sink.write(evroute::Event()).code(), evroute::Code::kInvalidArgument);
-  ::close(fds[1]);
-  std::string out;
-  char buf[256];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
-  ::close(fds[0]);
-  EXPECT_EQ(out, "{\"id\":\"a\",\"pad\":\"\"}\n{\"id\":\"b\",\"pad\":\"\"}\n");
-}
-
-TEST(StdoutSink, WritesABatchAsWholeLinesInOrder) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  StdoutSink sink(fds[1]);
-  const std::vector<evroute::Event> events{ev("a"), ev("b"), ev("c")};
-  std::vector<evroute::Status> results(3, evroute::Status::unavailable("unset"));
-  ASSERT_TRUE(sink.write_batch(events, results).is_ok());
-  for (const auto& r : results) EXPECT_TRUE(r.is_ok()) << r;
-  sink.close();
-  EXPECT_EQ(sink.write_batch(events, results).code(), evroute::Code::kClosed);
-  EXPECT_EQ(results[2].code(), evroute::Code::kClosed);
-  ::close(fds[1]);
-  std::string out;
-  char buf[256];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
-  ::close(fds[0]);
-  EXPECT_EQ(
-      out,
-      "{\"id\":\"a\",\"pad\":\"\"}\n{\"id\":\"b\",\"pad\":\"\"}\n{\"id\":\"c\",\"pad\":\"\"}\n");
-}
-
-TEST(StdoutSink, AClosedPipeIsARetryableError) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  ::close(fds[0]);
-  signal(SIGPIPE, SIG_IGN);
-  StdoutSink sink(fds[1]);
-  const auto s = sink.write(ev("a"));
-  EXPECT_EQ(s.code(), evroute::Code::kUnavailable) << s;
-  ::close(fds[1]);
 }
 
 // --- Disk errors, injected through the FileSystem seam -------------------------------------------

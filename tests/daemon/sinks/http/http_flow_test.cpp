@@ -12,7 +12,8 @@
 
 #include "config.h"
 #include "evroute/retry.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
+#include "sinks/http/webhook_url.h"
 #include "support/events.h"
 #include "support/receiver.h"
 

@@ -18,7 +18,9 @@
 
 #include "evroute/retry.h"
 #include "http_sink_support.h"
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
+#include "sinks/http/retry_after.h"
+#include "sinks/http/webhook_signature.h"
 #include "support/daemon_process.h"
 #include "support/receiver.h"
 

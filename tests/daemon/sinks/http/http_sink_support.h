@@ -6,7 +6,8 @@
 #include <chrono>
 #include <string>
 
-#include "sinks/http_sink.h"
+#include "sinks/http/http_sink.h"
+#include "sinks/http/webhook_url.h"
 #include "support/events.h"
 
 namespace evrouted {

@@ -1,4 +1,4 @@
-#include "sinks/stdout_sink.h"
+#include "sinks/stdout/stdout_sink.h"
 
 #include "sinks/fd_writer.h"
 
@@ -34,32 +34,6 @@ evroute::Status StdoutSink::write_batch(std::span<const evroute::Event> events,
 evroute::Status StdoutSink::close() {
   closed_.store(true);
   return evroute::Status::ok();  // stdout itself stays open: logs and others may use it
-}
-
-namespace {
-
-class StdoutSpec final : public SinkSpec {
- public:
-  Leaf build() const override {
-    auto sink = std::make_shared<StdoutSink>();
-    return {.sink = sink, .batch = sink.get()};
-  }
-  std::string describe() const override { return "stdout"; }
-  DeliveryConfig delivery() const override {
-    DeliveryConfig d;
-    d.write_batches = true;
-    return d;
-  }
-  std::string preview(const evroute::Event& event,
-                      std::chrono::system_clock::time_point) const override {
-    return "write to stdout:\n" + std::string(event.payload()) + "\n";
-  }
-};
-
-}  // namespace
-
-std::unique_ptr<SinkSpec> parse_stdout_sink(ConfigReader&) {
-  return std::make_unique<StdoutSpec>();
 }
 
 }  // namespace evrouted

@@ -1,4 +1,4 @@
-#include "sinks/webhook_client.h"
+#include "sinks/http/webhook_client.h"
 
 #include <openssl/ssl.h>
 #include <poll.h>
