@@ -17,7 +17,7 @@ Status check_batch(std::span<const Event> events, std::span<Status> results) {
 }
 
 Status write_batch_to(Sink& sink, std::span<const Event> events, std::span<Status> results) {
-  if (auto* batch_sink = dynamic_cast<BatchSink*>(&sink)) {
+  if (BatchSink* batch_sink = sink.as_batch_sink()) {
     return batch_sink->write_batch(events, results);
   }
   if (Status s = check_batch(events, results); !s.is_ok()) return s;

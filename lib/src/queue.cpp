@@ -41,7 +41,7 @@ Queue::Queue(std::shared_ptr<Sink> destination, Options options)
     : destination_(std::move(destination)),
       options_(std::move(options)),
       batch_destination_(
-          options_.batch.max_events > 1 ? dynamic_cast<BatchSink*>(destination_.get()) : nullptr),
+          destination_ && options_.batch.max_events > 1 ? destination_->as_batch_sink() : nullptr),
       clock_(options_.clock ? options_.clock : Clock::system()),
       counts_bytes_(batch_destination_ != nullptr && options_.batch.max_bytes > 0) {
   if (!destination_) throw std::invalid_argument("Queue: null destination");

@@ -27,6 +27,7 @@ namespace evroute {
 class BatchSink : public Sink {
  public:
   virtual Status write_batch(std::span<const Event> events, std::span<Status> results) = 0;
+  BatchSink* as_batch_sink() final { return this; }
 };
 
 // Writes `events` to `sink` as one write_batch() when it is a BatchSink, else with one write() per

@@ -31,6 +31,8 @@
 
 namespace evroute {
 
+class BatchSink;
+
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -43,6 +45,9 @@ class Sink {
     return first;
   }
   virtual Status close() = 0;
+  // The sink as a BatchSink (batch_sink.h) when it is one, else null: a sink says whether it takes
+  // batches; callers never guess it with a cast.
+  virtual BatchSink* as_batch_sink() { return nullptr; }
 };
 
 }  // namespace evroute
