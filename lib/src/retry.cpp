@@ -149,8 +149,7 @@ Status Retrying::write(const Event& event) {
 Status Retrying::write_batch(std::span<const Event> events, std::span<Status> results) {
   if (Status s = check_batch(events, results); !s.is_ok()) return s;
   if (events.empty()) return Status::ok();
-  if (closed_flag_.load(std::memory_order_acquire) ||
-      !destination_->as_batch_sink()) {
+  if (closed_flag_.load(std::memory_order_acquire) || !destination_->as_batch_sink()) {
     Status first;  // closed: every write() says so at once; no BatchSink: one write() each
     for (std::size_t i = 0; i < events.size(); ++i) {
       results[i] = write(events[i]);
