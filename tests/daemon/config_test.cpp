@@ -140,58 +140,73 @@ TEST(Config, BreakerCanBeDisabled) {
   EXPECT_FALSE(r.config->sinks[0].retry.breaker);
 }
 
-TEST(Config, EachMistakeHasItsLineAndColumn) {
-  expect_error(
-      "sinks:\n  a:\n    type: stdout\n    colour: blue\n",
-      "t.yaml:4:5: unknown key 'colour' in sink 'a' (known keys: filter, queue, retry, type)");
-  expect_error(
-      "sinks:\n  a:\n    type: carrier-pigeon\n",
-      "t.yaml:3:11: sink 'a': unknown type 'carrier-pigeon' (known: " + sink_type_list() + ")");
-  expect_error("sinks:\n  a:\n    path: x\n", "t.yaml:3:5: sink 'a': missing required key 'type'");
-  expect_error("sinks:\n  a: { type: file }\n",
-               "t.yaml:2:6: sink 'a': missing required key 'path'");
-  expect_error(
-      "sinks:\n  a: { type: http, url: \"ftp://x/\" }\n",
-      "t.yaml:2:25: sink 'a': invalid url 'ftp://x/': scheme must be http or https, not 'ftp'");
-  expect_error("sinks:\n  a: { type: http, url: \"http://:80/\" }\n",
-               "t.yaml:2:25: sink 'a': invalid url 'http://:80/': no host");
-  expect_error("sinks:\n  a: { type: http, url: \"http://h:99999/\" }\n",
-               "t.yaml:2:25: sink 'a': invalid url 'http://h:99999/': port must be a number from 1 "
-               "to 65535");
-  expect_error(
-      "shutdown_timeout: 10\nsinks: { a: { type: stdout } }\n",
-      "t.yaml:1:19: 'shutdown_timeout': a duration needs a unit (ms, s, m, h), e.g. '10s'");
-  expect_error(
-      "shutdown_timeout: soon\nsinks: { a: { type: stdout } }\n",
-      "t.yaml:1:19: 'shutdown_timeout': invalid duration 'soon' (use e.g. 250ms, 10s, 5m, 1h)");
-  expect_error("server: { listen: \"localhost\" }\nsinks: { a: { type: stdout } }\n",
-               "t.yaml:1:19: server: invalid listen address 'localhost': expected host:port, e.g. "
-               "127.0.0.1:8080");
-  expect_error("sinks:\n  a: { type: stdout, queue: { when_full: panic } }\n",
-               "t.yaml:2:42: sink 'a'.queue: 'when_full' must be one of block, drop_newest, "
-               "drop_oldest, not 'panic'");
-  expect_error("sinks:\n  a: { type: stdout, queue: { capacity: -1 } }\n",
-               "t.yaml:2:41: sink 'a'.queue: 'capacity' must be a whole number from 0 to "
-               "100000000, not '-1'");
-  expect_error("sinks:\n  a: { type: stdout, queue: { block_timeout: 0s } }\n",
-               "t.yaml:2:46: sink 'a'.queue: 'block_timeout' must be more than 0 and at most 1m");
-  expect_error("sinks:\n  a: { type: stdout, queue: { block_timeout: 2m } }\n",
-               "t.yaml:2:46: sink 'a'.queue: 'block_timeout' must be more than 0 and at most 1m");
-  expect_error("sinks:\n  a: { type: stdout, retry: { jitter: 2 } }\n",
-               "t.yaml:2:39: sink 'a'.retry: 'jitter' must be 'full' or a number from 0 to 1, "
-               "not '2'");
-  expect_error("sinks:\n  a: { type: stdout, retry: { max_retry_after: 5 } }\n",
-               "t.yaml:2:48: sink 'a'.retry: 'max_retry_after': a duration needs a unit (ms, s, "
-               "m, h), e.g. '5s'");
-  expect_error("sinks:\n  a: { type: stdout, retry: { max_attempts: 0 } }\n",
-               "t.yaml:2:45: sink 'a'.retry: retries need a bound: set max_attempts above 0, or "
-               "max_elapsed");
-  expect_error("sinks:\n  a: { type: stdout, filter: { type: [] } }\n",
-               "t.yaml:2:38: sink 'a' filter: 'type' needs at least one pattern");
-  expect_error(
-      "sinks:\n  a: { type: stdout, headers: 3 }\n",
-      "t.yaml:2:22: unknown key 'headers' in sink 'a' (known keys: filter, queue, retry, type)");
+// One mistake per file: its message, line and column.
+struct Mistake {
+  std::string name;  // the test's name
+  std::string yaml;
+  std::string expected;
+};
+
+std::vector<Mistake> mistakes() {
+  return {
+      {"UnknownSinkKey", "sinks:\n  a:\n    type: stdout\n    colour: blue\n",
+       "t.yaml:4:5: unknown key 'colour' in sink 'a' (known keys: filter, queue, retry, type)"},
+      {"UnknownSinkType", "sinks:\n  a:\n    type: carrier-pigeon\n",
+       "t.yaml:3:11: sink 'a': unknown type 'carrier-pigeon' (known: " + sink_type_list() + ")"},
+      {"MissingType", "sinks:\n  a:\n    path: x\n",
+       "t.yaml:3:5: sink 'a': missing required key 'type'"},
+      {"MissingPath", "sinks:\n  a: { type: file }\n",
+       "t.yaml:2:6: sink 'a': missing required key 'path'"},
+      {"UrlSchemeNotHttp", "sinks:\n  a: { type: http, url: \"ftp://x/\" }\n",
+       "t.yaml:2:25: sink 'a': invalid url 'ftp://x/': scheme must be http or https, not 'ftp'"},
+      {"UrlWithoutHost", "sinks:\n  a: { type: http, url: \"http://:80/\" }\n",
+       "t.yaml:2:25: sink 'a': invalid url 'http://:80/': no host"},
+      {"UrlPortOutOfRange", "sinks:\n  a: { type: http, url: \"http://h:99999/\" }\n",
+       "t.yaml:2:25: sink 'a': invalid url 'http://h:99999/': port must be a number from 1 "
+       "to 65535"},
+      {"DurationWithoutUnit", "shutdown_timeout: 10\nsinks: { a: { type: stdout } }\n",
+       "t.yaml:1:19: 'shutdown_timeout': a duration needs a unit (ms, s, m, h), e.g. '10s'"},
+      {"InvalidDuration", "shutdown_timeout: soon\nsinks: { a: { type: stdout } }\n",
+       "t.yaml:1:19: 'shutdown_timeout': invalid duration 'soon' (use e.g. 250ms, 10s, 5m, 1h)"},
+      {"ListenWithoutPort", "server: { listen: \"localhost\" }\nsinks: { a: { type: stdout } }\n",
+       "t.yaml:1:19: server: invalid listen address 'localhost': expected host:port, e.g. "
+       "127.0.0.1:8080"},
+      {"UnknownWhenFull", "sinks:\n  a: { type: stdout, queue: { when_full: panic } }\n",
+       "t.yaml:2:42: sink 'a'.queue: 'when_full' must be one of block, drop_newest, "
+       "drop_oldest, not 'panic'"},
+      {"NegativeCapacity", "sinks:\n  a: { type: stdout, queue: { capacity: -1 } }\n",
+       "t.yaml:2:41: sink 'a'.queue: 'capacity' must be a whole number from 0 to "
+       "100000000, not '-1'"},
+      {"ZeroBlockTimeout", "sinks:\n  a: { type: stdout, queue: { block_timeout: 0s } }\n",
+       "t.yaml:2:46: sink 'a'.queue: 'block_timeout' must be more than 0 and at most 1m"},
+      {"BlockTimeoutOverAMinute", "sinks:\n  a: { type: stdout, queue: { block_timeout: 2m } }\n",
+       "t.yaml:2:46: sink 'a'.queue: 'block_timeout' must be more than 0 and at most 1m"},
+      {"JitterAboveOne", "sinks:\n  a: { type: stdout, retry: { jitter: 2 } }\n",
+       "t.yaml:2:39: sink 'a'.retry: 'jitter' must be 'full' or a number from 0 to 1, "
+       "not '2'"},
+      {"MaxRetryAfterWithoutUnit", "sinks:\n  a: { type: stdout, retry: { max_retry_after: 5 } }\n",
+       "t.yaml:2:48: sink 'a'.retry: 'max_retry_after': a duration needs a unit (ms, s, "
+       "m, h), e.g. '5s'"},
+      {"UnboundedRetries", "sinks:\n  a: { type: stdout, retry: { max_attempts: 0 } }\n",
+       "t.yaml:2:45: sink 'a'.retry: retries need a bound: set max_attempts above 0, or "
+       "max_elapsed"},
+      {"EmptyTypeFilter", "sinks:\n  a: { type: stdout, filter: { type: [] } }\n",
+       "t.yaml:2:38: sink 'a' filter: 'type' needs at least one pattern"},
+      {"KeyOfAnotherSinkType", "sinks:\n  a: { type: stdout, headers: 3 }\n",
+       "t.yaml:2:22: unknown key 'headers' in sink 'a' (known keys: filter, queue, retry, type)"},
+  };
 }
+
+void PrintTo(const Mistake& m, std::ostream* os) { *os << m.name; }
+
+class ConfigMistake : public ::testing::TestWithParam<Mistake> {};
+
+TEST_P(ConfigMistake, HasItsLineAndColumn) { expect_error(GetParam().yaml, GetParam().expected); }
+
+INSTANTIATE_TEST_SUITE_P(Config, ConfigMistake, ::testing::ValuesIn(mistakes()),
+                         [](const ::testing::TestParamInfo<Mistake>& info) {
+                           return info.param.name;
+                         });
 
 TEST(Config, DuplicateSinkNamesAreAnError) {
   expect_error("sinks:\n  a: { type: stdout }\n  a: { type: stdout }\n",

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/daemon_process.h"
+#include "support/eventually.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -94,13 +95,17 @@ TEST(Auth, WebhookUrlsAreShownInFullOnlyToAnAuthenticatedAdmin) {
                                                                              : &kAdmin;
     // Wait until the sink is disabled (its reason then holds the URL too).
     Json sink;
-    for (int i = 0; i < 500; ++i) {
-      auto res = c.Get("/v1/sinks");
-      ASSERT_EQ(status_of(res), 200);
-      sink = Json::parse(res->body)["sinks"][0];
-      if (sink["state"] == "disabled") break;
-      std::this_thread::sleep_for(10ms);
-    }
+    int status = 0;
+    eventually(
+        [&] {
+          auto res = c.Get("/v1/sinks");
+          status = status_of(res);
+          if (status != 200) return true;  // stop: asserted below
+          sink = Json::parse(res->body)["sinks"][0];
+          return sink["state"] == "disabled";
+        },
+        10s, 10ms);
+    ASSERT_EQ(status, 200);
     ASSERT_EQ(sink["state"], "disabled") << sink;
     for (const httplib::Headers* who : {static_cast<const httplib::Headers*>(nullptr), &kIngest}) {
       if (full && who == full) continue;

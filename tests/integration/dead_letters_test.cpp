@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/eventually.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -46,12 +47,12 @@ Json get_json(httplib::Client& c, const std::string& path) {
 }
 
 bool wait_dead_letters(httplib::Client& c, std::uint64_t n) {
-  for (int i = 0; i < 200; ++i) {
-    const Json page = get_json(c, "/v1/sinks/hook/dead-letters");
-    if (page.is_object() && page["total"].get<std::uint64_t>() >= n) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return eventually(
+      [&] {
+        const Json page = get_json(c, "/v1/sinks/hook/dead-letters");
+        return page.is_object() && page["total"].get<std::uint64_t>() >= n;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(50));
 }
 
 class DeadLetters : public ::testing::TestWithParam<std::string> {};

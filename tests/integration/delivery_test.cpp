@@ -4,7 +4,6 @@
 #include <signal.h>
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -13,8 +12,6 @@
 
 namespace evtest {
 namespace {
-
-using Json = nlohmann::json;
 
 std::string hook_config(const std::string& url, const std::string& extra = "") {
   return R"(
@@ -31,20 +28,6 @@ sinks:
     timeout: 10s
     retry: { max_attempts: 50, initial_backoff: 10ms, max_backoff: 100ms, breaker: { threshold: 100, cooldown: 50ms } }
 )" + extra;
-}
-
-std::vector<std::string> post_n(DaemonProcess& d, int n) {
-  std::vector<std::string> ids;
-  auto c = d.client();
-  for (int i = 0; i < n; ++i) {
-    auto res = c.Post("/v1/events", R"({"n":)" + std::to_string(i) + "}", "application/json");
-    if (!res || res->status != 202) {
-      ADD_FAILURE() << "POST " << i << " failed: " << (res ? res->body : "no response");
-      return ids;
-    }
-    ids.push_back(Json::parse(res->body)["ids"][0]);
-  }
-  return ids;
 }
 
 TEST(Delivery, WebhookFailingTwiceGetsTheEventOnTheThirdAttempt) {

@@ -18,6 +18,7 @@
 
 #include "support/daemon_process.h"
 #include "support/durable_config.h"
+#include "support/eventually.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -76,15 +77,10 @@ std::set<std::string> delivered_ids(const Receiver& hook) {
   return ids;
 }
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::seconds timeout = std::chrono::seconds(15)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
+// eventually()'s bound and pace here: a disk queue on a full disk recovers by its probes, and the
+// conditions ask evrouted or the receiver each time.
+constexpr auto kWait = std::chrono::seconds(15);
+constexpr auto kPoll = std::chrono::milliseconds(20);
 
 // The value of the first sample of /metrics starting with `prefix` (-1 if there is none).
 double metric(httplib::Client& client, const std::string& prefix) {
@@ -109,7 +105,8 @@ TEST_F(DiskFullTest, FullDiskRefusesWith503AndReportsItThenRecoversWithoutAResta
     ASSERT_EQ(res->status, 202) << res->body;
     acknowledged.insert(id);
   }
-  ASSERT_TRUE(eventually([&] { return delivered_ids(hook).size() >= acknowledged.size(); }));
+  ASSERT_TRUE(
+      eventually([&] { return delivered_ids(hook).size() >= acknowledged.size(); }, kWait, kPoll));
   ASSERT_EQ(c.Get("/readyz")->status, 200);
 
   fill_disk();
@@ -157,10 +154,12 @@ TEST_F(DiskFullTest, FullDiskRefusesWith503AndReportsItThenRecoversWithoutAResta
 
   // Space is back: ready again by itself (the queue probes its disk), and requests are accepted.
   fs::remove(state_ / "filler");
-  EXPECT_TRUE(eventually([&] {
-    auto ready = c.Get("/readyz");
-    return ready && ready->status == 200;
-  }));
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto ready = c.Get("/readyz");
+        return ready && ready->status == 200;
+      },
+      kWait, kPoll));
   EXPECT_EQ(metric(c, "evroute_sink_disk_ok{sink=\"hook\"} "), 1);
   for (int i = 0; i < 20; ++i) {
     const std::string id = "after-" + std::to_string(i);
@@ -172,11 +171,13 @@ TEST_F(DiskFullTest, FullDiskRefusesWith503AndReportsItThenRecoversWithoutAResta
   EXPECT_TRUE(daemon_->wait_err_contains("its disk queue stores events again"));
 
   // Every acknowledged event arrives; no refused one does (nothing of a failed write stays).
-  EXPECT_TRUE(eventually([&] {
-    const auto got = delivered_ids(hook);
-    return std::includes(got.begin(), got.end(), acknowledged.begin(), acknowledged.end());
-  })) << "delivered "
-      << delivered_ids(hook).size() << " of " << acknowledged.size();
+  EXPECT_TRUE(eventually(
+      [&] {
+        const auto got = delivered_ids(hook);
+        return std::includes(got.begin(), got.end(), acknowledged.begin(), acknowledged.end());
+      },
+      kWait, kPoll))
+      << "delivered " << delivered_ids(hook).size() << " of " << acknowledged.size();
   for (const auto& id : delivered_ids(hook)) {
     EXPECT_TRUE(acknowledged.count(id)) << id << " was refused, yet delivered";
   }

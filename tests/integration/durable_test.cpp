@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "support/daemon_process.h"
 #include "support/durable_config.h"
+#include "support/eventually.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -41,20 +43,13 @@ std::map<std::string, int> delivered_ids(const Receiver& hook) {
 
 bool wait_for_all(const Receiver& hook, const std::set<std::string>& want,
                   std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const auto got = delivered_ids(hook);
-    bool all = true;
-    for (const auto& id : want) {
-      if (!got.count(id)) {
-        all = false;
-        break;
-      }
-    }
-    if (all) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return eventually(
+      [&] {
+        const auto got = delivered_ids(hook);
+        return std::all_of(want.begin(), want.end(),
+                           [&](const auto& id) { return got.count(id) > 0; });
+      },
+      timeout, std::chrono::milliseconds(50));
 }
 
 std::vector<fs::path> segments(const fs::path& dir) {
@@ -184,14 +179,18 @@ sinks:
   for (const auto& [id, n] : delivered_ids(hook)) EXPECT_EQ(n, 1) << id;
   // Reclaimed: once delivered and the cursor stored, the log holds nothing old.
   auto c = d->client();
-  for (int i = 0; i < 100; ++i) {
-    auto res = c.Get("/v1/sinks");
-    ASSERT_TRUE(res);
-    const Json q = Json::parse(res->body)["sinks"][0]["queue"];
-    EXPECT_EQ(q["type"], "disk");
-    if (q["pending"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  bool answered = false;
+  eventually(
+      [&] {
+        auto res = c.Get("/v1/sinks");
+        answered = static_cast<bool>(res);
+        if (!answered) return true;  // stop: asserted below
+        const Json q = Json::parse(res->body)["sinks"][0]["queue"];
+        EXPECT_EQ(q["type"], "disk");
+        return q["pending"] == 0;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(50));
+  ASSERT_TRUE(answered);
   d->signal(SIGTERM);
   ASSERT_EQ(d->wait_exit(), 0);
   // Everything delivered: nothing to warn about any more.

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/eventually.h"
 #include "support/raw_client.h"
 
 namespace evtest {
@@ -170,8 +171,7 @@ TEST(HttpLimits, SlowlorisDoesNotStarveOtherClients) {
     auto it = std::filesystem::directory_iterator(fd_dir, ec);
     return ec ? 0 : std::distance(it, std::filesystem::directory_iterator());
   };
-  const auto accept_deadline = Clock::now() + 5s;
-  while (open_fds() < kSlow && Clock::now() < accept_deadline) std::this_thread::sleep_for(20ms);
+  eventually([&] { return open_fds() >= kSlow; }, 5s, 20ms);
   EXPECT_GE(open_fds(), kSlow) << "evrouted did not accept the slow connections";
 
   // A byte of the request line every second on every slow connection, while the normal client
@@ -327,11 +327,13 @@ TEST(HttpLimits, MaxConnections) {
   }
   open.erase(open.begin() + 7, open.end());  // closes three
   // evrouted sees the closes (it may take a moment): then three new connections are served.
-  const auto deadline = Clock::now() + 5s;
-  while (open.size() < 10 && Clock::now() < deadline) {
-    RawClient c(d->port());
-    if (c.exchange(http_request("GET", "/healthz")) == 200) open.push_back(std::move(c));
-  }
+  eventually(
+      [&] {
+        RawClient c(d->port());
+        if (c.exchange(http_request("GET", "/healthz")) == 200) open.push_back(std::move(c));
+        return open.size() >= 10;
+      },
+      5s);
   EXPECT_EQ(open.size(), 10u) << "closed connections were not freed";
   for (RawClient& c : open) EXPECT_EQ(c.exchange(http_request("GET", "/healthz")), 200);
   RawClient over(d->port());
@@ -569,18 +571,17 @@ TEST(HttpLimits, BodiesHeldAtOnceAreBoundedByMaxBufferedBytes) {
   const std::string other = post_events(other_event);
   const std::string other_head = other.substr(0, other.find("\r\n\r\n") + 4);
   const auto refused = [&] {  // A's bytes may still be on their way into evrouted: poll
-    const auto deadline = Clock::now() + 5s;
-    while (Clock::now() < deadline) {
-      RawClient b(d->port());
-      b.send(other_head);
-      RawReply reply = b.read(1, 2s);
-      if (!reply.responses.empty() && reply.responses[0].status == 503) {
-        EXPECT_EQ(reply.responses[0].header("retry-after"), "1");
-        expect_error(reply.responses[0], 503, "max_buffered_bytes");
-        return true;
-      }
-    }
-    return false;
+    return eventually(
+        [&] {
+          RawClient b(d->port());
+          b.send(other_head);
+          RawReply reply = b.read(1, 2s);
+          if (reply.responses.empty() || reply.responses[0].status != 503) return false;
+          EXPECT_EQ(reply.responses[0].header("retry-after"), "1");
+          expect_error(reply.responses[0], 503, "max_buffered_bytes");
+          return true;
+        },
+        5s);
   };
   EXPECT_TRUE(refused());
   // A completes and is answered; its budget is given back, and B's request is accepted.

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/eventually.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -123,11 +124,7 @@ sinks:
   for (const auto& req : hook.delivered()) delivered.insert(req.header("webhook-id"));
   for (const auto& id : accepted) EXPECT_TRUE(delivered.count(id)) << "never delivered: " << id;
 
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (metric(*d, "evroute_memory_queued_bytes") != 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
+  eventually([&] { return metric(*d, "evroute_memory_queued_bytes") == 0; }, 10s, 10ms);
   EXPECT_EQ(metric(*d, "evroute_memory_queued_bytes"), 0);
   auto again = c.Post("/v1/events", batch_body(requests), "application/json");
   ASSERT_TRUE(again);

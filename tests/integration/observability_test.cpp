@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/eventually.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -28,14 +29,14 @@ double sample(const std::string& page, const std::string& series) {
 // the response and counted it). Returns the last page.
 std::string wait_metric(httplib::Client& c, const std::string& series, double value) {
   std::string page;
-  for (int i = 0; i < 500; ++i) {
-    auto m = c.Get("/metrics");
-    if (m && m->status == 200) {
-      page = m->body;
-      if (sample(page, series) == value) break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
+  eventually(
+      [&] {
+        auto m = c.Get("/metrics");
+        if (!m || m->status != 200) return false;
+        page = m->body;
+        return sample(page, series) == value;
+      },
+      10s, 10ms);
   return page;
 }
 

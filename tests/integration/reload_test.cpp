@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "support/daemon_process.h"
+#include "support/eventually.h"
 #include "support/receiver.h"
 
 namespace evtest {
@@ -24,6 +25,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
+
+// eventually()'s pace here: its conditions ask evrouted or a busy receiver each time.
+constexpr auto kPoll = 10ms;
 
 // The webhook sink `hook`: order.* to `url`, retried for as long as it takes.
 std::string hook_sink(const std::string& url) {
@@ -89,8 +93,7 @@ class Load {
   // Waits (bounded) until `more` further events are acknowledged: the daemon serves.
   bool wait_progress(std::size_t more) {
     const std::size_t target = acked() + more;
-    for (int i = 0; i < 1000 && acked() < target; ++i) std::this_thread::sleep_for(10ms);
-    return acked() >= target;
+    return eventually([&] { return acked() >= target; }, 10s, kPoll);
   }
 
   httplib::Client client_;
@@ -142,15 +145,6 @@ std::vector<std::string> sink_names(const DaemonProcess& d) {
   return names;
 }
 
-template <class Pred>
-bool eventually(Pred pred) {
-  for (int i = 0; i < 1000; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
 void rewrite_config(const DaemonProcess& d, const std::string& yaml) {
   std::ofstream(d.workdir() / "config.yaml", std::ios::trunc) << yaml;
 }
@@ -165,7 +159,7 @@ TEST(Reload, SighupAppliesTheTopologyInPlaceUnderLoadAndLosesNothing) {
   Load load(*d);
   ASSERT_TRUE(load.wait_progress(200));
   // hook is retrying: its queue holds a backlog.
-  ASSERT_TRUE(eventually([&] { return down.requests().size() > 3; }));
+  ASSERT_TRUE(eventually([&] { return down.requests().size() > 3; }, 10s, kPoll));
 
   // Unchanged file: reported as such, and file sinks are reopened as before.
   d->signal(SIGHUP);
@@ -251,9 +245,12 @@ sinks:
       << up.delivered().size() << " of " << load.orders_.size();
   // Its counters start again with the new settings: in = the backlog handed over + new orders.
   // (The receiver counts a request before the sink has its answer: wait for the counter.)
-  EXPECT_TRUE(eventually([&] {
-    return sink_counter(*d, "hook", "events_in") == sink_counter(*d, "hook", "delivered");
-  })) << d->client().Get("/v1/sinks")->body;
+  EXPECT_TRUE(eventually(
+      [&] {
+        return sink_counter(*d, "hook", "events_in") == sink_counter(*d, "hook", "delivered");
+      },
+      10s, kPoll))
+      << d->client().Get("/v1/sinks")->body;
   EXPECT_GE(sink_counter(*d, "hook", "events_in"), load.orders_.size() - before / 2);
   d->signal(SIGTERM);
   ASSERT_EQ(d->wait_exit(), 0) << d->err();
@@ -324,7 +321,8 @@ sinks:
     return ids;
   };
   const auto first = post(0, 100);
-  ASSERT_TRUE(eventually([&] { return !hook.requests().empty(); }));  // failing: kept on disk
+  ASSERT_TRUE(
+      eventually([&] { return !hook.requests().empty(); }, 10s, kPoll));  // failing: kept on disk
 
   // Removed: drains for shutdown_timeout (the receiver still fails), then keeps the rest on disk.
   rewrite_config(*d, base);

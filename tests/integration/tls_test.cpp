@@ -201,13 +201,9 @@ class TlsClient {
 // Waits until evrouted has logged, after `offset` of its stderr, a line for which `pred` holds.
 bool wait_log_after(const DaemonProcess& d, std::size_t offset,
                     const std::function<bool(std::string_view)>& pred) {
-  const auto deadline = Clock::now() + 10s;
-  while (Clock::now() < deadline) {
-    const std::string err = d.err();
-    if (err.size() > offset && pred(std::string_view(err).substr(offset))) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
+  return d.wait_err([&](const std::string& err) {
+    return err.size() > offset && pred(std::string_view(err).substr(offset));
+  });
 }
 
 TEST(Tls, CurlPostsOverTls) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "support/daemon_process.h"
+#include "support/eventually.h"
 #include "support/raw_server.h"
 #include "support/receiver.h"
 
@@ -46,30 +47,11 @@ sinks:
          url + "\n" + sink_extra;
 }
 
-// Polls pred until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+// eventually()'s pace here: its conditions ask evrouted (or /proc) each time.
+constexpr auto kPoll = 10ms;
 
-std::vector<std::string> post_n(DaemonProcess& d, int n, const httplib::Headers& headers = {}) {
-  std::vector<std::string> ids;
-  auto c = d.client();
-  for (int i = 0; i < n; ++i) {
-    auto res = c.Post("/v1/events", headers, R"({"type":"t","n":)" + std::to_string(i) + "}",
-                      "application/json");
-    if (!res || res->status != 202) {
-      ADD_FAILURE() << "POST " << i << " failed: " << (res ? res->body : "no response");
-      return ids;
-    }
-    ids.push_back(Json::parse(res->body)["ids"][0]);
-  }
-  return ids;
-}
+// The body of the i-th event the webhook tests post: {"type":"t","n":i}.
+std::string typed_event(int i) { return R"({"type":"t","n":)" + std::to_string(i) + "}"; }
 
 // Runs `node verify_webhooks.js` on the captured requests; returns its exit code and output.
 std::pair<int, std::string> verify_with_node(const std::vector<ReceivedRequest>& requests,
@@ -116,7 +98,7 @@ TEST(Webhook, StandardWebhooksLibraryVerifiesEverySignature) {
   Receiver hook;
   auto d = DaemonProcess::start(hook_yaml(hook.url(), "    secret: " + kSecretA + "\n"));
   ASSERT_TRUE(d);
-  post_n(*d, 5);
+  post_n(*d, 5, typed_event);
   ASSERT_TRUE(hook.wait_delivered(5));
   expect_node_verifies(hook.requests(), {kSecretA});
 }
@@ -130,7 +112,7 @@ TEST(Webhook, RotatedSecretsAndRetriedRequestsVerify) {
       hook_yaml(hook.url(), "    secret: [" + kSecretA + ", " + kSecretB +
                                 "]\n    retry: { initial_backoff: 10ms, max_backoff: 20ms }\n"));
   ASSERT_TRUE(d);
-  post_n(*d, 3);
+  post_n(*d, 3, typed_event);
   ASSERT_TRUE(hook.wait_delivered(3));
   const auto reqs = hook.requests();
   ASSERT_EQ(reqs.size(), 4u);
@@ -159,8 +141,8 @@ TEST(Webhook, RetryAfterIsClampedByMaxRetryAfter) {
         hook_yaml("http://127.0.0.1:" + std::to_string(port) + "/hooks",
                   "    retry: { initial_backoff: 10ms, max_retry_after: 100ms }\n"));
     ASSERT_TRUE(d);
-    post_n(*d, 1);
-    EXPECT_TRUE(eventually([&] { return calls.load() >= 2; }, 20s));  // not in an hour
+    post_n(*d, 1, typed_event);
+    EXPECT_TRUE(eventually([&] { return calls.load() >= 2; }, 20s, kPoll));  // not in an hour
     EXPECT_EQ(calls.load(), 2);
     EXPECT_TRUE(d->wait_err_contains("retrying in 100 ms"));
   }
@@ -180,7 +162,7 @@ Json sink_state(DaemonProcess& d, const std::string& name, const httplib::Header
 }
 
 bool wait_state(DaemonProcess& d, const std::string& name, const std::string& state) {
-  return eventually([&] { return sink_state(d, name).value("state", "") == state; });
+  return eventually([&] { return sink_state(d, name).value("state", "") == state; }, 10s, kPoll);
 }
 
 double metric(DaemonProcess& d, const std::string& series) {
@@ -202,7 +184,7 @@ TEST(Webhook, GoneDisablesTheSinkUntilTheAdminCallEnablesIt) {
   auto d = DaemonProcess::start(hook_yaml(hook.url(), "", "", "  auth: { tokens: [t0k] }\n"));
   ASSERT_TRUE(d);
   const httplib::Headers auth{{"Authorization", "Bearer t0k"}};
-  const auto ids = post_n(*d, 5, auth);
+  const auto ids = post_n(*d, 5, typed_event, auth);
   ASSERT_EQ(ids.size(), 5u);
   ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
   const Json s = sink_state(*d, "hook", auth);
@@ -247,7 +229,7 @@ TEST(Webhook, SighupReenablesADisabledSink) {
   hook.set_respond([&](std::size_t) { return gone.load() ? 410 : 200; });
   auto d = DaemonProcess::start(hook_yaml(hook.url(), ""));
   ASSERT_TRUE(d);
-  const auto ids = post_n(*d, 3);
+  const auto ids = post_n(*d, 3, typed_event);
   ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
   gone = false;
   d->signal(SIGHUP);
@@ -265,9 +247,9 @@ TEST(Webhook, ADisabledSinksFullQueueDropsByItsPolicy) {
   auto d = DaemonProcess::start(
       hook_yaml(hook.url(), "    queue: { capacity: 2, when_full: drop_newest }\n"));
   ASSERT_TRUE(d);
-  post_n(*d, 1);
+  post_n(*d, 1, typed_event);
   ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
-  post_n(*d, 5);  // all accepted (drop_newest never refuses)
+  post_n(*d, 5, typed_event);  // all accepted (drop_newest never refuses)
   const Json s = sink_state(*d, "hook");
   EXPECT_EQ(s["queue"]["pending"], 2);
   EXPECT_EQ(s["counters"]["dropped_newest"], 4);
@@ -278,7 +260,8 @@ TEST(Webhook, ADisabledSinksFullQueueDropsByItsPolicy) {
   EXPECT_EQ(enabled->status, 200);
   ASSERT_TRUE(hook.wait_delivered(2));
   EXPECT_TRUE(eventually(
-      [&] { return metric(*d, "evroute_sink_events_delivered_total{sink=\"hook\"}") == 2; }));
+      [&] { return metric(*d, "evroute_sink_events_delivered_total{sink=\"hook\"}") == 2; }, 10s,
+      kPoll));
 }
 
 // A disabled sink cannot drain: SIGTERM does not wait shutdown_timeout (60 s here) for it; its
@@ -293,7 +276,7 @@ TEST(Webhook, ShutdownDoesNotWaitForADisabledSink) {
 )",
                                           "shutdown_timeout: 60s\n"));
   ASSERT_TRUE(d);
-  post_n(*d, 4);
+  post_n(*d, 4, typed_event);
   ASSERT_TRUE(wait_state(*d, "hook", "disabled"));
   ASSERT_TRUE(wait_lines(d->workdir() / "data/events.ndjson", 4));
   d->signal(SIGTERM);
@@ -349,14 +332,14 @@ TEST(Webhook, AReceiverFloodingHeadersCostsNoMemoryAndStallsNoOtherSink) {
   const std::size_t base = rss_of(d->pid());
   ASSERT_GT(base, 0u);
   std::size_t peak = base;
-  post_n(*d, 3);
+  post_n(*d, 3, typed_event);
   EXPECT_TRUE(good.wait_delivered(3));
   EXPECT_TRUE(eventually(
       [&] {
         peak = std::max(peak, rss_of(d->pid()));
         return flood.connections() >= 4;  // the first attempt and three retries at least
       },
-      20s));
+      20s, kPoll));
   peak = std::max(peak, rss_of(d->pid()));
   EXPECT_LT(peak - base, std::size_t{50} << 20)
       << "evrouted grew by " << ((peak - base) >> 20) << " MiB";

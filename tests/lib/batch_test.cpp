@@ -19,6 +19,7 @@
 
 #include "support/events.h"
 #include "support/eventually.h"
+#include "support/fake_sinks.h"
 
 namespace evroute {
 namespace {
@@ -32,45 +33,7 @@ inline Event ev(const std::string& id) { return evtest::json_ev(id); }
 
 using evtest::eventually;
 
-// Records every batch. `answer` decides a batch's outcome (one Status for the whole batch, as an
-// HTTP request would); default OK.
-class BatchRecorder final : public BatchSink {
- public:
-  std::function<Status(const Ids&)> answer;
-
-  Status write(const Event& event) override {
-    std::vector<Status> results(1);
-    return write_batch(std::span<const Event>(&event, 1), results);
-  }
-  Status write_batch(std::span<const Event> events, std::span<Status> results) override {
-    if (Status s = check_batch(events, results); !s.is_ok()) return s;
-    Ids ids;
-    for (const Event& e : events) ids.emplace_back(e.id());
-    Status status;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (closed_) return Status::closed();
-      batches_.push_back(ids);
-    }
-    if (answer) status = answer(ids);
-    std::fill(results.begin(), results.end(), status);
-    return status;
-  }
-  Status close() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    return Status::ok();
-  }
-  Batches batches() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return batches_;
-  }
-
- private:
-  std::mutex mu_;
-  bool closed_ = false;
-  Batches batches_;
-};
+using evtest::RecordingBatchSink;  // records every batch; `answer` decides its outcome
 
 std::vector<std::size_t> sizes(const Batches& batches) {
   std::vector<std::size_t> out;
@@ -79,7 +42,7 @@ std::vector<std::size_t> sizes(const Batches& batches) {
 }
 
 TEST(QueueBatchTest, SendsFullBatchesInOrderAndTheRestAtClose) {
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, {.capacity = 0, .batch = {.max_events = 3, .max_wait = 1h}});
   for (const char* id : {"a", "b", "c", "d", "e", "f", "g"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
   ASSERT_TRUE(eventually([&] { return sink->batches().size() == 2; }));
@@ -92,7 +55,7 @@ TEST(QueueBatchTest, SendsFullBatchesInOrderAndTheRestAtClose) {
 }
 
 TEST(QueueBatchTest, MaxBytesBoundsABatchAndAnOversizedEventGoesAlone) {
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   // ev("x") has a 10-byte payload: 11 bytes with its separator; two fit in 25.
   Queue q(sink, {.capacity = 0, .batch = {.max_events = 100, .max_bytes = 25, .max_wait = 1h}});
   for (const char* id : {"a", "b", "c", "d"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
@@ -104,7 +67,7 @@ TEST(QueueBatchTest, MaxBytesBoundsABatchAndAnOversizedEventGoesAlone) {
 
 TEST(QueueBatchTest, MaxWaitSendsAPartialBatch) {
   auto clock = std::make_shared<FakeClock>();
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, {.capacity = 0, .batch = {.max_events = 10, .max_wait = 250ms}, .clock = clock});
   ASSERT_TRUE(q.write(ev("lonely")).is_ok());
   ASSERT_TRUE(eventually([&] { return q.stats().delivered == 1; }));
@@ -114,7 +77,7 @@ TEST(QueueBatchTest, MaxWaitSendsAPartialBatch) {
 }
 
 TEST(QueueBatchTest, AFullQueueSendsAtOnceRatherThanWaitForMaxWait) {
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, {.capacity = 3, .batch = {.max_events = 10, .max_wait = 1h}});
   for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
   ASSERT_TRUE(eventually([&] { return q.stats().delivered == 3; }));  // long before an hour
@@ -170,7 +133,7 @@ std::shared_ptr<RetryStrategy> backoff() {
 
 TEST(RetryingBatchTest, RetryableFailureRetriesTheWholeBatch) {
   auto clock = std::make_shared<FakeClock>();
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   int calls = 0;
   sink->answer = [&](const Ids&) {
     return ++calls == 1 ? Status::unavailable("HTTP 503") : Status::ok();
@@ -190,12 +153,12 @@ TEST(RetryingBatchTest, RetryableFailureRetriesTheWholeBatch) {
 
 TEST(RetryingBatchTest, RejectedBatchIsSplitSoOnlyThePoisonEventFails) {
   auto clock = std::make_shared<FakeClock>();
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   sink->answer = [](const Ids& ids) {
     return std::find(ids.begin(), ids.end(), "poison") != ids.end() ? Status::rejected("HTTP 400")
                                                                     : Status::ok();
   };
-  auto dead = std::make_shared<BatchRecorder>();
+  auto dead = std::make_shared<RecordingBatchSink>();
   auto options = retry_options(clock);
   options.dead_letter = dead;
   Ids given_up;
@@ -222,7 +185,7 @@ TEST(RetryingBatchTest, RejectedBatchIsSplitSoOnlyThePoisonEventFails) {
 
 TEST(RetryingBatchTest, RetriesExhaustedGiveUpOnEveryEventOfTheBatch) {
   auto clock = std::make_shared<FakeClock>();
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   sink->answer = [](const Ids&) { return Status::unavailable("down"); };
   Ids given_up;
   auto options = retry_options(clock, 2);
@@ -268,7 +231,7 @@ TEST(RetryingBatchTest, WithoutABatchSinkEachEventIsWrittenAndRetriedAlone) {
 // destination takes batches (one hold-off for the batch) and when each event is written alone.
 TEST(RetryingBatchTest, AnOpenBreakerHoldsOffTheNextBatch) {
   auto clock = std::make_shared<FakeClock>();
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   std::vector<Clock::TimePoint> attempts;
   int failures = 2;
   sink->answer = [&](const Ids&) {
@@ -315,7 +278,7 @@ TEST(RetryingBatchTest, AnOpenBreakerHoldsOffTheNextBatchWithoutABatchSink) {
 }
 
 TEST(RetryingBatchTest, ArgumentsAreChecked) {
-  auto sink = std::make_shared<BatchRecorder>();
+  auto sink = std::make_shared<RecordingBatchSink>();
   Retrying retrying(sink, backoff(), retry_options(std::make_shared<FakeClock>()));
   const std::vector<Event> batch{ev("a"), Event()};
   std::vector<Status> results(2);
@@ -329,7 +292,7 @@ TEST(RetryingBatchTest, ArgumentsAreChecked) {
 
 TEST(BatchPipelineTest, BatchesTravelQueueRetryingRateLimitedWhole) {
   auto clock = std::make_shared<FakeClock>();
-  auto leaf = std::make_shared<BatchRecorder>();
+  auto leaf = std::make_shared<RecordingBatchSink>();
   auto limited = std::make_shared<RateLimited>(
       leaf, RateLimited::Options{.per_second = 10, .burst = 1, .clock = clock});
   auto retrying = std::make_shared<Retrying>(limited, backoff(), retry_options(clock));

@@ -9,9 +9,12 @@
 
 #include "evroute/queue.h"
 #include "evroute/sink.h"
+#include "support/fake_sinks.h"
 
 namespace evroute {
 namespace {
+
+using evtest::GatedSink;  // keeps ids, not Event handles: it holds no charged memory
 
 Event make_event(const std::string& id, std::size_t payload_bytes = 100) {
   return Event::make(id, std::string(payload_bytes, 'x'), {{"type", "t"}});
@@ -73,33 +76,9 @@ TEST(MemoryBudgetTest, ARequestLargerThanTheLimitNeverFits) {
   EXPECT_EQ(budget.in_use(), 0u);
 }
 
-// A destination that holds every event until released, then delivers.
-class Gate final : public Sink {
- public:
-  Status write(const Event&) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return open_; });
-    return Status::ok();
-  }
-  Status close() override {
-    open();
-    return Status::ok();
-  }
-  void open() {
-    std::lock_guard<std::mutex> g(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
 TEST(MemoryBudgetTest, QueuedEventsStayChargedUntilEveryQueueIsDoneWithThem) {
   MemoryBudget budget(1 << 20);
-  auto gate = std::make_shared<Gate>();
+  auto gate = std::make_shared<GatedSink>();
   auto slow = std::make_shared<Queue>(gate, Queue::Options{.capacity = 100});
   auto dropping = std::make_shared<Queue>(
       gate, Queue::Options{.capacity = 1, .when_full = OverflowPolicy::kDropNewest});
@@ -120,7 +99,7 @@ TEST(MemoryBudgetTest, QueuedEventsStayChargedUntilEveryQueueIsDoneWithThem) {
 
 TEST(MemoryBudgetTest, UndeliveredAtTheCloseDeadlineIsReleased) {
   MemoryBudget budget(0);
-  auto gate = std::make_shared<Gate>();
+  auto gate = std::make_shared<GatedSink>();
   auto q = std::make_shared<Queue>(gate, Queue::Options{.capacity = 100});
   for (int i = 0; i < 5; ++i) {
     Event e = make_event("e" + std::to_string(i));

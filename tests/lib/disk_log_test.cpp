@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "support/eventually.h"
 #include "support/faulty_file_system.h"
 
 namespace evroute {
@@ -483,16 +484,10 @@ TEST_F(DiskLogFaultTest, AFailedIntervalSyncIsReportedAndRetried) {
   auto log = open(o);
   faults_->inject(FaultyFileSystem::fault(Op::kSync, EIO));
   ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a")}).is_ok());
-  auto wait_until = [](auto pred) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!pred() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return pred();
-  };
-  EXPECT_TRUE(wait_until([&] { return log->stats().write_errors == 1; }));
+  EXPECT_TRUE(evtest::eventually([&] { return log->stats().write_errors == 1; }));
   // The next interval syncs again, and that one works.
-  EXPECT_TRUE(wait_until([&] { return faults_->calls(Op::kSync) >= 2 && log->health().is_ok(); }));
+  EXPECT_TRUE(
+      evtest::eventually([&] { return faults_->calls(Op::kSync) >= 2 && log->health().is_ok(); }));
   EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a"}));
 }
 

@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include "support/eventually.h"
+#include "support/fake_sinks.h"
 #include "support/faulty_file_system.h"
 
 namespace evroute {
@@ -20,47 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// Records the ids it is given. While its gate is shut, or once it has taken `limit` events, write()
-// waits (close() makes waiting writes return kClosed), so tests can hold events in the queue.
-class GateSink final : public Sink {
- public:
-  explicit GateSink(bool open = true, std::size_t limit = SIZE_MAX) : open_(open), limit_(limit) {}
-  Status write(const Event& event) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return (open_ && ids_.size() < limit_) || closed_; });
-    if (closed_) return Status::closed();
-    ids_.emplace_back(event.id());
-    cv_.notify_all();
-    return Status::ok();
-  }
-  Status close() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    cv_.notify_all();
-    return Status::ok();
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  bool wait_for_count(std::size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return ids_.size() >= n; });
-  }
-  std::vector<std::string> ids() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return ids_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_;
-  const std::size_t limit_;
-  bool closed_ = false;
-  std::vector<std::string> ids_;
-};
+using evtest::eventually;
+using evtest::GatedSink;
+using evtest::RecordingSink;
 
 class DurableQueueTest : public ::testing::Test {
  protected:
@@ -102,7 +66,7 @@ class DurableQueueTest : public ::testing::Test {
 };
 
 TEST_F(DurableQueueTest, DeliversInOrder) {
-  auto sink = std::make_shared<GateSink>();
+  auto sink = std::make_shared<RecordingSink>();
   auto q = open(sink, options());
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(q->write(event(i)).is_ok());
   ASSERT_TRUE(sink->wait_for_count(100));
@@ -117,7 +81,7 @@ TEST_F(DurableQueueTest, DeliversInOrder) {
 }
 
 TEST_F(DurableQueueTest, WhatIsNotDeliveredAtCloseIsDeliveredByTheNextOpen) {
-  auto stuck = std::make_shared<GateSink>(/*open=*/false);
+  auto stuck = std::make_shared<GatedSink>();
   auto q = open(stuck, options());
   std::vector<Event> batch;
   for (int i = 0; i < 50; ++i) batch.push_back(event(i));
@@ -128,7 +92,7 @@ TEST_F(DurableQueueTest, WhatIsNotDeliveredAtCloseIsDeliveredByTheNextOpen) {
   EXPECT_EQ(q->write(event(99)).code(), Code::kClosed);
   q.reset();
 
-  auto sink = std::make_shared<GateSink>();
+  auto sink = std::make_shared<RecordingSink>();
   q = open(sink, options());
   EXPECT_EQ(q->stats().recovered, 50u);
   ASSERT_TRUE(sink->wait_for_count(50));
@@ -142,7 +106,8 @@ TEST_F(DurableQueueTest, ProcessKilledWithoutCloseLosesNothing) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    auto sink = std::make_shared<GateSink>(/*open=*/true, /*limit=*/20);
+    auto sink = std::make_shared<GatedSink>();
+    sink->release(20);
     auto o = options();
     o.log.sync = DiskLog::Sync::kAlways;
     Status error;
@@ -159,7 +124,7 @@ TEST_F(DurableQueueTest, ProcessKilledWithoutCloseLosesNothing) {
   ASSERT_TRUE(WIFEXITED(wstatus));
   ASSERT_EQ(WEXITSTATUS(wstatus), 0);
 
-  auto sink = std::make_shared<GateSink>();
+  auto sink = std::make_shared<RecordingSink>();
   auto q = open(sink, options());
   const auto recovered = q->stats().recovered;
   EXPECT_GE(recovered, 180u);  // the cursor is never ahead of what was delivered
@@ -177,7 +142,7 @@ TEST_F(DurableQueueTest, BlockPolicyWaitsForRoomThenRefusesWithFull) {
   o.log.max_bytes = 20 * DiskLog::framed_size({event(0), {}});
   o.log.segment_bytes = 4 * DiskLog::framed_size({event(0), {}});
   o.block_timeout = std::chrono::milliseconds(20);
-  auto gate = std::make_shared<GateSink>(/*open=*/false);
+  auto gate = std::make_shared<GatedSink>();
   auto q = open(gate, o);
   int accepted = 0;
   Status last;
@@ -196,7 +161,7 @@ TEST_F(DurableQueueTest, BlockPolicyWaitsForRoomThenRefusesWithFull) {
   ASSERT_TRUE(gate->wait_for_count(static_cast<std::size_t>(accepted)));
   q->close();
   o.block_timeout = std::chrono::nanoseconds(0);  // wait as long as it takes
-  auto sink = std::make_shared<GateSink>();
+  auto sink = std::make_shared<RecordingSink>();
   q = open(sink, o);
   for (int i = 0; i < 60; ++i) ASSERT_TRUE(q->write(event(1000 + i)).is_ok()) << i;
   ASSERT_TRUE(sink->wait_for_count(60));
@@ -209,9 +174,9 @@ TEST_F(DurableQueueTest, DropNewestCountsAndDeadLettersWhatDoesNotFit) {
   auto o = options();
   o.log.max_bytes = 5 * DiskLog::framed_size({event(0), {}});
   o.when_full = OverflowPolicy::kDropNewest;
-  auto dead = std::make_shared<GateSink>();
+  auto dead = std::make_shared<RecordingSink>();
   o.dead_letter = dead;
-  auto gate = std::make_shared<GateSink>(/*open=*/false);
+  auto gate = std::make_shared<GatedSink>();
   auto q = open(gate, o);
   for (int i = 0; i < 8; ++i) EXPECT_TRUE(q->write(event(i)).is_ok());
   const auto stats = q->stats();
@@ -229,14 +194,14 @@ TEST_F(DurableQueueTest, DropOldestIsRefused) {
   auto o = options();
   o.when_full = OverflowPolicy::kDropOldest;
   Status error;
-  EXPECT_EQ(DurableQueue::open(std::make_shared<GateSink>(), o, &error), nullptr);
+  EXPECT_EQ(DurableQueue::open(std::make_shared<RecordingSink>(), o, &error), nullptr);
   EXPECT_EQ(error.code(), Code::kInvalidArgument);
 }
 
 TEST_F(DurableQueueTest, ConcurrentWritersLoseNothing) {
   auto o = options();
   o.log.sync = DiskLog::Sync::kAlways;
-  auto sink = std::make_shared<GateSink>();
+  auto sink = std::make_shared<RecordingSink>();
   auto q = open(sink, o);
   constexpr int kThreads = 4, kEach = 100;
   std::vector<std::thread> threads;
@@ -259,16 +224,9 @@ TEST_F(DurableQueueTest, ConcurrentWritersLoseNothing) {
 using evtest::FaultyFileSystem;
 using Op = FaultyFileSystem::Op;
 
-bool eventually(const std::function<bool()>& pred) {
-  const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (!pred() && Clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  return pred();
-}
-
 TEST_F(DurableQueueTest, AFullDiskRefusesWritesAndTheQueueRecoversWithoutAReopen) {
   auto faults = std::make_shared<FaultyFileSystem>();
-  auto sink = std::make_shared<GateSink>();
+  auto sink = std::make_shared<RecordingSink>();
   DurableQueue::Options o = options();
   o.log.sync = DiskLog::Sync::kAlways;
   o.log.fs = faults;
@@ -297,14 +255,14 @@ TEST_F(DurableQueueTest, AFullDiskRefusesWritesAndTheQueueRecoversWithoutAReopen
   EXPECT_EQ(stats.delivered, 2u);
   q.reset();
 
-  auto again = std::make_shared<GateSink>();
+  auto again = std::make_shared<RecordingSink>();
   q = open(again, options());
   EXPECT_EQ(q->stats().recovered, 0u);
 }
 
 TEST_F(DurableQueueTest, SegmentsAreReleasedEvenWhileTheCursorCannotBeStored) {
   auto faults = std::make_shared<FaultyFileSystem>();
-  auto sink = std::make_shared<GateSink>();
+  auto sink = std::make_shared<RecordingSink>();
   DurableQueue::Options o = options();
   o.log.fs = faults;
   o.log.segment_bytes = 256;  // a few events per segment
@@ -320,7 +278,7 @@ TEST_F(DurableQueueTest, SegmentsAreReleasedEvenWhileTheCursorCannotBeStored) {
   q.reset();
 
   // A restart resumes at the oldest segment left: what it redelivers is a part of the last one.
-  auto again = std::make_shared<GateSink>();
+  auto again = std::make_shared<RecordingSink>();
   q = open(again, options());
   EXPECT_LT(q->stats().recovered, 10u);
   q->close();

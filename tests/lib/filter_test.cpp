@@ -8,40 +8,12 @@
 #include <thread>
 #include <vector>
 
+#include "support/fake_sinks.h"
+
 namespace evroute {
 namespace {
 
-class RecordingSink final : public Sink {
- public:
-  Status write(const Event& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return Status::closed();
-    events_.push_back(event);
-    return answer_;
-  }
-  Status close() override {
-    closes_.fetch_add(1);
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    return Status::ok();
-  }
-  void answer(Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    answer_ = std::move(s);
-  }
-  std::vector<Event> events() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-  int closes() const { return closes_.load(); }
-
- private:
-  std::mutex mu_;
-  std::vector<Event> events_;
-  Status answer_;
-  bool closed_ = false;
-  std::atomic<int> closes_{0};
-};
+using evtest::RecordingSink;
 
 Matcher type_is(std::string type) {
   return [type = std::move(type)](const Event& e) { return e.type() == type; };

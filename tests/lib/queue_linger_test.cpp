@@ -19,6 +19,7 @@
 
 #include "support/events.h"
 #include "support/eventually.h"
+#include "support/fake_sinks.h"
 
 namespace evroute {
 namespace {
@@ -28,32 +29,8 @@ using evtest::eventually;
 
 using evtest::ev;
 
-// Records the size of every batch it is handed.
-class RecordingBatchSink final : public BatchSink {
- public:
-  Status write(const Event& e) override { return write_batch({&e, 1}, {}); }
-  Status write_batch(std::span<const Event> events, std::span<Status> results) override {
-    for (Status& r : results) r = Status::ok();
-    std::lock_guard<std::mutex> lock(mu_);
-    sizes_.push_back(events.size());
-    total_ += events.size();
-    return Status::ok();
-  }
-  Status close() override { return Status::ok(); }
-  std::vector<std::size_t> sizes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return sizes_;
-  }
-  std::size_t total() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return total_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::size_t> sizes_;
-  std::size_t total_ = 0;
-};
+using evtest::RecordingBatchSink;
+using evtest::RecordingSink;
 
 Queue::Options lingering(std::chrono::nanoseconds linger, std::size_t batch = 256) {
   Queue::Options o;
@@ -156,26 +133,18 @@ TEST(QueueLingerTest, AfterAQuietLingerTheWorkerParksAndTheNextEventGoesAtOnce) 
 }
 
 TEST(QueueLingerTest, AnUnbatchedQueueLingersToo) {
-  struct Counting final : Sink {
-    std::atomic<int> n{0};
-    Status write(const Event&) override {
-      ++n;
-      return Status::ok();
-    }
-    Status close() override { return Status::ok(); }
-  };
-  auto sink = std::make_shared<Counting>();
+  auto sink = std::make_shared<RecordingSink>();  // a Sink, not a BatchSink
   Queue::Options o;
   o.linger = 1h;
   Queue q(sink, o);
   ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
   ASSERT_TRUE(q.write(ev(0)).is_ok());
-  ASSERT_TRUE(eventually([&] { return sink->n.load() == 1; }));
+  ASSERT_TRUE(eventually([&] { return sink->count() == 1; }));
   for (int i = 1; i <= 10; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());
   EXPECT_EQ(q.stats().wakeups, 1u);
-  EXPECT_EQ(sink->n.load(), 1);  // gathered, not yet delivered (the linger is an hour)
+  EXPECT_EQ(sink->count(), 1);  // gathered, not yet delivered (the linger is an hour)
   EXPECT_TRUE(q.close().is_ok());
-  EXPECT_EQ(sink->n.load(), 11);
+  EXPECT_EQ(sink->count(), 11);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "support/events.h"
 #include "support/eventually.h"
+#include "support/fake_sinks.h"
 
 namespace evroute {
 namespace {
@@ -29,71 +30,13 @@ using evtest::ev;
 
 using evtest::eventually;
 
-// Records the ids it takes. A gated sink holds every write until release() grants a permit or
-// close() is called (then the write returns kClosed): a slow or dead destination.
-class TestSink final : public Sink {
- public:
-  explicit TestSink(bool gated = false) : gated_(gated) {}
-
-  Status write(const Event& e) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++entered_;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return !gated_ || closed_ || permits_ > 0; });
-    ++returned_;
-    if (closed_) return Status::closed();
-    if (gated_) --permits_;
-    if (!answer_.is_ok()) return answer_;
-    ids_.push_back(std::string(e.id()));
-    cv_.notify_all();
-    return Status::ok();
-  }
-  Status close() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++closes_;
-    closed_ = true;
-    cv_.notify_all();
-    return Status::ok();
-  }
-
-  void release(int n) {
-    std::lock_guard<std::mutex> lock(mu_);
-    permits_ += n;
-    cv_.notify_all();
-  }
-  void fail_with(Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    answer_ = std::move(s);
-  }
-  bool wait_entered(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, 10s, [&] { return entered_ >= n; });
-  }
-  int entered() { return locked(entered_); }
-  int returned() { return locked(returned_); }
-  int closes() { return locked(closes_); }
-  std::vector<std::string> ids() { return locked(ids_); }
-
- private:
-  template <class T>
-  T locked(const T& value) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return value;
-  }
-
-  const bool gated_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int permits_ = 0, entered_ = 0, returned_ = 0, closes_ = 0;
-  bool closed_ = false;
-  Status answer_;
-  std::vector<std::string> ids_;
-};
+using evtest::GatedSink;
+using evtest::RecordingSink;
 
 using Ids = std::vector<std::string>;
 
 TEST(QueueTest, DeliversInFifoOrderAndCloseDrainsEverything) {
-  auto sink = std::make_shared<TestSink>();
+  auto sink = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 0});
   Ids sent;
   for (int i = 0; i < 1000; ++i) {
@@ -114,7 +57,7 @@ TEST(QueueTest, DeliversInFifoOrderAndCloseDrainsEverything) {
 }
 
 TEST(QueueTest, PendingCountsWaitingAndInFlightEvents) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  auto sink = std::make_shared<GatedSink>();
   Queue q(sink, {.capacity = 0});
   for (const char* id : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
@@ -134,7 +77,7 @@ TEST(QueueTest, PendingCountsWaitingAndInFlightEvents) {
 }
 
 TEST(QueueTest, ConcurrentProducersKeepTheirOrderAndLoseNothing) {
-  auto sink = std::make_shared<TestSink>();
+  auto sink = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 64, .when_full = OverflowPolicy::kBlock, .max_batch = 16});
   constexpr int kProducers = 4, kEach = 2500;
   std::vector<std::thread> producers;
@@ -167,8 +110,8 @@ TEST(QueueTest, ConcurrentProducersKeepTheirOrderAndLoseNothing) {
 }
 
 TEST(QueueTest, BlockTimesOutWithFullAndCountsIt) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  auto dead = std::make_shared<TestSink>();
+  auto sink = std::make_shared<GatedSink>();
+  auto dead = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 2,
                  .when_full = OverflowPolicy::kBlock,
                  .block_timeout = 50ms,
@@ -191,7 +134,7 @@ TEST(QueueTest, BlockTimesOutWithFullAndCountsIt) {
 }
 
 TEST(QueueTest, BlockedWriterProceedsOnlyAfterTheInFlightWriteReturns) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  auto sink = std::make_shared<GatedSink>();
   Queue q(sink, {.capacity = 1, .when_full = OverflowPolicy::kBlock});
   ASSERT_TRUE(q.write(ev("a")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
@@ -212,8 +155,8 @@ TEST(QueueTest, BlockedWriterProceedsOnlyAfterTheInFlightWriteReturns) {
 }
 
 TEST(QueueTest, DropNewestKeepsTheQueuedEventsAndDeadLettersTheNewOnes) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  auto dead = std::make_shared<TestSink>();
+  auto sink = std::make_shared<GatedSink>();
+  auto dead = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 2, .when_full = OverflowPolicy::kDropNewest, .dead_letter = dead});
   ASSERT_TRUE(q.write(ev("1")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
@@ -232,8 +175,8 @@ TEST(QueueTest, DropNewestKeepsTheQueuedEventsAndDeadLettersTheNewOnes) {
 }
 
 TEST(QueueTest, AdoptQueuesPastCapacityWithoutDroppingAndFailsOnlyWhenClosed) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  auto dead = std::make_shared<TestSink>();
+  auto sink = std::make_shared<GatedSink>();
+  auto dead = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 2, .when_full = OverflowPolicy::kDropNewest, .dead_letter = dead});
   ASSERT_TRUE(q.write(ev("1")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
@@ -257,8 +200,8 @@ TEST(QueueTest, AdoptQueuesPastCapacityWithoutDroppingAndFailsOnlyWhenClosed) {
 TEST(QueueTest, CloseHandsInFlightAndWaitingEventsToTheDeadLetterSinkInOrder) {
   // What a reload relies on to hand a rebuilt sink's backlog over: close_until(now) interrupts the
   // write in flight and passes it, then everything waiting, to dead_letter, oldest first.
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  auto handoff = std::make_shared<TestSink>();
+  auto sink = std::make_shared<GatedSink>();
+  auto handoff = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 0, .dead_letter = handoff});
   for (const char* id : {"1", "2", "3"}) ASSERT_TRUE(q.write(ev(id)).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
@@ -268,8 +211,8 @@ TEST(QueueTest, CloseHandsInFlightAndWaitingEventsToTheDeadLetterSinkInOrder) {
 }
 
 TEST(QueueTest, DropOldestEvictsTheOldestWaitingEvent) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  auto dead = std::make_shared<TestSink>();
+  auto sink = std::make_shared<GatedSink>();
+  auto dead = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 3, .when_full = OverflowPolicy::kDropOldest, .dead_letter = dead});
   ASSERT_TRUE(q.write(ev("1")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));  // "1" is in flight: not evictable
@@ -287,8 +230,8 @@ TEST(QueueTest, DropOldestEvictsTheOldestWaitingEvent) {
 }
 
 TEST(QueueTest, DropOldestWithEverythingInFlightDropsTheNewEvent) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
-  auto dead = std::make_shared<TestSink>();
+  auto sink = std::make_shared<GatedSink>();
+  auto dead = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 1, .when_full = OverflowPolicy::kDropOldest, .dead_letter = dead});
   ASSERT_TRUE(q.write(ev("1")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
@@ -303,7 +246,7 @@ TEST(QueueTest, DropOldestWithEverythingInFlightDropsTheNewEvent) {
 
 TEST(QueueTest, DropOldestQueuesANewEventThatSharesTheEvictedOnesAllocation) {
   // Fan-out writes one Event handle to many places; writing it twice must still queue it.
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  auto sink = std::make_shared<GatedSink>();
   Queue q(sink, {.capacity = 2, .when_full = OverflowPolicy::kDropOldest});
   const Event shared = ev("s");
   ASSERT_TRUE(q.write(ev("1")).is_ok());
@@ -318,7 +261,7 @@ TEST(QueueTest, DropOldestQueuesANewEventThatSharesTheEvictedOnesAllocation) {
 }
 
 TEST(QueueTest, CloseWakesBlockedWritersWithClosedWithoutWaitingForTheDestination) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  auto sink = std::make_shared<GatedSink>();
   Queue q(sink, {.capacity = 1, .when_full = OverflowPolicy::kBlock});
   ASSERT_TRUE(q.write(ev("a")).is_ok());
   ASSERT_TRUE(sink->wait_entered(1));
@@ -355,8 +298,8 @@ TEST(QueueTest, CloseWakesBlockedWritersWithClosedWithoutWaitingForTheDestinatio
 }
 
 TEST(QueueTest, CloseWithADeadDestinationReturnsByItsDeadlineAndAccountsForEverything) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);  // never releases: dead
-  auto dead = std::make_shared<TestSink>();
+  auto sink = std::make_shared<GatedSink>();  // never releases: dead
+  auto dead = std::make_shared<RecordingSink>();
   {
     Queue q(sink, {.capacity = 0, .dead_letter = dead});
     Ids sent;
@@ -395,7 +338,7 @@ TEST(QueueTest, CloseWithADeadDestinationReturnsByItsDeadlineAndAccountsForEvery
 }
 
 TEST(QueueTest, DestructorDrainsAndClosesTheDestinationOnce) {
-  auto sink = std::make_shared<TestSink>();
+  auto sink = std::make_shared<RecordingSink>();
   {
     Queue q(sink, {.capacity = 0});
     for (int i = 0; i < 100; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
@@ -405,7 +348,7 @@ TEST(QueueTest, DestructorDrainsAndClosesTheDestinationOnce) {
 }
 
 TEST(QueueTest, MaximalCloseTimeoutMeansNoDeadlineRatherThanOverflow) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  auto sink = std::make_shared<GatedSink>();
   Queue q(sink, {.capacity = 100, .close_timeout = std::chrono::nanoseconds::max()});
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
   std::thread releaser([&] {
@@ -419,7 +362,7 @@ TEST(QueueTest, MaximalCloseTimeoutMeansNoDeadlineRatherThanOverflow) {
 }
 
 TEST(QueueTest, RejectsEmptyEventsAndWritesAfterClose) {
-  auto sink = std::make_shared<TestSink>();
+  auto sink = std::make_shared<RecordingSink>();
   Queue q(sink);
   EXPECT_EQ(q.write(Event()).code(), Code::kInvalidArgument);  // go-events crashed here
   EXPECT_EQ(q.stats().enqueued, 0u);
@@ -431,9 +374,9 @@ TEST(QueueTest, RejectsEmptyEventsAndWritesAfterClose) {
 }
 
 TEST(QueueTest, FailedDestinationWritesAreCountedNotRetriedNorDeadLettered) {
-  auto sink = std::make_shared<TestSink>();
-  sink->fail_with(Status::rejected("no"));
-  auto dead = std::make_shared<TestSink>();
+  auto sink = std::make_shared<RecordingSink>();
+  sink->answer(Status::rejected("no"));
+  auto dead = std::make_shared<RecordingSink>();
   Queue q(sink, {.dead_letter = dead});
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
   EXPECT_TRUE(q.close().is_ok());  // failures are outcomes, not events left undelivered
@@ -441,7 +384,7 @@ TEST(QueueTest, FailedDestinationWritesAreCountedNotRetriedNorDeadLettered) {
   EXPECT_EQ(s.failed, 3u);
   EXPECT_EQ(s.delivered, 0u);
   EXPECT_EQ(s.dead_lettered, 0u);
-  EXPECT_EQ(sink->entered(), 3);  // one attempt each
+  EXPECT_EQ(sink->writes(), 3);  // one attempt each
   EXPECT_TRUE(dead->ids().empty());
 }
 
@@ -461,7 +404,7 @@ TEST(QueueTest, QueueFeedingAnUnreadChannelStillCloses) {
 }
 
 TEST(QueueTest, WaitForRoom) {
-  auto sink = std::make_shared<TestSink>(/*gated=*/true);
+  auto sink = std::make_shared<GatedSink>();
   Queue q(sink, {.capacity = 3});
   EXPECT_TRUE(q.wait_for_room(3, SteadyClock::now()));
   EXPECT_TRUE(q.wait_for_room(0, SteadyClock::now()));
@@ -494,7 +437,7 @@ TEST(QueueTest, WaitForRoom) {
   closer.join();
   EXPECT_FALSE(q.wait_for_room(1, SteadyClock::now()));
 
-  Queue unbounded(std::make_shared<TestSink>(), {.capacity = 0});
+  Queue unbounded(std::make_shared<RecordingSink>(), {.capacity = 0});
   EXPECT_TRUE(unbounded.wait_for_room(1000000, SteadyClock::now()));
 }
 

@@ -18,6 +18,7 @@
 
 #include "support/events.h"
 #include "support/eventually.h"
+#include "support/fake_sinks.h"
 
 namespace evroute {
 namespace {
@@ -28,37 +29,8 @@ using evtest::ev;
 
 using evtest::eventually;
 
-// Counts the events it takes. A gated one holds every write until open() or close().
-class CountingSink final : public Sink {
- public:
-  explicit CountingSink(bool gated = false) : gated_(gated) {}
-  Status write(const Event&) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !gated_ || closed_; });
-    ++count_;
-    return Status::ok();
-  }
-  Status close() override {
-    open();
-    return Status::ok();
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    cv_.notify_all();
-  }
-  int count() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return count_;
-  }
-
- private:
-  const bool gated_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int count_ = 0;
-  bool closed_ = false;
-};
+using evtest::GatedSink;
+using evtest::RecordingSink;
 
 // Writes `n` events, each once the previous one is delivered: the worker runs out of events
 // before every write.
@@ -82,7 +54,7 @@ Queue::Options spinning(std::chrono::nanoseconds spin) {
 }
 
 TEST(QueueWakeupsTest, WithoutSpinningEveryEventAfterARunOutWakesTheWorker) {
-  auto sink = std::make_shared<CountingSink>();
+  auto sink = std::make_shared<RecordingSink>();
   Queue q(sink, spinning(0ns));
   ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));  // the thread started
   ASSERT_TRUE(write_one_at_a_time(q, 50));
@@ -94,7 +66,7 @@ TEST(QueueWakeupsTest, WithoutSpinningEveryEventAfterARunOutWakesTheWorker) {
 // A request's events handed over at once (write_all, as the daemon's router does through the
 // Broadcaster) wake a parked worker once, not once per event.
 TEST(QueueWakeupsTest, WriteAllWakesAParkedWorkerOnceForAllItsEvents) {
-  auto sink = std::make_shared<CountingSink>();
+  auto sink = std::make_shared<RecordingSink>();
   Queue q(sink, spinning(0ns));
   ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
   std::vector<Event> events;
@@ -108,7 +80,7 @@ TEST(QueueWakeupsTest, WriteAllWakesAParkedWorkerOnceForAllItsEvents) {
 
 TEST(QueueWakeupsTest, AWorkerThatKeepsCatchingUpSpinsInsteadOfBeingWokenPerEvent) {
   if (!can_spin()) GTEST_SKIP() << "one core: workers never spin";
-  auto sink = std::make_shared<CountingSink>();
+  auto sink = std::make_shared<RecordingSink>();
   Queue q(sink, spinning(10s));
   ASSERT_TRUE(write_one_at_a_time(q, 50));
   // The first few run-outs teach it that spinning pays (about six); then no writer wakes it.
@@ -118,7 +90,7 @@ TEST(QueueWakeupsTest, AWorkerThatKeepsCatchingUpSpinsInsteadOfBeingWokenPerEven
 }
 
 TEST(QueueWakeupsTest, AWorkerThatGivesUpSpinningParksAndTheNextEventWakesIt) {
-  auto sink = std::make_shared<CountingSink>();
+  auto sink = std::make_shared<RecordingSink>();
   Queue q(sink, spinning(50ms));
   ASSERT_TRUE(write_one_at_a_time(q, 20));
   if (can_spin()) {
@@ -135,9 +107,9 @@ TEST(QueueWakeupsTest, AWorkerThatGivesUpSpinningParksAndTheNextEventWakesIt) {
 TEST(QueueWakeupsTest, ASpinningQueueAndASlowOneDelayNoOtherQueue) {
   // `idle` learns to spin and then spins on (on two cores it holds the only spinning slot);
   // `slow`'s destination holds its first write until the end.
-  auto idle_sink = std::make_shared<CountingSink>();
-  auto slow_sink = std::make_shared<CountingSink>(/*gated=*/true);
-  auto fast_sink = std::make_shared<CountingSink>();
+  auto idle_sink = std::make_shared<RecordingSink>();
+  auto slow_sink = std::make_shared<GatedSink>();
+  auto fast_sink = std::make_shared<RecordingSink>();
   Queue idle(idle_sink, spinning(10s));
   Queue slow(slow_sink, spinning(10s));
   Queue fast(fast_sink, spinning(10s));

@@ -16,6 +16,7 @@
 #include "evroute/queue.h"
 #include "evroute/retry.h"
 #include "support/events.h"
+#include "support/fake_sinks.h"
 
 namespace evroute {
 namespace {
@@ -24,56 +25,8 @@ using namespace std::chrono_literals;
 
 using evtest::ev;
 
-// Holds every write until release() or close(); records the most writes it held at once.
-class GatedSink final : public Sink {
- public:
-  Status write(const Event& event) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++inside_;
-    max_inside_ = std::max(max_inside_, inside_);
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_ || closed_; });
-    --inside_;
-    if (closed_ && !open_) return Status::closed();
-    ids_.emplace_back(event.id());
-    return Status::ok();
-  }
-  Status close() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    ++closes_;
-    cv_.notify_all();
-    return Status::ok();
-  }
-  void release() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  bool wait_inside(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, 10s, [&] { return inside_ >= n; });
-  }
-  int max_inside() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return max_inside_;
-  }
-  int closes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return closes_;
-  }
-  std::vector<std::string> ids() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return ids_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int inside_ = 0, max_inside_ = 0, closes_ = 0;
-  bool open_ = false, closed_ = false;
-  std::vector<std::string> ids_;
-};
+using evtest::GatedSink;
+using evtest::RecordingSink;
 
 TEST(QueueWorkersTest, UpToNWritesAreInFlightAndEveryEventIsDeliveredOnce) {
   auto sink = std::make_shared<GatedSink>();
@@ -85,7 +38,7 @@ TEST(QueueWorkersTest, UpToNWritesAreInFlightAndEveryEventIsDeliveredOnce) {
   }
   ASSERT_TRUE(sink->wait_inside(4));  // four writes at once...
   EXPECT_EQ(q.stats().pending, 40u);
-  sink->release();
+  sink->open();
   ASSERT_TRUE(q.close().is_ok());
   EXPECT_EQ(sink->max_inside(), 4);  // ...and never more
   const auto ids = sink->ids();
@@ -97,7 +50,7 @@ TEST(QueueWorkersTest, UpToNWritesAreInFlightAndEveryEventIsDeliveredOnce) {
 
 TEST(QueueWorkersTest, OneWorkerKeepsOneWriteAtATimeInOrder) {
   auto sink = std::make_shared<GatedSink>();
-  sink->release();
+  sink->open();
   Queue q(sink, {.capacity = 0});
   std::vector<std::string> sent;
   for (int i = 0; i < 200; ++i) {
@@ -111,8 +64,7 @@ TEST(QueueWorkersTest, OneWorkerKeepsOneWriteAtATimeInOrder) {
 
 TEST(QueueWorkersTest, CloseDeadlineInterruptsEveryWorkerAndCountsTheRest) {
   auto sink = std::make_shared<GatedSink>();  // never released: a dead endpoint
-  auto dead = std::make_shared<GatedSink>();
-  dead->release();
+  auto dead = std::make_shared<RecordingSink>();
   Queue q(sink, {.capacity = 0, .dead_letter = dead, .workers = 3});
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(q.write(ev(std::to_string(i))).is_ok());
   ASSERT_TRUE(sink->wait_inside(3));

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/eventually.h"
+
 namespace evroute {
 namespace {
 
@@ -177,10 +179,7 @@ TEST(BreakerTest, CloseInterruptsTheHoldOffOfTheNextWrite) {
   ASSERT_EQ(clock->waits.load(), 0);
   std::future<Status> done =
       std::async(std::launch::async, [retrying] { return retrying->write(event()); });
-  const auto give_up = std::chrono::steady_clock::now() + seconds(10);
-  while (clock->waits.load() == 0 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::yield();
-  }
+  evtest::eventually([&] { return clock->waits.load() != 0; });
   ASSERT_EQ(clock->waits.load(), 1) << "the second write did not wait for the breaker";
   EXPECT_EQ(dest->writes(), 1);  // held off: the dead endpoint was not tried again
   EXPECT_TRUE(retrying->close().is_ok());

@@ -11,11 +11,15 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <regex>
 #include <sstream>
+
+#include "support/eventually.h"
 
 namespace evtest {
 
@@ -169,6 +173,12 @@ bool DaemonProcess::wait_out(const std::function<bool(const std::string&)>& pred
   return changed_.wait_for(lock, timeout, [&] { return pred(out_); });
 }
 
+bool DaemonProcess::wait_err(const std::function<bool(const std::string&)>& pred,
+                             std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, timeout, [&] { return pred(err_); });
+}
+
 bool DaemonProcess::wait_err_contains(const std::string& needle,
                                       std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(mu_);
@@ -189,11 +199,7 @@ bool DaemonProcess::running() {
 }
 
 std::optional<int> DaemonProcess::wait_exit(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (running()) {
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(10ms);
-  }
+  if (!eventually([&] { return !running(); }, timeout, 10ms)) return std::nullopt;
   // The process is gone: read what it wrote to the end (EOF) before anyone looks at it.
   if (out_reader_.joinable()) out_reader_.join();
   if (err_reader_.joinable()) err_reader_.join();
@@ -243,12 +249,7 @@ std::vector<std::string> read_rotated_lines(const std::filesystem::path& path) {
 
 bool wait_lines(const std::filesystem::path& path, std::size_t n,
                 std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (read_lines(path).size() < n) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+  return eventually([&] { return read_lines(path).size() >= n; }, timeout, 10ms);
 }
 
 int free_port() {
@@ -262,6 +263,23 @@ int free_port() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+std::vector<std::string> post_n(const DaemonProcess& d, int n,
+                                const std::function<std::string(int i)>& body,
+                                const httplib::Headers& headers) {
+  std::vector<std::string> ids;
+  auto c = d.client();
+  for (int i = 0; i < n; ++i) {
+    const std::string json = body ? body(i) : R"({"n":)" + std::to_string(i) + "}";
+    auto res = c.Post("/v1/events", headers, json, "application/json");
+    if (!res || res->status != 202) {
+      ADD_FAILURE() << "POST " << i << " failed: " << (res ? res->body : "no response");
+      return ids;
+    }
+    ids.push_back(nlohmann::json::parse(res->body)["ids"][0]);
+  }
+  return ids;
 }
 
 }  // namespace evtest

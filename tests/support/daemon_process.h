@@ -62,6 +62,9 @@ class DaemonProcess {
   // Waits until pred(stdout text) holds.
   bool wait_out(const std::function<bool(const std::string&)>& pred,
                 std::chrono::milliseconds timeout = 10s) const;
+  // Waits until pred(stderr text) holds.
+  bool wait_err(const std::function<bool(const std::string&)>& pred,
+                std::chrono::milliseconds timeout = 10s) const;
   bool wait_err_contains(const std::string& needle, std::chrono::milliseconds timeout = 10s) const;
 
   void signal(int sig) const;
@@ -96,5 +99,12 @@ bool wait_lines(const std::filesystem::path& path, std::size_t n,
                 std::chrono::milliseconds timeout = 10s);
 // A loopback port with nothing listening on it (bound, then released).
 int free_port();
+
+// Posts n events to d's /v1/events, one request each: the i-th with the body body(i) ({"n":i}
+// when no body is given) and `headers` (a token, say). Returns the ids evrouted acknowledged, in
+// order. A request not answered 202 fails the test and ends the posting: the ids so far come back.
+std::vector<std::string> post_n(const DaemonProcess& d, int n,
+                                const std::function<std::string(int i)>& body = {},
+                                const httplib::Headers& headers = {});
 
 }  // namespace evtest
