@@ -344,6 +344,14 @@ std::optional<std::string> ConfigReader::choice(std::string_view key,
   return std::nullopt;
 }
 
+std::optional<evroute::SyncPolicy> ConfigReader::sync_policy(std::string_view key) {
+  auto v = choice(key, {"always", "interval", "never"});
+  if (!v) return std::nullopt;
+  return *v == "always"     ? evroute::SyncPolicy::kAlways
+         : *v == "interval" ? evroute::SyncPolicy::kInterval
+                            : evroute::SyncPolicy::kNever;
+}
+
 std::optional<ConfigReader> ConfigReader::map(std::string_view key) {
   YAML::Node v = value(key);
   if (!v.IsDefined()) return std::nullopt;

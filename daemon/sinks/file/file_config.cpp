@@ -92,15 +92,11 @@ std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader) {
       reader.error("compress", prefix + "'compress' applies to rotated files: set 'rotate' too");
     }
   }
-  if (auto f = reader.choice("fsync", {"always", "interval", "never"})) {
-    config.fsync = *f == "always"     ? FileFsync::kAlways
-                   : *f == "interval" ? FileFsync::kInterval
-                                      : FileFsync::kNever;
-  }
+  if (auto f = reader.sync_policy("fsync")) config.fsync = *f;
   if (auto i = reader.duration("fsync_interval")) {
     if (i->count() <= 0) {
       reader.error("fsync_interval", prefix + "'fsync_interval' must be more than 0");
-    } else if (config.fsync != FileFsync::kInterval) {
+    } else if (config.fsync != evroute::SyncPolicy::kInterval) {
       reader.error("fsync_interval", prefix + "'fsync_interval' applies to 'fsync: interval' only");
     }
     config.fsync_interval = *i;

@@ -359,7 +359,8 @@ TEST(FileSinkTemplate, ExpandsInUtcAndChecksConversions) {
 
 TEST(FileSinkFsync, EveryModeWritesEveryLine) {
   const fs::path dir = evtest::make_temp_dir();
-  for (FileFsync mode : {FileFsync::kAlways, FileFsync::kInterval, FileFsync::kNever}) {
+  for (evroute::SyncPolicy mode : {evroute::SyncPolicy::kAlways, evroute::SyncPolicy::kInterval,
+                                   evroute::SyncPolicy::kNever}) {
     const fs::path path = dir / ("e" + std::to_string(static_cast<int>(mode)) + ".ndjson");
     FileSinkConfig c = rotating(path, 64);
     c.fsync = mode;
@@ -517,7 +518,7 @@ class FileSinkFault : public ::testing::TestWithParam<FileFault> {
   void TearDown() override { fs::remove_all(dir_); }
   FileSinkConfig config() {
     FileSinkConfig c((dir_ / "events.ndjson").string());
-    c.fsync = FileFsync::kAlways;
+    c.fsync = evroute::SyncPolicy::kAlways;
     return c;
   }
   std::vector<std::string> lines() { return evtest::read_lines(dir_ / "events.ndjson"); }
