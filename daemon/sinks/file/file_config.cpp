@@ -58,8 +58,8 @@ std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader) {
   const std::string prefix = reader.what().empty() ? "" : reader.what() + ": ";
   if (auto path = reader.required_string("path")) {
     config.path = *path;
-    if (auto why = path_template_problem(*path)) {
-      reader.error("path", prefix + "'path': " + *why);
+    if (const evroute::Status why = check_path_template(*path); !why.is_ok()) {
+      reader.error("path", prefix + "'path': " + why.message());
     } else if (const std::string now =
                    expand_path_template(*path, std::chrono::system_clock::now());
                now.empty()) {

@@ -7,12 +7,13 @@
 
 namespace evrouted {
 
-std::optional<std::string> decode_webhook_secret(std::string_view secret) {
+evroute::Result<std::string> decode_webhook_secret(std::string_view secret) {
   constexpr std::string_view kPrefix = "whsec_";
-  if (secret.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  const std::string_view b64 = secret.substr(kPrefix.size());
-  if (b64.empty()) return std::nullopt;
-  return base64_decode(b64);
+  const std::string_view b64 =
+      secret.starts_with(kPrefix) ? secret.substr(kPrefix.size()) : std::string_view();
+  std::optional<std::string> key = b64.empty() ? std::nullopt : base64_decode(b64);
+  if (!key) return evroute::Status::invalid_argument("not whsec_ followed by base64");
+  return std::move(*key);
 }
 
 std::string webhook_signature(const std::vector<std::string>& keys, std::string_view id,
