@@ -2,8 +2,10 @@
 
 #include "json_parse.h"
 #include "text.h"
+#include "utc_time.h"
 
-#include <openssl/evp.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -30,9 +32,7 @@ bool valid_attribute_name(std::string_view name) {
 }
 
 std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
+  return fmt::format("{}", fmt::join(items, ", "));
 }
 
 // Text a JSON string can carry as is: UTF-8 without control characters but tab, CR and LF.
@@ -50,19 +50,6 @@ bool printable_ascii(std::string_view s) {
 
 std::string media_type(std::string_view content_type) {
   return ascii_lower(trim(content_type.substr(0, content_type.find(';'))));
-}
-
-std::string rfc3339(evroute::Event::TimePoint t) {
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(micros / 1000000 - (micros % 1000000 < 0));
-  const long frac = static_cast<long>((micros % 1000000 + 1000000) % 1000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // room for any int year, which -Wformat-truncation counts
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
 }
 
 // An event's payload, parsed once: `json` when it is JSON (else it is sent as text); `error` when
@@ -102,7 +89,7 @@ Json wrap(const evroute::Event& event, const Options& options, std::optional<Jso
              {"id", std::string(event.id())},
              {"source", options.source},
              {"type", std::move(type)},
-             {"time", rfc3339(event.received())},
+             {"time", utc_time(event.received(), UtcDigits::kMicroseconds)},
              {"datacontenttype", json ? "application/json" : "text/plain"}};
   ce["data"] = json ? std::move(*data) : Json(std::string(event.payload()));
   return ce;
@@ -301,33 +288,6 @@ std::string percent_encode(std::string_view value) {
       out += c;
     }
   }
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::size_t padding = 0;
-  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
-  const std::string_view body = text.substr(0, text.size() - padding);
-  const bool alphabet = std::all_of(body.begin(), body.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
-  });
-  if (!alphabet) return std::nullopt;  // also rejects '=' inside and a third '='
-  std::string out(text.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  out.resize(static_cast<std::size_t>(n) - padding);  // DecodeBlock counts padding as bytes
-  return out;
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
   return out;
 }
 

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "base64.h"
 #include "evroute/event.h"
 
 namespace evrouted::cloudevents {
@@ -80,9 +81,9 @@ Json as_cloudevent(const evroute::Event& event, const Options& options,
 // HTTP binding 3.1.3.2: space, '"', '%' and every byte outside printable ASCII become %XX.
 // (Decoding is the HTTP server's: it decodes ce-* header values as it reads them.)
 std::string percent_encode(std::string_view value);
-// Strict RFC 4648 base64 (padding required, no whitespace); nullopt when malformed.
-std::optional<std::string> base64_decode(std::string_view text);
-std::string base64_encode(std::string_view bytes);
+// base64_decode / base64_encode: base64.h (strict RFC 4648).
+using evrouted::base64_decode;
+using evrouted::base64_encode;
 // application/json, text/json or any */*+json, parameters and case ignored.
 bool is_json_media_type(std::string_view content_type);
 // RFC 3339 date-time (e.g. 2026-01-02T03:04:05.678Z, 2026-01-02T03:04:05+01:00).

@@ -44,11 +44,7 @@ void read_queue(ConfigReader& r, QueueConfig& q) {
       q.max_bytes = *v;
     }
   }
-  if (auto v = r.choice("fsync", {"always", "interval", "never"})) {
-    q.fsync = *v == "always"     ? evroute::DiskLog::Sync::kAlways
-              : *v == "interval" ? evroute::DiskLog::Sync::kInterval
-                                 : evroute::DiskLog::Sync::kNever;
-  }
+  if (auto v = r.sync_policy("fsync")) q.fsync = *v;
   if (auto v = r.duration("fsync_interval")) {
     if (v->count() <= 0) {
       r.error("fsync_interval", r.what() + ": 'fsync_interval' must be more than 0");

@@ -59,7 +59,7 @@ struct QueueConfig {
   Duration block_timeout = std::chrono::seconds(2);
   // Disk queues (type: disk), stored in <data_dir>/queues/<sink name>/.
   std::uint64_t max_bytes = std::uint64_t{1} << 30;
-  evroute::DiskLog::Sync fsync = evroute::DiskLog::Sync::kAlways;
+  evroute::SyncPolicy fsync = evroute::SyncPolicy::kAlways;
   Duration fsync_interval = std::chrono::seconds(1);
 };
 

@@ -1,6 +1,7 @@
 #include "config_reader.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cctype>
 #include <cmath>
@@ -338,10 +339,17 @@ std::optional<std::string> ConfigReader::choice(std::string_view key,
   for (const auto& c : choices) {
     if (*s == c) return s;
   }
-  std::string list;
-  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+  const std::string list = fmt::format("{}", fmt::join(choices, ", "));
   error(key, prefix() + "'" + std::string(key) + "' must be one of " + list + ", not '" + *s + "'");
   return std::nullopt;
+}
+
+std::optional<evroute::SyncPolicy> ConfigReader::sync_policy(std::string_view key) {
+  auto v = choice(key, {"always", "interval", "never"});
+  if (!v) return std::nullopt;
+  return *v == "always"     ? evroute::SyncPolicy::kAlways
+         : *v == "interval" ? evroute::SyncPolicy::kInterval
+                            : evroute::SyncPolicy::kNever;
 }
 
 std::optional<ConfigReader> ConfigReader::map(std::string_view key) {
@@ -353,8 +361,7 @@ std::optional<ConfigReader> ConfigReader::map(std::string_view key) {
 
 void ConfigReader::finish() {
   if (!valid_) return;
-  std::string known;
-  for (const auto& k : known_) known += (known.empty() ? "" : ", ") + k;
+  const std::string known = fmt::format("{}", fmt::join(known_, ", "));
   for (const auto& kv : node_) {
     const std::string name = kv.first.Scalar();
     if (known_.count(name)) continue;

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "evroute/sync_policy.h"
+
 namespace evrouted {
 
 using Duration = std::chrono::nanoseconds;
@@ -80,6 +82,8 @@ class ConfigReader {
   std::optional<std::map<std::string, std::string>> string_map(std::string_view key);
   // One of `choices`; anything else is an error listing them.
   std::optional<std::string> choice(std::string_view key, const std::vector<std::string>& choices);
+  // An fsync policy: "always", "interval" or "never" (a disk queue's and the file sink's `fsync`).
+  std::optional<evroute::SyncPolicy> sync_policy(std::string_view key);
   // A nested mapping; nullopt when absent; an invalid reader (error recorded) when not a mapping.
   std::optional<ConfigReader> map(std::string_view key);
   // The raw node, marked as known (for callers that walk it themselves).

@@ -47,6 +47,8 @@
 #include <utility>
 #include <vector>
 
+#include "evroute/status.h"
+
 namespace evrouted::http {
 
 struct Request {
@@ -120,8 +122,8 @@ class HttpServer {
   // from then on bind() listens with TLS.
   void use_tls(const TlsFiles& files);
   // Loads the files again (renewed certificates). New connections get them; open ones keep theirs.
-  // On a problem, keeps the previous ones and returns what is wrong ("" when loaded).
-  std::string reload_tls(const TlsFiles& files);
+  // On a problem, keeps the previous ones and returns what is wrong (kInvalidArgument).
+  evroute::Status reload_tls(const TlsFiles& files);
   bool tls() const;
 
   // Binds and listens on host:port (0: any free port). Returns the bound port; throws

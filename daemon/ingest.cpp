@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "evroute/status.h"
 #include "ids.h"
 #include "json_parse.h"
 #include "text.h"
@@ -16,14 +17,17 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Why `id` cannot be an event id, or "".
-std::string id_problem(std::string_view id) {
-  if (id.empty()) return "field \"id\" must not be empty";
-  if (id.size() > kMaxIdBytes) return "field \"id\" is longer than 1024 bytes";
-  if (has_control_character(id)) {
-    return "field \"id\" must not contain control characters (U+0000-U+001F, U+007F-U+009F)";
+// OK, or why `id` cannot be an event id (kInvalidArgument).
+evroute::Status check_id(std::string_view id) {
+  if (id.empty()) return evroute::Status::invalid_argument("field \"id\" must not be empty");
+  if (id.size() > kMaxIdBytes) {
+    return evroute::Status::invalid_argument("field \"id\" is longer than 1024 bytes");
   }
-  return {};
+  if (has_control_character(id)) {
+    return evroute::Status::invalid_argument(
+        "field \"id\" must not contain control characters (U+0000-U+001F, U+007F-U+009F)");
+  }
+  return evroute::Status::ok();
 }
 
 // A UTF-8 byte order mark, which RFC 8259 lets a parser ignore: it is dropped, never passed on.
@@ -48,18 +52,19 @@ std::string payload_of(std::string_view text, std::string_view generated) {
 }
 
 // Builds one event from a parsed object. `text` is the object's original text when it is known
-// (a single object or an NDJSON line), else empty: the payload is then re-serialized.
-std::string make_event(const Json& object, std::string_view text,
-                       std::span<const std::string> attribute_fields,
-                       evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
-  if (!object.is_object()) return "not a JSON object";
+// (a single object or an NDJSON line), else empty: the payload is then re-serialized. OK, or why
+// the object is no event (kInvalidArgument).
+evroute::Status make_event(const Json& object, std::string_view text,
+                           std::span<const std::string> attribute_fields,
+                           evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
+  if (!object.is_object()) return evroute::Status::invalid_argument("not a JSON object");
 
   std::string generated;
   std::string_view id;
   if (auto it = object.find("id"); it != object.end()) {
-    if (!it->is_string()) return "field \"id\" must be a string";
+    if (!it->is_string()) return evroute::Status::invalid_argument("field \"id\" must be a string");
     const std::string& s = it->get_ref<const std::string&>();
-    if (std::string problem = id_problem(s); !problem.empty()) return problem;
+    if (evroute::Status problem = check_id(s); !problem.is_ok()) return problem;
     id = s;
   } else {
     generated = new_event_id();
@@ -91,12 +96,13 @@ std::string make_event(const Json& object, std::string_view text,
       continue;
     }
     if (attributes.back().value.size() > evroute::Event::kMaxAttributeBytes) {
-      return "field \"" + field + "\" is longer than " +
-             std::to_string(evroute::Event::kMaxAttributeBytes) + " bytes (a filtered field)";
+      return evroute::Status::invalid_argument("field \"" + field + "\" is longer than " +
+                                               std::to_string(evroute::Event::kMaxAttributeBytes) +
+                                               " bytes (a filtered field)");
     }
   }
   out.push_back(evroute::Event::make(id, payload, attributes, received));
-  return {};
+  return evroute::Status::ok();
 }
 
 // The fast path for the common event: one object on one line (a JSON body of one event, an NDJSON
@@ -171,7 +177,7 @@ bool fast_event(std::string_view text, std::span<const std::string> attribute_fi
   if (ids == 0) {
     generated = new_event_id();
     id = generated;
-  } else if (!id_problem(id).empty()) {
+  } else if (!check_id(id).is_ok()) {
     return false;
   }
   evroute::Attribute attributes[kMaxFields];
@@ -212,7 +218,8 @@ IngestResult parse_ndjson(std::string_view body, std::span<const std::string> at
     if (fast && fast_event(line, attribute_fields, received, result.events)) continue;
     Json object;
     std::string err = parse_json(line, &object, {kMaxEventDepth, 1});
-    if (err.empty()) err = make_event(object, line, attribute_fields, received, result.events);
+    if (err.empty())
+      err = make_event(object, line, attribute_fields, received, result.events).message();
     if (!err.empty()) {
       result.events.clear();
       result.error = "line " + std::to_string(line_no) + ": " + err;
@@ -261,7 +268,8 @@ IngestResult parse_any(std::string_view body, BodyFormat format,
       format == BodyFormat::kCloudEvent || format == BodyFormat::kCloudEventBatch;
   if (doc.is_object()) {
     std::string err = cloudevent ? cloudevents::check(doc) : "";
-    if (err.empty()) err = make_event(doc, text, attribute_fields, received, result.events);
+    if (err.empty())
+      err = make_event(doc, text, attribute_fields, received, result.events).message();
     if (!err.empty()) result.error = err;
     return result;
   }
@@ -273,7 +281,8 @@ IngestResult parse_any(std::string_view body, BodyFormat format,
   result.events.reserve(doc.size());
   for (std::size_t i = 0; i < doc.size(); ++i) {
     std::string err = cloudevent ? cloudevents::check(doc[i]) : "";
-    if (err.empty()) err = make_event(doc[i], {}, attribute_fields, received, result.events);
+    if (err.empty())
+      err = make_event(doc[i], {}, attribute_fields, received, result.events).message();
     if (!err.empty()) {
       result.events.clear();
       result.error = "element " + std::to_string(i) + ": " + err;
@@ -309,7 +318,8 @@ IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_hea
   result.error = cloudevents::from_binary(ce_headers, content_type, body, &object);
   if (result.error.empty()) {
     result.error =
-        make_event(object, {}, attribute_fields, std::chrono::system_clock::now(), result.events);
+        make_event(object, {}, attribute_fields, std::chrono::system_clock::now(), result.events)
+            .message();
   }
   if (!result.error.empty()) result.events.clear();
   if (!valid_utf8(result.error)) result.error = to_valid_utf8(result.error);

@@ -68,8 +68,8 @@ void Reloader::reload() {
 // Certificates are renewed in place (same file names): load them again at every reload.
 void Reloader::reload_tls(const Config& next) {
   if (!running_.server.tls || !next.server.tls) return;
-  if (const std::string problem = server_.reload_tls(next.server); !problem.empty()) {
-    spdlog::error("SIGHUP: {}; keeping the previous certificate", problem);
+  if (const evroute::Status problem = server_.reload_tls(next.server); !problem.is_ok()) {
+    spdlog::error("SIGHUP: {}; keeping the previous certificate", problem.message());
     return;
   }
   spdlog::info("SIGHUP: server.tls: loaded {} and {}{}", next.server.tls->cert_file,

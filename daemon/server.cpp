@@ -142,8 +142,8 @@ bool Server::wait_until_serving(std::chrono::milliseconds timeout) {
   return http_.wait_until_serving(timeout);
 }
 
-std::string Server::reload_tls(const ServerConfig& next) {
-  if (!next.tls || !http_.tls()) return "";  // TLS on or off needs a restart (config_diff)
+evroute::Status Server::reload_tls(const ServerConfig& next) {
+  if (!next.tls || !http_.tls()) return evroute::Status::ok();  // on/off: a restart (config_diff)
   return http_.reload_tls(tls_files(*next.tls));
 }
 

@@ -61,9 +61,9 @@ class Server {
   // From now on POST /v1/events answers 503 and /readyz says not ready.
   void begin_drain() { draining_.store(true, std::memory_order_release); }
   void stop() { http_.stop(); }
-  // SIGHUP: loads server.tls's files again (renewed certificates). "" when loaded (or no TLS);
+  // SIGHUP: loads server.tls's files again (renewed certificates). OK when loaded (or no TLS);
   // else what is wrong, and the previous certificate stays.
-  std::string reload_tls(const ServerConfig& next);
+  evroute::Status reload_tls(const ServerConfig& next);
   // Replaces the accepted bearer tokens (a reload); requests in flight finish with the old ones.
   // Both empty: no authentication.
   void set_tokens(const std::vector<std::string>& tokens,

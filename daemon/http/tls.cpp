@@ -57,12 +57,12 @@ void HttpServer::use_tls(const TlsFiles& files) {
   impl_->tls = std::move(context);
 }
 
-std::string HttpServer::reload_tls(const TlsFiles& files) {
+evroute::Status HttpServer::reload_tls(const TlsFiles& files) {
   try {
     use_tls(files);
-    return "";
+    return evroute::Status::ok();
   } catch (const std::exception& e) {
-    return e.what();
+    return evroute::Status::invalid_argument(e.what());
   }
 }
 

@@ -1,7 +1,8 @@
 // Writes event lines to a file descriptor with a single write(2) where possible (appends of a
 // line to an O_APPEND file, or to a pipe under PIPE_BUF bytes, are then atomic), retrying partial
-// writes and EINTR. Used by the stdout sink; the file sink writes through evroute::FileSystem
-// (WritableFile::append does the same for files) and shares append_lines().
+// writes and EINTR (evroute::write_fully, file_system.h: the one write loop, which
+// WritableFile::append uses too). Used by the stdout sink; the file sink writes through
+// evroute::FileSystem and shares append_lines().
 #pragma once
 
 #include <span>

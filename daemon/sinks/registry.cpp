@@ -1,5 +1,8 @@
 #include "sinks/registry.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 namespace evrouted {
 
 // EVROUTED_SINK_TYPE(TYPE): the entry `const SinkType& TYPE_sink_type()` that the folder
@@ -36,11 +39,7 @@ const SinkType* find_sink_type(std::string_view name) {
   return nullptr;
 }
 
-std::string sink_type_list() {
-  std::string list;
-  for (auto type : kSinkTypes) list.append(list.empty() ? "" : ", ").append(type().name);
-  return list;
-}
+std::string sink_type_list() { return fmt::format("{}", fmt::join(sink_type_names(), ", ")); }
 
 std::vector<std::string_view> sink_type_names() {
   std::vector<std::string_view> names;

@@ -28,34 +28,10 @@ class PosixWritableFile final : public WritableFile {
   ~PosixWritableFile() override { ::close(fd_); }
 
   Status append(std::span<const std::string_view> pieces, std::uint64_t* written) override {
-    constexpr std::size_t kMaxPieces = 16;
-    iovec iov[kMaxPieces];
-    std::size_t done = 0;  // pieces wholly written
     std::uint64_t total = 0;
-    std::size_t skip = 0;  // bytes of pieces[done] already written
-    while (done < pieces.size()) {
-      std::size_t n = 0;
-      for (std::size_t i = done; i < pieces.size() && n < kMaxPieces; ++i, ++n) {
-        const std::size_t offset = i == done ? skip : 0;
-        iov[n] = {const_cast<char*>(pieces[i].data()) + offset, pieces[i].size() - offset};
-      }
-      const ssize_t w = ::writev(fd_, iov, static_cast<int>(n));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        if (written) *written = total;
-        return io_error("cannot write", path(), err);
-      }
-      total += static_cast<std::uint64_t>(w);
-      auto left = static_cast<std::size_t>(w);
-      while (done < pieces.size() && left >= pieces[done].size() - skip) {
-        left -= pieces[done].size() - skip;
-        skip = 0;
-        ++done;
-      }
-      skip += left;
-    }
+    const int err = write_fully(fd_, pieces, &total);
     if (written) *written = total;
+    if (err != 0) return io_error("cannot write", path(), err);
     return Status::ok();
   }
 
@@ -218,6 +194,38 @@ class PosixFileSystem final : public FileSystem {
 };
 
 }  // namespace
+
+int write_fully(int fd, std::span<const std::string_view> pieces, std::uint64_t* written) {
+  constexpr std::size_t kMaxPieces = 16;
+  iovec iov[kMaxPieces];
+  std::size_t done = 0;  // pieces wholly written
+  std::uint64_t total = 0;
+  std::size_t skip = 0;  // bytes of pieces[done] already written
+  while (done < pieces.size()) {
+    std::size_t n = 0;
+    for (std::size_t i = done; i < pieces.size() && n < kMaxPieces; ++i, ++n) {
+      const std::size_t offset = i == done ? skip : 0;
+      iov[n] = {const_cast<char*>(pieces[i].data()) + offset, pieces[i].size() - offset};
+    }
+    const ssize_t w = ::writev(fd, iov, static_cast<int>(n));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      if (written) *written = total;
+      return err;
+    }
+    total += static_cast<std::uint64_t>(w);
+    auto left = static_cast<std::size_t>(w);
+    while (done < pieces.size() && left >= pieces[done].size() - skip) {
+      left -= pieces[done].size() - skip;
+      skip = 0;
+      ++done;
+    }
+    skip += left;
+  }
+  if (written) *written = total;
+  return 0;
+}
 
 std::shared_ptr<FileSystem> FileSystem::posix() {
   static const std::shared_ptr<FileSystem> fs = std::make_shared<PosixFileSystem>();

@@ -285,18 +285,18 @@ TEST(ConfigValues, Sizes) {
 
 TEST(ConfigValues, WebhookUrls) {
   HttpSinkConfig c;
-  ASSERT_FALSE(parse_webhook_url("http://127.0.0.1:9000/hooks", &c));
+  ASSERT_TRUE(parse_webhook_url("http://127.0.0.1:9000/hooks", &c).is_ok());
   EXPECT_EQ(c.scheme_host_port, "http://127.0.0.1:9000");
   EXPECT_EQ(c.path, "/hooks");
-  ASSERT_FALSE(parse_webhook_url("HTTPS://example.com", &c));
+  ASSERT_TRUE(parse_webhook_url("HTTPS://example.com", &c).is_ok());
   EXPECT_EQ(c.scheme_host_port, "https://example.com");
   EXPECT_EQ(c.path, "/");
-  ASSERT_FALSE(parse_webhook_url("http://[::1]:8080/a?b=c", &c));
+  ASSERT_TRUE(parse_webhook_url("http://[::1]:8080/a?b=c", &c).is_ok());
   EXPECT_EQ(c.scheme_host_port, "http://[::1]:8080");
   EXPECT_EQ(c.path, "/a?b=c");
-  EXPECT_TRUE(parse_webhook_url("example.com/hooks", &c));
-  EXPECT_TRUE(parse_webhook_url("http://h/x#frag", &c));
-  EXPECT_TRUE(parse_webhook_url("http://h:0/", &c));
+  EXPECT_FALSE(parse_webhook_url("example.com/hooks", &c).is_ok());
+  EXPECT_FALSE(parse_webhook_url("http://h/x#frag", &c).is_ok());
+  EXPECT_FALSE(parse_webhook_url("http://h:0/", &c).is_ok());
 }
 
 TEST(ConfigLimits, MemoryDefaultsTo32MiBTakesASizeAndZeroMeansNone) {

@@ -58,8 +58,8 @@ std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader) {
   const std::string prefix = reader.what().empty() ? "" : reader.what() + ": ";
   if (auto path = reader.required_string("path")) {
     config.path = *path;
-    if (auto why = path_template_problem(*path)) {
-      reader.error("path", prefix + "'path': " + *why);
+    if (const evroute::Status why = check_path_template(*path); !why.is_ok()) {
+      reader.error("path", prefix + "'path': " + why.message());
     } else if (const std::string now =
                    expand_path_template(*path, std::chrono::system_clock::now());
                now.empty()) {
@@ -92,15 +92,11 @@ std::unique_ptr<SinkSpec> parse_file_sink(ConfigReader& reader) {
       reader.error("compress", prefix + "'compress' applies to rotated files: set 'rotate' too");
     }
   }
-  if (auto f = reader.choice("fsync", {"always", "interval", "never"})) {
-    config.fsync = *f == "always"     ? FileFsync::kAlways
-                   : *f == "interval" ? FileFsync::kInterval
-                                      : FileFsync::kNever;
-  }
+  if (auto f = reader.sync_policy("fsync")) config.fsync = *f;
   if (auto i = reader.duration("fsync_interval")) {
     if (i->count() <= 0) {
       reader.error("fsync_interval", prefix + "'fsync_interval' must be more than 0");
-    } else if (config.fsync != FileFsync::kInterval) {
+    } else if (config.fsync != evroute::SyncPolicy::kInterval) {
       reader.error("fsync_interval", prefix + "'fsync_interval' applies to 'fsync: interval' only");
     }
     config.fsync_interval = *i;

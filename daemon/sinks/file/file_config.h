@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "config_reader.h"
+#include "evroute/sync_policy.h"
 #include "sinks/registry.h"
 
 namespace evrouted {
@@ -29,7 +30,6 @@ struct FileRotation {
 };
 
 enum class FileCompression { kNone, kGzip };
-enum class FileFsync { kNever, kInterval, kAlways };
 
 struct FileSinkConfig {
   explicit FileSinkConfig(std::string path = "") : path(std::move(path)) {}
@@ -37,7 +37,7 @@ struct FileSinkConfig {
   std::string path;  // may hold strftime conversions (UTC)
   std::optional<FileRotation> rotate;
   FileCompression compress = FileCompression::kNone;
-  FileFsync fsync = FileFsync::kNever;
+  evroute::SyncPolicy fsync = evroute::SyncPolicy::kNever;
   Duration fsync_interval = std::chrono::seconds(1);
 };
 

@@ -93,18 +93,21 @@ std::string expand_path_template(const std::string& path_template,
   }
 }
 
-std::optional<std::string> path_template_problem(const std::string& path_template) {
+evroute::Status check_path_template(const std::string& path_template) {
   for (std::size_t i = path_template.find('%'); i != std::string::npos;
        i = path_template.find('%', i + 2)) {
-    if (i + 1 >= path_template.size()) return "ends with a lone '%' (write %% for a '%')";
+    if (i + 1 >= path_template.size()) {
+      return evroute::Status::invalid_argument("ends with a lone '%' (write %% for a '%')");
+    }
     const char c = path_template[i + 1];
     if (kAllowedConversions.find(c) == std::string_view::npos) {
-      return std::string("'%") + c + "' is not a date or time conversion (allowed: %" +
-             std::string(kAllowedConversions.substr(0, kAllowedConversions.size() - 1)) +
-             " as in strftime(3), and %% for '%')";
+      return evroute::Status::invalid_argument(
+          std::string("'%") + c + "' is not a date or time conversion (allowed: %" +
+          std::string(kAllowedConversions.substr(0, kAllowedConversions.size() - 1)) +
+          " as in strftime(3), and %% for '%')");
     }
   }
-  return std::nullopt;
+  return evroute::Status::ok();
 }
 
 std::vector<RotatedFile> list_rotated(const std::string& path) {

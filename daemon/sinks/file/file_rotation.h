@@ -28,8 +28,8 @@ namespace evrouted {
 std::string expand_path_template(const std::string& path_template,
                                  std::chrono::system_clock::time_point t);
 // Why `path_template` is not a usable template (a conversion evroute does not allow: only the
-// date and time ones, whose values never contain '/'), or nullopt.
-std::optional<std::string> path_template_problem(const std::string& path_template);
+// date and time ones, whose values never contain '/'): OK, or kInvalidArgument saying why.
+evroute::Status check_path_template(const std::string& path_template);
 
 struct RotatedFile {
   std::uint64_t index = 0;  // N

@@ -23,7 +23,7 @@ FileSink::FileSink(FileSinkConfig config, WallClock now, std::shared_ptr<evroute
       throw std::runtime_error(s.message());
     }
   }
-  if (config_.rotate || config_.fsync == FileFsync::kInterval) {
+  if (config_.rotate || config_.fsync == evroute::SyncPolicy::kInterval) {
     if (config_.rotate) recover(current_);
     worker_ = std::thread([this] { work(); });
   }
@@ -54,7 +54,7 @@ evroute::Status FileSink::open_locked(const std::string& path) {
 }
 
 void FileSink::sync_locked() {
-  if (config_.fsync == FileFsync::kNever || !file_) return;
+  if (config_.fsync == evroute::SyncPolicy::kNever || !file_) return;
   if (evroute::Status s = file_->sync(); !s.is_ok()) {
     spdlog::error("file sink: {}", s.message());  // before a rotation or close: nothing to retry
   }
@@ -84,7 +84,7 @@ evroute::Status FileSink::rotate_locked(std::chrono::system_clock::time_point no
   }
   opened_at_ = now;
   next_index_ = index + 1;
-  if (config_.fsync != FileFsync::kNever) {
+  if (config_.fsync != evroute::SyncPolicy::kNever) {
     (void)fs_->sync_dir(std::filesystem::path(path).parent_path());
   }
   enqueue({moved.is_ok() && config_.compress == FileCompression::kGzip ? rotated : "", path});
@@ -114,7 +114,7 @@ evroute::Status FileSink::finish_append_locked(evroute::Status written, std::uin
                                                std::uint64_t reached) {
   if (written.is_ok()) {
     size_ += bytes;
-    if (config_.fsync != FileFsync::kAlways) {
+    if (config_.fsync != evroute::SyncPolicy::kAlways) {
       dirty_ = true;
       return written;
     }
@@ -229,7 +229,7 @@ void FileSink::recover(const std::string& path) {
 }
 
 void FileSink::work() {
-  const bool interval_sync = config_.fsync == FileFsync::kInterval;
+  const bool interval_sync = config_.fsync == evroute::SyncPolicy::kInterval;
   auto next_sync = std::chrono::steady_clock::now() + config_.fsync_interval;
   std::unique_lock<std::mutex> lock(work_mu_);
   for (;;) {

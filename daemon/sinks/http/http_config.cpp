@@ -28,21 +28,24 @@ std::bitset<600> HttpSinkConfig::default_retry_on() {
   return on;
 }
 
-std::optional<std::string> add_retry_on(const std::string& entry, std::bitset<600>* out) {
+evroute::Status add_retry_on(const std::string& entry, std::bitset<600>* out) {
   const std::string e = lowercase(entry);
   if (e == "4xx" || e == "5xx") {
     const int first = e[0] == '4' ? 400 : 500;
     for (int s = first; s < first + 100; ++s) out->set(s);
     if (first == 400) out->reset(410);  // 410 always disables the sink
-    return std::nullopt;
+    return evroute::Status::ok();
   }
   if (e.size() != 3 || e.find_first_not_of("0123456789") != std::string::npos || e < "400" ||
       e > "599") {
-    return "'" + entry + "' is not a status from 400 to 599 or a class (4xx, 5xx)";
+    return evroute::Status::invalid_argument(
+        "'" + entry + "' is not a status from 400 to 599 or a class (4xx, 5xx)");
   }
-  if (e == "410") return "410 Gone is never retried: it disables the sink";
+  if (e == "410") {
+    return evroute::Status::invalid_argument("410 Gone is never retried: it disables the sink");
+  }
   out->set(static_cast<std::size_t>(std::stoi(e)));
-  return std::nullopt;
+  return evroute::Status::ok();
 }
 
 namespace {
@@ -139,11 +142,11 @@ void parse_retry_on(ConfigReader& reader, const std::string& prefix, HttpSinkCon
   if (!on.IsDefined()) return;
   config->retry_on.reset();  // the list replaces the default (empty: only connection errors)
   auto add = [&](const YAML::Node& item) {
-    const auto why =
-        item.IsScalar()
-            ? add_retry_on(item.Scalar(), &config->retry_on)
-            : std::optional<std::string>("entries are statuses (e.g. 503) or classes (4xx, 5xx)");
-    if (why) reader.errors().add(item.Mark(), prefix + "retry_on: " + *why);
+    const evroute::Status why = item.IsScalar()
+                                    ? add_retry_on(item.Scalar(), &config->retry_on)
+                                    : evroute::Status::invalid_argument(
+                                          "entries are statuses (e.g. 503) or classes (4xx, 5xx)");
+    if (!why.is_ok()) reader.errors().add(item.Mark(), prefix + "retry_on: " + why.message());
   };
   if (on.IsSequence()) {
     for (const YAML::Node& item : on) add(item);
@@ -188,8 +191,8 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
   const std::size_t before = reader.errors().all().size();
   const std::string prefix = reader.what().empty() ? "" : reader.what() + ": ";
   if (auto url = reader.required_string("url")) {
-    if (auto why = parse_webhook_url(*url, &config)) {
-      reader.error("url", prefix + "invalid url '" + *url + "': " + *why);
+    if (const evroute::Status why = parse_webhook_url(*url, &config); !why.is_ok()) {
+      reader.error("url", prefix + "invalid url '" + *url + "': " + why.message());
     }
   }
   if (auto headers = reader.string_map("headers")) {
@@ -210,8 +213,8 @@ std::unique_ptr<SinkSpec> parse_http_sink(ConfigReader& reader) {
   }
   if (auto secrets = reader.string_list("secret")) {
     for (const std::string& secret : *secrets) {
-      auto key = decode_webhook_secret(secret);
-      if (!key || key->empty()) {
+      evroute::Result<std::string> key = decode_webhook_secret(secret);
+      if (!key.ok() || key->empty()) {
         reader.error("secret",
                      prefix + "'secret' must be whsec_ followed by base64 (Standard Webhooks)");
         break;

@@ -23,6 +23,7 @@
 
 #include "cloudevents.h"
 #include "config_reader.h"
+#include "evroute/status.h"
 #include "sinks/delivery.h"
 #include "sinks/registry.h"
 
@@ -52,8 +53,8 @@ struct HttpSinkConfig {
 };
 
 // One `retry_on` entry: a status from 400 to 599 ("503", except 410) or a class ("4xx", "5xx").
-// Adds it to *out, or returns why it cannot be.
-std::optional<std::string> add_retry_on(const std::string& entry, std::bitset<600>* out);
+// Adds it to *out, or returns why it cannot be (kInvalidArgument).
+evroute::Status add_retry_on(const std::string& entry, std::bitset<600>* out);
 
 // Reads the http sink's keys (above) from `reader`: the spec, or nullptr with the problems recorded
 // in `reader`.

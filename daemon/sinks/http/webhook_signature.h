@@ -11,12 +11,14 @@
 #include <string_view>
 #include <vector>
 
+#include "evroute/result.h"
+
 namespace evrouted {
 
 // The value of the webhook-signature header for one delivery attempt.
 std::string webhook_signature(const std::vector<std::string>& keys, std::string_view id,
                               std::string_view timestamp, std::string_view body);
-// "whsec_<base64>" -> the key bytes, or nullopt when it is not of that form.
-std::optional<std::string> decode_webhook_secret(std::string_view secret);
+// "whsec_<base64>" -> the key bytes, or kInvalidArgument when it is not of that form.
+evroute::Result<std::string> decode_webhook_secret(std::string_view secret);
 
 }  // namespace evrouted

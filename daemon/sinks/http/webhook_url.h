@@ -9,12 +9,14 @@
 #include <optional>
 #include <string>
 
+#include "evroute/status.h"
+
 namespace evrouted {
 
 struct HttpSinkConfig;
 
 // Splits and checks a webhook URL into out->url, out->scheme_host_port and out->path. Returns an
-// explanation on failure.
-std::optional<std::string> parse_webhook_url(const std::string& url, HttpSinkConfig* out);
+// explanation (kInvalidArgument) on failure.
+evroute::Status parse_webhook_url(const std::string& url, HttpSinkConfig* out);
 
 }  // namespace evrouted

@@ -64,12 +64,13 @@
 #include "evroute/event.h"
 #include "evroute/file_system.h"
 #include "evroute/status.h"
+#include "evroute/sync_policy.h"
 
 namespace evroute {
 
 class DiskLog {
  public:
-  enum class Sync { kAlways, kInterval, kNever };
+  using Sync = SyncPolicy;  // the one fsync policy (sync_policy.h), by its older name here
 
   struct Options {
     std::filesystem::path dir;                              // created if missing

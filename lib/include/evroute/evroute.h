@@ -15,3 +15,4 @@
 #include "evroute/retry.h"
 #include "evroute/sink.h"
 #include "evroute/status.h"
+#include "evroute/sync_policy.h"

@@ -111,4 +111,10 @@ class FileSystem {
   Status read_file(const std::filesystem::path& path, std::string* contents, bool* found);
 };
 
+// The one EINTR-safe write loop: writes all of `pieces`, in order, to `fd` with writev(2) (one
+// call where the kernel takes it whole), retrying short writes and EINTR. Returns 0, or the errno
+// of the failed call; *written (optional) gets the bytes written either way. Used by the POSIX
+// WritableFile and by the daemon's writers to descriptors (stdout).
+int write_fully(int fd, std::span<const std::string_view> pieces, std::uint64_t* written = nullptr);
+
 }  // namespace evroute

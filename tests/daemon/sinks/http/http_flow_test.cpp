@@ -28,7 +28,7 @@ evroute::Event ev(const std::string& id) { return evtest::json_ev(id, "t"); }
 
 HttpSinkConfig batching_config(const std::string& url, BatchConfig::Encoding encoding) {
   HttpSinkConfig c;
-  EXPECT_FALSE(parse_webhook_url(url, &c));
+  EXPECT_TRUE(parse_webhook_url(url, &c).is_ok());
   c.delivery.batch = BatchConfig{.encoding = encoding};
   return c;
 }
@@ -145,7 +145,7 @@ TEST(HttpConcurrency, ConcurrentWritesUseConnectionsOfTheirOwn) {
   evtest::Receiver hook;
   hook.close_gate();  // a slow endpoint: requests wait until the gate opens
   HttpSinkConfig config;
-  ASSERT_FALSE(parse_webhook_url(hook.url(), &config));
+  ASSERT_TRUE(parse_webhook_url(hook.url(), &config).is_ok());
   HttpSink sink(config);
   std::vector<std::future<evroute::Status>> writes;
   for (int i = 0; i < 3; ++i) {
@@ -163,7 +163,7 @@ TEST(HttpConcurrency, CloseInterruptsEveryWriteInFlight) {
   evtest::Receiver hook;
   hook.close_gate();
   HttpSinkConfig config;
-  ASSERT_FALSE(parse_webhook_url(hook.url(), &config));
+  ASSERT_TRUE(parse_webhook_url(hook.url(), &config).is_ok());
   config.timeout = 60s;
   HttpSink sink(config);
   std::vector<std::future<evroute::Status>> writes;

@@ -16,7 +16,7 @@ namespace evrouted {
 inline HttpSinkConfig config_for(const std::string& url,
                                  Duration timeout = std::chrono::seconds(5)) {
   HttpSinkConfig c;
-  EXPECT_FALSE(parse_webhook_url(url, &c));
+  EXPECT_TRUE(parse_webhook_url(url, &c).is_ok());
   c.timeout = timeout;
   return c;
 }

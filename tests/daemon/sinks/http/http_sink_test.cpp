@@ -455,12 +455,12 @@ TEST(HttpSink, AnUnloadableCaFileFailsTheBuild) {
 // Standard Webhooks: the published test vector (from the spec's reference implementations).
 TEST(WebhookSignature, ReproducesThePublishedTestVector) {
   auto key = decode_webhook_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-  ASSERT_TRUE(key);
+  ASSERT_TRUE(key.ok());
   EXPECT_EQ(webhook_signature({*key}, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
                               R"({"test": 2432232314})"),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-  EXPECT_FALSE(decode_webhook_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));  // no whsec_
-  EXPECT_FALSE(decode_webhook_secret("whsec_not*base64"));
+  EXPECT_FALSE(decode_webhook_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok());  // no whsec_
+  EXPECT_FALSE(decode_webhook_secret("whsec_not*base64").ok());
 }
 
 // A verifier written from the spec, sharing no code with evroute's signer: its own base64 and
@@ -551,15 +551,15 @@ TEST(HttpSink, RetryingDeliversOnTheThirdAttemptWithTheSameId) {
 TEST(HttpSink, RetryOnChoosesWhichStatusesAreRetried) {
   auto config = config_for("http://127.0.0.1:9/");
   config.retry_on.reset();
-  EXPECT_FALSE(add_retry_on("503", &config.retry_on));
-  EXPECT_FALSE(add_retry_on("4XX", &config.retry_on));
+  EXPECT_TRUE(add_retry_on("503", &config.retry_on).is_ok());
+  EXPECT_TRUE(add_retry_on("4XX", &config.retry_on).is_ok());
   for (int status : {503, 400, 404, 429, 499}) EXPECT_TRUE(config.retry_on.test(status)) << status;
   for (int status : {500, 502, 410, 200, 302}) EXPECT_FALSE(config.retry_on.test(status)) << status;
-  EXPECT_EQ(add_retry_on("2xx", &config.retry_on),
+  EXPECT_EQ(add_retry_on("2xx", &config.retry_on).message(),
             "'2xx' is not a status from 400 to 599 or a class (4xx, 5xx)");
-  EXPECT_EQ(add_retry_on("302", &config.retry_on),
+  EXPECT_EQ(add_retry_on("302", &config.retry_on).message(),
             "'302' is not a status from 400 to 599 or a class (4xx, 5xx)");
-  EXPECT_EQ(add_retry_on("410", &config.retry_on),
+  EXPECT_EQ(add_retry_on("410", &config.retry_on).message(),
             "410 Gone is never retried: it disables the sink");
 
   std::atomic<int> status{500};
