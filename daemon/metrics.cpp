@@ -1,12 +1,7 @@
 #include "metrics.h"
 
-#include <prometheus/text_serializer.h>
+#include <fmt/format.h>
 
-#include <limits>
-#include <string>
-#include <utility>
-
-#include "metric_families.h"
 #include "router.h"
 
 namespace evrouted {
@@ -54,62 +49,171 @@ void HttpMetrics::observe(Endpoint endpoint, int status, std::chrono::nanosecond
   p.sum_ns.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
 }
 
-std::vector<prometheus::MetricFamily> HttpMetrics::Collect() const {
-  using prometheus::MetricType;
+void HttpMetrics::render(std::string& out) const {
   auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  auto requests =
-      metric_family("evroute_http_requests_total",
-                    "HTTP requests answered, by endpoint and status.", MetricType::Counter);
+  out += "# HELP evroute_http_requests_total HTTP requests answered, by endpoint and status.\n";
+  out += "# TYPE evroute_http_requests_total counter\n";
   for (std::size_t e = 0; e < endpoints_.size(); ++e) {
-    const std::string label(endpoint_label(static_cast<Endpoint>(e)));
+    const auto label = endpoint_label(static_cast<Endpoint>(e));
     for (std::size_t s = 0; s < endpoints_[e].by_status.size(); ++s) {
       if (auto n = load(endpoints_[e].by_status[s]); n > 0) {
-        add_sample(requests, static_cast<double>(n),
-                   {{"endpoint", label}, {"code", std::to_string(s)}});
+        out += fmt::format("evroute_http_requests_total{{endpoint=\"{}\",code=\"{}\"}} {}\n", label,
+                           s, n);
       }
     }
   }
-  auto blocking = metric_family(
-      "evroute_http_requests_blocking_total",
-      "Requests that had to wait (a full block queue, a disk queue, dead letters), answered from "
-      "the pool, not an event loop.",
-      MetricType::Counter);
-  add_sample(blocking, static_cast<double>(load(blocking_)));
-  auto duration = metric_family("evroute_http_request_duration_seconds",
-                                "Time to handle a request, by endpoint.", MetricType::Histogram);
+  out +=
+      "# HELP evroute_http_requests_blocking_total Requests that had to wait (a full block "
+      "queue, a disk queue, dead letters), answered from the pool, not an event loop.\n";
+  out += "# TYPE evroute_http_requests_blocking_total counter\n";
+  out += fmt::format("evroute_http_requests_blocking_total {}\n", load(blocking_));
+  out += "# HELP evroute_http_request_duration_seconds Time to handle a request, by endpoint.\n";
+  out += "# TYPE evroute_http_request_duration_seconds histogram\n";
   for (std::size_t e = 0; e < endpoints_.size(); ++e) {
     const PerEndpoint& p = endpoints_[e];
-    prometheus::ClientMetric& m = duration.metric.emplace_back();
-    m.label = {{"endpoint", std::string(endpoint_label(static_cast<Endpoint>(e)))}};
+    const auto label = endpoint_label(static_cast<Endpoint>(e));
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
       cumulative += load(p.buckets[i]);
-      m.histogram.bucket.push_back({.cumulative_count = cumulative, .upper_bound = kBuckets[i]});
+      out += fmt::format(
+          "evroute_http_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{}\"}} {}\n", label,
+          kBuckets[i], cumulative);
     }
-    // count is read after the buckets: with requests observed meanwhile, +Inf stays >= every
-    // bucket (observe() adds to a bucket before the count).
-    const std::uint64_t count = load(p.count);
-    m.histogram.bucket.push_back(
-        {.cumulative_count = count, .upper_bound = std::numeric_limits<double>::infinity()});
-    m.histogram.sample_count = count;
-    m.histogram.sample_sum = static_cast<double>(load(p.sum_ns)) / 1e9;
+    const auto count = load(p.count);
+    out += fmt::format(
+        "evroute_http_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {}\n", label,
+        count);
+    out += fmt::format("evroute_http_request_duration_seconds_sum{{endpoint=\"{}\"}} {:.9f}\n",
+                       label, static_cast<double>(load(p.sum_ns)) / 1e9);
+    out += fmt::format("evroute_http_request_duration_seconds_count{{endpoint=\"{}\"}} {}\n", label,
+                       count);
   }
-  std::vector<prometheus::MetricFamily> out;
-  out.push_back(std::move(requests));
-  out.push_back(std::move(blocking));
-  out.push_back(std::move(duration));
+}
+
+namespace {
+
+// Sink names come from YAML keys: escape them for a label value.
+std::string label_value(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
   return out;
 }
 
+// The samples of family `name` for one sink.
+void render_sink(std::string& out, std::string_view name, const SinkSnapshot& s) {
+  const std::string sink = label_value(s.name);
+  const auto& q = s.queue;
+  if (name == "evroute_sink_events_dropped_total") {
+    out +=
+        fmt::format("{}{{sink=\"{}\",reason=\"drop_newest\"}} {}\n", name, sink, q.dropped_newest);
+    out +=
+        fmt::format("{}{{sink=\"{}\",reason=\"drop_oldest\"}} {}\n", name, sink, q.dropped_oldest);
+    out += fmt::format("{}{{sink=\"{}\",reason=\"shutdown\"}} {}\n", name, sink,
+                       q.undelivered_at_close);
+    return;
+  }
+  if (name == "evroute_sink_disk_ok") {
+    if (s.storage_ok)
+      out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, *s.storage_ok ? 1 : 0);
+    return;
+  }
+  if (name == "evroute_sink_disk_errors_total") {
+    if (s.storage_ok) {
+      out += fmt::format("{}{{sink=\"{}\",file=\"queue\"}} {}\n", name, sink, q.disk_errors);
+    }
+    out += fmt::format("{}{{sink=\"{}\",file=\"dead_letters\"}} {}\n", name, sink,
+                       s.dead_letter_errors);
+    return;
+  }
+  if (name == "evroute_sink_throttled_seconds_total") {
+    if (s.throttled) {
+      out += fmt::format("{}{{sink=\"{}\"}} {:.6f}\n", name, sink,
+                         std::chrono::duration<double>(*s.throttled).count());
+    }
+    return;
+  }
+  std::uint64_t v = 0;
+  if (name == "evroute_sink_events_in_total") v = s.events_in;
+  if (name == "evroute_sink_events_delivered_total") v = s.retry.delivered;
+  if (name == "evroute_sink_events_failed_total") v = s.retry.gave_up;
+  if (name == "evroute_sink_events_retried_total") v = s.retry.retries;
+  if (name == "evroute_sink_queue_depth") v = q.pending;
+  if (name == "evroute_sink_queue_high_water") v = q.high_water;
+  if (name == "evroute_sink_queue_capacity") v = s.queue_capacity;
+  if (name == "evroute_sink_up") v = s.state == SinkSnapshot::State::kOpen ? 1 : 0;
+  if (name == "evroute_sink_queue_disk_bytes") v = q.disk_bytes;
+  if (name == "evroute_sink_dead_letters_total") v = s.dead_lettered;
+  out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, v);
+}
+
+}  // namespace
+
 std::string render_prometheus(const Router& router, const HttpMetrics& http) {
-  auto build_info =
-      metric_family("evroute_build_info", "evrouted's version.", prometheus::MetricType::Gauge);
-  add_sample(build_info, 1, {{"version", EVROUTE_VERSION}});
-  std::vector<prometheus::MetricFamily> families;
-  families.push_back(std::move(build_info));
-  merge_families(families, router.Collect());  // a reload may swap the topology meanwhile
-  merge_families(families, http.Collect());
-  return prometheus::TextSerializer().Serialize(families);
+  std::string out;
+  out.reserve(16 * 1024);
+  out += "# HELP evroute_build_info evrouted's version.\n# TYPE evroute_build_info gauge\n";
+  out += fmt::format("evroute_build_info{{version=\"{}\"}} 1\n", EVROUTE_VERSION);
+  out += "# HELP evroute_events_accepted_total Events acknowledged with 202.\n";
+  out += "# TYPE evroute_events_accepted_total counter\n";
+  out += fmt::format("evroute_events_accepted_total {}\n", router.events_accepted());
+  const evroute::MemoryBudget& memory = router.memory();
+  out += "# HELP evroute_memory_queued_bytes Bytes of queued events (each allocation once).\n";
+  out += "# TYPE evroute_memory_queued_bytes gauge\n";
+  out += fmt::format("evroute_memory_queued_bytes {}\n", memory.in_use());
+  out += "# HELP evroute_memory_limit_bytes limits.memory (0: no limit).\n";
+  out += "# TYPE evroute_memory_limit_bytes gauge\n";
+  out += fmt::format("evroute_memory_limit_bytes {}\n", memory.limit());
+  out +=
+      "# HELP evroute_memory_rejected_requests_total Requests refused by limits.memory (503; 413 "
+      "when larger than the whole limit).\n";
+  out += "# TYPE evroute_memory_rejected_requests_total counter\n";
+  out += fmt::format("evroute_memory_rejected_requests_total {}\n", memory.rejections());
+
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+  };
+  const Family families[] = {
+      {"evroute_sink_events_in_total", "counter", "Events routed to the sink (after its filter)."},
+      {"evroute_sink_events_delivered_total", "counter", "Events the sink delivered."},
+      {"evroute_sink_events_failed_total", "counter",
+       "Events the sink gave up on (retries exhausted or not retryable)."},
+      {"evroute_sink_events_dropped_total", "counter",
+       "Events dropped by the queue policy or left undelivered at shutdown, by reason."},
+      {"evroute_sink_events_retried_total", "counter", "Delivery attempts after the first."},
+      {"evroute_sink_queue_depth", "gauge", "Events waiting or in flight in the sink's queue."},
+      {"evroute_sink_queue_high_water", "gauge", "Largest queue depth seen."},
+      {"evroute_sink_queue_capacity", "gauge", "The queue's capacity (0: unbounded)."},
+      {"evroute_sink_up", "gauge",
+       "1 while the sink is open; 0 once closed, or while disabled by its destination (410 Gone)."},
+      {"evroute_sink_dead_letters_total", "counter",
+       "Events given up on and written to the sink's dead-letter log."},
+      {"evroute_sink_queue_disk_bytes", "gauge",
+       "Bytes of a disk queue's log on disk (0: memory queue)."},
+      {"evroute_sink_disk_ok", "gauge",
+       "1 while the sink's disk queue can store events; 0 after a failed write or sync, until one "
+       "succeeds (disk queues only)."},
+      {"evroute_sink_disk_errors_total", "counter",
+       "Failed disk writes and syncs, by file: the disk queue (its log and cursor) and the "
+       "dead-letter log."},
+      {"evroute_sink_throttled_seconds_total", "counter",
+       "Time deliveries waited for the sink's rate_limit (summed over concurrent requests)."},
+  };
+  const std::vector<SinkSnapshot> sinks = router.snapshot();  // a reload may swap meanwhile
+  for (const Family& f : families) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
+    for (const SinkSnapshot& s : sinks) render_sink(out, f.name, s);
+  }
+  http.render(out);
+  return out;
 }
 
 }  // namespace evrouted

@@ -1,19 +1,9 @@
-// Metrics: HTTP request counters and latency histograms, and the /metrics page (GET /metrics).
+// Metrics: HTTP request counters and latency histograms, and the Prometheus text rendering of them
+// together with every sink's counters (GET /metrics).
 //
-// Each component that shows on /metrics is a prometheus::Collectable that builds its families at
-// scrape time from its own counters (metric_families.h): HttpMetrics here (evroute_http_*), the
-// Router (admission totals, memory gauges, and through it each sink's Pipeline, which adds its
-// leaf's families, e.g. the http sink's responses). render_prometheus() puts them together and
-// writes them with prometheus-cpp's TextSerializer (prometheus-cpp core only: the page is served
-// by evrouted's own HTTP server). Nothing of prometheus-cpp runs per request or per event.
-//
-// Thread-safety: observe(), Collect() and render_prometheus() are safe from any thread; the
-// counters are relaxed atomics, so a scrape sees each counter's recent value (not one consistent
-// snapshot).
+// Thread-safety: observe() and render_prometheus() are safe from any thread; the counters are
+// relaxed atomics, so a scrape sees each counter's recent value (not one consistent snapshot).
 #pragma once
-
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
 
 #include <array>
 #include <atomic>
@@ -21,7 +11,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace evrouted {
 
@@ -31,7 +20,7 @@ enum class Endpoint { kEvents, kHealthz, kReadyz, kMetrics, kSinks, kOther, kCou
 std::string_view endpoint_label(Endpoint e);
 Endpoint endpoint_of(std::string_view method, std::string_view path);
 
-class HttpMetrics final : public prometheus::Collectable {
+class HttpMetrics {
  public:
   static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                       0.05,   0.1,   0.25,   0.5,   1.0,  5.0};
@@ -39,9 +28,7 @@ class HttpMetrics final : public prometheus::Collectable {
   // A request that had to wait (a full `block` queue, a disk queue, dead letters) and was
   // answered from the HTTP server's pool rather than its event loop.
   void count_blocking() { blocking_.fetch_add(1, std::memory_order_relaxed); }
-  // evroute_http_requests_total, evroute_http_requests_blocking_total and
-  // evroute_http_request_duration_seconds.
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  void render(std::string& out) const;
 
  private:
   struct PerEndpoint {
@@ -54,7 +41,7 @@ class HttpMetrics final : public prometheus::Collectable {
   std::atomic<std::uint64_t> blocking_{0};
 };
 
-// The whole /metrics page: evroute_build_info, the Router's families, then HttpMetrics'.
+// The whole /metrics page.
 std::string render_prometheus(const Router& router, const HttpMetrics& http);
 
 }  // namespace evrouted

@@ -10,9 +10,7 @@
 // DropLog (queues/drop_log.h). The queue is built by its kind (queues/queue_kind.h): the pipeline
 // never looks at which one it is.
 //
-// Readers get a SinkSnapshot: plain values, copied, nothing to reach into. /metrics gets the
-// sink's families from Collect() (pipeline_metrics.cpp): the evroute_sink_* families built from a
-// snapshot, then the leaf's own (Leaf::metrics), every sample labelled sink="NAME" first.
+// Readers get a SinkSnapshot: plain values, copied, nothing to reach into.
 //
 // Lifetime: built by Pipeline::build, published in a Topology (topology.h), closed once by
 // close_until() (shutdown, or a reload retiring it, or a reload handing its queue over to the
@@ -30,9 +28,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
 
 #include "config.h"
 #include "dead_letters.h"
@@ -65,7 +60,7 @@ struct SinkSnapshot {
   std::optional<std::chrono::nanoseconds> throttled;  // with a rate_limit: time spent waiting
 };
 
-class Pipeline final : public prometheus::Collectable {
+class Pipeline {
  public:
   // Builds the sink's leaf, retry policy and rate limit, and its queue unless `open_queue` is false
   // (a reload opens it later, with take_queue_from(), once the old queue has let go of its
@@ -74,7 +69,7 @@ class Pipeline final : public prometheus::Collectable {
   static evroute::Result<std::shared_ptr<Pipeline>> build(
       const SinkConfig& config, const std::string& data_dir,
       std::shared_ptr<DeadLetters> dead_letters = nullptr, bool open_queue = true);
-  ~Pipeline() override;
+  ~Pipeline();
 
   const std::string& name() const { return config_.name; }
   const SinkConfig& config() const { return config_; }
@@ -119,9 +114,6 @@ class Pipeline final : public prometheus::Collectable {
   std::vector<evroute::Event> requeue(std::vector<evroute::Event> events);
 
   SinkSnapshot snapshot() const;
-  // Every evroute_sink_* family, each with this sink's samples (none where the sink has no such
-  // thing, e.g. evroute_sink_disk_ok of a memory queue), in one fixed order, then the leaf's.
-  std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   explicit Pipeline(const SinkConfig& config);

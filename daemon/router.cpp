@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "metric_families.h"
 #include "queues/queue_kind.h"
 
 namespace evrouted {
@@ -49,27 +48,6 @@ std::vector<SinkSnapshot> Router::snapshot() const {
   std::vector<SinkSnapshot> out;
   out.reserve(t->pipelines.size());
   for (const auto& p : t->pipelines) out.push_back(p->snapshot());
-  return out;
-}
-
-std::vector<prometheus::MetricFamily> Router::Collect() const {
-  using prometheus::MetricType;
-  const evroute::MemoryBudget& budget = memory();
-  std::vector<prometheus::MetricFamily> out;
-  auto one = [&out](const char* name, MetricType type, const char* help, std::uint64_t value) {
-    out.push_back(metric_family(name, help, type));
-    add_sample(out.back(), static_cast<double>(value));
-  };
-  one("evroute_events_accepted_total", MetricType::Counter, "Events acknowledged with 202.",
-      events_accepted());
-  one("evroute_memory_queued_bytes", MetricType::Gauge,
-      "Bytes of queued events (each allocation once).", budget.in_use());
-  one("evroute_memory_limit_bytes", MetricType::Gauge, "limits.memory (0: no limit).",
-      budget.limit());
-  one("evroute_memory_rejected_requests_total", MetricType::Counter,
-      "Requests refused by limits.memory (503; 413 when larger than the whole limit).",
-      budget.rejections());
-  for (const auto& p : topology()->pipelines) merge_families(out, p->Collect());
   return out;
 }
 

@@ -19,10 +19,7 @@
 // disabled by its destination (410 Gone: its leaf holds its events, see Disableable) cannot drain,
 // so its queue is closed first, at once: its events are left without using up the others' time.
 //
-// On /metrics (Collect): the admission totals and memory gauges, then every pipeline's families
-// (pipeline.h), the sinks' samples in configuration order.
-//
-// Thread-safety: submit(), replay(), enable(), snapshots, stats and Collect() from any thread;
+// Thread-safety: submit(), replay(), enable(), snapshots and stats are safe from any thread;
 // shutdown(), reopen(), enable_disabled() and the reload primitives from one thread at a time
 // (evrouted's main thread).
 #pragma once
@@ -41,9 +38,6 @@
 #include <thread>
 #include <vector>
 
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
-
 #include "admission.h"
 #include "config.h"
 #include "evroute/result.h"
@@ -52,7 +46,7 @@
 
 namespace evrouted {
 
-class Router final : public prometheus::Collectable {
+class Router {
  public:
   struct ShutdownReport {
     std::uint64_t undelivered = 0;   // in memory queues at the deadline: lost, counted, logged
@@ -70,7 +64,7 @@ class Router final : public prometheus::Collectable {
   // cannot start; pipelines already built are closed first.
   static evroute::Result<std::unique_ptr<Router>> start(const Config& config,
                                                         std::string* failed_sink = nullptr);
-  ~Router() override;
+  ~Router();
 
   // `parsed_with`: the attribute_fields() snapshot the events were parsed with; when a reload has
   // replaced it since, nothing is admitted and the outcome is kReparse. Null: not checked.
@@ -114,7 +108,6 @@ class Router final : public prometheus::Collectable {
   std::shared_ptr<const std::vector<std::string>> attribute_fields() const;
   std::uint64_t events_accepted() const { return admission_.events_accepted(); }
   const evroute::MemoryBudget& memory() const { return admission_.memory(); }
-  std::vector<prometheus::MetricFamily> Collect() const override;
 
   // Reload primitives (reloader.h).
   const std::string& data_dir() const { return data_dir_; }

@@ -37,10 +37,6 @@
 #include "evroute/sink.h"
 #include "sinks/delivery.h"
 
-namespace prometheus {
-class Collectable;
-}
-
 namespace evrouted {
 
 class Reopenable;
@@ -53,9 +49,6 @@ struct Leaf {
   Reopenable* reopenable = nullptr;
   Disableable* disableable = nullptr;
   evroute::BatchSink* batch = nullptr;  // takes write_batch(): the queue may hand it batches
-  // Families of its own for /metrics, built from its counters at scrape time; the pipeline puts
-  // sink="NAME" first in each sample's labels (pipeline.h: Collect).
-  const prometheus::Collectable* metrics = nullptr;
 };
 
 class SinkSpec {
@@ -115,7 +108,6 @@ struct SinkType {
     bool reopenable = false;   // Leaf::reopenable: reopened on SIGUSR1 / SIGHUP
     bool disableable = false;  // Leaf::disableable: its destination can switch it off
     bool batching = false;     // Leaf::batch: takes batches of events in one write
-    bool metrics = false;      // Leaf::metrics: families of its own on /metrics
   } capabilities{};
   // The retry policy's default for `jitter` (an explicit `retry.jitter` overrides it): full
   // jitter spreads many senders' retries against one destination (see RetryConfig).

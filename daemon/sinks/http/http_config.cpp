@@ -55,7 +55,7 @@ class HttpSpec final : public SinkSpec {
   explicit HttpSpec(HttpSinkConfig config) : config_(std::move(config)) {}
   Leaf build() const override {
     auto sink = std::make_shared<HttpSink>(config_);
-    return {.sink = sink, .disableable = sink.get(), .batch = sink.get(), .metrics = sink.get()};
+    return {.sink = sink, .disableable = sink.get(), .batch = sink.get()};
   }
   std::string describe() const override { return "http POST " + config_.url; }
   std::string preview(const evroute::Event& event,
@@ -238,7 +238,7 @@ const SinkType& http_sink_type() {
       .name = "http",
       .summary = "HTTP webhooks (signed, batched, CloudEvents; 410 Gone disables)",
       .parse = &parse_http_sink,
-      .capabilities = {.disableable = true, .batching = true, .metrics = true},
+      .capabilities = {.disableable = true, .batching = true},
       .full_jitter_by_default = true};
   return kType;
 }

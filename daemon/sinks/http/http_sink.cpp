@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "metric_families.h"
 #include "sinks/http/retry_after.h"
 #include "sinks/http/tls_files.h"
 #include "sinks/http/webhook_client.h"
@@ -138,28 +137,6 @@ HttpSink::Stats HttpSink::stats() const {
   std::lock_guard<std::mutex> lock(error_mu_);
   s.last_error = last_error_;
   return s;
-}
-
-std::vector<prometheus::MetricFamily> HttpSink::Collect() const {
-  auto load = [](const std::atomic<std::uint64_t>& a) {
-    return static_cast<double>(a.load(std::memory_order_relaxed));
-  };
-  auto responses =
-      metric_family("evroute_sink_http_responses_total",
-                    "Answers the webhook sent, by status class (per attempt, retries included).",
-                    prometheus::MetricType::Counter);
-  add_sample(responses, load(r2xx_), {{"code", "2xx"}});
-  add_sample(responses, load(r3xx_), {{"code", "3xx"}});
-  add_sample(responses, load(r4xx_), {{"code", "4xx"}});
-  add_sample(responses, load(r5xx_), {{"code", "5xx"}});
-  auto errors = metric_family("evroute_sink_http_transport_errors_total",
-                              "Attempts that got no HTTP answer (refused, reset, timeout).",
-                              prometheus::MetricType::Counter);
-  add_sample(errors, load(errors_));
-  std::vector<prometheus::MetricFamily> out;
-  out.push_back(std::move(responses));
-  out.push_back(std::move(errors));
-  return out;
 }
 
 }  // namespace evrouted

@@ -35,11 +35,8 @@
 // close() makes the requests in flight return promptly, connecting or not (it posts an abort onto
 // each busy connection's io_context), and returns once no write is in flight.
 // SIGPIPE needs no handling: sockets send with MSG_NOSIGNAL.
-// On /metrics (Collect, at scrape time from the counters stats() reads):
-// evroute_sink_http_responses_total{code="2xx"|"3xx"|"4xx"|"5xx"} and
-// evroute_sink_http_transport_errors_total, per attempt (the pipeline adds the sink label).
-// Thread-safety: write(), write_batch(), close(), stats(), state(), enable() and Collect() from any
-// thread; concurrent writes use separate connections.
+// Thread-safety: write(), write_batch(), close(), stats(), state() and enable() from any thread;
+// concurrent writes use separate connections.
 #pragma once
 
 #include <atomic>
@@ -50,9 +47,6 @@
 #include <span>
 #include <string>
 
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
-
 #include "evroute/batch_sink.h"
 #include "sinks/http/disable_switch.h"
 #include "sinks/http/http_config.h"
@@ -62,9 +56,7 @@
 
 namespace evrouted {
 
-class HttpSink final : public evroute::BatchSink,
-                       public Disableable,
-                       public prometheus::Collectable {
+class HttpSink final : public evroute::BatchSink, public Disableable {
  public:
   struct Stats {
     std::uint64_t requests = 0;
@@ -87,8 +79,6 @@ class HttpSink final : public evroute::BatchSink,
   State state() const override;
   bool enable() override;
   void on_disabled(std::function<void(const State&)> callback) override;
-
-  std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   // Sends what `build` makes (called once per attempt, with the attempt's time), holding it while
