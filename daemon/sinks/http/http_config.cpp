@@ -9,17 +9,9 @@
 #include "sinks/http/webhook_request.h"
 #include "sinks/http/webhook_signature.h"
 #include "sinks/http/webhook_url.h"
+#include "text.h"
 
 namespace evrouted {
-
-namespace {
-
-std::string lowercase(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
 
 std::bitset<600> HttpSinkConfig::default_retry_on() {
   std::bitset<600> on;
@@ -29,7 +21,7 @@ std::bitset<600> HttpSinkConfig::default_retry_on() {
 }
 
 evroute::Status add_retry_on(const std::string& entry, std::bitset<600>* out) {
-  const std::string e = lowercase(entry);
+  const std::string e = ascii_lower(entry);
   if (e == "4xx" || e == "5xx") {
     const int first = e[0] == '4' ? 400 : 500;
     for (int s = first; s < first + 100; ++s) out->set(s);

@@ -3,17 +3,9 @@
 #include <cctype>
 
 #include "sinks/http/http_config.h"
+#include "text.h"
 
 namespace evrouted {
-
-namespace {
-
-std::string lowercase(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
 
 evroute::Status parse_webhook_url(const std::string& url, HttpSinkConfig* out) {
   const std::size_t npos = std::string::npos;
@@ -21,7 +13,7 @@ evroute::Status parse_webhook_url(const std::string& url, HttpSinkConfig* out) {
   if (colon == npos || colon == 0 || url.find_first_of("/?#") < colon) {
     return evroute::Status::invalid_argument("not a URL of the form http(s)://host[:port]/path");
   }
-  const std::string scheme = lowercase(url.substr(0, colon));
+  const std::string scheme = ascii_lower(url.substr(0, colon));
   if (scheme != "http" && scheme != "https") {
     return evroute::Status::invalid_argument("scheme must be http or https, not '" + scheme + "'");
   }
