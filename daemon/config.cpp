@@ -10,6 +10,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "config_nats.h"
 #include "config_server.h"
 #include "json_parse.h"
 
@@ -24,13 +25,32 @@ void read_limits(ConfigReader& r, LimitsConfig& limits) {
 
 void read_queue(ConfigReader& r, QueueConfig& q) {
   if (!r.valid()) return;
-  if (auto v = r.choice("type", {"memory", "disk"})) {
-    q.type = *v == "disk" ? QueueConfig::Type::kDisk : QueueConfig::Type::kMemory;
+  if (auto v = r.choice("type", {"memory", "disk", "jetstream"})) {
+    q.type = *v == "disk"        ? QueueConfig::Type::kDisk
+             : *v == "jetstream" ? QueueConfig::Type::kJetStream
+                                 : QueueConfig::Type::kMemory;
   }
   const bool disk = q.type == QueueConfig::Type::kDisk;
+  const bool jetstream = q.type == QueueConfig::Type::kJetStream;
   for (const char* key : {"max_bytes", "fsync", "fsync_interval"}) {
     if (!disk && r.has(key)) {
-      r.error(key, r.what() + ": '" + key + "' applies to disk queues only (type: disk)");
+      r.error(key, r.what() + ": '" + key + "' applies to disk queues only (type: disk)" +
+                       (jetstream && std::string_view(key) == "max_bytes"
+                            ? "; a jetstream queue is bounded by nats.max_bytes"
+                            : ""));
+    }
+  }
+  if (!jetstream && r.has("ack_wait")) {
+    r.error("ack_wait",
+            r.what() + ": 'ack_wait' applies to jetstream queues only (type: jetstream)");
+  }
+  if (jetstream) {
+    for (const char* key : {"capacity", "when_full", "block_timeout"}) {
+      if (r.has(key)) {
+        r.error(key, r.what() + ": '" + key +
+                         "' does not apply to a jetstream queue: it is bounded by nats.max_bytes, "
+                         "and a POST that does not fit gets 503");
+      }
     }
   }
   if (disk && r.has("capacity")) {
@@ -50,6 +70,13 @@ void read_queue(ConfigReader& r, QueueConfig& q) {
       r.error("fsync_interval", r.what() + ": 'fsync_interval' must be more than 0");
     } else {
       q.fsync_interval = *v;
+    }
+  }
+  if (auto v = r.duration("ack_wait")) {
+    if (*v < std::chrono::seconds(1) || *v > std::chrono::hours(12)) {
+      r.error("ack_wait", r.what() + ": 'ack_wait' must be from 1s to 12h");
+    } else {
+      q.ack_wait = *v;
     }
   }
   if (auto v = r.unsigned_integer("capacity", 0, 100000000)) q.capacity = *v;
@@ -222,6 +249,12 @@ std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& val
                   "' is not supported with a disk queue (queue.type: disk) yet");
     }
   }
+  if (sink.spec && sink.queue.type == QueueConfig::Type::kJetStream &&
+      sink.spec->delivery().batch) {
+    r.error("batch", "sink '" + sink.name +
+                         "': 'batch' is not supported with a jetstream queue (queue.type: "
+                         "jetstream) yet");
+  }
   if (errors.all().size() != before || !sink.spec) return std::nullopt;
   return sink;
 }
@@ -244,6 +277,12 @@ LoadResult load(const YAML::Node& root, ConfigErrors& errors, const std::string&
         }
       }
       if (auto limits = r.map("limits")) read_limits(*limits, config.limits);
+      if (YAML::Node n = r.node("nats"); n.IsDefined()) {
+        ConfigReader nr(n, errors, "nats");
+        config.nats.emplace();
+        read_nats(nr, *config.nats);
+        config.nats->fingerprint = canonical(n);
+      }
       YAML::Node sinks = r.node("sinks");
       if (!sinks.IsDefined() || sinks.IsNull()) {
         r.error_here("no sinks: add a 'sinks' mapping with at least one sink");
@@ -261,7 +300,18 @@ LoadResult load(const YAML::Node& root, ConfigErrors& errors, const std::string&
       r.finish();
     }
   }
-  for (SinkConfig& sc : config.sinks) sc.fingerprint += " data_dir:" + config.data_dir;
+  for (SinkConfig& sc : config.sinks) {
+    sc.fingerprint += " data_dir:" + config.data_dir;
+    const bool jetstream = sc.queue.type == QueueConfig::Type::kJetStream;
+    const SinkType* type = find_sink_type(sc.type);
+    if ((jetstream || (type && type->needs_nats)) && !config.nats) {
+      errors.add(sc.line, sc.column,
+                 "sink '" + sc.name +
+                     "': " + (jetstream ? std::string("a jetstream queue") : "type " + sc.type) +
+                     " needs a top-level 'nats' section naming the servers, e.g. nats: { servers: "
+                     "[\"nats://127.0.0.1:4222\"] }");
+    }
+  }
 
   LoadResult result;
   result.errors = errors.all();

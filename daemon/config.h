@@ -52,7 +52,7 @@ struct LimitsConfig {
 };
 
 struct QueueConfig {
-  enum class Type { kMemory, kDisk };
+  enum class Type { kMemory, kDisk, kJetStream };
   Type type = Type::kMemory;
   std::size_t capacity = 10000;  // memory queues
   evroute::OverflowPolicy when_full = evroute::OverflowPolicy::kBlock;
@@ -61,6 +61,9 @@ struct QueueConfig {
   std::uint64_t max_bytes = std::uint64_t{1} << 30;
   evroute::SyncPolicy fsync = evroute::SyncPolicy::kAlways;
   Duration fsync_interval = std::chrono::seconds(1);
+  // JetStream queues (type: jetstream), stored in the `nats:` stream: how long a replica may hold
+  // an event unacknowledged before the stream gives it to another (extended while it delivers).
+  Duration ack_wait = std::chrono::seconds(30);
 };
 
 struct BreakerConfig {
@@ -108,9 +111,28 @@ struct SinkConfig {
   std::string fingerprint;
 };
 
+// `nats:` — the NATS servers behind jetstream queues and nats sinks (daemon/nats/link.h).
+struct NatsConfig {
+  std::vector<std::string> servers;  // nats://host:port, tried in turn
+  std::string stream = "EVROUTE";    // created when missing (and <stream>_DEAD for dead letters)
+  std::uint32_t replicas = 1;        // the streams' replicas when evrouted creates them
+  std::uint64_t max_bytes = std::uint64_t{1} << 30;  // each stream's limit: full -> POST gets 503
+  // `auth:` — at most one of token, user+password, creds_file.
+  std::string token, user, password, creds_file;
+  // `tls:` — as for http sinks: a CA to verify the servers with, and a client certificate.
+  std::string ca_file, client_cert, client_key;
+  bool tls = false;  // a `tls:` mapping was given (TLS required)
+  // How long a POST waits for JetStream to acknowledge storing its events (then 503).
+  Duration publish_timeout = std::chrono::seconds(5);
+  int line = 0;  // where `nats:` is (1-based)
+  int column = 0;
+  std::string fingerprint;  // canonical text: two loads compare equal iff the settings are equal
+};
+
 struct Config {
   std::string path;  // the file it came from
   ServerConfig server;
+  std::optional<NatsConfig> nats;
   Duration shutdown_timeout = std::chrono::seconds(10);
   std::string data_dir = "./data";  // disk queues live here (relative: to the working directory)
   LimitsConfig limits;

@@ -16,8 +16,8 @@ using Json = nlohmann::ordered_json;
 
 }  // namespace
 
-evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Status& last,
-                                 std::uint32_t attempts) {
+std::string dead_letter_entry(const evroute::Event& event, const evroute::Status& last,
+                              std::uint32_t attempts) {
   Json attributes = Json::object();
   for (std::size_t i = 0; i < event.attribute_count(); ++i) {
     const auto a = event.attribute_at(i);
@@ -47,7 +47,38 @@ evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Sta
     line += event.payload();
     line += "}";
   }
-  line += "\n";
+  return line;
+}
+
+std::optional<evroute::Event> event_of_entry(const Json& entry) {
+  if (!entry.is_object() || !entry.contains("id") || !entry["id"].is_string()) return std::nullopt;
+  std::vector<std::string> keys, values;
+  const Json stored = entry.value("attributes", Json::object());  // named: items() refers into it
+  if (stored.is_object()) {
+    for (const auto& [k, v] : stored.items()) {
+      keys.push_back(k);
+      values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    }
+  }
+  std::vector<evroute::Attribute> attributes;
+  for (std::size_t i = 0; i < keys.size(); ++i) attributes.push_back({keys[i], values[i]});
+  const Json received_ns = entry.value("received_ns", Json(0));
+  const auto received = evroute::Event::TimePoint(
+      std::chrono::duration_cast<evroute::Event::TimePoint::duration>(std::chrono::nanoseconds(
+          received_ns.is_number_integer() ? received_ns.get<std::int64_t>() : 0)));
+  const std::string payload = entry.contains("event_text") && entry["event_text"].is_string()
+                                  ? entry["event_text"].get<std::string>()
+                                  : dump_json(entry.value("event", Json()));
+  try {
+    return evroute::Event::make(entry["id"].get<std::string>(), payload, attributes, received);
+  } catch (const std::length_error&) {  // beyond an event's limits: not one evrouted stored
+    return std::nullopt;
+  }
+}
+
+evroute::Status DeadLetters::add(const evroute::Event& event, const evroute::Status& last,
+                                 std::uint32_t attempts) {
+  const std::string line = dead_letter_entry(event, last, attempts) + "\n";
   std::lock_guard<std::mutex> lock(mu_);
   evroute::Status status = append_line(line);
   if (status.is_ok()) {
@@ -125,22 +156,11 @@ evroute::Status DeadLetters::take(const std::optional<std::set<std::string>>& id
       kept_text += line + "\n";
       continue;
     }
-    std::vector<std::string> keys, values;
-    const Json stored = entry.value("attributes", Json::object());  // named: items() refers into it
-    for (const auto& [k, v] : stored.items()) {
-      keys.push_back(k);
-      values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    if (auto event = event_of_entry(entry)) {
+      taken.push_back(std::move(*event));
+    } else {
+      kept_text += line + "\n";
     }
-    std::vector<evroute::Attribute> attributes;
-    for (std::size_t i = 0; i < keys.size(); ++i) attributes.push_back({keys[i], values[i]});
-    const auto received =
-        evroute::Event::TimePoint(std::chrono::duration_cast<evroute::Event::TimePoint::duration>(
-            std::chrono::nanoseconds(entry.value("received_ns", std::int64_t{0}))));
-    const std::string payload = entry.contains("event_text") && entry["event_text"].is_string()
-                                    ? entry["event_text"].get<std::string>()
-                                    : dump_json(entry.value("event", Json()));
-    taken.push_back(
-        evroute::Event::make(entry["id"].get<std::string>(), payload, attributes, received));
   }
   if (taken.empty()) return evroute::Status::ok();  // nothing to remove: no rewrite
   if (evroute::Status s = rewrite(kept_text); !s.is_ok()) return s;  // the old file stands
@@ -169,10 +189,6 @@ evroute::Status DeadLetters::rewrite(const std::string& text) {
     spdlog::warn("dead letters {}: {}", path_.string(), s.to_string());
   }
   return evroute::Status::ok();
-}
-
-void DeadLetters::restore(const std::vector<evroute::Event>& events, const std::string& why) {
-  for (const evroute::Event& e : events) add(e, evroute::Status::unavailable(why), 0);
 }
 
 std::uint64_t DeadLetters::added() const {

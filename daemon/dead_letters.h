@@ -39,7 +39,41 @@
 
 namespace evrouted {
 
-class DeadLetters {
+// Where a sink's dead letters are kept: this file log (DeadLetters), or a JetStream stream
+// (queues/jetstream_dead_letters.h) for a sink whose queue is in JetStream. Entries have the same
+// JSON form in every store (dead_letter_entry). Thread-safety: every member from any thread.
+class DeadLetterStore {
+ public:
+  struct Page {
+    std::vector<nlohmann::ordered_json> entries;
+    std::uint64_t total = 0;  // entries in the store
+  };
+  virtual ~DeadLetterStore() = default;
+  // Records a give-up. Failures are returned and also counted in write_errors().
+  virtual evroute::Status add(const evroute::Event& event, const evroute::Status& last,
+                              std::uint32_t attempts) = 0;
+  virtual Page list(std::uint64_t offset, std::uint64_t limit) const = 0;
+  // Removes the entries whose id is in `ids` (all of them when `ids` is nullopt) and returns their
+  // events, oldest first.
+  virtual evroute::Status take(const std::optional<std::set<std::string>>& ids,
+                               std::vector<evroute::Event>* events) = 0;
+  // Puts events back (a replay that could not re-queue them), as new entries.
+  virtual void restore(const std::vector<evroute::Event>& events, const std::string& why) {
+    for (const evroute::Event& e : events) add(e, evroute::Status::unavailable(why), 0);
+  }
+  virtual std::uint64_t added() const = 0;         // entries added since start
+  virtual std::uint64_t write_errors() const = 0;  // entries that could not be written...
+  virtual std::string where() const = 0;           // for logs: a path, a stream subject
+};
+
+// One entry, as one line of JSON without a newline (the layout at the top of this file).
+std::string dead_letter_entry(const evroute::Event& event, const evroute::Status& last,
+                              std::uint32_t attempts);
+// The event an entry holds, rebuilt with its id, attributes and receive time; nullopt when the
+// entry has no string "id".
+std::optional<evroute::Event> event_of_entry(const nlohmann::ordered_json& entry);
+
+class DeadLetters final : public DeadLetterStore {
  public:
   explicit DeadLetters(std::filesystem::path path,
                        std::shared_ptr<evroute::FileSystem> fs = evroute::FileSystem::posix())
@@ -47,23 +81,13 @@ class DeadLetters {
 
   // Records a give-up. Failures (disk) are returned and also counted in write_errors().
   evroute::Status add(const evroute::Event& event, const evroute::Status& last,
-                      std::uint32_t attempts);
-
-  struct Page {
-    std::vector<nlohmann::ordered_json> entries;
-    std::uint64_t total = 0;  // entries in the log
-  };
-  Page list(std::uint64_t offset, std::uint64_t limit) const;
-
-  // Removes the entries whose id is in `ids` (all of them when `ids` is nullopt) and returns their
-  // events, oldest first.
+                      std::uint32_t attempts) override;
+  Page list(std::uint64_t offset, std::uint64_t limit) const override;
   evroute::Status take(const std::optional<std::set<std::string>>& ids,
-                       std::vector<evroute::Event>* events);
-  // Puts events back (a replay that could not re-queue them), as new entries.
-  void restore(const std::vector<evroute::Event>& events, const std::string& why);
-
-  std::uint64_t added() const;         // entries added since start
-  std::uint64_t write_errors() const;  // entries that could not be written, failed dir syncs
+                       std::vector<evroute::Event>* events) override;
+  std::uint64_t added() const override;         // entries added since start
+  std::uint64_t write_errors() const override;  // entries not written, failed dir syncs
+  std::string where() const override { return path_.string(); }
   const std::filesystem::path& path() const { return path_; }
 
  private:

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "dry_run.h"
 #include "logging.h"
+#include "nats/link.h"
 #include "reloader.h"
 #include "router.h"
 #include "server.h"
@@ -209,6 +210,12 @@ int run(const std::string& config_path) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // The NATS connection (jetstream queues, nats sinks) comes up in the background: a NATS that is
+  // down does not stop evrouted starting, it makes it not ready (/readyz) until it answers.
+  if (evroute::Status s = evrouted::nats::configure(config.nats); !s.is_ok()) {
+    spdlog::critical("{}; not starting", s.message());
+    return kExitConfig;
+  }
   std::unique_ptr<evrouted::Router> router = start_router(config, config_path);
   if (!router) return kExitConfig;
   evrouted::Server server(config, *router);
@@ -299,5 +306,7 @@ int main(int argc, char** argv) {
   }
   if (probe_only) return probe(config_path);
   if (dry) return dry_run(config_path);
-  return run(config_path);
+  const int code = run(config_path);
+  evrouted::nats::shutdown();  // after every queue and sink using NATS is gone
+  return code;
 }

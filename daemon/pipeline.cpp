@@ -28,7 +28,7 @@ std::shared_ptr<evroute::RetryStrategy> make_strategy(const RetryConfig& retry) 
 
 // The Retrying options of sink `name`: every retry logged, every give-up dead-lettered.
 evroute::Retrying::Options retry_options(const SinkConfig& sc,
-                                         std::shared_ptr<DeadLetters> dead_letters) {
+                                         std::shared_ptr<DeadLetterStore> dead_letters) {
   evroute::Retrying::Options ro;
   ro.max_attempts = sc.retry.max_attempts;
   ro.max_elapsed = sc.retry.max_elapsed;
@@ -45,7 +45,7 @@ evroute::Retrying::Options retry_options(const SinkConfig& sc,
     const evroute::Status written = dead_letters->add(e, s, attempts);
     if (written.is_ok()) {
       spdlog::error("sink '{}': gave up on event {} after {} attempt(s): {}; dead-lettered to {}",
-                    name, e.id(), attempts, s.to_string(), dead_letters->path().string());
+                    name, e.id(), attempts, s.to_string(), dead_letters->where());
     } else {
       spdlog::error(
           "sink '{}': gave up on event {} after {} attempt(s): {}; and could not "
@@ -67,7 +67,7 @@ Pipeline::~Pipeline() {
 
 evroute::Result<std::shared_ptr<Pipeline>> Pipeline::build(
     const SinkConfig& config, const std::string& data_dir,
-    std::shared_ptr<DeadLetters> dead_letters, bool open_queue) {
+    std::shared_ptr<DeadLetterStore> dead_letters, bool open_queue) {
   std::shared_ptr<Pipeline> p(new Pipeline(config));
   p->data_dir_ = data_dir;
   if (evroute::Status s = p->build_delivery(data_dir, std::move(dead_letters)); !s.is_ok()) {
@@ -75,8 +75,7 @@ evroute::Result<std::shared_ptr<Pipeline>> Pipeline::build(
     return s;
   }
   if (!open_queue) return p;
-  auto queue =
-      p->kind_->open({config, data_dir, p->retrying_, p->drop_log_, p->leaf_, p->delivery_});
+  auto queue = p->kind_->open(p->queue_parts());
   if (!queue.ok()) {
     p->retrying_->close();
     p->closed_.store(true, std::memory_order_release);
@@ -88,7 +87,7 @@ evroute::Result<std::shared_ptr<Pipeline>> Pipeline::build(
 
 // Leaf, rate limit, retry policy, dead-letter log and drop log: everything behind the queue.
 evroute::Status Pipeline::build_delivery(const std::string& data_dir,
-                                         std::shared_ptr<DeadLetters> dead_letters) {
+                                         std::shared_ptr<DeadLetterStore> dead_letters) {
   const SinkConfig& sc = config_;
   description_ = sc.spec->describe();
   try {
@@ -105,9 +104,7 @@ evroute::Status Pipeline::build_delivery(const std::string& data_dir,
           name, s.reason, name);
     });
   }
-  dead_letters_ = dead_letters ? std::move(dead_letters)
-                               : std::make_shared<DeadLetters>(std::filesystem::path(data_dir) /
-                                                               "dead-letters" / (name + ".ndjson"));
+  dead_letters_ = dead_letters ? std::move(dead_letters) : kind_->open_dead_letters(sc, data_dir);
   delivery_ = sc.spec->delivery();
   std::shared_ptr<evroute::Sink> attempts = leaf_.sink;
   if (const auto& limit = delivery_.rate_limit) {
@@ -120,6 +117,11 @@ evroute::Status Pipeline::build_delivery(const std::string& data_dir,
                                                   retry_options(sc, dead_letters_));
   drop_log_ = std::make_shared<DropLog>(name);
   return {};
+}
+
+QueueParts Pipeline::queue_parts() const {
+  return {config_,       data_dir_, retrying_, rate_limited_ ? rate_limited_ : leaf_.sink,
+          dead_letters_, drop_log_, leaf_,     delivery_};
 }
 
 bool Pipeline::matches(const evroute::Event& event) const {
@@ -155,7 +157,7 @@ evroute::Status Pipeline::accept(std::span<const evroute::Event> events) {
 }
 
 evroute::Status Pipeline::take_queue_from(Pipeline& old) {
-  const QueueParts parts{config_, data_dir_, retrying_, drop_log_, leaf_, delivery_};
+  const QueueParts parts = queue_parts();
   auto next = old.queue_ ? kind_->take_over(*old.queue_, *old.drop_log_, parts, &adopted_)
                          : kind_->open(parts);
   old.closed_.store(true, std::memory_order_release);
@@ -193,7 +195,7 @@ std::optional<evroute::Status> Pipeline::reopen() {
 std::vector<evroute::Event> Pipeline::requeue(std::vector<evroute::Event> events) {
   if (!queue_ || events.empty()) return events;
   if (queue_->stored()) {  // takes all or none, with one write (and one sync)
-    if (!queue_->write_all(events).is_ok()) return events;
+    if (!queue_->requeue(events).is_ok()) return events;
     return {};
   }
   std::vector<evroute::Event> refused;
@@ -220,6 +222,12 @@ SinkSnapshot Pipeline::snapshot() const {
   s.queue_fields = kind_->fields(config_.queue, s.queue);
   s.queue_capacity = kind_->capacity(config_.queue);
   s.retry = retrying_->stats();
+  if (kind_->retries_itself()) {
+    s.retry = {.delivered = s.queue.delivered,
+               .retries = s.queue.naks,
+               .gave_up = s.queue.terminated,
+               .dead_lettered = s.queue.dead_lettered};
+  }
   s.events_in = routed_.load(std::memory_order_relaxed) + adopted_.load(std::memory_order_relaxed);
   s.dead_lettered = dead_letters_->added();
   s.dead_letter_errors = dead_letters_->write_errors();

@@ -68,7 +68,7 @@ class Pipeline {
   // one under data_dir. Fails with a message naming the sink when the sink cannot start.
   static evroute::Result<std::shared_ptr<Pipeline>> build(
       const SinkConfig& config, const std::string& data_dir,
-      std::shared_ptr<DeadLetters> dead_letters = nullptr, bool open_queue = true);
+      std::shared_ptr<DeadLetterStore> dead_letters = nullptr, bool open_queue = true);
   ~Pipeline();
 
   const std::string& name() const { return config_.name; }
@@ -108,8 +108,8 @@ class Pipeline {
   bool enable();                            // false when it was not disabled (or cannot be)
   std::optional<evroute::Status> reopen();  // nullopt when the leaf has no file to reopen
 
-  DeadLetters& dead_letters() const { return *dead_letters_; }
-  std::shared_ptr<DeadLetters> shared_dead_letters() const { return dead_letters_; }
+  DeadLetterStore& dead_letters() const { return *dead_letters_; }
+  std::shared_ptr<DeadLetterStore> shared_dead_letters() const { return dead_letters_; }
   // Moves `events` into the queue (replay): those it refuses are returned.
   std::vector<evroute::Event> requeue(std::vector<evroute::Event> events);
 
@@ -117,8 +117,9 @@ class Pipeline {
 
  private:
   explicit Pipeline(const SinkConfig& config);
+  QueueParts queue_parts() const;
   evroute::Status build_delivery(const std::string& data_dir,
-                                 std::shared_ptr<DeadLetters> dead_letters);
+                                 std::shared_ptr<DeadLetterStore> dead_letters);
 
   const SinkConfig config_;
   const QueueKind* kind_;
@@ -129,7 +130,7 @@ class Pipeline {
   std::shared_ptr<evroute::RateLimited> rate_limited_;  // null without a rate_limit
   std::shared_ptr<evroute::Retrying> retrying_;
   std::shared_ptr<DropLog> drop_log_;
-  std::shared_ptr<DeadLetters> dead_letters_;
+  std::shared_ptr<DeadLetterStore> dead_letters_;
   std::shared_ptr<evroute::SinkQueue> queue_;
   std::atomic<std::uint64_t> routed_{0};   // events accept() wrote to the queue
   std::atomic<std::uint64_t> adopted_{0};  // events taken over from the pipeline this replaced

@@ -56,7 +56,8 @@ std::vector<Router::StorageProblem> Router::storage_problems() const {
   for (const auto& p : topology()->pipelines) {
     const evroute::SinkQueue* q = p->queue();
     if (!q || p->closed()) continue;
-    if (evroute::Status s = q->health(); !s.is_ok()) problems.push_back({p->name(), s.message()});
+    if (evroute::Status s = q->health(); !s.is_ok())
+      problems.push_back({p->name(), s.message(), p->queue_kind().name()});
   }
   return problems;
 }
@@ -124,7 +125,7 @@ Router::ShutdownReport Router::shutdown(Duration timeout) {
   return report;
 }
 
-std::shared_ptr<DeadLetters> Router::dead_letters(const std::string& sink) const {
+std::shared_ptr<DeadLetterStore> Router::dead_letters(const std::string& sink) const {
   const auto p = topology()->find(sink);
   return p ? p->shared_dead_letters() : nullptr;
 }

@@ -91,13 +91,14 @@ class Router {
   };
   Replay replay(const std::string& sink, const std::optional<std::set<std::string>>& ids);
   // The dead-letter log of the sink named `sink`, or null.
-  std::shared_ptr<DeadLetters> dead_letters(const std::string& sink) const;
+  std::shared_ptr<DeadLetterStore> dead_letters(const std::string& sink) const;
 
   bool accepting() const { return admission_.accepting(); }
   // The sinks whose stored queue cannot store events now, with the error (SinkQueue::health).
   struct StorageProblem {
     std::string sink;
     std::string error;
+    std::string_view queue_type;  // the queue kind's name: "disk", "jetstream"
   };
   std::vector<StorageProblem> storage_problems() const;
   // Every sink of the current topology, in configuration order, copied.

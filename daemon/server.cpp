@@ -122,11 +122,18 @@ void Server::handle_readyz(Response& res) {
   if (draining_.load(std::memory_order_acquire) || !router_.accepting()) {
     return reply(res, 503, Json{{"status", "draining"}});
   }
-  // A disk queue that cannot store events makes every request for its sink fail: not ready.
+  // A stored queue that cannot store events makes every request for its sink fail: not ready.
+  // "disk_error" when a disk queue is among them, else "nats_unavailable" (jetstream queues).
   if (const auto problems = router_.storage_problems(); !problems.empty()) {
     Json sinks = Json::array();
-    for (const auto& p : problems) sinks.push_back({{"sink", p.sink}, {"error", p.error}});
-    return reply(res, 503, Json{{"status", "disk_error"}, {"sinks", std::move(sinks)}});
+    bool disk = false;
+    for (const auto& p : problems) {
+      sinks.push_back({{"sink", p.sink}, {"error", p.error}});
+      disk = disk || p.queue_type == "disk";
+    }
+    return reply(
+        res, 503,
+        Json{{"status", disk ? "disk_error" : "nats_unavailable"}, {"sinks", std::move(sinks)}});
   }
   reply(res, 200, Json{{"status", "ready"}});
 }

@@ -21,7 +21,7 @@ void Server::handle_enable(const Request& req, Response& res, const std::string&
 
 void Server::handle_dead_letters(const Request& req, Response& res, const std::string& sink) {
   if (!authorized(req, res, Access::kAdmin)) return;  // dead letters hold event payloads
-  const std::shared_ptr<DeadLetters> dead_letters = router_.dead_letters(sink);
+  const std::shared_ptr<DeadLetterStore> dead_letters = router_.dead_letters(sink);
   if (!dead_letters) return reply_error(res, 404, "no sink named '" + sink + "'");
   std::uint64_t offset = 0, limit = 100;
   for (auto [key, value] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {

@@ -1,15 +1,25 @@
 #include "queues/queue_kind.h"
 
+#include <filesystem>
+
 #include "queues/disk.h"
+#include "queues/jetstream.h"
 #include "queues/memory.h"
 
 namespace evrouted {
 namespace {
 
 // Every queue kind. A new backing is its file in queues/ and one line here.
-const QueueKind* const kKinds[] = {&memory_queue_kind(), &disk_queue_kind()};
+const QueueKind* const kKinds[] = {&memory_queue_kind(), &disk_queue_kind(),
+                                   &jetstream_queue_kind()};
 
 }  // namespace
+
+std::shared_ptr<DeadLetterStore> QueueKind::open_dead_letters(const SinkConfig& sink,
+                                                              const std::string& data_dir) const {
+  return std::make_shared<DeadLetters>(std::filesystem::path(data_dir) / "dead-letters" /
+                                       (sink.name + ".ndjson"));
+}
 
 const QueueKind& queue_kind(QueueConfig::Type type) {
   for (const QueueKind* kind : kKinds) {

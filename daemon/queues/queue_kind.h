@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config.h"
+#include "dead_letters.h"
 #include "evroute/result.h"
 #include "evroute/sink_queue.h"
 #include "queues/drop_log.h"
@@ -28,9 +29,13 @@ struct QueueParts {
   const SinkConfig& sink;
   const std::string& data_dir;
   std::shared_ptr<evroute::Sink> destination;  // the sink's Retrying
-  std::shared_ptr<DropLog> drop_log;           // the queue's dead_letter
-  const Leaf& leaf;                            // its capabilities (a batch-capable leaf...)
-  const DeliveryConfig& delivery;              // concurrency and batching
+  // One attempt at the leaf (through the sink's rate limit, if any), for a queue that retries by
+  // itself (jetstream: a retry is a redelivery), and where it puts what it gives up on.
+  std::shared_ptr<evroute::Sink> attempt;
+  std::shared_ptr<DeadLetterStore> dead_letters;
+  std::shared_ptr<DropLog> drop_log;  // the queue's dead_letter
+  const Leaf& leaf;                   // its capabilities (a batch-capable leaf...)
+  const DeliveryConfig& delivery;     // concurrency and batching
 };
 
 class QueueKind {
@@ -53,8 +58,15 @@ class QueueKind {
   // /v1/sinks' "queue" fields (after "type") for these settings and counters.
   virtual std::vector<std::pair<std::string_view, std::uint64_t>> fields(
       const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const = 0;
+  // Whether the queue makes the sink's attempts and retries itself (QueueParts::attempt) instead of
+  // handing events to the sink's Retrying: its Stats then count deliveries, retries and give-ups.
+  virtual bool retries_itself() const { return false; }
   // The evroute_sink_queue_capacity gauge: events the queue holds at most (0: no such bound).
   virtual std::uint64_t capacity(const QueueConfig& config) const = 0;
+  // The store for the dead letters of a sink with this kind of queue: by default a file under
+  // data_dir (dead_letters.h).
+  virtual std::shared_ptr<DeadLetterStore> open_dead_letters(const SinkConfig& sink,
+                                                             const std::string& data_dir) const;
   // Logs what this kind's storage under data_dir holds for sinks not configured with this kind.
   virtual void warn_orphaned(const Config& /*config*/) const {}
 };

@@ -112,6 +112,8 @@ struct SinkType {
   // The retry policy's default for `jitter` (an explicit `retry.jitter` overrides it): full
   // jitter spreads many senders' retries against one destination (see RetryConfig).
   bool full_jitter_by_default = false;
+  // Whether its sinks talk to the `nats:` servers (the config then requires that section).
+  bool needs_nats = false;
 };
 
 // The registry (registry.cpp): every sink type, in its table's order.

@@ -53,6 +53,11 @@ class SinkQueue : public Sink {
     std::uint64_t disk_bytes = 0;       // live bytes of the log
     std::uint64_t cursor_stores = 0;
     std::uint64_t disk_errors = 0;  // failed log writes and syncs, and cursors not stored
+    // Stored queues shared by several processes (a stream every replica consumes):
+    std::uint64_t ack_pending = 0;  // handed out, by any process, not acknowledged yet
+    std::uint64_t redelivered = 0;  // handed out again (a retry, or a holder that died)
+    std::uint64_t naks = 0;         // by this process: given back to be retried later
+    std::uint64_t terminated = 0;   // by this process: given up on, after dead-lettering
   };
 
   struct CloseReport {
@@ -71,6 +76,9 @@ class SinkQueue : public Sink {
   // stats().pending, for a caller that needs nothing else (may be cheaper).
   virtual std::uint64_t pending() const { return stats().pending; }
   virtual Status health() const { return Status::ok(); }
+  // Writes events again that were given up on before (a dead-letter replay): as write_all(), but a
+  // queue that drops a resend of an event it stored recently (by id) must take these.
+  virtual Status requeue(std::span<const Event> events) { return write_all(events); }
 
   // The capacity writers wait against when the queue is full (when_full: block, bounded); 0 when
   // write() never waits for room (a drop policy, no bound, or a stored queue: see above).
