@@ -212,7 +212,7 @@ int run(const std::string& config_path) {
 
   // The NATS connection (jetstream queues, nats sinks) comes up in the background: a NATS that is
   // down does not stop evrouted starting, it makes it not ready (/readyz) until it answers.
-  if (evroute::Status s = evrouted::nats::configure(config.nats); !s.is_ok()) {
+  if (evroute::Status s = evrouted::nats::configure(config); !s.is_ok()) {
     spdlog::critical("{}; not starting", s.message());
     return kExitConfig;
   }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace evrouted::nats {
@@ -80,10 +81,10 @@ struct Link::Publisher {
   }
 };
 
-Link::Link(const NatsConfig& config) : config_(config) {}
+Link::Link(const NatsConfig& config, bool streams) : config_(config), streams_(streams) {}
 
-evroute::Result<std::shared_ptr<Link>> Link::open(const NatsConfig& config) {
-  std::shared_ptr<Link> link(new Link(config));
+evroute::Result<std::shared_ptr<Link>> Link::open(const NatsConfig& config, bool streams) {
+  std::shared_ptr<Link> link(new Link(config, streams));
   if (evroute::Status s = link->start(); !s.is_ok()) return s;
   return link;
 }
@@ -195,6 +196,16 @@ bool Link::wait_ready(Clock::time_point deadline) const {
   return true;
 }
 
+void Link::require_streams() {
+  if (streams_.exchange(true, std::memory_order_acq_rel)) return;
+  {
+    std::lock_guard lock(mu_);
+    recheck_ = true;
+    streams_ok_ = false;
+  }
+  cv_.notify_all();
+}
+
 std::string Link::queue_subject(std::string_view sink) const {
   return config_.stream + ".sink." + std::string(sink);
 }
@@ -214,8 +225,9 @@ void Link::run() {
     lock.unlock();
     const evroute::Status s = ensure_streams();
     lock.lock();
-    if (s.is_ok() && !streams_ok_)
+    if (s.is_ok() && !streams_ok_ && streams_.load(std::memory_order_acquire)) {
       spdlog::info("nats: JetStream streams {} and {} ready", config_.stream, dead_stream());
+    }
     if (!s.is_ok() && not_ready_why_ != s.message()) spdlog::error("{}", s.message());
     streams_ok_ = s.is_ok();
     not_ready_why_ = s.is_ok() ? "" : s.message();
@@ -227,6 +239,7 @@ void Link::run() {
 }
 
 evroute::Status Link::ensure_streams() {
+  if (!streams_.load(std::memory_order_acquire)) return {};
   struct Wanted {
     std::string name, subjects;
     bool dead;
@@ -291,7 +304,7 @@ void Link::give_back(std::unique_ptr<Publisher> p) {
 
 evroute::Status Link::publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout) {
   if (msgs.empty()) return {};
-  if (evroute::Status s = ready(); !s.is_ok()) return s;
+  if (!connected()) return unavailable("NATS is not reachable (" + servers_text(config_) + ")");
   std::unique_ptr<Publisher> p = take_publisher();
   if (!p) return unavailable("nats: cannot set up a JetStream publisher");
   const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
@@ -333,10 +346,13 @@ evroute::Status Link::publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds
   return {};
 }
 
-evroute::Status configure(const std::optional<NatsConfig>& nats) {
+evroute::Status configure(const Config& config) {
   std::lock_guard lock(g_mu);
-  if (g_link || !nats) return {};
-  auto link = Link::open(*nats);
+  if (g_link || !config.nats) return {};
+  const bool streams = std::any_of(config.sinks.begin(), config.sinks.end(), [](const auto& sc) {
+    return sc.queue.type == QueueConfig::Type::kJetStream;
+  });
+  auto link = Link::open(*config.nats, streams);
   if (!link.ok()) return link.status();
   g_link = std::move(*link);
   return {};

@@ -54,7 +54,9 @@ using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
 
 class Link {
  public:
-  static evroute::Result<std::shared_ptr<Link>> open(const NatsConfig& config);
+  // `streams`: whether the link sets up evroute's streams (some sink has a jetstream queue); a link
+  // for nats sinks alone needs none, and is ready() once connected.
+  static evroute::Result<std::shared_ptr<Link>> open(const NatsConfig& config, bool streams = true);
   ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
@@ -72,13 +74,17 @@ class Link {
   // Waits until ready() or the deadline; returns whether ready.
   bool wait_ready(std::chrono::steady_clock::time_point deadline) const;
 
+  // Makes the link set up evroute's streams from now on (a reload added a jetstream queue).
+  void require_streams();
+
   const std::string& stream() const { return config_.stream; }
   std::string dead_stream() const { return config_.stream + "_DEAD"; }
   std::string queue_subject(std::string_view sink) const;  // <stream>.sink.<sink>
   std::string dead_subject(std::string_view sink) const;   // <stream>_DEAD.<sink>
 
   // Publishes `msgs` (each with its subject, headers and Nats-Msg-Id set) and waits up to
-  // `timeout` for JetStream to acknowledge storing every one of them. OK only when every one was
+  // `timeout` for JetStream to acknowledge storing every one of them (in whichever stream holds
+  // their subjects: needs a connection, not ready()). OK only when every one was
   // stored (or was a duplicate of one stored within the stream's duplicate window); otherwise
   // kUnavailable naming the first failure (some may have been stored: resending is safe, the
   // Nats-Msg-Id deduplicates). Publishes of concurrent calls are pipelined independently.
@@ -86,7 +92,7 @@ class Link {
 
  private:
   struct Publisher;
-  explicit Link(const NatsConfig& config);
+  Link(const NatsConfig& config, bool streams);
   evroute::Status start();
   void run();                        // the setup thread
   evroute::Status ensure_streams();  // creates what is missing
@@ -96,6 +102,7 @@ class Link {
   static void on_disconnected(natsConnection*, void* self);
 
   const NatsConfig config_;
+  std::atomic<bool> streams_;
   natsOptions* opts_ = nullptr;
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
@@ -113,7 +120,7 @@ class Link {
 
 // The process's link (see above). configure() opens it once, for `nats` (nothing when absent);
 // link() is null until then, or without a `nats:` section.
-evroute::Status configure(const std::optional<NatsConfig>& nats);
+evroute::Status configure(const Config& config);
 std::shared_ptr<Link> link();
 // Closes the link and libnats' own threads (at exit).
 void shutdown();

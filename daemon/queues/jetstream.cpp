@@ -407,6 +407,7 @@ evroute::Result<std::shared_ptr<evroute::SinkQueue>> open_jetstream_queue(const 
     return evroute::Status::unavailable("sink '" + parts.sink.name +
                                         "': a jetstream queue needs the 'nats' section");
   }
+  link->require_streams();
   auto queue = std::make_shared<JetStreamQueue>(link, parts);
   queue->start();
   spdlog::info("sink '{}': jetstream queue on {} (consumer {}, ack_wait {} s)", parts.sink.name,
