@@ -26,8 +26,9 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
     } else if (old->fingerprint != sc.fingerprint) {
       diff.changed.push_back(sc.name);
       if (queue_change_needs_restart(old->queue, sc.queue)) {
-        diff.restart_needed.push_back("sink '" + sc.name +
-                                      "': queue.type changed (memory <-> disk)");
+        diff.restart_needed.push_back("sink '" + sc.name + "': queue.type changed (" +
+                                      std::string(queue_kind(old->queue.type).name()) + " -> " +
+                                      std::string(queue_kind(sc.queue.type).name()) + ")");
       }
     } else {
       diff.unchanged.push_back(sc.name);
@@ -60,6 +61,10 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
     diff.restart_needed.push_back("limits.memory changed");
   }
   if (running.data_dir != next.data_dir) diff.restart_needed.push_back("data_dir changed");
+  // The one NATS connection is opened at start, or by the reload that adds `nats:` (nats/link.h).
+  if (running.nats && (!next.nats || running.nats->fingerprint != next.nats->fingerprint)) {
+    diff.restart_needed.push_back(next.nats ? "nats changed" : "nats removed");
+  }
   return diff;
 }
 

@@ -119,13 +119,24 @@ void render_sink(std::string& out, std::string_view name, const SinkSnapshot& s)
                        q.undelivered_at_close);
     return;
   }
+  if (name.starts_with("evroute_sink_jetstream_")) {
+    if (s.queue_type != "jetstream") return;
+    std::uint64_t v = 0;
+    if (name == "evroute_sink_jetstream_ok") v = s.storage_ok.value_or(false) ? 1 : 0;
+    if (name == "evroute_sink_jetstream_ack_pending") v = q.ack_pending;
+    if (name == "evroute_sink_jetstream_redelivered") v = q.redelivered;
+    if (name == "evroute_sink_jetstream_naks_total") v = q.naks;
+    if (name == "evroute_sink_jetstream_terminated_total") v = q.terminated;
+    out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, v);
+    return;
+  }
+  const bool disk = s.storage_ok && s.queue_type == "disk";
   if (name == "evroute_sink_disk_ok") {
-    if (s.storage_ok)
-      out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, *s.storage_ok ? 1 : 0);
+    if (disk) out += fmt::format("{}{{sink=\"{}\"}} {}\n", name, sink, *s.storage_ok ? 1 : 0);
     return;
   }
   if (name == "evroute_sink_disk_errors_total") {
-    if (s.storage_ok) {
+    if (disk) {
       out += fmt::format("{}{{sink=\"{}\",file=\"queue\"}} {}\n", name, sink, q.disk_errors);
     }
     out += fmt::format("{}{{sink=\"{}\",file=\"dead_letters\"}} {}\n", name, sink,
@@ -204,6 +215,17 @@ std::string render_prometheus(const Router& router, const HttpMetrics& http) {
       {"evroute_sink_disk_errors_total", "counter",
        "Failed disk writes and syncs, by file: the disk queue (its log and cursor) and the "
        "dead-letter log."},
+      {"evroute_sink_jetstream_ok", "gauge",
+       "1 while NATS JetStream stores the sink's events; 0 while it is unreachable or its streams "
+       "are not set up (jetstream queues only)."},
+      {"evroute_sink_jetstream_ack_pending", "gauge",
+       "Events of the sink's consumer handed out to a replica and not acknowledged yet."},
+      {"evroute_sink_jetstream_redelivered", "gauge",
+       "Events of the sink's consumer delivered more than once and not acknowledged yet."},
+      {"evroute_sink_jetstream_naks_total", "counter",
+       "Failed attempts this replica gave back to JetStream to be retried after a delay."},
+      {"evroute_sink_jetstream_terminated_total", "counter",
+       "Events this replica gave up on (dead-lettered into JetStream, then terminated)."},
       {"evroute_sink_throttled_seconds_total", "counter",
        "Time deliveries waited for the sink's rate_limit (summed over concurrent requests)."},
   };

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 
+#include "nats/link.h"
 #include "queues/queue_kind.h"
 #include "server.h"
 
@@ -46,6 +47,10 @@ void Reloader::reload() {
     } else {
       for (const std::string& m : diff.restart_needed) {
         spdlog::warn("SIGHUP: {}: needs a restart; not applied", m);
+      }
+      // A `nats:` section added by this reload connects now (a changed one needs a restart).
+      if (evroute::Status s = nats::configure(next); !s.is_ok()) {
+        spdlog::error("SIGHUP: {}", s.message());
       }
       const SinkChanges changes = apply_sinks(next, diff);
       if (!changes.error.empty()) {

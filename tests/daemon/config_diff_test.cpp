@@ -105,7 +105,7 @@ TEST(ConfigDiff, QueueTypeChangeNeedsARestart) {
       base_with("path: ./a.ndjson\n", "path: ./a.ndjson\n    queue: { type: disk }\n"));
   EXPECT_EQ(d.changed, std::vector<std::string>{"archive"});
   EXPECT_EQ(d.restart_needed,
-            std::vector<std::string>{"sink 'archive': queue.type changed (memory <-> disk)"});
+            std::vector<std::string>{"sink 'archive': queue.type changed (memory -> disk)"});
 }
 
 TEST(ConfigDiff, ServerLimitsAndDataDirNeedARestartTokensDoNot) {

@@ -376,7 +376,7 @@ sinks:
 )");
   d->signal(SIGHUP);
   ASSERT_TRUE(d->wait_err_contains(
-      "SIGHUP: sink 'archive': queue.type changed (memory <-> disk): needs a restart; not applied"))
+      "SIGHUP: sink 'archive': queue.type changed (memory -> disk): needs a restart; not applied"))
       << d->err();
   ASSERT_TRUE(d->wait_err_contains("changed: none; unchanged: none")) << d->err();
   auto res = d->client().Get("/v1/sinks");
