@@ -137,10 +137,12 @@ std::unique_ptr<NatsCluster> NatsCluster::start(int nodes, Options options) {
       return nullptr;
     }
   }
-  if (!c->wait_healthy(c->options_.timeout)) {
+  std::vector<int> all(nodes);
+  for (int i = 0; i < nodes; ++i) all[i] = i;
+  if (!c->wait_healthy_with(all, c->options_.timeout)) {
     ADD_FAILURE() << "the " << nodes << "-node NATS cluster did not become healthy (/healthz 200"
                   << (nodes > 1 ? " and one meta leader on every node" : "") << ") within "
-                  << c->options_.timeout.count() << " ms\n"
+                  << c->options_.timeout.count() << " ms (or a node exited)\n"
                   << c->logs();
     return nullptr;
   }
@@ -240,7 +242,7 @@ bool NatsCluster::restart(int i, std::chrono::milliseconds timeout) {
     ADD_FAILURE() << "cannot start " << server_path_ << " again for " << nodes_[i].name;
     return false;
   }
-  if (!wait_healthy(timeout)) {
+  if (!wait_healthy_with({i}, timeout)) {
     ADD_FAILURE() << nodes_[i].name << " did not come back healthy within " << timeout.count()
                   << " ms\n"
                   << logs();
@@ -277,12 +279,25 @@ bool NatsCluster::healthy_now() {
 }
 
 bool NatsCluster::wait_healthy(std::chrono::milliseconds timeout) {
+  return wait_healthy_with({}, timeout);
+}
+
+bool NatsCluster::wait_healthy_with(const std::vector<int>& must_run,
+                                    std::chrono::milliseconds timeout) {
   const auto give_up = Clock::now() + timeout;
-  while (!healthy_now()) {
+  for (;;) {
+    // A node that exited (a port taken meanwhile, a bad config) will not come back by waiting, and
+    // the survivors alone may look healthy: say so at once instead.
+    for (int i : must_run) {
+      if (!running(i)) {
+        ADD_FAILURE() << nodes_[i].name << " (" << server_path_ << ") exited:\n" << log(i);
+        return false;
+      }
+    }
+    if (healthy_now()) return true;
     if (Clock::now() > give_up) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return true;
 }
 
 int NatsCluster::stream_leader(const std::string& stream) const {

@@ -96,6 +96,8 @@ class NatsCluster {
   bool spawn(int i);
   void reap(int i, std::chrono::milliseconds timeout);
   bool healthy_now();
+  // wait_healthy(), failing the test at once if a node of `must_run` exits meanwhile.
+  bool wait_healthy_with(const std::vector<int>& must_run, std::chrono::milliseconds timeout);
 
   Options options_;
   std::string server_path_;
