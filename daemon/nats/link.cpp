@@ -166,6 +166,10 @@ void Link::on_connected(natsConnection* nc, void* self) {
 
 void Link::on_disconnected(natsConnection*, void* self) {
   auto* link = static_cast<Link*>(self);
+  {
+    std::lock_guard lock(link->mu_);
+    if (link->stop_) return;  // closing: not news
+  }
   spdlog::warn("nats: disconnected; reconnecting to one of {}", servers_text(link->config_));
   link->cv_.notify_all();
 }

@@ -200,8 +200,8 @@ class JetStreamQueue final : public evroute::SinkQueue {
       if (!sub || generation != link_->generation()) {
         if (sub) natsSubscription_Destroy(sub);
         sub = nullptr;
-        if (!link_->ready().is_ok()) {
-          if (pause(milliseconds(200))) break;
+        if (!link_->wait_ready(Clock::now() + milliseconds(200))) {
+          if (stopping()) break;
           continue;
         }
         generation = link_->generation();

@@ -20,11 +20,16 @@ Receiver::Receiver(int port) {
     const std::size_t n = seen_++;
     std::function<int(std::size_t)> respond = respond_;
     std::function<int(const std::string&)> respond_to_body = respond_to_body_;
+    const std::string retry_after = retry_after_;
     lock.unlock();
     const int status = respond_to_body ? respond_to_body(req.body) : respond ? respond(n) : 200;
     res.status = status;
+    if ((status == 429 || status == 503) && !retry_after.empty()) {
+      res.set_header("Retry-After", retry_after);
+    }
     lock.lock();
-    requests_.push_back({req.path, req.body, req.headers, status});
+    requests_.push_back(
+        {req.path, req.body, req.headers, status, std::chrono::steady_clock::now()});
     --in_flight_;
     changed_.notify_all();
   });
@@ -38,6 +43,11 @@ Receiver::Receiver(int port) {
 }
 
 Receiver::~Receiver() { stop(); }
+
+void Receiver::set_retry_after(std::string value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  retry_after_ = std::move(value);
+}
 
 void Receiver::stop() {
   open_gate();

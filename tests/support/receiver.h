@@ -20,7 +20,8 @@ struct ReceivedRequest {
   std::string path;
   std::string body;
   httplib::Headers headers;
-  int status = 0;  // what the receiver answered
+  int status = 0;                            // what the receiver answered
+  std::chrono::steady_clock::time_point at;  // when it was answered
   std::string header(const std::string& name) const;
 };
 
@@ -37,6 +38,8 @@ class Receiver {
   void set_respond(std::function<int(std::size_t n)> respond);
   // Chooses each answer's status from the request body instead (e.g. refuse a poison event).
   void set_respond_to_body(std::function<int(const std::string& body)> respond);
+  // A Retry-After header sent with every 429 and 503 answer ("" for none, the default).
+  void set_retry_after(std::string value);
   // While closed, handlers wait (up to 30 s) before answering: a slow endpoint.
   void close_gate();
   void open_gate();
@@ -60,6 +63,7 @@ class Receiver {
   std::function<int(std::size_t)> respond_;
   std::function<int(const std::string&)> respond_to_body_;
   bool gate_open_ = true;
+  std::string retry_after_;
   std::size_t seen_ = 0;
   std::size_t in_flight_ = 0, max_in_flight_ = 0;
   std::vector<ReceivedRequest> requests_;
