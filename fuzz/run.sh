@@ -40,6 +40,7 @@ targets=(
   "fuzz_config 65536 fuzz/yaml.dict"
   "fuzz_disk_log 65536 -"
   "fuzz_retry_after 256 -"
+  "fuzz_nats_event 4096 -"
 )
 
 corpus_sum() { find fuzz/corpus -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum; }

@@ -131,3 +131,27 @@ data_dir: ./elsewhere
 
 }  // namespace
 }  // namespace evrouted
+
+namespace evrouted {
+namespace {
+
+// The one NATS connection is opened at start (or by the reload that adds `nats:`): a change needs a
+// restart.
+TEST(ConfigDiff, ANatsChangeNeedsARestart) {
+  const auto with_nats = [](const std::string& servers) {
+    auto r = load_config_text(
+        "nats: { servers: [" + servers + "] }\nsinks:\n  a: { type: stdout }\n", "t.yaml");
+    return *r.config;
+  };
+  const Config one = with_nats("\"nats://a:4222\"");
+  EXPECT_TRUE(diff_configs(one, with_nats("\"nats://a:4222\"")).restart_needed.empty());
+  EXPECT_EQ(diff_configs(one, with_nats("\"nats://b:4222\"")).restart_needed,
+            std::vector<std::string>{"nats changed"});
+  auto none = load_config_text("sinks:\n  a: { type: stdout }\n", "t.yaml");
+  EXPECT_EQ(diff_configs(one, *none.config).restart_needed,
+            std::vector<std::string>{"nats removed"});
+  EXPECT_TRUE(diff_configs(*none.config, one).restart_needed.empty());  // added: connects
+}
+
+}  // namespace
+}  // namespace evrouted

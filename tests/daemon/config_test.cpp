@@ -29,6 +29,48 @@ void expect_error(const std::string& yaml, const std::string& expected) {
   EXPECT_EQ(errors[0], expected);
 }
 
+// The issue's contract for replicas on NATS JetStream (docs: README "Running several evrouted").
+TEST(Config, TheNatsSectionAndJetStreamQueuesParse) {
+  setenv("EVROUTE_TEST_NATS_TOKEN", "s3cret", 1);
+  auto r = load_config_text(R"(
+nats:
+  servers: ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223", "tls://nats.example.com:4224"]
+  stream: EVROUTE
+  replicas: 3
+  max_bytes: 1GiB
+  auth: { token: "${EVROUTE_TEST_NATS_TOKEN}" }
+  publish_timeout: 3s
+sinks:
+  billing:
+    type: http
+    url: https://billing.example.com/hooks
+    queue: { type: jetstream, ack_wait: 30s }
+  archive: { type: file, path: ./a.ndjson }
+)",
+                            "t.yaml");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors.empty() ? ""
+                                                                     : r.errors[0].to_string());
+  const Config& c = *r.config;
+  ASSERT_TRUE(c.nats);
+  EXPECT_EQ(c.nats->servers.size(), 3u);
+  EXPECT_EQ(c.nats->stream, "EVROUTE");
+  EXPECT_EQ(c.nats->replicas, 3u);
+  EXPECT_EQ(c.nats->max_bytes, std::uint64_t{1} << 30);
+  EXPECT_EQ(c.nats->token, "s3cret");
+  EXPECT_EQ(c.nats->publish_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(c.sinks[0].queue.type, QueueConfig::Type::kJetStream);
+  EXPECT_EQ(c.sinks[0].queue.ack_wait, std::chrono::seconds(30));
+  EXPECT_EQ(c.sinks[1].queue.type, QueueConfig::Type::kMemory);
+  // Defaults.
+  auto d = load_config_text("nats: { servers: [\"nats://h\"] }\nsinks:\n  a: { type: stdout }\n",
+                            "t.yaml");
+  ASSERT_TRUE(d.config && d.config->nats);
+  EXPECT_EQ(d.config->nats->stream, "EVROUTE");
+  EXPECT_EQ(d.config->nats->replicas, 1u);
+  EXPECT_EQ(d.config->nats->publish_timeout, std::chrono::seconds(5));
+  EXPECT_FALSE(load_config_text("sinks:\n  a: { type: stdout }\n", "t.yaml").config->nats);
+}
+
 TEST(Config, TheDocumentedShapeParses) {
   setenv("EVROUTE_TEST_TOKEN", "tok-123", 1);
   auto r = load_config_text(R"(
@@ -177,6 +219,42 @@ std::vector<Mistake> mistakes() {
       {"NegativeCapacity", "sinks:\n  a: { type: stdout, queue: { capacity: -1 } }\n",
        "t.yaml:2:41: sink 'a'.queue: 'capacity' must be a whole number from 0 to "
        "100000000, not '-1'"},
+      {"NatsWithoutServers", "nats: { stream: X }\nsinks:\n  a: { type: stdout }\n",
+       "t.yaml:1:7: nats: 'servers' is required, e.g. servers: [\"nats://127.0.0.1:4222\"]"},
+      {"NatsServerNotANatsUrl",
+       "nats: { servers: [\"http://127.0.0.1:4222\"] }\nsinks:\n  a: { type: stdout }\n",
+       "t.yaml:1:18: nats.servers: 'http://127.0.0.1:4222' is not a NATS url: it starts with "
+       "nats:// or tls://"},
+      {"NatsCredentialsInTheUrl",
+       "nats: { servers: [\"nats://u:p@h:4222\"] }\nsinks:\n  a: { type: stdout }\n",
+       "t.yaml:1:18: nats.servers: 'nats://u:p@h:4222': put credentials in nats.auth, not in the "
+       "url"},
+      {"NatsStreamWithADot",
+       "nats: { servers: [\"nats://h\"], stream: a.b }\nsinks:\n  a: { type: stdout }\n",
+       "t.yaml:1:40: nats.stream must be 1 to 64 of the characters A-Z a-z 0-9 _ - (it is also a "
+       "subject token), not 'a.b'"},
+      {"NatsSixReplicas",
+       "nats: { servers: [\"nats://h\"], replicas: 6 }\nsinks:\n  a: { type: stdout }\n",
+       "t.yaml:1:42: nats: 'replicas' must be a whole number from 1 to 5, not '6'"},
+      {"NatsTwoAuthForms",
+       "nats: { servers: [\"nats://h\"], auth: { token: t, user: u, password: p } }\n"
+       "sinks:\n  a: { type: stdout }\n",
+       "t.yaml:1:38: nats.auth: give one of token, user and password, or creds_file"},
+      {"JetStreamQueueWithoutNats", "sinks:\n  a: { type: stdout, queue: { type: jetstream } }\n",
+       "t.yaml:2:3: sink 'a': a jetstream queue needs a top-level 'nats' section naming the "
+       "servers, e.g. nats: { servers: [\"nats://127.0.0.1:4222\"] }"},
+      {"AckWaitOnAMemoryQueue", "sinks:\n  a: { type: stdout, queue: { ack_wait: 5s } }\n",
+       "t.yaml:2:41: sink 'a'.queue: 'ack_wait' applies to jetstream queues only (type: "
+       "jetstream)"},
+      {"AckWaitUnderASecond",
+       "nats: { servers: [\"nats://h\"] }\n"
+       "sinks:\n  a: { type: stdout, queue: { type: jetstream, ack_wait: 100ms } }\n",
+       "t.yaml:3:58: sink 'a'.queue: 'ack_wait' must be from 1s to 12h"},
+      {"CapacityOnAJetStreamQueue",
+       "nats: { servers: [\"nats://h\"] }\n"
+       "sinks:\n  a: { type: stdout, queue: { type: jetstream, capacity: 5 } }\n",
+       "t.yaml:3:58: sink 'a'.queue: 'capacity' does not apply to a jetstream queue: it is bounded "
+       "by nats.max_bytes, and a POST that does not fit gets 503"},
       {"ZeroBlockTimeout", "sinks:\n  a: { type: stdout, queue: { block_timeout: 0s } }\n",
        "t.yaml:2:46: sink 'a'.queue: 'block_timeout' must be more than 0 and at most 1m"},
       {"BlockTimeoutOverAMinute", "sinks:\n  a: { type: stdout, queue: { block_timeout: 2m } }\n",
