@@ -185,12 +185,17 @@ void log_stopped(const evrouted::Router::ShutdownReport& report) {
   if (report.kept_on_disk > 0) {
     summary += fmt::format(", {} kept in disk queues for the next start", report.kept_on_disk);
   }
+  if (report.kept_in_jetstream > 0) {
+    summary += fmt::format(", {} given back to JetStream for another replica or the next start",
+                           report.kept_in_jetstream);
+  }
   if (report.undelivered > 0) {
     spdlog::error("stopped: {} event(s) undelivered at the shutdown deadline; {}",
                   report.undelivered, summary);
   } else if (report.dead_letter_errors > 0) {
     spdlog::error("stopped: {}", summary);
-  } else if (report.failed > 0 || report.dropped > 0 || report.kept_on_disk > 0) {
+  } else if (report.failed > 0 || report.dropped > 0 || report.kept_on_disk > 0 ||
+             report.kept_in_jetstream > 0) {
     spdlog::warn("stopped: {}", summary);
   } else {
     spdlog::info("stopped: every accepted event was delivered ({})", summary);

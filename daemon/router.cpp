@@ -86,11 +86,12 @@ void close_for_shutdown(Pipeline& p, std::chrono::steady_clock::time_point until
                         Router::ShutdownReport& report) {
   const evroute::SinkQueue::CloseReport r = p.close_until(until);
   report.timed_out = report.timed_out || r.timed_out;
-  report.kept_on_disk += r.kept;
+  (p.queue_kind().type() == QueueConfig::Type::kJetStream ? report.kept_in_jetstream
+                                                          : report.kept_on_disk) += r.kept;
   report.undelivered += r.undelivered;
   if (r.kept > 0) {
-    spdlog::warn("sink '{}': {} event(s) kept in its {} queue, delivered after the next start",
-                 p.name(), r.kept, p.queue_kind().name());
+    spdlog::warn("sink '{}': {} event(s) kept in its {} queue, {}", p.name(), r.kept,
+                 p.queue_kind().name(), p.queue_kind().kept_until());
   }
   if (r.undelivered > 0) {
     spdlog::error("sink '{}': {} event(s) undelivered at the shutdown deadline{}", p.name(),

@@ -49,8 +49,9 @@ namespace evrouted {
 class Router {
  public:
   struct ShutdownReport {
-    std::uint64_t undelivered = 0;   // in memory queues at the deadline: lost, counted, logged
-    std::uint64_t kept_on_disk = 0;  // in stored queues at the deadline: delivered after restart
+    std::uint64_t undelivered = 0;        // in memory queues at the deadline: lost, counted, logged
+    std::uint64_t kept_on_disk = 0;       // in disk queues at the deadline: delivered after restart
+    std::uint64_t kept_in_jetstream = 0;  // given back to JetStream: another replica delivers
     bool timed_out = false;
     // Since start, over the sinks configured at shutdown (events x sinks):
     std::uint64_t delivered = 0;

@@ -453,6 +453,9 @@ class JetStreamKind final : public QueueKind {
   }
   std::uint64_t capacity(const QueueConfig&) const override { return 0; }
   bool retries_itself() const override { return true; }
+  std::string_view kept_until() const override {
+    return "delivered by another replica, or after the next start";
+  }
 
   // Counts, per sink subject of the stream, the events waiting for a sink that is not configured
   // with a jetstream queue (removed, or moved to another kind).

@@ -58,6 +58,8 @@ class QueueKind {
   // /v1/sinks' "queue" fields (after "type") for these settings and counters.
   virtual std::vector<std::pair<std::string_view, std::uint64_t>> fields(
       const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const = 0;
+  // Where the events a close leaves `kept` (SinkQueue::CloseReport) go next, for the shutdown log.
+  virtual std::string_view kept_until() const { return "delivered after the next start"; }
   // Whether the queue makes the sink's attempts and retries itself (QueueParts::attempt) instead of
   // handing events to the sink's Retrying: its Stats then count deliveries, retries and give-ups.
   virtual bool retries_itself() const { return false; }
