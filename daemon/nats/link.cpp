@@ -66,7 +66,15 @@ struct Link::Publisher {
       ++self->answered;
       if (!pa) {
         ++self->failed;
-        if (self->first_error.empty()) {
+        if (self->first_error.empty() && pae && pae->Err == NATS_NO_RESPONDERS) {
+          // JetStream answers a publish to a subject no stream holds with "no responders".
+          const char* subject = natsMsg_GetSubject(msg);
+          self->first_error = "no JetStream stream captures subject " +
+                              std::string(subject ? subject : "?") +
+                              " (create one whose subjects include it)";
+        } else if (self->first_error.empty() && pae && pae->Err == NATS_TIMEOUT) {
+          self->first_error = "no PubAck in time";
+        } else if (self->first_error.empty()) {
           self->first_error =
               pae ? (pae->ErrText && *pae->ErrText ? std::string(pae->ErrText)
                                                    : std::string(natsStatus_GetText(pae->Err))) +
@@ -302,7 +310,8 @@ void Link::give_back(std::unique_ptr<Publisher> p) {
   publishers_.push_back(std::move(p));
 }
 
-evroute::Status Link::publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout) {
+evroute::Status Link::publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout,
+                              std::stop_token stop) {
   if (msgs.empty()) return {};
   if (!connected()) return unavailable("NATS is not reachable (" + servers_text(config_) + ")");
   std::unique_ptr<Publisher> p = take_publisher();
@@ -332,14 +341,26 @@ evroute::Status Link::publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds
     ++target;
   }
   bool all_answered;
+  bool stopped = false;
   std::string error;
   {
+    // Wakes the wait below (under p->mu, so that the wake-up cannot fall between its check of
+    // the predicate and its sleep).
+    std::stop_callback wake(stop, [&p] {
+      std::lock_guard lock(p->mu);
+      p->cv.notify_all();
+    });
     std::unique_lock lock(p->mu);
-    all_answered = p->cv.wait_for(lock, timeout + std::chrono::milliseconds(500),
-                                  [&] { return p->answered >= target; });
+    p->cv.wait_for(lock, timeout + std::chrono::milliseconds(500),
+                   [&] { return p->answered >= target || stop.stop_requested(); });
+    all_answered = p->answered >= target;
+    stopped = !all_answered && stop.stop_requested();
     if (!p->first_error.empty()) error = p->first_error;
   }
   give_back(std::move(p));
+  if (stopped) {
+    return evroute::Status::closed("closed while waiting for JetStream's acknowledgements");
+  }
   if (!send_error.empty()) return unavailable("NATS JetStream: cannot publish: " + send_error);
   if (!error.empty()) return unavailable("NATS JetStream did not store the events: " + error);
   if (!all_answered) return unavailable("NATS JetStream did not acknowledge the events in time");

@@ -32,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -87,8 +88,12 @@ class Link {
   // their subjects: needs a connection, not ready()). OK only when every one was
   // stored (or was a duplicate of one stored within the stream's duplicate window); otherwise
   // kUnavailable naming the first failure (some may have been stored: resending is safe, the
-  // Nats-Msg-Id deduplicates). Publishes of concurrent calls are pipelined independently.
-  evroute::Status publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout);
+  // Nats-Msg-Id deduplicates). A subject that no stream captures fails naming it ("no JetStream
+  // stream captures subject orders.created"). A stop requested on `stop` ends the wait at once
+  // (kClosed; the messages may still be stored). Publishes of concurrent calls are pipelined
+  // independently.
+  evroute::Status publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout,
+                          std::stop_token stop = {});
 
  private:
   struct Publisher;
