@@ -114,6 +114,7 @@ evroute::Status Link::start() {
   natsOptions_SetRetryOnFailedConnect(opts_, true, &Link::on_connected, this);
   natsOptions_SetReconnectedCB(opts_, &Link::on_connected, this);
   natsOptions_SetDisconnectedCB(opts_, &Link::on_disconnected, this);
+  natsOptions_SetClosedCB(opts_, &Link::on_closed, this);
   if (!config_.token.empty()) natsOptions_SetToken(opts_, config_.token.c_str());
   if (!config_.user.empty()) {
     natsOptions_SetUserInfo(opts_, config_.user.c_str(), config_.password.c_str());
@@ -152,8 +153,17 @@ Link::~Link() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  // Close first: no callback runs after natsConnection_Close returns... then the contexts.
-  if (nc_) natsConnection_Close(nc_);
+  // Close first, then the contexts. natsConnection_Close does not wait for the connection's
+  // callbacks: libnats posts them (disconnected, then closed) to its callback thread, which runs
+  // them later, so the closed callback is awaited before `this` may go (else on_disconnected
+  // would read a destroyed Link). Bounded: a libnats that never calls it costs 5 s, not a hang.
+  if (nc_) {
+    natsConnection_Close(nc_);
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return closed_; })) {
+      spdlog::error("nats: the connection's closed callback did not come within 5 s");
+    }
+  }
   publishers_.clear();
   if (js_) jsCtx_Destroy(js_);
   if (nc_) natsConnection_Destroy(nc_);
@@ -174,7 +184,22 @@ void Link::on_connected(natsConnection* nc, void* self) {
 
 void Link::on_disconnected(natsConnection*, void* self) {
   auto* link = static_cast<Link*>(self);
-  spdlog::warn("nats: disconnected; reconnecting to one of {}", servers_text(link->config_));
+  bool closing;
+  {
+    std::lock_guard lock(link->mu_);
+    closing = link->stop_;
+  }
+  if (!closing) {
+    spdlog::warn("nats: disconnected; reconnecting to one of {}", servers_text(link->config_));
+  }
+  link->cv_.notify_all();
+}
+
+void Link::on_closed(natsConnection*, void* self) {
+  auto* link = static_cast<Link*>(self);
+  // Notified under the lock: once the destructor sees closed_, it may destroy cv_.
+  std::lock_guard lock(link->mu_);
+  link->closed_ = true;
   link->cv_.notify_all();
 }
 

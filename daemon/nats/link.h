@@ -105,6 +105,7 @@ class Link {
   void give_back(std::unique_ptr<Publisher> p);
   static void on_connected(natsConnection*, void* self);
   static void on_disconnected(natsConnection*, void* self);
+  static void on_closed(natsConnection*, void* self);
 
   const NatsConfig config_;
   std::atomic<bool> streams_;
@@ -115,6 +116,7 @@ class Link {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   bool stop_ = false;
+  bool closed_ = false;        // the connection's closed callback ran: no callback of it is left
   bool recheck_ = true;        // connected since the streams were last checked
   bool streams_ok_ = false;    // the streams were found or created on this connection
   std::string not_ready_why_;  // why not, while !streams_ok_

@@ -182,3 +182,30 @@ TEST_F(NatsSinkTest, ADeadServerFailsRetryablyAndARestartedOneTakesWritesAgain) 
 
 }  // namespace
 }  // namespace evrouted
+
+namespace evrouted {
+namespace {
+
+// The link waits for libnats' last connection callback before it goes (a callback running after
+// would touch a destroyed Link): promptly, also when no server ever answered.
+TEST(NatsLink, ClosesPromptlyWhetherConnectedOrNot) {
+  for (const bool with_server : {true, false}) {
+    evtest::NatsServer server;
+    if (with_server) {
+      ASSERT_NO_FATAL_FAILURE(server.start());
+    }
+    NatsConfig config;
+    config.servers = {server.url()};
+    auto link = nats::Link::open(config, /*streams=*/false);
+    ASSERT_TRUE(link.ok()) << link.status();
+    if (with_server) {
+      ASSERT_TRUE(evtest::eventually([&] { return (*link)->connected(); }, 10s, 5ms));
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    link->reset();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "with_server " << with_server;
+  }
+}
+
+}  // namespace
+}  // namespace evrouted
