@@ -66,7 +66,15 @@ struct Link::Publisher {
       ++self->answered;
       if (!pa) {
         ++self->failed;
-        if (self->first_error.empty()) {
+        if (self->first_error.empty() && pae && pae->Err == NATS_NO_RESPONDERS) {
+          // JetStream answers a publish to a subject no stream holds with "no responders".
+          const char* subject = natsMsg_GetSubject(msg);
+          self->first_error = "no JetStream stream captures subject " +
+                              std::string(subject ? subject : "?") +
+                              " (create one whose subjects include it)";
+        } else if (self->first_error.empty() && pae && pae->Err == NATS_TIMEOUT) {
+          self->first_error = "no PubAck in time";
+        } else if (self->first_error.empty()) {
           self->first_error =
               pae ? (pae->ErrText && *pae->ErrText ? std::string(pae->ErrText)
                                                    : std::string(natsStatus_GetText(pae->Err))) +
@@ -106,6 +114,7 @@ evroute::Status Link::start() {
   natsOptions_SetRetryOnFailedConnect(opts_, true, &Link::on_connected, this);
   natsOptions_SetReconnectedCB(opts_, &Link::on_connected, this);
   natsOptions_SetDisconnectedCB(opts_, &Link::on_disconnected, this);
+  natsOptions_SetClosedCB(opts_, &Link::on_closed, this);
   if (!config_.token.empty()) natsOptions_SetToken(opts_, config_.token.c_str());
   if (!config_.user.empty()) {
     natsOptions_SetUserInfo(opts_, config_.user.c_str(), config_.password.c_str());
@@ -144,8 +153,17 @@ Link::~Link() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  // Close first: no callback runs after natsConnection_Close returns... then the contexts.
-  if (nc_) natsConnection_Close(nc_);
+  // Close first, then the contexts. natsConnection_Close does not wait for the connection's
+  // callbacks: libnats posts them (disconnected, then closed) to its callback thread, which runs
+  // them later, so the closed callback is awaited before `this` may go (else on_disconnected
+  // would read a destroyed Link). Bounded: a libnats that never calls it costs 5 s, not a hang.
+  if (nc_) {
+    natsConnection_Close(nc_);
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return closed_; })) {
+      spdlog::error("nats: the connection's closed callback did not come within 5 s");
+    }
+  }
   publishers_.clear();
   if (js_) jsCtx_Destroy(js_);
   if (nc_) natsConnection_Destroy(nc_);
@@ -166,11 +184,22 @@ void Link::on_connected(natsConnection* nc, void* self) {
 
 void Link::on_disconnected(natsConnection*, void* self) {
   auto* link = static_cast<Link*>(self);
+  bool closing;
   {
     std::lock_guard lock(link->mu_);
-    if (link->stop_) return;  // closing: not news
+    closing = link->stop_;
   }
-  spdlog::warn("nats: disconnected; reconnecting to one of {}", servers_text(link->config_));
+  if (!closing) {
+    spdlog::warn("nats: disconnected; reconnecting to one of {}", servers_text(link->config_));
+  }
+  link->cv_.notify_all();
+}
+
+void Link::on_closed(natsConnection*, void* self) {
+  auto* link = static_cast<Link*>(self);
+  // Notified under the lock: once the destructor sees closed_, it may destroy cv_.
+  std::lock_guard lock(link->mu_);
+  link->closed_ = true;
   link->cv_.notify_all();
 }
 
@@ -306,7 +335,8 @@ void Link::give_back(std::unique_ptr<Publisher> p) {
   publishers_.push_back(std::move(p));
 }
 
-evroute::Status Link::publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout) {
+evroute::Status Link::publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout,
+                              std::stop_token stop) {
   if (msgs.empty()) return {};
   if (!connected()) return unavailable("NATS is not reachable (" + servers_text(config_) + ")");
   std::unique_ptr<Publisher> p = take_publisher();
@@ -336,14 +366,26 @@ evroute::Status Link::publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds
     ++target;
   }
   bool all_answered;
+  bool stopped = false;
   std::string error;
   {
+    // Wakes the wait below (under p->mu, so that the wake-up cannot fall between its check of
+    // the predicate and its sleep).
+    std::stop_callback wake(stop, [&p] {
+      std::lock_guard lock(p->mu);
+      p->cv.notify_all();
+    });
     std::unique_lock lock(p->mu);
-    all_answered = p->cv.wait_for(lock, timeout + std::chrono::milliseconds(500),
-                                  [&] { return p->answered >= target; });
+    p->cv.wait_for(lock, timeout + std::chrono::milliseconds(500),
+                   [&] { return p->answered >= target || stop.stop_requested(); });
+    all_answered = p->answered >= target;
+    stopped = !all_answered && stop.stop_requested();
     if (!p->first_error.empty()) error = p->first_error;
   }
   give_back(std::move(p));
+  if (stopped) {
+    return evroute::Status::closed("closed while waiting for JetStream's acknowledgements");
+  }
   if (!send_error.empty()) return unavailable("NATS JetStream: cannot publish: " + send_error);
   if (!error.empty()) return unavailable("NATS JetStream did not store the events: " + error);
   if (!all_answered) return unavailable("NATS JetStream did not acknowledge the events in time");

@@ -32,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -87,8 +88,12 @@ class Link {
   // their subjects: needs a connection, not ready()). OK only when every one was
   // stored (or was a duplicate of one stored within the stream's duplicate window); otherwise
   // kUnavailable naming the first failure (some may have been stored: resending is safe, the
-  // Nats-Msg-Id deduplicates). Publishes of concurrent calls are pipelined independently.
-  evroute::Status publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout);
+  // Nats-Msg-Id deduplicates). A subject that no stream captures fails naming it ("no JetStream
+  // stream captures subject orders.created"). A stop requested on `stop` ends the wait at once
+  // (kClosed; the messages may still be stored). Publishes of concurrent calls are pipelined
+  // independently.
+  evroute::Status publish(std::vector<MsgPtr> msgs, std::chrono::nanoseconds timeout,
+                          std::stop_token stop = {});
 
  private:
   struct Publisher;
@@ -100,6 +105,7 @@ class Link {
   void give_back(std::unique_ptr<Publisher> p);
   static void on_connected(natsConnection*, void* self);
   static void on_disconnected(natsConnection*, void* self);
+  static void on_closed(natsConnection*, void* self);
 
   const NatsConfig config_;
   std::atomic<bool> streams_;
@@ -110,6 +116,7 @@ class Link {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   bool stop_ = false;
+  bool closed_ = false;        // the connection's closed callback ran: no callback of it is left
   bool recheck_ = true;        // connected since the streams were last checked
   bool streams_ok_ = false;    // the streams were found or created on this connection
   std::string not_ready_why_;  // why not, while !streams_ok_

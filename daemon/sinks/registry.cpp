@@ -20,6 +20,7 @@ constexpr const SinkType& (*kSinkTypes[])() = {
     EVROUTED_SINK_TYPE(stdout),
     EVROUTED_SINK_TYPE(file),
     EVROUTED_SINK_TYPE(http),
+    EVROUTED_SINK_TYPE(nats),
 };
 
 #undef EVROUTED_SINK_TYPE

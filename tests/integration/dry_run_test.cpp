@@ -178,6 +178,30 @@ sinks:
   fs::remove_all(dir);
 }
 
+TEST(DryRun, ShowsWhatANatsSinkWouldPublishWithoutConnecting) {
+  const fs::path dir = make_temp_dir();
+  // Nothing listens on port 9 (discard): a dry run must not try it.
+  const DryRunOutput r = dry_run(dir, R"(
+nats: { servers: ["nats://127.0.0.1:9"] }
+sinks:
+  bus: { type: nats, subject: orders.created, jetstream: true }
+  core: { type: nats, subject: orders.core }
+)",
+                                 "{\"id\":\"evt-1\",\"type\":\"order.created\"}\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string body = R"({"id":"evt-1","type":"order.created"})";
+  EXPECT_EQ(preview_after(r.out, "  sink bus (nats): no filter"),
+            (std::vector<std::string>{
+                "publish to NATS subject orders.created (JetStream, PubAck awaited)",
+                "Nats-Msg-Id: evt-1", "Evroute-Type: order.created", "", body}))
+      << r.out;
+  EXPECT_EQ(preview_after(r.out, "  sink core (nats): no filter")[0],
+            "publish to NATS subject orders.core (core NATS)")
+      << r.out;
+  EXPECT_EQ(r.err.find("nats: "), std::string::npos) << r.err;  // no connection, no warning
+  fs::remove_all(dir);
+}
+
 TEST(DryRun, BadLinesAreReportedWithTheirNumberAndFailTheRun) {
   const fs::path dir = make_temp_dir();
   const DryRunOutput r =
