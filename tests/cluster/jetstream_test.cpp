@@ -174,6 +174,41 @@ TEST(JetStream, ReplicasShareTheWorkAndEveryAcknowledgedEventIsDelivered) {
             std::string::npos);
 }
 
+// Filters are decided when an event is accepted (one subject per sink): whichever replica accepts
+// an event and whichever delivers it, each jetstream sink gets exactly the events its filter
+// matched.
+TEST(JetStream, FiltersKeepTheirMeaningWhateverReplicaAcceptsOrDelivers) {
+  auto cluster = NatsCluster::start(1);
+  ASSERT_TRUE(cluster);
+  Receiver orders, refunds;
+  const std::string yaml =
+      "server: { listen: \"127.0.0.1:0\" }\nnats:\n  servers: " + cluster->yaml_servers() +
+      "\nsinks:\n"
+      "  orders:\n    type: http\n    url: " +
+      orders.url() +
+      "\n    filter: { type: [\"order.*\"] }\n    queue: { type: jetstream }\n"
+      "  refunds:\n    type: http\n    url: " +
+      refunds.url() + "\n    filter: { type: [\"refund.*\"] }\n    queue: { type: jetstream }\n";
+  auto a = start_ready(yaml);
+  auto b = start_ready(yaml);
+  ASSERT_TRUE(a && b);
+  std::set<std::string> want_orders, want_refunds;
+  for (int i = 0; i < 20; ++i) {
+    const std::string type = i % 2 ? "order.created" : "refund.issued";
+    const auto ids = post_n(i % 4 < 2 ? *a : *b, 1, [&](int) {
+      return "{\"id\":\"f" + std::to_string(i) + "\",\"type\":\"" + type + "\"}";
+    });
+    ASSERT_EQ(ids.size(), 1u);
+    (i % 2 ? want_orders : want_refunds).insert(ids[0]);
+  }
+  EXPECT_TRUE(wait_for_all(orders, want_orders, std::chrono::seconds(20)));
+  EXPECT_TRUE(wait_for_all(refunds, want_refunds, std::chrono::seconds(20)));
+  const auto got_orders = delivered_ids(orders);
+  const auto got_refunds = delivered_ids(refunds);
+  for (const auto& [id, n] : got_orders) EXPECT_TRUE(want_orders.count(id)) << id;
+  for (const auto& [id, n] : got_refunds) EXPECT_TRUE(want_refunds.count(id)) << id;
+}
+
 TEST(JetStream, KillNineOfReplicasAndOfANatsNodeLosesNoAcknowledgedEvent) {
   auto cluster = NatsCluster::start(3);
   ASSERT_TRUE(cluster);

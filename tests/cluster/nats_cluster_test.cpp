@@ -18,6 +18,7 @@
 
 #include "support/daemon_process.h"
 #include "support/nats_cluster.h"
+#include "support/nats_reader.h"
 
 namespace evtest {
 namespace {
@@ -278,44 +279,6 @@ TEST(NatsCluster, OneNodeRunsWithoutAClusterAndChecksItsToken) {
   EXPECT_EQ(si->State.Msgs, 1u);
 }
 
-// Runs tests/interop/nats_read.mjs with `args`; its stdout lines. Fails the test (never skips it)
-// when node or the npm NATS client is missing.
-struct NodeRun {
-  int status = -1;
-  std::vector<std::string> lines;
-};
-
-bool node_ready() {
-  const std::string node = EVROUTE_NODE;
-  if (node.empty() || node.ends_with("NOTFOUND")) {
-    ADD_FAILURE() << "node was not found when configuring: run scripts/install-deps --test";
-    return false;
-  }
-  for (const char* pkg : {"@nats-io/transport-node", "@nats-io/jetstream"}) {
-    if (!std::filesystem::exists(std::filesystem::path(EVROUTE_INTEROP_DIR) / "node_modules" / pkg /
-                                 "package.json")) {
-      ADD_FAILURE() << pkg << " is not installed: run scripts/install-deps --test";
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string node_command(const std::string& args) {
-  return std::string("timeout 60 '") + EVROUTE_NODE + "' '" + EVROUTE_INTEROP_DIR +
-         "/nats_read.mjs' " + args;
-}
-
-std::vector<Json> parse_lines(const std::vector<std::string>& lines) {
-  std::vector<Json> out;
-  for (const auto& l : lines) {
-    Json j = Json::parse(l, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << l;
-    if (!j.is_discarded()) out.push_back(std::move(j));
-  }
-  return out;
-}
-
 std::string servers_arg(const NatsCluster& cluster) {
   std::string out;
   for (const auto& u : cluster.urls()) out += (out.empty() ? "" : ",") + u;
@@ -323,7 +286,7 @@ std::string servers_arg(const NatsCluster& cluster) {
 }
 
 TEST(NatsCluster, TheNpmClientReadsWhatLibnatsPublished) {
-  ASSERT_TRUE(node_ready());
+  ASSERT_TRUE(nats_reader_ready());
   auto cluster = NatsCluster::start(3);
   ASSERT_TRUE(cluster);
   Client c = connect(*cluster);
@@ -339,9 +302,9 @@ TEST(NatsCluster, TheNpmClientReadsWhatLibnatsPublished) {
     ASSERT_EQ(p.status, NATS_OK) << describe(p.status, p.jerr);
   }
 
-  const std::string cmd =
-      node_command("--servers " + servers_arg(*cluster) +
-                   " --stream INTEROP --subject interop.events --count 3" + " --timeout-ms 15000");
+  const std::string cmd = nats_reader_command(
+      "--servers " + servers_arg(*cluster) +
+      " --stream INTEROP --subject interop.events --count 3" + " --timeout-ms 15000");
   std::FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_TRUE(pipe) << cmd;
   std::string out;
@@ -352,7 +315,7 @@ TEST(NatsCluster, TheNpmClientReadsWhatLibnatsPublished) {
   std::vector<std::string> lines;
   std::stringstream in(out);
   for (std::string l; std::getline(in, l);) lines.push_back(l);
-  const auto msgs = parse_lines(lines);
+  const auto msgs = parse_reader_lines(lines);
   ASSERT_EQ(msgs.size(), 3u) << out;
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(msgs[i]["subject"], "interop.events") << msgs[i];
@@ -364,9 +327,9 @@ TEST(NatsCluster, TheNpmClientReadsWhatLibnatsPublished) {
   }
 
   // Asking for more than the stream holds ends in a timeout (exit 1), with what it got printed.
-  const std::string more =
-      node_command("--servers " + servers_arg(*cluster) +
-                   " --stream INTEROP --subject interop.events --count 4" + " --timeout-ms 1500");
+  const std::string more = nats_reader_command(
+      "--servers " + servers_arg(*cluster) +
+      " --stream INTEROP --subject interop.events --count 4" + " --timeout-ms 1500");
   pipe = popen(more.c_str(), "r");
   ASSERT_TRUE(pipe);
   out.clear();
@@ -377,11 +340,12 @@ TEST(NatsCluster, TheNpmClientReadsWhatLibnatsPublished) {
 }
 
 TEST(NatsCluster, TheNpmClientSubscribesWithCoreNats) {
-  ASSERT_TRUE(node_ready());
+  ASSERT_TRUE(nats_reader_ready());
   auto cluster = NatsCluster::start(3);
   ASSERT_TRUE(cluster);
-  const std::string cmd = node_command("--core --servers " + cluster->url(1) +
-                                       " --subject core.events --count 2 --timeout-ms 15000");
+  const std::string cmd =
+      nats_reader_command("--core --servers " + cluster->url(1) +
+                          " --subject core.events --count 2 --timeout-ms 15000");
   std::FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_TRUE(pipe) << cmd;
   char line[4096];
@@ -403,7 +367,7 @@ TEST(NatsCluster, TheNpmClientSubscribesWithCoreNats) {
   while (std::fgets(line, sizeof line, pipe)) lines.emplace_back(line);
   const int status = pclose(pipe);
   ASSERT_EQ(status, 0) << cmd;
-  const auto msgs = parse_lines(lines);
+  const auto msgs = parse_reader_lines(lines);
   ASSERT_EQ(msgs.size(), 2u);
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(msgs[i]["subject"], "core.events");
