@@ -87,23 +87,6 @@ int post_batch(httplib::Client& client, const std::vector<std::string>& ids) {
   return res ? res->status : 0;
 }
 
-std::map<std::string, int> delivered_ids(const Receiver& hook) {
-  std::map<std::string, int> ids;
-  for (const auto& r : hook.delivered()) ++ids[r.header("webhook-id")];
-  return ids;
-}
-
-bool wait_for_all(const Receiver& hook, const std::set<std::string>& want,
-                  std::chrono::seconds timeout) {
-  return eventually(
-      [&] {
-        const auto got = delivered_ids(hook);
-        return std::all_of(want.begin(), want.end(),
-                           [&](const auto& id) { return got.count(id) > 0; });
-      },
-      timeout, std::chrono::milliseconds(100));
-}
-
 Json sink_info(const DaemonProcess& d) {
   auto res = d.client().Get("/v1/sinks");
   if (!res || res->status != 200) return Json();

@@ -35,23 +35,6 @@ bool post_batch(httplib::Client& client, const std::vector<std::string>& ids,
   return res && res->status == 202;
 }
 
-std::map<std::string, int> delivered_ids(const Receiver& hook) {
-  std::map<std::string, int> ids;
-  for (const auto& r : hook.delivered()) ++ids[r.header("webhook-id")];
-  return ids;
-}
-
-bool wait_for_all(const Receiver& hook, const std::set<std::string>& want,
-                  std::chrono::seconds timeout) {
-  return eventually(
-      [&] {
-        const auto got = delivered_ids(hook);
-        return std::all_of(want.begin(), want.end(),
-                           [&](const auto& id) { return got.count(id) > 0; });
-      },
-      timeout, std::chrono::milliseconds(50));
-}
-
 std::vector<fs::path> segments(const fs::path& dir) {
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir)) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "support/eventually.h"
+
 namespace evtest {
 
 std::string ReceivedRequest::header(const std::string& name) const {
@@ -115,6 +117,23 @@ std::size_t Receiver::max_in_flight() const {
 bool Receiver::wait_in_flight(std::size_t n, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return changed_.wait_for(lock, timeout, [&] { return in_flight_ >= n; });
+}
+
+std::map<std::string, int> delivered_ids(const Receiver& hook) {
+  std::map<std::string, int> ids;
+  for (const auto& r : hook.delivered()) ++ids[r.header("webhook-id")];
+  return ids;
+}
+
+bool wait_for_all(const Receiver& hook, const std::set<std::string>& want,
+                  std::chrono::steady_clock::duration timeout) {
+  return eventually(
+      [&] {
+        const auto got = delivered_ids(hook);
+        return std::all_of(want.begin(), want.end(),
+                           [&](const auto& id) { return got.count(id) > 0; });
+      },
+      timeout, std::chrono::milliseconds(50));
 }
 
 }  // namespace evtest

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,5 +70,11 @@ class Receiver {
   std::size_t in_flight_ = 0, max_in_flight_ = 0;
   std::vector<ReceivedRequest> requests_;
 };
+
+// How many times each event (by its webhook-id header) was delivered (answered 2xx).
+std::map<std::string, int> delivered_ids(const Receiver& hook);
+// Waits until every id of `want` was delivered at least once.
+bool wait_for_all(const Receiver& hook, const std::set<std::string>& want,
+                  std::chrono::steady_clock::duration timeout);
 
 }  // namespace evtest
