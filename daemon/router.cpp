@@ -53,7 +53,9 @@ std::vector<SinkSnapshot> Router::snapshot() const {
 
 std::vector<Router::StorageProblem> Router::storage_problems() const {
   std::vector<StorageProblem> problems;
-  for (const auto& p : topology()->pipelines) {
+  // Held for the loop: a range-for does not keep topology()'s temporary alive.
+  const std::shared_ptr<const Topology> t = topology();
+  for (const auto& p : t->pipelines) {
     const evroute::SinkQueue* q = p->queue();
     if (!q || p->closed()) continue;
     if (evroute::Status s = q->health(); !s.is_ok())
@@ -157,7 +159,9 @@ Router::Replay Router::replay(const std::string& sink,
 
 int Router::reopen() {
   int failed = 0;
-  for (auto& p : topology()->pipelines) {
+  // Held for the loop: a range-for does not keep topology()'s temporary alive.
+  const std::shared_ptr<const Topology> t = topology();
+  for (auto& p : t->pipelines) {
     const std::optional<evroute::Status> s = p->reopen();
     if (!s) continue;
     if (!s->is_ok()) {
@@ -172,7 +176,9 @@ int Router::reopen() {
 
 int Router::enable_disabled() {
   int enabled = 0;
-  for (auto& p : topology()->pipelines) {
+  // Held for the loop: a range-for does not keep topology()'s temporary alive.
+  const std::shared_ptr<const Topology> t = topology();
+  for (auto& p : t->pipelines) {
     if (p->enable()) {
       spdlog::info("sink '{}': re-enabled", p->name());
       ++enabled;

@@ -218,13 +218,13 @@ evroute::Status Link::ready() const {
 }
 
 bool Link::wait_ready(Clock::time_point deadline) const {
+  // ready() takes mu_: never call it with the lock held.
   while (!ready().is_ok()) {
+    const auto now = Clock::now();
+    if (now >= deadline) return false;
     std::unique_lock lock(mu_);
-    if (stop_ ||
-        cv_.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(100))) ==
-            std::cv_status::timeout) {
-      if (stop_ || Clock::now() >= deadline) return ready().is_ok();
-    }
+    if (stop_) return false;
+    cv_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(100)));
   }
   return true;
 }

@@ -428,6 +428,28 @@ TEST(JetStream, NatsDownAtStartAndMidRunAnswers503AndRecoversWithoutARestart) {
       << d->err();
 }
 
+// A stream evrouted cannot create (replicas: 3 on one node) is reported by /readyz and the log;
+// evrouted still starts, answers, and stops on SIGTERM (a lock taken twice once hung it here).
+TEST(JetStream, AStreamThatCannotBeCreatedIsReportedAndEvroutedStillStartsAndStops) {
+  auto cluster = NatsCluster::start(1);
+  ASSERT_TRUE(cluster);
+  Receiver hook;
+  auto d = DaemonProcess::start(
+      config(*cluster, hook, with([](Settings& s) { s.stream_replicas = 3; })));
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->wait_err_contains("cannot create JetStream stream EVROUTE")) << d->err();
+  auto readyz = d->client().Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_EQ(readyz->status, 503);
+  EXPECT_NE(readyz->body.find("cannot create JetStream stream EVROUTE"), std::string::npos)
+      << readyz->body;
+  auto refused = d->client().Post("/v1/events", R"({"id":"x"})", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  d->signal(SIGTERM);
+  EXPECT_EQ(d->wait_exit(std::chrono::seconds(20)), 0) << d->err();
+}
+
 TEST(JetStream, AFullStreamAnswers503) {
   auto cluster = NatsCluster::start(1);
   ASSERT_TRUE(cluster);

@@ -71,7 +71,7 @@ httplib::Result post(httplib::Client& client, const std::string& id, std::size_t
   return client.Post("/v1/events", Json::array({event}).dump(), "application/json");
 }
 
-std::set<std::string> delivered_ids(const Receiver& hook) {
+std::set<std::string> delivered_id_set(const Receiver& hook) {
   std::set<std::string> ids;
   for (const auto& r : hook.delivered()) ids.insert(r.header("webhook-id"));
   return ids;
@@ -106,7 +106,7 @@ TEST_F(DiskFullTest, FullDiskRefusesWith503AndReportsItThenRecoversWithoutAResta
     acknowledged.insert(id);
   }
   ASSERT_TRUE(
-      eventually([&] { return delivered_ids(hook).size() >= acknowledged.size(); }, kWait, kPoll));
+      eventually([&] { return delivered_id_set(hook).size() >= acknowledged.size(); }, kWait, kPoll));
   ASSERT_EQ(c.Get("/readyz")->status, 200);
 
   fill_disk();
@@ -173,12 +173,12 @@ TEST_F(DiskFullTest, FullDiskRefusesWith503AndReportsItThenRecoversWithoutAResta
   // Every acknowledged event arrives; no refused one does (nothing of a failed write stays).
   EXPECT_TRUE(eventually(
       [&] {
-        const auto got = delivered_ids(hook);
+        const auto got = delivered_id_set(hook);
         return std::includes(got.begin(), got.end(), acknowledged.begin(), acknowledged.end());
       },
       kWait, kPoll))
-      << "delivered " << delivered_ids(hook).size() << " of " << acknowledged.size();
-  for (const auto& id : delivered_ids(hook)) {
+      << "delivered " << delivered_id_set(hook).size() << " of " << acknowledged.size();
+  for (const auto& id : delivered_id_set(hook)) {
     EXPECT_TRUE(acknowledged.count(id)) << id << " was refused, yet delivered";
   }
   daemon_->signal(SIGTERM);
