@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Try several evrouted sharing the work through NATS JetStream, on this machine, in a minute:
+# Try several evrouted sharing the work through NATS JetStream on this machine (a minute, once built):
 #
 #   examples/cluster/run.sh            # start everything, print what to try, Ctrl-C stops it all
 #   examples/cluster/run.sh --demo     # the same, non-interactively: posts, kill -9, checks, exits
