@@ -503,29 +503,29 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 for run in $(seq "$runs"); do
   c_rps=0 k_rps=0 b_rps=0  # ceilings not run (--only): no ratios
   if want ceiling; then
-  log "run $run/$runs: nginx ceiling"
-  ceiling
-  read -r c_rps c_p50 c_p99 c_cpu c_ctx c_bad c_se <<<"$result"
-  printf '%s\tceiling\t%s\t-\t%s\t%s\t-\t-\t-\t%s\t1.00\t-\t%s\t%s\t%s\t%s\n' "$run" "$c_rps" "$c_p50" \
-    "$c_p99" "$c_bad" "$c_cpu" "$c_ctx" "$c_se" "$(errors_total "$c_bad" "$c_se")" >>"$results"
+    log "run $run/$runs: nginx ceiling"
+    ceiling
+    read -r c_rps c_p50 c_p99 c_cpu c_ctx c_bad c_se <<<"$result"
+    printf '%s\tceiling\t%s\t-\t%s\t%s\t-\t-\t-\t%s\t1.00\t-\t%s\t%s\t%s\t%s\n' "$run" "$c_rps" "$c_p50" \
+      "$c_p99" "$c_bad" "$c_cpu" "$c_ctx" "$c_se" "$(errors_total "$c_bad" "$c_se")" >>"$results"
   fi
   # The same at -c1000: the machine's ceiling for scenario 1k, whose p99 it bounds (wrk's two
   # threads share the two cores with the server, and its latencies include their own queueing).
   if want ceiling1k; then
-  log "run $run/$runs: nginx ceiling at -c1000"
-  wrk_conns=1000
-  ceiling
-  wrk_conns=$conns
-  read -r k_rps k_p50 k_p99 k_cpu k_ctx k_bad k_se <<<"$result"
-  printf '%s\tceiling1k\t%s\t-\t%s\t%s\t-\t-\t-\t%s\t1.00\t-\t%s\t%s\t%s\t%s\n' "$run" "$k_rps" "$k_p50" \
-    "$k_p99" "$k_bad" "$k_cpu" "$k_ctx" "$k_se" "$(errors_total "$k_bad" "$k_se")" >>"$results"
+    log "run $run/$runs: nginx ceiling at -c1000"
+    wrk_conns=1000
+    ceiling
+    wrk_conns=$conns
+    read -r k_rps k_p50 k_p99 k_cpu k_ctx k_bad k_se <<<"$result"
+    printf '%s\tceiling1k\t%s\t-\t%s\t%s\t-\t-\t-\t%s\t1.00\t-\t%s\t%s\t%s\t%s\n' "$run" "$k_rps" "$k_p50" \
+      "$k_p99" "$k_bad" "$k_cpu" "$k_ctx" "$k_se" "$(errors_total "$k_bad" "$k_se")" >>"$results"
   fi
   if want bare; then
-  log "run $run/$runs: bare_server ceiling"
-  bare
-  read -r b_rps b_p50 b_p99 b_cpu b_ctx b_bad b_se <<<"$result"
-  printf '%s\tbare\t%s\t-\t%s\t%s\t-\t-\t-\t%s\t%s\t1.00\t%s\t%s\t%s\t%s\n' "$run" "$b_rps" "$b_p50" \
-    "$b_p99" "$b_bad" "$(ratio "$b_rps" "$c_rps")" "$b_cpu" "$b_ctx" "$b_se" "$(errors_total "$b_bad" "$b_se")" >>"$results"
+    log "run $run/$runs: bare_server ceiling"
+    bare
+    read -r b_rps b_p50 b_p99 b_cpu b_ctx b_bad b_se <<<"$result"
+    printf '%s\tbare\t%s\t-\t%s\t%s\t-\t-\t-\t%s\t%s\t1.00\t%s\t%s\t%s\t%s\n' "$run" "$b_rps" "$b_p50" \
+      "$b_p99" "$b_bad" "$(ratio "$b_rps" "$c_rps")" "$b_cpu" "$b_ctx" "$b_se" "$(errors_total "$b_bad" "$b_se")" >>"$results"
   fi
   for s in 1 1k 2 3 4a 4b 5 6 7 slow; do
     want "$s" || continue
@@ -609,13 +609,13 @@ for s in ceiling ceiling1k bare 1 1k 2 3 4a 4b 5 6 7; do
     "$(median "$s" 13)" "$(median "$s" 14)" "$(median "$s" 16)" "$(median "$s" 11)" "$(median "$s" 12)"
 done
 if [ -s "$slow_results" ]; then
-echo
-echo "slow (slowloris, default server settings; medians over runs): $(slow_median connections) connections"
-echo "  ($(slow_median idle) idle, the rest a header byte a second; $(slow_median reopened) reopened after the server closed them,"
-echo "  $(slow_median got_408) of them after a 408); the normal client: $(slow_median requests) requests, $(slow_median answered) answered 2xx,"
-echo "  $(slow_median within_100ms_pct)% within 100 ms; p50 $(slow_median p50_ms) ms, p99 $(slow_median p99_ms) ms, max $(slow_median max_ms) ms;"
-echo "  evrouted's open fds during the attack: $(slow_median fds_min)-$(slow_median fds_max) (server.max_connections: 4096)"
-echo "  target (issue 12): >= 99% answered, each within 100 ms; fds bounded by max_connections"
+  echo
+  echo "slow (slowloris, default server settings; medians over runs): $(slow_median connections) connections"
+  echo "  ($(slow_median idle) idle, the rest a header byte a second; $(slow_median reopened) reopened after the server closed them,"
+  echo "  $(slow_median got_408) of them after a 408); the normal client: $(slow_median requests) requests, $(slow_median answered) answered 2xx,"
+  echo "  $(slow_median within_100ms_pct)% within 100 ms; p50 $(slow_median p50_ms) ms, p99 $(slow_median p99_ms) ms, max $(slow_median max_ms) ms;"
+  echo "  evrouted's open fds during the attack: $(slow_median fds_min)-$(slow_median fds_max) (server.max_connections: 4096)"
+  echo "  target (issue 12): >= 99% answered, each within 100 ms; fds bounded by max_connections"
 fi
 echo
 echo "Every run: delivered == accepted for every sink (7: every accepted event received at least once,"
