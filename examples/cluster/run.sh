@@ -258,10 +258,14 @@ while [ "$i" -le "$half" ]; do
   post $((k % 2)) "$i" "$last"
   i=$((last + 1)) k=$((k + 1))
 done
+# Kill B while it delivers: once the receiver has seen it deliver (at most 5 s).
+wait_for "grep -q ' B\$' '$work/received.log'" 50 || log "demo: B delivered nothing yet (A pulled it all); killing it anyway"
 held=$(curl -s "http://127.0.0.1:${replica_ports[1]}/metrics" | awk '$1 ~ /^evroute_sink_jetstream_ack_pending/ { print $2 }')
 log "demo: kill -9 replica B (pid ${replica_pids[1]}); the sink's consumer has ${held:-?} event(s) handed out and not acknowledged (both replicas)"
 kill -9 "${replica_pids[1]}"
-wait "${replica_pids[1]}" 2>/dev/null || true
+exec 3>&2 2>/dev/null  # without bash's "Killed" notice
+wait "${replica_pids[1]}" || true
+exec 2>&3 3>&-
 replica_pids=("${replica_pids[0]}")
 log "demo: posting $((events - half)) more events to A"
 i=$((half + 1))
@@ -283,7 +287,7 @@ by_replica=$(awk '{ n[$2]++ } END { for (r in n) printf "%s%s=%d", (s++ ? ", " :
 echo
 echo "acknowledged (202): $n_acked events (through A: ${acked_by[A]}, through B: ${acked_by[B]}; B was killed -9 after $half)"
 echo "delivered:          $n_delivered of them (receiver POSTs: $n_lines; by replica: $by_replica)"
-echo "duplicates:         $((n_lines - n_delivered)) (deliveries in flight when B died, made again by A)"
+echo "duplicates:         $((n_lines - n_delivered)) (deliveries B made but had not acknowledged to JetStream when it died, made again by A)"
 if [ "$n_delivered" -lt "$n_acked" ]; then
   echo "LOST: $((n_acked - n_delivered)) acknowledged event(s) never reached the receiver:"
   awk 'NR == FNR { got[$1] = 1; next } !($1 in got)' "$work/received.log" "$acked" | head -20
