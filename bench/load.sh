@@ -351,9 +351,7 @@ sinks:
     queue: { type: jetstream }
     retry: { max_attempts: 0, max_elapsed: 10m, max_backoff: 1s }
 YAML
-  # One replica after the other: the first creates the streams. (Started together, the second can
-  # hang for good: Link::wait_ready deadlocks when its deadline passes while connected but the
-  # streams are not ready yet, see the commit message.)
+  # One replica after the other: the first creates the streams, the second finds them.
   local rpids=() rports=() r
   for r in a b; do
     EVROUTE_BENCH_REPLICA=$r "$evrouted" --config "$dir/evroute.yaml" >/dev/null 2>"$dir/log-$r" &

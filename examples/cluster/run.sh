@@ -190,9 +190,7 @@ for i in 0 1; do
   EVROUTE_LISTEN=127.0.0.1:${replica_ports[$i]} EVROUTE_REPLICA=$r EVROUTE_DATA_DIR=$work/$r \
     "$evrouted" --config "$config" >/dev/null 2>"$work/evrouted-$r.log" &
   replica_pids+=($!)
-  # One after the other: A creates the streams first. (Two started at once can hang one of them
-  # for good in this evrouted version: a deadlock in nats::Link::wait_ready while the streams are
-  # being set up.)
+  # One after the other, each waited for: A creates the streams, B finds them.
   wait_for "replica_ready $i" 300 ||
     die "evrouted $r is not ready within 30 s: $(tail -5 "$work/evrouted-$r.log")"
 done
