@@ -105,8 +105,8 @@ TEST_F(DiskFullTest, FullDiskRefusesWith503AndReportsItThenRecoversWithoutAResta
     ASSERT_EQ(res->status, 202) << res->body;
     acknowledged.insert(id);
   }
-  ASSERT_TRUE(
-      eventually([&] { return delivered_id_set(hook).size() >= acknowledged.size(); }, kWait, kPoll));
+  ASSERT_TRUE(eventually([&] { return delivered_id_set(hook).size() >= acknowledged.size(); },
+                         kWait, kPoll));
   ASSERT_EQ(c.Get("/readyz")->status, 200);
 
   fill_disk();
