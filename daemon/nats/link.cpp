@@ -138,7 +138,8 @@ evroute::Status Link::start() {
   s = natsConnection_Connect(&nc_, opts_);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) return fail("cannot connect", s);
   if (s == NATS_NOT_YET_CONNECTED) {
-    spdlog::warn("nats: none of {} answers yet; retrying in the background", servers_text(config_));
+    spdlog::warn("nats: cannot connect to {} yet{}; retrying in the background",
+                 servers_text(config_), last_error());
   }
   s = natsConnection_JetStream(&js_, nc_, nullptr);
   if (s != NATS_OK) return fail("cannot set up JetStream", s);
@@ -207,8 +208,17 @@ bool Link::connected() const {
   return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
 }
 
+// " (why)" when the connection recorded an error (a refused token...), else "".
+std::string Link::last_error() const {
+  const char* text = nullptr;
+  if (!nc_ || natsConnection_GetLastError(nc_, &text) == NATS_OK || !text || !*text) return "";
+  return std::string(" (") + text + ")";
+}
+
 evroute::Status Link::ready() const {
-  if (!connected()) return unavailable("NATS is not reachable (" + servers_text(config_) + ")");
+  if (!connected()) {
+    return unavailable("NATS is not reachable (" + servers_text(config_) + ")" + last_error());
+  }
   std::lock_guard lock(mu_);
   if (!streams_ok_) {
     return unavailable(not_ready_why_.empty() ? "NATS JetStream streams are being set up"

@@ -101,6 +101,7 @@ class Link {
   evroute::Status start();
   void run();                        // the setup thread
   evroute::Status ensure_streams();  // creates what is missing
+  std::string last_error() const;    // " (why)" from the connection, or ""
   std::unique_ptr<Publisher> take_publisher();
   void give_back(std::unique_ptr<Publisher> p);
   static void on_connected(natsConnection*, void* self);

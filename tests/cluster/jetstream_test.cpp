@@ -450,6 +450,32 @@ TEST(JetStream, AStreamThatCannotBeCreatedIsReportedAndEvroutedStillStartsAndSto
   EXPECT_EQ(d->wait_exit(std::chrono::seconds(20)), 0) << d->err();
 }
 
+// nats.auth: with the server's token evrouted connects and delivers; with a wrong one it is not
+// ready, says why, and refuses POSTs with 503 (it keeps retrying; nothing is acknowledged).
+TEST(JetStream, ATokenAuthenticatesAndAWrongOneIsNotReady) {
+  NatsCluster::Options options;
+  options.token = "s3cret";
+  auto cluster = NatsCluster::start(1, options);
+  ASSERT_TRUE(cluster);
+  Receiver hook;
+  auto good = start_ready(
+      config(*cluster, hook, with([](Settings& s) { s.nats_extra = "auth: { token: s3cret }"; })));
+  ASSERT_TRUE(good);
+  ASSERT_EQ(post_n(*good, 3).size(), 3u);
+  EXPECT_TRUE(hook.wait_delivered(3, std::chrono::seconds(20)));
+
+  auto bad = DaemonProcess::start(
+      config(*cluster, hook, with([](Settings& s) { s.nats_extra = "auth: { token: wrong }"; })));
+  ASSERT_TRUE(bad);
+  EXPECT_TRUE(bad->wait_err_contains("uthorization", 10s)) << bad->err();
+  auto readyz = bad->client().Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_EQ(readyz->status, 503) << readyz->body;
+  auto refused = bad->client().Post("/v1/events", R"({"id":"x"})", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+}
+
 TEST(JetStream, AFullStreamAnswers503) {
   auto cluster = NatsCluster::start(1);
   ASSERT_TRUE(cluster);
