@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -199,7 +200,17 @@ bool DaemonProcess::running() {
 }
 
 std::optional<int> DaemonProcess::wait_exit(std::chrono::milliseconds timeout) {
-  if (!eventually([&] { return !running(); }, timeout, 10ms)) return std::nullopt;
+  if (!eventually([&] { return !running(); }, timeout, 10ms)) {
+    // A process that should have exited and did not: where each of its threads is, for the test's
+    // log (gdb, installed by scripts/install-deps --test; bounded).
+    const std::string cmd = "command -v gdb >/dev/null && timeout 60 gdb -batch -p " +
+                            std::to_string(pid_) +
+                            " -ex 'thread apply all bt' 2>&1 | head -600 >&2";
+    std::fprintf(stderr, "evrouted (pid %d) did not exit within %lld ms; its threads:\n",
+                 static_cast<int>(pid_), static_cast<long long>(timeout.count()));
+    (void)std::system(cmd.c_str());
+    return std::nullopt;
+  }
   // The process is gone: read what it wrote to the end (EOF) before anyone looks at it.
   if (out_reader_.joinable()) out_reader_.join();
   if (err_reader_.joinable()) err_reader_.join();
