@@ -337,6 +337,29 @@ TEST(JetStream, ARetryIsANakWithTheBackoffOrTheRetryAfterAsItsDelay) {
   EXPECT_TRUE(a->wait_err_contains("retrying in 2000 ms")) << a->err();
 }
 
+// A delivery that takes longer than ack_wait keeps its lease (in-progress acks): the event is not
+// handed to the other replica meanwhile, and arrives once.
+TEST(JetStream, ASlowDeliveryExtendsItsLeaseAndIsNotRedelivered) {
+  auto cluster = NatsCluster::start(1);
+  ASSERT_TRUE(cluster);
+  Receiver hook;
+  hook.set_respond([](std::size_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // 3.5 x ack_wait
+    return 200;
+  });
+  const std::string yaml =
+      config(*cluster, hook, with([](Settings& s) { s.queue_extra = "ack_wait: 1s"; }));
+  auto a = start_ready(yaml);
+  auto b = start_ready(yaml);
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(post_n(*a, 1).size(), 1u);
+  ASSERT_TRUE(hook.wait_delivered(1, std::chrono::seconds(20)));
+  // Had the lease lapsed, the other replica would have been given the event after 1 s.
+  EXPECT_EQ(hook.requests().size(), 1u);
+  EXPECT_EQ(hook.max_in_flight(), 1u);
+  EXPECT_EQ(sink_info(*a)["queue"]["redelivered"], 0) << sink_info(*a).dump();
+}
+
 TEST(JetStream, AGiveUpIsDeadLetteredInJetStreamAndReplayedThroughAnotherReplica) {
   auto cluster = NatsCluster::start(1);
   ASSERT_TRUE(cluster);
