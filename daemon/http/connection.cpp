@@ -53,6 +53,15 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   // On the connection's loop.
   void start() {
+    // stop() has closed this loop's connections, or is about to: one accepted meanwhile (on the
+    // acceptor's loop, before it saw `stopping`) must not start, or its pending read would keep
+    // the loop from returning and SIGTERM would hang on joining it.
+    if (server_.stopping.load()) {
+      phase_ = Phase::kClosed;
+      error_code ignored;
+      socket_of(stream_).close(ignored);
+      return;
+    }
     where = loop_.connections.insert(loop_.connections.end(), this);
     registered_ = true;
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
