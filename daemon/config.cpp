@@ -349,4 +349,28 @@ LoadResult load_config_file(const std::string& path) {
   return load_config_text(text.str(), path);
 }
 
+std::string_view when_full_name(evroute::OverflowPolicy policy) {
+  switch (policy) {
+    case evroute::OverflowPolicy::kBlock:
+      return "block";
+    case evroute::OverflowPolicy::kDropNewest:
+      return "drop_newest";
+    case evroute::OverflowPolicy::kDropOldest:
+      return "drop_oldest";
+  }
+  return "block";
+}
+
+std::string_view fsync_name(evroute::SyncPolicy policy) {
+  switch (policy) {
+    case evroute::SyncPolicy::kAlways:
+      return "always";
+    case evroute::SyncPolicy::kInterval:
+      return "interval";
+    case evroute::SyncPolicy::kNever:
+      return "never";
+  }
+  return "always";
+}
+
 }  // namespace evrouted

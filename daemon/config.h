@@ -145,6 +145,9 @@ struct LoadResult {
 };
 
 LoadResult load_config_file(const std::string& path);
+// The configuration's words for these settings ("block", "drop_newest"; "always", "interval").
+std::string_view when_full_name(evroute::OverflowPolicy policy);
+std::string_view fsync_name(evroute::SyncPolicy policy);
 LoadResult load_config_text(const std::string& text, const std::string& name);
 
 }  // namespace evrouted

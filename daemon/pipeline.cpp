@@ -221,6 +221,9 @@ SinkSnapshot Pipeline::snapshot() const {
   s.queue_type = kind_->name();
   s.queue_fields = kind_->fields(config_.queue, s.queue);
   s.queue_capacity = kind_->capacity(config_.queue);
+  s.queue_settings = kind_->settings(config_.queue);
+  s.filter = config_.filter;
+  s.retry_settings = config_.retry;
   s.retry = retrying_->stats();
   if (kind_->retries_itself()) {
     s.retry = {.delivered = s.queue.delivered,

@@ -51,6 +51,9 @@ struct SinkSnapshot {
   // The queue's settings and counters for /v1/sinks' "queue" object, after "type", in order.
   std::vector<std::pair<std::string_view, std::uint64_t>> queue_fields;
   std::uint64_t queue_capacity = 0;  // events (0: unbounded, or not counted in events)
+  std::vector<std::pair<std::string_view, std::string_view>> queue_settings;  // QueueKind::settings
+  std::vector<FieldFilter> filter;  // the sink's settings, as configured
+  RetryConfig retry_settings;
   evroute::SinkQueue::Stats queue;
   std::optional<bool> storage_ok;  // a stored queue: whether its storage takes writes now
   evroute::Retrying::Stats retry;

@@ -98,6 +98,11 @@ http::Disposition Server::handle(const Request& req, Response& res, bool may_blo
       handle_sinks(res, /*show_urls=*/authenticated_admin(req));
       return Disposition::kDone;
     }
+    if (path == "/v1/status") {
+      handle_status(res);
+      return Disposition::kDone;
+    }
+    if (handle_ui(req, res)) return Disposition::kDone;
   }
   // The admin actions read and write the dead-letter files: never on an event loop.
   std::optional<std::string> sink;
@@ -118,9 +123,9 @@ http::Disposition Server::handle(const Request& req, Response& res, bool may_blo
   return Disposition::kDone;
 }
 
-void Server::handle_readyz(Response& res) {
+std::pair<int, Json> Server::readiness() const {
   if (draining_.load(std::memory_order_acquire) || !router_.accepting()) {
-    return reply(res, 503, Json{{"status", "draining"}});
+    return {503, Json{{"status", "draining"}}};
   }
   // A stored queue that cannot store events makes every request for its sink fail: not ready.
   // "disk_error" when a disk queue is among them, else "nats_unavailable" (jetstream queues).
@@ -131,11 +136,15 @@ void Server::handle_readyz(Response& res) {
       sinks.push_back({{"sink", p.sink}, {"error", p.error}});
       disk = disk || p.queue_type == "disk";
     }
-    return reply(
-        res, 503,
-        Json{{"status", disk ? "disk_error" : "nats_unavailable"}, {"sinks", std::move(sinks)}});
+    return {503, Json{{"status", disk ? "disk_error" : "nats_unavailable"},
+                      {"sinks", std::move(sinks)}}};
   }
-  reply(res, 200, Json{{"status", "ready"}});
+  return {200, Json{{"status", "ready"}}};
+}
+
+void Server::handle_readyz(Response& res) {
+  const auto [status, body] = readiness();
+  reply(res, status, body);
 }
 
 int Server::bind() {

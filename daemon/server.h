@@ -5,7 +5,9 @@
 //   GET  /healthz     200 while the process serves requests
 //   GET  /readyz      200 once listening with every sink open; 503 while draining
 //   GET  /metrics     Prometheus text format
-//   GET  /v1/sinks    each sink's type, state and counters as JSON
+//   GET  /v1/sinks    each sink's type, state, counters and settings as JSON
+//   GET  /v1/status   version, uptime, events accepted, memory budget, readiness, who needs tokens
+//   GET  /ui          the console (its files are built in: server_ui.cpp, daemon/ui/); / -> /ui
 //   POST /v1/sinks/NAME/enable   re-enables a sink its destination disabled (410 Gone)
 //   GET  /v1/sinks/NAME/dead-letters          pages through a sink's dead letters
 //   POST /v1/sinks/NAME/dead-letters/replay   sends them (all, or {"ids": [...]}) again
@@ -13,7 +15,8 @@
 // Who may do what (server.auth): with no tokens at all, anyone who reaches the listener. With
 // `tokens`, POST /v1/events needs one of them (or an admin token); the admin actions (enable,
 // dead letters, replay) need an admin token when `admin_tokens` are set, else one of `tokens`.
-// /healthz, /readyz, /metrics and GET /v1/sinks answer anyone: they hold no event data, and
+// /healthz, /readyz, /metrics, GET /v1/sinks, /v1/status and the console's files answer anyone:
+// they hold no event data, and
 // GET /v1/sinks shows a webhook URL as scheme://host:port/… (no userinfo, path or query, which can
 // be secrets themselves) unless the request carries an admin token (or, without admin_tokens, one
 // of `tokens`).
@@ -32,7 +35,9 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config.h"
@@ -76,7 +81,12 @@ class Server {
   // Routes a request to its handler (http::Handler).
   Disposition handle(const Request& req, Response& res, bool may_block);
   Disposition handle_events(const Request& req, Response& res, bool may_block);
+  // /readyz's answer: 200 {"status": "ready"}, or 503 and why not.
+  std::pair<int, nlohmann::json> readiness() const;
   void handle_readyz(Response& res);
+  void handle_status(Response& res);
+  // GET /, /ui and /ui/<file> (server_ui.cpp); false for any other path.
+  bool handle_ui(const Request& req, Response& res);
   void handle_sinks(Response& res, bool show_urls);
   void handle_enable(const Request& req, Response& res, const std::string& name);
   void handle_dead_letters(const Request& req, Response& res, const std::string& sink);
@@ -99,6 +109,8 @@ class Server {
   mutable std::mutex tokens_mu_;                 // guards the pointer, not what it points to
   std::shared_ptr<const Tokens> tokens_;
   std::atomic<bool> draining_{false};
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   http::HttpServer http_;  // last: its loops call the handlers, which use everything above
 };
 

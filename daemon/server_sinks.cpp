@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "queues/queue_kind.h"
 #include "redact.h"
 #include "server.h"
 #include "server_replies.h"
@@ -72,6 +73,24 @@ void Server::handle_replay(const Request& req, Response& res, const std::string&
   reply(res, 200, Json{{"sink", sink}, {"replayed", result.replayed}, {"refused", result.refused}});
 }
 
+namespace {
+
+Json retry_settings(const RetryConfig& r) {
+  Json breaker = false;
+  if (r.breaker) {
+    breaker = {{"threshold", r.breaker->threshold}, {"cooldown_ms", whole_ms(r.breaker->cooldown)}};
+  }
+  return {{"max_attempts", r.max_attempts},
+          {"max_elapsed_ms", whole_ms(r.max_elapsed)},
+          {"initial_backoff_ms", whole_ms(r.initial_backoff)},
+          {"max_backoff_ms", whole_ms(r.max_backoff)},
+          {"multiplier", r.multiplier},
+          {"jitter", r.full_jitter ? Json("full") : Json(r.jitter)},
+          {"breaker", std::move(breaker)}};
+}
+
+}  // namespace
+
 void Server::handle_sinks(Response& res, bool show_urls) {
   const auto shown = [show_urls](const std::string& text) {
     return show_urls ? text : redact_urls(text);
@@ -80,6 +99,9 @@ void Server::handle_sinks(Response& res, bool show_urls) {
   for (const SinkSnapshot& s : router_.snapshot()) {
     Json queue{{"type", s.queue_type}};
     for (const auto& [key, value] : s.queue_fields) queue[std::string(key)] = value;
+    for (const auto& [key, value] : s.queue_settings) queue[std::string(key)] = value;
+    Json filter = Json::object();
+    for (const FieldFilter& f : s.filter) filter[f.field] = f.globs;
     sinks.push_back({
         {"name", s.name},
         {"type", s.type},
@@ -97,6 +119,8 @@ void Server::handle_sinks(Response& res, bool show_urls) {
           {"undelivered_at_shutdown", s.queue.undelivered_at_close},
           {"dead_lettered", s.dead_lettered}}},
         {"queue", std::move(queue)},
+        {"filter", std::move(filter)},
+        {"retry", retry_settings(s.retry_settings)},
     });
     if (s.state == SinkSnapshot::State::kDisabled) {
       sinks.back()["disabled"] = {{"reason", shown(s.disabled.reason)},

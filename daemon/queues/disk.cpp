@@ -91,9 +91,18 @@ class DiskKind final : public QueueKind {
 
   std::vector<std::pair<std::string_view, std::uint64_t>> fields(
       const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const override {
-    return {{"max_bytes", config.max_bytes},  {"disk_bytes", stats.disk_bytes},
-            {"recovered", stats.recovered},   {"pending", stats.pending},
-            {"high_water", stats.high_water}, {"rejected_full", stats.rejected_full}};
+    return {{"max_bytes", config.max_bytes},
+            {"block_timeout_ms", whole_ms(config.block_timeout)},
+            {"fsync_interval_ms", whole_ms(config.fsync_interval)},
+            {"disk_bytes", stats.disk_bytes},
+            {"recovered", stats.recovered},
+            {"pending", stats.pending},
+            {"high_water", stats.high_water},
+            {"rejected_full", stats.rejected_full}};
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> settings(
+      const QueueConfig& config) const override {
+    return {{"when_full", when_full_name(config.when_full)}, {"fsync", fsync_name(config.fsync)}};
   }
   std::uint64_t capacity(const QueueConfig&) const override { return 0; }
 

@@ -443,8 +443,7 @@ class JetStreamKind final : public QueueKind {
 
   std::vector<std::pair<std::string_view, std::uint64_t>> fields(
       const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const override {
-    return {{"ack_wait_ms", static_cast<std::uint64_t>(
-                                std::chrono::duration_cast<milliseconds>(config.ack_wait).count())},
+    return {{"ack_wait_ms", whole_ms(config.ack_wait)},
             {"pending", stats.pending},
             {"ack_pending", stats.ack_pending},
             {"redelivered", stats.redelivered},

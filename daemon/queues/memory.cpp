@@ -52,9 +52,14 @@ class MemoryKind final : public QueueKind {
   std::vector<std::pair<std::string_view, std::uint64_t>> fields(
       const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const override {
     return {{"capacity", config.capacity},
+            {"block_timeout_ms", whole_ms(config.block_timeout)},
             {"pending", stats.pending},
             {"high_water", stats.high_water},
             {"rejected_full", stats.rejected_full}};
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> settings(
+      const QueueConfig& config) const override {
+    return {{"when_full", when_full_name(config.when_full)}};
   }
   std::uint64_t capacity(const QueueConfig& config) const override { return config.capacity; }
 };

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,6 +39,12 @@ struct QueueParts {
   const DeliveryConfig& delivery;     // concurrency and batching
 };
 
+// A setting's duration in whole milliseconds, for fields() ("block_timeout_ms").
+inline std::uint64_t whole_ms(Duration d) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
 class QueueKind {
  public:
   virtual ~QueueKind() = default;
@@ -58,6 +65,11 @@ class QueueKind {
   // /v1/sinks' "queue" fields (after "type") for these settings and counters.
   virtual std::vector<std::pair<std::string_view, std::uint64_t>> fields(
       const QueueConfig& config, const evroute::SinkQueue::Stats& stats) const = 0;
+  // /v1/sinks' "queue" settings that are words, not numbers ("when_full": "block").
+  virtual std::vector<std::pair<std::string_view, std::string_view>> settings(
+      const QueueConfig& /*config*/) const {
+    return {};
+  }
   // Where the events a close leaves `kept` (SinkQueue::CloseReport) go next, for the shutdown log.
   virtual std::string_view kept_until() const { return "delivered after the next start"; }
   // Whether the queue makes the sink's attempts and retries itself (QueueParts::attempt) instead of
