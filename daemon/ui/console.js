@@ -408,7 +408,7 @@
     state.dl.seen = c.dead_lettered;
     const rows = [['events in', c.events_in, 'in'], ['delivered', c.delivered, 'delivered'],
       ['failed', c.failed, 'failed'], ['retried', c.retried, 'retried'],
-      ['dead-lettered', c.dead_lettered, 'dead'], ['dropped (newest)', c.dropped_newest, ''],
+      ['dead-lettered since start', c.dead_lettered, 'dead'], ['dropped (newest)', c.dropped_newest, ''],
       ['dropped (oldest)', c.dropped_oldest, ''], ['undelivered at shutdown', c.undelivered_at_shutdown, '']];
     const table = $('detail-counters');
     if (table.rows.length !== rows.length) {

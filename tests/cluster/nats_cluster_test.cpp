@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/command.h"
 #include "support/daemon_process.h"
 #include "support/nats_cluster.h"
 #include "support/nats_reader.h"
@@ -305,12 +306,7 @@ TEST(NatsCluster, TheNpmClientReadsWhatLibnatsPublished) {
   const std::string cmd = nats_reader_command(
       "--servers " + servers_arg(*cluster) +
       " --stream INTEROP --subject interop.events --count 3" + " --timeout-ms 15000");
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_TRUE(pipe) << cmd;
-  std::string out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
-  const int status = pclose(pipe);
+  const auto [status, out] = run_command(cmd);
   ASSERT_EQ(status, 0) << cmd << "\n" << out;
   std::vector<std::string> lines;
   std::stringstream in(out);
@@ -330,13 +326,9 @@ TEST(NatsCluster, TheNpmClientReadsWhatLibnatsPublished) {
   const std::string more = nats_reader_command(
       "--servers " + servers_arg(*cluster) +
       " --stream INTEROP --subject interop.events --count 4" + " --timeout-ms 1500");
-  pipe = popen(more.c_str(), "r");
-  ASSERT_TRUE(pipe);
-  out.clear();
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
-  const int timed_out = pclose(pipe);
-  EXPECT_TRUE(WIFEXITED(timed_out) && WEXITSTATUS(timed_out) == 1) << timed_out << "\n" << out;
-  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3) << out;
+  const auto [timed_out, more_out] = run_command(more);
+  EXPECT_EQ(timed_out, 1) << more_out;
+  EXPECT_EQ(std::count(more_out.begin(), more_out.end(), '\n'), 3) << more_out;
 }
 
 TEST(NatsCluster, TheNpmClientSubscribesWithCoreNats) {

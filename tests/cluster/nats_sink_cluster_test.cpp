@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/command.h"
 #include "support/daemon_process.h"
 #include "support/eventually.h"
 #include "support/nats_cluster.h"
@@ -48,16 +49,6 @@ bool add_stream(const NatsCluster& cluster, const char* name, const char* subjec
   return ok;
 }
 
-std::string run(const std::string& cmd, int* status) {
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return "";
-  std::string out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
-  *status = pclose(pipe);
-  return out;
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::stringstream in(text);
@@ -92,11 +83,9 @@ TEST(NatsSinkCluster, WithJetStreamTheStreamHoldsEachEventOnceWithItsHeaders) {
       std::chrono::seconds(20), std::chrono::milliseconds(50)))
       << d->err();
 
-  int status = -1;
-  const std::string out = run(nats_reader_command("--servers " + servers_arg(*cluster) +
-                                                  " --stream ORDERS --subject orders.created "
-                                                  "--count 3 --timeout-ms 15000"),
-                              &status);
+  const auto [status, out] = run_command(nats_reader_command(
+      "--servers " + servers_arg(*cluster) +
+      " --stream ORDERS --subject orders.created --count 3 --timeout-ms 15000"));
   ASSERT_EQ(status, 0) << out;
   const auto msgs = parse_reader_lines(lines_of(out));
   ASSERT_EQ(msgs.size(), 3u) << out;
@@ -108,11 +97,10 @@ TEST(NatsSinkCluster, WithJetStreamTheStreamHoldsEachEventOnceWithItsHeaders) {
     EXPECT_EQ(msgs[i]["headers"]["Evroute-Type"], "order.created") << msgs[i];
   }
   // Nothing more: the resends were deduplicated by Nats-Msg-Id.
-  const std::string more = run(nats_reader_command("--servers " + servers_arg(*cluster) +
-                                                   " --stream ORDERS --subject orders.created "
-                                                   "--count 4 --timeout-ms 1500"),
-                               &status);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << more;
+  const auto [timed_out, more] = run_command(
+      nats_reader_command("--servers " + servers_arg(*cluster) +
+                          " --stream ORDERS --subject orders.created --count 4 --timeout-ms 1500"));
+  EXPECT_EQ(timed_out, 1) << more;
   EXPECT_EQ(lines_of(more).size(), 3u) << more;
 }
 

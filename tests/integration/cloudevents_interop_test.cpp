@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloudevents.h"
+#include "support/command.h"
 #include "support/daemon_process.h"
 #include "support/receiver.h"
 
@@ -37,20 +38,12 @@ Json run_node(const std::string& script, const std::string& args) {
   }
   // `timeout` bounds a client that would hang; its stderr goes to the test's output.
   const std::string cmd = "timeout 60 " + node + " " + (interop / script).string() + " " + args;
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) {
-    ADD_FAILURE() << "cannot run " << cmd;
+  const CommandResult r = run_command(cmd);
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << cmd << " failed (exit " << r.exit_code << "): " << r.out;
     return nullptr;
   }
-  std::string out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
-  const int status = pclose(pipe);
-  if (status != 0) {
-    ADD_FAILURE() << cmd << " failed (status " << status << "): " << out;
-    return nullptr;
-  }
-  return Json::parse(out);
+  return Json::parse(r.out);
 }
 
 std::string base64(const std::string& bytes) { return evrouted::cloudevents::base64_encode(bytes); }

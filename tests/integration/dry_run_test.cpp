@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "support/command.h"
 #include "support/daemon_process.h"
 #include "support/receiver.h"
 
@@ -64,21 +65,12 @@ try {
   console.log("ok");
 } catch (e) { console.log("rejected: " + e.message); }
 )";
-  auto arg = [](const std::string& s) {  // single-quoted for sh
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-  };
+  const auto arg = shell_quote;
   const std::string command = "node " + arg((dir / "verify.js").string()) + " " +
                               arg((source_dir() / "tests/interop").string()) + " " + arg(kSecret) +
                               " " + arg(id) + " " + arg(timestamp) + " " + arg(signature) + " " +
                               arg(body) + " 2>&1";
-  std::string out;
-  if (FILE* p = popen(command.c_str(), "r")) {
-    char buf[512];
-    for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    pclose(p);
-  }
+  std::string out = run_command(command).out;
   fs::remove_all(dir);
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/command.h"
 #include "support/daemon_process.h"
 #include "support/eventually.h"
 #include "support/raw_server.h"
@@ -69,14 +70,9 @@ std::pair<int, std::string> verify_with_node(const std::vector<ReceivedRequest>&
   std::ofstream(file) << capture.dump();
   const std::string cmd = std::string("'") + EVROUTE_NODE + "' '" + EVROUTE_INTEROP_DIR +
                           "/verify_webhooks.js' '" + file.string() + "' 2>&1";
-  std::string out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  char buf[4096];
-  for (std::size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
-  const int status = pclose(pipe);
+  CommandResult r = run_command(cmd);
   std::filesystem::remove_all(dir);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return {r.exit_code, std::move(r.out)};
 }
 
 void expect_node_verifies(const std::vector<ReceivedRequest>& requests,
