@@ -111,6 +111,12 @@ void disk_text(const DiskQueueReport& q, std::string& out) {
 void jetstream_text(const QueuesReport& report, const JetStreamQueueReport& q, std::string& out) {
   out += fmt::format("jetstream queue '{}' (stream {}, subject {}, consumer {}): {}\n", q.sink,
                      report.stream, q.subject, q.consumer, jetstream_state(q));
+  if (q.orphaned) {
+    line(out, "orphaned",
+         fmt::format("no configured sink '{}' has a jetstream queue: its events wait until one "
+                     "does (not corruption)",
+                     q.sink));
+  }
   if (!q.error.is_ok()) {
     line(out, "error", q.error.message() + " (not corruption)");
     return;
@@ -186,23 +192,32 @@ QueuesReport inspect_queues(const Config& config, std::chrono::milliseconds nats
   }
   report.stream_error = nats_error;
   report.stream_state = stream;
-  for (const SinkConfig* sc : jetstream_sinks) {
+  const auto inspect_jetstream = [&](const std::string& sink, bool orphaned) {
     JetStreamQueueReport q;
-    q.sink = sc->name;
-    q.subject = nats::queue_subject(config.nats->stream, sc->name);
-    q.consumer = jetstream_consumer(sc->name);
+    q.sink = sink;
+    q.orphaned = orphaned;
+    q.subject = nats::queue_subject(config.nats->stream, sink);
+    q.consumer = jetstream_consumer(sink);
     if (!nats_error.is_ok()) {
       q.error = evroute::Status::unavailable("nats unavailable: " + nats_error.message());
     } else if (stream) {
-      const auto it = stream->per_sink.find(sc->name);
+      const auto it = stream->per_sink.find(sink);
       q.stored = it == stream->per_sink.end() ? 0 : it->second;
-      if (auto c = read_jetstream_consumer(*link, sc->name); c.ok()) {
+      if (auto c = read_jetstream_consumer(*link, sink); c.ok()) {
         q.state = *c;
       } else {
         q.error = evroute::Status::unavailable("nats unavailable: " + c.status().message());
       }
     }
     report.jetstream.push_back(std::move(q));
+  };
+  for (const SinkConfig* sc : jetstream_sinks) inspect_jetstream(sc->name, false);
+  // Events of a sink not configured (any more) with a jetstream queue, waiting in the stream (as
+  // JetStreamKind::warn_orphaned finds them).
+  for (const auto& [name, messages] : stream ? stream->per_sink : decltype(stream->per_sink){}) {
+    const bool configured = std::any_of(jetstream_sinks.begin(), jetstream_sinks.end(),
+                                        [&](const SinkConfig* sc) { return sc->name == name; });
+    if (!configured && messages > 0) inspect_jetstream(name, true);
   }
   return report;
 }
@@ -241,7 +256,10 @@ std::string queues_text(const QueuesReport& report) {
     orphaned += q.orphaned;
     unreadable += !q.error.is_ok();
   }
-  for (const JetStreamQueueReport& q : report.jetstream) unreadable += !q.error.is_ok();
+  for (const JetStreamQueueReport& q : report.jetstream) {
+    orphaned += q.orphaned;
+    unreadable += !q.error.is_ok();
+  }
   const std::size_t total = report.disk.size() + report.jetstream.size();
   if (total == 0) {
     out += fmt::format("no disk or jetstream queues are configured, and {}/queues holds none\n",
@@ -296,6 +314,7 @@ Json queues_json(const QueuesReport& report) {
     queues.push_back({{"sink", q.sink},
                       {"type", "jetstream"},
                       {"state", jetstream_state(q)},
+                      {"orphaned", q.orphaned},
                       {"subject", q.subject},
                       {"consumer", q.consumer},
                       {"stored", q.stored},

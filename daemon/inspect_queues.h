@@ -10,8 +10,9 @@
 //
 // JetStream queues: when sinks have `queue.type: jetstream`, a connection of its own to `nats:`
 // (no stream or consumer is created; waits `nats_timeout` at most) reads the stream's state and
-// each sink's durable consumer: pending, ack pending, redelivered. NATS not answering is reported
-// per queue ("nats unavailable: ...") and is not corruption.
+// each sink's durable consumer: pending, ack pending, redelivered; a sink subject holding events of
+// a sink not configured with a jetstream queue is "orphaned" (as for disk queues). NATS not
+// answering is reported per queue ("nats unavailable: ...") and is not corruption.
 //
 // The verdict (exit code): 0 when every queue is clean (orphans included: an orphan is not
 // corruption, it is said in the text), 1 when a queue is torn or corrupt, 2 when nothing could be
@@ -49,10 +50,11 @@ struct DiskQueueReport {
 
 struct JetStreamQueueReport {
   std::string sink;
-  std::string subject;                          // <stream>.sink.<sink>
-  std::string consumer;                         // its durable consumer
-  evroute::Status error;                        // "nats unavailable: ..." (not corruption)
-  std::uint64_t stored = 0;                     // messages of the subject in the stream
+  std::string subject;       // <stream>.sink.<sink>
+  std::string consumer;      // its durable consumer
+  bool orphaned = false;     // events in the stream of a sink not configured with a jetstream queue
+  evroute::Status error;     // "nats unavailable: ..." (not corruption)
+  std::uint64_t stored = 0;  // messages of the subject in the stream
   std::optional<JetStreamConsumerState> state;  // nullopt: no consumer yet (never started)
 };
 

@@ -150,6 +150,24 @@ TEST(InspectJetStream, ShowsTheStreamAndTheConsumersCountsAndNatsDownIsNotCorrup
   EXPECT_NE(text.out.find("jetstream queue 'later'"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("none yet"), std::string::npos) << text.out;
 
+  // Without 'hook' in the config, its events in the stream are an orphaned queue (not corruption).
+  const std::string full = config(nats.url(), hook, true);
+  std::string without_hook = full;
+  without_hook.erase(without_hook.find("  hook:\n"),
+                     without_hook.find("  later:\n") - without_hook.find("  hook:\n"));
+  std::ofstream(dir / "config.yaml") << without_hook;
+  const Inspection orphan = inspect(dir, true);
+  EXPECT_EQ(orphan.code, 0) << orphan.out << orphan.err;
+  const Json o = queue(orphan.doc, "hook");
+  EXPECT_EQ(o["orphaned"], true);
+  EXPECT_EQ(o["stored"], 3);
+  EXPECT_EQ(queue(orphan.doc, "later")["orphaned"], false);
+  const Inspection orphan_text = inspect(dir, false);
+  EXPECT_NE(orphan_text.out.find("no configured sink 'hook' has a jetstream queue"),
+            std::string::npos)
+      << orphan_text.out;
+  std::ofstream(dir / "config.yaml") << full;
+
   nats.kill();
   const auto start = std::chrono::steady_clock::now();
   const Inspection down = inspect(dir, true);
