@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "dry_run.h"
+#include "inspect_queues.h"
 #include "logging.h"
 #include "nats/link.h"
 #include "reloader.h"
@@ -29,6 +30,8 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitConfig = 1;    // bad config, or a sink or the listener could not start
 constexpr int kExitBadInput = 2;  // --dry-run: some input lines were not events
+// --inspect-queues: kInspectClean (0), kInspectCorrupt (1), kInspectFailed (2, a config error
+// included: 1 there means corruption), inspect_queues.h.
 
 // Signals are taken synchronously by the main thread (sigwait), so they are blocked in every
 // thread; the ones the HTTP and sink threads inherit stay blocked.
@@ -131,6 +134,24 @@ int dry_run(const std::string& config_path) {
   std::fprintf(stderr, "dry run: %zu event(s), %zu bad line(s); nothing was sent or written\n",
                r.events, r.bad_lines);
   return r.bad_lines > 0 ? kExitBadInput : kExitOk;
+}
+
+// --inspect-queues: what every disk and jetstream queue holds, as text or one JSON document on
+// stdout. Starts nothing and modifies no queue (inspect_queues.h).
+int inspect_queues(const std::string& config_path, bool json) {
+  evrouted::LoadResult loaded = evrouted::load_config_file(config_path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    return evrouted::kInspectFailed;
+  }
+  const evrouted::QueuesReport report = evrouted::inspect_queues(*loaded.config);
+  if (json) {
+    std::cout << evrouted::queues_json(report).dump(2) << "\n";
+  } else {
+    std::cout << evrouted::queues_text(report);
+  }
+  std::cout.flush();
+  return report.exit_code();
 }
 
 // Builds every sink's pipeline; on failure prints where the sink is declared, as --check reports
@@ -277,6 +298,8 @@ int main(int argc, char** argv) {
   bool check = false;
   bool probe_only = false;
   bool dry = false;
+  bool inspect = false;
+  bool json = false;
   app.add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
   app.add_flag("--check", check, "Validate the configuration, print every problem, and exit");
   app.add_flag("--probe", probe_only,
@@ -285,6 +308,13 @@ int main(int argc, char** argv) {
   app.add_flag("--dry-run", dry,
                "Read NDJSON events from stdin and print what every sink would send for each; "
                "send, write and listen nothing. Exit 2 if some lines are not events");
+  auto* inspect_flag = app.add_flag(
+      "--inspect-queues", inspect,
+      "Show what every disk and jetstream queue holds (records, pending, delivered, oldest and "
+      "newest events, torn or corrupt tails, orphaned queues) without starting the daemon or "
+      "modifying anything. Exit 0 clean, 1 torn or corrupt, 2 config error or unreadable");
+  app.add_flag("--json", json, "With --inspect-queues: print one JSON document")
+      ->needs(inspect_flag);
   app.add_option("--log-level", log_level, "Log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
@@ -311,6 +341,11 @@ int main(int argc, char** argv) {
   }
   if (probe_only) return probe(config_path);
   if (dry) return dry_run(config_path);
+  if (inspect) {
+    const int code = inspect_queues(config_path, json);
+    evrouted::nats::shutdown();  // libnats' threads, when jetstream queues were read
+    return code;
+  }
   const int code = run(config_path);
   evrouted::nats::shutdown();  // after every queue and sink using NATS is gone
   return code;

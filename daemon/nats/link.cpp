@@ -249,8 +249,12 @@ void Link::require_streams() {
   cv_.notify_all();
 }
 
+std::string queue_subject(std::string_view stream, std::string_view sink) {
+  return std::string(stream) + ".sink." + std::string(sink);
+}
+
 std::string Link::queue_subject(std::string_view sink) const {
-  return config_.stream + ".sink." + std::string(sink);
+  return nats::queue_subject(config_.stream, sink);
 }
 
 std::string Link::dead_subject(std::string_view sink) const {

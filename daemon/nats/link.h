@@ -47,6 +47,10 @@ namespace evrouted::nats {
 // A libnats status as text, with the JetStream error code when there is one.
 std::string describe(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0));
 
+// The subject of a jetstream-queued sink in evroute's stream: <stream>.sink.<sink> (what
+// Link::queue_subject returns for the link's stream).
+std::string queue_subject(std::string_view stream, std::string_view sink);
+
 // Owns a natsMsg.
 struct MsgDeleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }

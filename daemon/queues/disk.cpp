@@ -7,19 +7,16 @@
 #include <chrono>
 #include <filesystem>
 
+#include "evroute/disk_log_inspection.h"
 #include "evroute/durable_queue.h"
 
 namespace evrouted {
 namespace {
 
-std::filesystem::path queue_dir(const std::string& data_dir, const std::string& sink) {
-  return std::filesystem::path(data_dir) / "queues" / sink;
-}
-
 evroute::Result<std::shared_ptr<evroute::SinkQueue>> open_disk_queue(const QueueParts& parts) {
   const SinkConfig& sc = parts.sink;
   evroute::DurableQueue::Options o;
-  o.log.dir = queue_dir(parts.data_dir, sc.name);
+  o.log.dir = disk_queue_dir(parts.data_dir, sc.name);
   o.log.max_bytes = sc.queue.max_bytes;
   o.log.segment_bytes = std::clamp<std::uint64_t>(sc.queue.max_bytes / 8, 4096, 64u << 20);
   o.log.sync = sc.queue.fsync;
@@ -49,24 +46,16 @@ evroute::Result<std::shared_ptr<evroute::SinkQueue>> open_disk_queue(const Queue
   return std::shared_ptr<evroute::SinkQueue>(std::move(queue));
 }
 
-// Whether the disk queue in `dir` holds events not delivered yet (past its stored cursor).
+// Whether the disk queue in `dir` holds events not delivered yet (past its stored cursor). Read
+// only (evroute/disk_log_inspection.h): a queue no sink owns is left exactly as it is.
 bool holds_undelivered(const std::filesystem::path& dir) {
-  evroute::DiskLog::Options o;
-  o.dir = dir;
-  o.sync = evroute::DiskLog::Sync::kNever;
-  evroute::Status error;
-  auto log = evroute::DiskLog::open(o, &error);
-  if (!log) {
+  evroute::Result<evroute::DiskLogInspection> inspection = evroute::inspect_disk_log(dir);
+  if (!inspection.ok()) {
     spdlog::warn("disk queue {} belongs to no configured disk-queued sink and cannot be read: {}",
-                 dir.string(), error.to_string());
+                 dir.string(), inspection.status().to_string());
     return false;
   }
-  evroute::DiskLog::Position cursor = log->begin();
-  if (evroute::DiskLog::Position stored;
-      evroute::CursorFile(dir / "cursor").load(&stored).is_ok()) {
-    cursor = std::max(cursor, stored);
-  }
-  return cursor < log->end();
+  return inspection->pending > 0;
 }
 
 class DiskKind final : public QueueKind {
@@ -107,21 +96,12 @@ class DiskKind final : public QueueKind {
   std::uint64_t capacity(const QueueConfig&) const override { return 0; }
 
   void warn_orphaned(const Config& config) const override {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::path dir = fs::path(config.data_dir) / "queues";
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      if (!it->is_directory(ec)) continue;
-      const std::string name = it->path().filename().string();
-      const bool used =
-          std::any_of(config.sinks.begin(), config.sinks.end(), [&](const SinkConfig& sc) {
-            return sc.name == name && sc.queue.type == QueueConfig::Type::kDisk;
-          });
-      if (used || !holds_undelivered(it->path())) continue;
+    for (const std::filesystem::path& dir : orphaned_disk_queue_dirs(config)) {
+      if (!holds_undelivered(dir)) continue;
       spdlog::warn(
           "disk queue {} holds undelivered events of sink '{}', which is not configured "
           "with a disk queue: they wait until it is again",
-          it->path().string(), name);
+          dir.string(), dir.filename().string());
     }
   }
 };
@@ -131,6 +111,28 @@ class DiskKind final : public QueueKind {
 const QueueKind& disk_queue_kind() {
   static const DiskKind kind;
   return kind;
+}
+
+std::filesystem::path disk_queue_dir(const std::string& data_dir, const std::string& sink) {
+  return std::filesystem::path(data_dir) / "queues" / sink;
+}
+
+std::vector<std::filesystem::path> orphaned_disk_queue_dirs(const Config& config) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> orphans;
+  std::error_code ec;
+  const fs::path dir = fs::path(config.data_dir) / "queues";
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_directory(ec)) continue;
+    const std::string name = it->path().filename().string();
+    const bool used =
+        std::any_of(config.sinks.begin(), config.sinks.end(), [&](const SinkConfig& sc) {
+          return sc.name == name && sc.queue.type == QueueConfig::Type::kDisk;
+        });
+    if (!used) orphans.push_back(it->path());
+  }
+  std::sort(orphans.begin(), orphans.end());
+  return orphans;
 }
 
 }  // namespace evrouted

@@ -144,7 +144,8 @@ class JetStreamQueue final : public evroute::SinkQueue {
   natsSubscription* subscribe() {
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
-    cc.Durable = sink_.c_str();
+    const std::string consumer = jetstream_consumer(sink_);
+    cc.Durable = consumer.c_str();
     cc.AckPolicy = js_AckExplicit;
     cc.AckWait = std::chrono::duration_cast<std::chrono::nanoseconds>(queue_.ack_wait).count();
     cc.FilterSubject = subject_.c_str();
@@ -169,9 +170,10 @@ class JetStreamQueue final : public evroute::SinkQueue {
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = link_->stream().c_str();
-    so.Consumer = sink_.c_str();
+    so.Consumer = consumer.c_str();
     natsSubscription* sub = nullptr;
-    s = js_PullSubscribe(&sub, link_->js(), subject_.c_str(), sink_.c_str(), nullptr, &so, &code);
+    s = js_PullSubscribe(&sub, link_->js(), subject_.c_str(), consumer.c_str(), nullptr, &so,
+                         &code);
     if (s != NATS_OK) {
       if (warn_.allow()) {
         spdlog::error("sink '{}': cannot pull from its JetStream consumer: {}", sink_,
@@ -362,18 +364,14 @@ class JetStreamQueue final : public evroute::SinkQueue {
 
   void refresh_counts() {
     if (!link_->ready().is_ok()) return;
-    jsConsumerInfo* info = nullptr;
-    jsErrCode code = static_cast<jsErrCode>(0);
-    if (js_GetConsumerInfo(&info, link_->js(), link_->stream().c_str(), sink_.c_str(), nullptr,
-                           &code) != NATS_OK) {
-      return;
-    }
+    auto consumer = read_jetstream_consumer(*link_, sink_);
+    if (!consumer.ok() || !*consumer) return;
+    const JetStreamConsumerState& c = **consumer;
     std::lock_guard lock(mu_);
-    stats_.pending = info->NumPending + static_cast<std::uint64_t>(info->NumAckPending);
-    stats_.ack_pending = static_cast<std::uint64_t>(info->NumAckPending);
-    stats_.redelivered = static_cast<std::uint64_t>(info->NumRedelivered);
+    stats_.pending = c.pending + c.ack_pending;
+    stats_.ack_pending = c.ack_pending;
+    stats_.redelivered = c.redelivered;
     stats_.high_water = std::max(stats_.high_water, stats_.pending);
-    jsConsumerInfo_Destroy(info);
   }
 
   const std::shared_ptr<nats::Link> link_;
@@ -411,7 +409,7 @@ evroute::Result<std::shared_ptr<evroute::SinkQueue>> open_jetstream_queue(const 
   auto queue = std::make_shared<JetStreamQueue>(link, parts);
   queue->start();
   spdlog::info("sink '{}': jetstream queue on {} (consumer {}, ack_wait {} s)", parts.sink.name,
-               link->queue_subject(parts.sink.name), parts.sink.name,
+               link->queue_subject(parts.sink.name), jetstream_consumer(parts.sink.name),
                std::chrono::duration_cast<std::chrono::seconds>(parts.sink.queue.ack_wait).count());
   return std::shared_ptr<evroute::SinkQueue>(std::move(queue));
 }
@@ -461,29 +459,19 @@ class JetStreamKind final : public QueueKind {
   void warn_orphaned(const Config& config) const override {
     std::shared_ptr<nats::Link> link = nats::link();
     if (!link || !link->wait_ready(Clock::now() + std::chrono::seconds(3))) return;
-    jsOptions o;
-    jsOptions_Init(&o);
-    const std::string filter = link->stream() + ".sink.>";
-    o.Stream.Info.SubjectsFilter = filter.c_str();
-    jsStreamInfo* info = nullptr;
-    if (js_GetStreamInfo(&info, link->js(), link->stream().c_str(), &o, nullptr) != NATS_OK) return;
-    const std::string prefix = link->stream() + ".sink.";
-    for (int i = 0; info->State.Subjects && i < info->State.Subjects->Count; ++i) {
-      const jsStreamStateSubject& s = info->State.Subjects->List[i];
-      const std::string_view subject = s.Subject;
-      if (!subject.starts_with(prefix) || s.Msgs == 0) continue;
-      const std::string_view name = subject.substr(prefix.size());
+    auto stream = read_jetstream_stream(*link);
+    if (!stream.ok() || !*stream) return;
+    for (const auto& [name, messages] : (*stream)->per_sink) {
       const bool used =
           std::any_of(config.sinks.begin(), config.sinks.end(), [&](const SinkConfig& sc) {
             return sc.name == name && sc.queue.type == QueueConfig::Type::kJetStream;
           });
-      if (used) continue;
+      if (used || messages == 0) continue;
       spdlog::warn(
           "JetStream stream {} holds {} undelivered event(s) of sink '{}' (subject {}), which is "
           "not configured with a jetstream queue: they wait until it is again",
-          link->stream(), s.Msgs, name, subject);
+          link->stream(), messages, name, link->queue_subject(name));
     }
-    jsStreamInfo_Destroy(info);
   }
 };
 
@@ -492,6 +480,62 @@ class JetStreamKind final : public QueueKind {
 const QueueKind& jetstream_queue_kind() {
   static const JetStreamKind kind;
   return kind;
+}
+
+std::string jetstream_consumer(std::string_view sink) { return std::string(sink); }
+
+evroute::Result<std::optional<JetStreamStreamState>> read_jetstream_stream(const nats::Link& link) {
+  jsOptions o;
+  jsOptions_Init(&o);
+  const std::string prefix = nats::queue_subject(link.stream(), "");
+  const std::string filter = prefix + ">";
+  o.Stream.Info.SubjectsFilter = filter.c_str();
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = js_GetStreamInfo(&info, link.js(), link.stream().c_str(), &o, &code);
+  if (s != NATS_OK) {
+    if (code == JSStreamNotFoundErr) return std::optional<JetStreamStreamState>();
+    return evroute::Status::unavailable("stream " + link.stream() + ": " + nats::describe(s, code));
+  }
+  JetStreamStreamState state;
+  state.messages = info->State.Msgs;
+  state.bytes = info->State.Bytes;
+  state.first_seq = info->State.FirstSeq;
+  state.last_seq = info->State.LastSeq;
+  state.first_time_ns = info->State.FirstTime;
+  state.last_time_ns = info->State.LastTime;
+  for (int i = 0; info->State.Subjects && i < info->State.Subjects->Count; ++i) {
+    const jsStreamStateSubject& subject = info->State.Subjects->List[i];
+    const std::string_view name = subject.Subject;
+    if (name.starts_with(prefix)) {
+      state.per_sink[std::string(name.substr(prefix.size()))] = subject.Msgs;
+    }
+  }
+  jsStreamInfo_Destroy(info);
+  return std::optional<JetStreamStreamState>(std::move(state));
+}
+
+evroute::Result<std::optional<JetStreamConsumerState>> read_jetstream_consumer(
+    const nats::Link& link, std::string_view sink) {
+  jsConsumerInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const std::string consumer = jetstream_consumer(sink);
+  const natsStatus s =
+      js_GetConsumerInfo(&info, link.js(), link.stream().c_str(), consumer.c_str(), nullptr, &code);
+  if (s != NATS_OK) {
+    if (code == JSConsumerNotFoundErr || code == JSStreamNotFoundErr) {
+      return std::optional<JetStreamConsumerState>();
+    }
+    return evroute::Status::unavailable("consumer " + consumer + ": " + nats::describe(s, code));
+  }
+  JetStreamConsumerState state;
+  state.pending = info->NumPending;
+  state.ack_pending = static_cast<std::uint64_t>(std::max<std::int64_t>(0, info->NumAckPending));
+  state.redelivered = static_cast<std::uint64_t>(std::max<std::int64_t>(0, info->NumRedelivered));
+  state.delivered_seq = info->Delivered.Stream;
+  state.ack_floor_seq = info->AckFloor.Stream;
+  jsConsumerInfo_Destroy(info);
+  return std::optional<JetStreamConsumerState>(std::move(state));
 }
 
 }  // namespace evrouted

@@ -28,10 +28,43 @@
 // run). Nothing is handed to the DropLog.
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "nats/link.h"
 #include "queues/queue_kind.h"
 
 namespace evrouted {
 
 const QueueKind& jetstream_queue_kind();
+
+// The durable pull consumer of a jetstream-queued sink, in the link's stream: named after the sink.
+std::string jetstream_consumer(std::string_view sink);
+
+// What evroute's stream holds, from one stream info request (reads only).
+struct JetStreamStreamState {
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t first_seq = 0, last_seq = 0;
+  std::int64_t first_time_ns = 0, last_time_ns = 0;  // UTC, since the epoch
+  std::map<std::string, std::uint64_t> per_sink;     // messages of each <stream>.sink.<sink>
+};
+// nullopt when the stream does not exist (yet); kUnavailable when NATS does not answer.
+evroute::Result<std::optional<JetStreamStreamState>> read_jetstream_stream(const nats::Link& link);
+
+// A sink's consumer's counts (reads only).
+struct JetStreamConsumerState {
+  std::uint64_t pending = 0;      // in the stream, not yet delivered to any replica
+  std::uint64_t ack_pending = 0;  // delivered, not yet acknowledged (held, or waiting for a retry)
+  std::uint64_t redelivered = 0;  // of those, delivered more than once
+  std::uint64_t delivered_seq = 0;  // the last stream sequence delivered
+  std::uint64_t ack_floor_seq = 0;  // every stream sequence up to this one is acknowledged
+};
+// nullopt when the sink has no consumer (yet); kUnavailable when NATS does not answer.
+evroute::Result<std::optional<JetStreamConsumerState>> read_jetstream_consumer(
+    const nats::Link& link, std::string_view sink);
 
 }  // namespace evrouted

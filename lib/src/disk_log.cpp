@@ -33,9 +33,7 @@ DiskLog::DiskLog(Options options)
       fs_(*options_.fs) {}
 
 std::filesystem::path DiskLog::segment_path(std::uint64_t number) const {
-  char name[32];
-  std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(number));
-  return options_.dir / name;
+  return options_.dir / internal::segment_file_name(number);
 }
 
 std::unique_ptr<DiskLog> DiskLog::open(Options options, Status* error, RecoveryReport* report) {

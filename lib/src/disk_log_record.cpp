@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <chrono>
+#include <cstdio>
 #include <vector>
 
 namespace evroute::internal {
@@ -162,6 +163,34 @@ RecordCheck decode_record(std::string_view bytes, Event* event, std::string* met
     }
   }
   return check;
+}
+
+RecordCheck scan_records(std::string_view data, std::uint64_t* offset, std::uint64_t* records,
+                         const std::function<void(std::uint64_t, const Event&)>& each) {
+  RecordCheck check;
+  while (*offset < data.size()) {
+    Event event;
+    std::string meta;
+    check = decode_record(data.substr(*offset), &event, &meta);
+    if (!check.is_ok()) break;
+    if (each) each(*offset, event);
+    ++*records;
+    *offset += check.extent();
+  }
+  return check;
+}
+
+std::string segment_file_name(std::uint64_t number) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(number));
+  return name;
+}
+
+bool parse_segment_file_name(const std::string& name, std::uint64_t* number) {
+  if (name.size() != 24 || name.compare(20, 4, ".seg") != 0) return false;
+  if (name.find_first_not_of("0123456789") != 20) return false;
+  *number = std::stoull(name.substr(0, 20));
+  return *number > 0;
 }
 
 std::string RecordCheck::describe() const {

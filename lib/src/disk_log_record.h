@@ -10,11 +10,13 @@
 //           u8  attribute count, then per attribute: u16 key length, key, u16 value length, value
 //           u32 meta length, meta bytes
 //           u32 payload length, payload bytes
-// and nothing after the payload. A segment file is a sequence of whole records.
+// and nothing after the payload. A segment file is a sequence of whole records, named by its
+// number (from 1) in 20 digits: 00000000000000000001.seg.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -60,5 +62,17 @@ struct RecordCheck {
 // Checks the record at the start of `bytes` (more may follow it) and, when it is whole and well
 // formed, decodes it into *event and *meta.
 RecordCheck decode_record(std::string_view bytes, Event* event, std::string* meta);
+
+// Decodes the records of a segment file's contents from *offset on, calling `each` (optional) with
+// the offset and event of every good one, and stops at the first that does not check: returns its
+// check (ok() when `data` ends on a whole record), with *offset where it starts (the end of the
+// good records). Counts the good records in *records. Recovery cuts a segment there; inspection
+// (disk_log_inspection.h) reports it.
+RecordCheck scan_records(std::string_view data, std::uint64_t* offset, std::uint64_t* records,
+                         const std::function<void(std::uint64_t offset, const Event&)>& each = {});
+
+// A segment file's name, and its number from a name (false for a file that is not a segment).
+std::string segment_file_name(std::uint64_t number);
+bool parse_segment_file_name(const std::string& name, std::uint64_t* number);
 
 }  // namespace evroute::internal

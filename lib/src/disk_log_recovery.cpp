@@ -8,32 +8,6 @@
 #include "evroute/disk_log.h"
 
 namespace evroute {
-namespace {
-
-bool parse_segment_name(const std::string& name, std::uint64_t* number) {
-  if (name.size() != 24 || name.compare(20, 4, ".seg") != 0) return false;
-  if (name.find_first_not_of("0123456789") != 20) return false;
-  *number = std::stoull(name.substr(0, 20));
-  return *number > 0;
-}
-
-// Where the good records of a segment end: its first record that does not check (see
-// internal::RecordCheck), or the end of `data`. Counts the good ones in *records.
-internal::RecordCheck scan_segment(std::string_view data, std::uint64_t* offset,
-                                   std::uint64_t* records) {
-  internal::RecordCheck check;
-  while (*offset < data.size()) {
-    Event event;
-    std::string meta;
-    check = internal::decode_record(data.substr(*offset), &event, &meta);
-    if (!check.is_ok()) break;
-    ++*records;
-    *offset += check.extent();
-  }
-  return check;
-}
-
-}  // namespace
 
 Status DiskLog::recover(RecoveryReport* report) {
   if (Status s = fs_.create_dirs(options_.dir); !s.is_ok()) return s;
@@ -42,7 +16,7 @@ Status DiskLog::recover(RecoveryReport* report) {
   std::vector<std::uint64_t> numbers;
   for (const std::string& name : names) {
     std::uint64_t number = 0;
-    if (parse_segment_name(name, &number)) numbers.push_back(number);
+    if (internal::parse_segment_file_name(name, &number)) numbers.push_back(number);
   }
   std::sort(numbers.begin(), numbers.end());
   (void)fs_.remove(options_.dir / "probe");  // a probe a crash interrupted
@@ -61,7 +35,7 @@ Status DiskLog::recover_segment(std::uint64_t number, RecoveryReport* report) {
   bool found = false;
   if (Status s = fs_.read_file(path, &data, &found); !s.is_ok()) return s;
   std::uint64_t offset = 0;
-  const internal::RecordCheck check = scan_segment(data, &offset, &report->records);
+  const internal::RecordCheck check = internal::scan_records(data, &offset, &report->records);
   if (!check.is_ok()) {
     const std::uint64_t cut = data.size() - offset;
     report->truncated_bytes += cut;

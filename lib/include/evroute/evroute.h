@@ -7,6 +7,7 @@
 #include "evroute/channel.h"
 #include "evroute/clock.h"
 #include "evroute/disk_log.h"
+#include "evroute/disk_log_inspection.h"
 #include "evroute/durable_queue.h"
 #include "evroute/event.h"
 #include "evroute/filter.h"
