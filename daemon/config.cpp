@@ -349,6 +349,16 @@ LoadResult load_config_file(const std::string& path) {
   return load_config_text(text.str(), path);
 }
 
+evroute::ExponentialBackoff::Options RetryConfig::backoff() const {
+  evroute::ExponentialBackoff::Options o;
+  o.base = initial_backoff;
+  o.max = max_backoff;
+  o.factor = multiplier;
+  o.jitter = jitter;
+  o.full_jitter = full_jitter;
+  return o;
+}
+
 std::string_view when_full_name(evroute::OverflowPolicy policy) {
   switch (policy) {
     case evroute::OverflowPolicy::kBlock:

@@ -15,6 +15,7 @@
 #include "config_reader.h"
 #include "evroute/disk_log.h"
 #include "evroute/queue.h"
+#include "evroute/retry.h"
 #include "sinks/registry.h"
 
 namespace evrouted {
@@ -83,6 +84,9 @@ struct RetryConfig {
   bool full_jitter = false;
   Duration max_retry_after = std::chrono::minutes(5);      // clamp on a Retry-After hint
   std::optional<BreakerConfig> breaker = BreakerConfig{};  // `breaker: false` disables
+
+  // The backoff these settings describe (the sink's Retrying; a jetstream queue's NAK delays).
+  evroute::ExponentialBackoff::Options backoff() const;
 };
 
 // `filter: { field: [glob, ...], ... }`: an event matches when, for every field listed, its

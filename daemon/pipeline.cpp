@@ -12,13 +12,7 @@ namespace evrouted {
 namespace {
 
 std::shared_ptr<evroute::RetryStrategy> make_strategy(const RetryConfig& retry) {
-  evroute::ExponentialBackoff::Options backoff;
-  backoff.base = retry.initial_backoff;
-  backoff.max = retry.max_backoff;
-  backoff.factor = retry.multiplier;
-  backoff.jitter = retry.jitter;
-  backoff.full_jitter = retry.full_jitter;
-  auto exponential = std::make_shared<evroute::ExponentialBackoff>(backoff);
+  auto exponential = std::make_shared<evroute::ExponentialBackoff>(retry.backoff());
   if (!retry.breaker) return exponential;
   auto breaker =
       std::make_shared<evroute::Breaker>(retry.breaker->threshold, retry.breaker->cooldown);

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -23,23 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// The wait before attempt `attempt + 1` after `attempt` failed: the sink's exponential backoff
-// (config.h RetryConfig), computed from the attempt number alone, since any replica may make the
-// next attempt.
-milliseconds backoff_after(const RetryConfig& retry, std::uint64_t attempt, std::mt19937_64& rng) {
-  const double base = std::chrono::duration<double, std::milli>(retry.initial_backoff).count();
-  const double max = std::chrono::duration<double, std::milli>(retry.max_backoff).count();
-  const double exponent = static_cast<double>(std::min<std::uint64_t>(attempt, 64) - 1);
-  double d = std::min(max, base * std::pow(retry.multiplier, exponent));
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  if (retry.full_jitter) {
-    d *= unit(rng);
-  } else {
-    d = std::max(base, d - d * retry.jitter * unit(rng));
-  }
-  return milliseconds(static_cast<std::int64_t>(std::min(d, max)));
-}
-
 class JetStreamQueue final : public evroute::SinkQueue {
  public:
   JetStreamQueue(std::shared_ptr<nats::Link> link, const QueueParts& parts)
@@ -48,6 +30,7 @@ class JetStreamQueue final : public evroute::SinkQueue {
         subject_(link_->queue_subject(sink_)),
         queue_(parts.sink.queue),
         retry_(parts.sink.retry),
+        backoff_(parts.sink.retry.backoff()),
         attempt_(parts.attempt),
         dead_letters_(parts.dead_letters),
         workers_(std::max(1u, parts.delivery.concurrency)) {}
@@ -307,7 +290,10 @@ class JetStreamQueue final : public evroute::SinkQueue {
     milliseconds delay;
     {
       std::lock_guard lock(mu_);
-      delay = backoff_after(retry_, attempt, rng_);
+      // From the attempt number alone: any replica may make the next attempt.
+      delay = std::chrono::duration_cast<milliseconds>(evroute::ExponentialBackoff::delay_for(
+          backoff_, static_cast<std::uint32_t>(std::min<std::uint64_t>(attempt, UINT32_MAX)),
+          rng_()));
       ++stats_.naks;
     }
     if (s.retry_after().count() > 0) {
@@ -379,6 +365,7 @@ class JetStreamQueue final : public evroute::SinkQueue {
   const std::string subject_;
   const QueueConfig queue_;
   const RetryConfig retry_;
+  const evroute::ExponentialBackoff::Options backoff_;
   const std::shared_ptr<evroute::Sink> attempt_;
   const std::shared_ptr<DeadLetterStore> dead_letters_;
   const unsigned workers_;

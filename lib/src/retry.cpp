@@ -81,23 +81,29 @@ ExponentialBackoff::ExponentialBackoff(Options options) : options_(options), rng
 
 Clock::Duration ExponentialBackoff::on_failure(const Status&, Clock::TimePoint) {
   failures_ = saturating_increment(failures_);
+  return delay_for(options_, failures_, rng_());
+}
+
+Clock::Duration ExponentialBackoff::delay_for(const Options& options, std::uint32_t failures,
+                                              std::uint64_t random) {
+  failures = std::max<std::uint32_t>(failures, 1);
   // In double, then clamped: factor^n overflows to +inf long before failures_ does, and
   // min(max, inf) is max. (A base of 0 stays 0: 0 * inf would be NaN.) The conversion back
   // saturates too: max itself may be Duration::max(), which a double rounds up past the rep's
   // range.
-  const double base = static_cast<double>(options_.base.count());
-  const double max = static_cast<double>(options_.max.count());
-  double d = base == 0.0 ? 0.0 : std::min(max, base * std::pow(options_.factor, failures_ - 1));
-  const auto bits = static_cast<double>(rng_() >> 11);  // 53 random bits: portable
-  if (options_.full_jitter) {
+  const double base = static_cast<double>(options.base.count());
+  const double max = static_cast<double>(options.max.count());
+  double d = base == 0.0 ? 0.0 : std::min(max, base * std::pow(options.factor, failures - 1));
+  const auto bits = static_cast<double>(random >> 11);  // 53 random bits: portable
+  if (options.full_jitter) {
     const double u = bits / 0x1.fffffffffffffp52;  // [0, 1]: the full delay d is possible
-    return saturating_duration(d * u, options_.max);
+    return saturating_duration(d * u, options.max);
   }
-  if (options_.jitter > 0.0) {
+  if (options.jitter > 0.0) {
     const double u = bits * 0x1.0p-53;  // [0, 1)
-    d -= d * options_.jitter * u;
+    d -= d * options.jitter * u;
   }
-  return std::max(options_.base, saturating_duration(d, options_.max));
+  return std::max(options.base, saturating_duration(d, options.max));
 }
 
 void ExponentialBackoff::on_success() { failures_ = 0; }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <future>
+#include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using namespace std::chrono_literals;
 using Delays = std::vector<Clock::Duration>;
 
 // Answers writes from a script, then with `then`; kClosed once closed.
@@ -197,6 +199,26 @@ TEST(ExponentialBackoffTest, DoublesFromBaseUpToMax) {
                          seconds(1), seconds(1)}));
   b->on_success();
   EXPECT_EQ(b->on_failure(down(), {}), milliseconds(100));
+}
+
+// delay_for is on_failure without the state: the same delays from the same random bits, so a
+// jetstream queue's redelivery waits as long as the sink's own Retrying would.
+TEST(ExponentialBackoffTest, DelayForIsOnFailureFromTheCountAlone) {
+  for (const bool full : {false, true}) {
+    const ExponentialBackoff::Options o{
+        .base = 10ms, .factor = 3.0, .max = 2s, .jitter = 0.5, .seed = 42, .full_jitter = full};
+    ExponentialBackoff stateful(o);
+    std::mt19937_64 bits(42);  // the stream of random bits the stateful one draws from
+    for (std::uint32_t n = 1; n <= 12; ++n) {
+      EXPECT_EQ(stateful.on_failure(down(), {}), ExponentialBackoff::delay_for(o, n, bits()))
+          << "failure " << n << (full ? ", full jitter" : "");
+    }
+  }
+  const ExponentialBackoff::Options fixed{.base = 100ms, .max = 1s, .jitter = 0};
+  EXPECT_EQ(ExponentialBackoff::delay_for(fixed, 1, 0), 100ms);
+  EXPECT_EQ(ExponentialBackoff::delay_for(fixed, 3, 0), 400ms);
+  EXPECT_EQ(ExponentialBackoff::delay_for(fixed, 0, 0), 100ms);  // 0 counts as the first
+  EXPECT_EQ(ExponentialBackoff::delay_for(fixed, 4000000000u, 0), 1s);
 }
 
 TEST(ExponentialBackoffTest, NoOverflowAfterManyFailures) {

@@ -109,6 +109,12 @@ class ExponentialBackoff final : public RetryStrategy {
     bool full_jitter = false;
   };
   explicit ExponentialBackoff(Options options);
+  // The wait after the `failures`-th failure in a row (1 for the first), its jitter drawn from
+  // `random` (64 random bits): what on_failure() returns, from the count alone and with no state,
+  // for a caller whose next attempt another process may make (a redelivery). `options` must be
+  // valid as the constructor checks them.
+  static Clock::Duration delay_for(const Options& options, std::uint32_t failures,
+                                   std::uint64_t random);
   Clock::Duration on_failure(const Status& failure, Clock::TimePoint now) override;
   void on_success() override;
 
