@@ -3,7 +3,8 @@
 #
 #   bench/compare.sh [--rounds N] [--min-time SECONDS] [--quick] [--json FILE]
 #
-# Builds both sides: bench/lib_bench (Release, in build-release/ or $EVROUTE_BENCH_BUILD_DIR, with
+# Installs what is missing (scripts/install-deps --bench: Go, Debian's go-events), then builds both
+# sides: bench/lib_bench (Release, in build-release/ or $EVROUTE_BENCH_BUILD_DIR, with
 # ccache when there is one) and bench/go-events/ (`go test -c` against Debian's go-events in
 # /usr/share/gocode, GO111MODULE=off, GOPROXY=off: offline, nothing downloaded). Then runs them
 # interleaved, N rounds (default 11), each round the C++ side then the Go side (GOMAXPROCS=2, or
@@ -42,7 +43,8 @@ done
 log() { echo "compare.sh: $*" >&2; }
 fail() { echo "compare.sh: FAILED: $*" >&2; exit 1; }
 
-# Tools: fail loudly, naming what is missing.
+# What is missing is installed (as bench/load.sh does); then anything still missing fails loudly.
+scripts/install-deps --bench
 gocode=/usr/share/gocode/src
 missing=()
 for t in cmake go python3; do command -v "$t" >/dev/null || missing+=("$t"); done
