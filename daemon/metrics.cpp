@@ -18,6 +18,10 @@ std::string_view endpoint_label(Endpoint e) {
       return "/metrics";
     case Endpoint::kSinks:
       return "/v1/sinks";
+    case Endpoint::kStatus:
+      return "/v1/status";
+    case Endpoint::kConsole:
+      return "/ui";  // the page and its files
     default:
       return "other";
   }
@@ -30,6 +34,8 @@ Endpoint endpoint_of(std::string_view method, std::string_view path) {
   if (path == "/readyz") return Endpoint::kReadyz;
   if (path == "/metrics") return Endpoint::kMetrics;
   if (path == "/v1/sinks") return Endpoint::kSinks;
+  if (path == "/v1/status") return Endpoint::kStatus;
+  if (path == "/ui" || path.starts_with("/ui/")) return Endpoint::kConsole;
   return Endpoint::kOther;
 }
 

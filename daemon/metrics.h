@@ -16,7 +16,17 @@ namespace evrouted {
 
 class Router;
 
-enum class Endpoint { kEvents, kHealthz, kReadyz, kMetrics, kSinks, kOther, kCount };
+enum class Endpoint {
+  kEvents,
+  kHealthz,
+  kReadyz,
+  kMetrics,
+  kSinks,
+  kStatus,
+  kConsole,
+  kOther,
+  kCount
+};
 std::string_view endpoint_label(Endpoint e);
 Endpoint endpoint_of(std::string_view method, std::string_view path);
 

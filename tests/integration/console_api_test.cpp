@@ -66,6 +66,16 @@ sinks:
   auto post = c.Post("/ui", "", "text/plain");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 404);
+
+  // The console's requests have their own label in /metrics (bounded: not one per path).
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find(R"(evroute_http_requests_total{endpoint="/ui",code="200"} 5)"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find(R"(evroute_http_requests_total{endpoint="/ui",code="404"} 3)"),
+            std::string::npos)
+      << metrics->body;
 }
 
 TEST(ConsoleApi, StatusSaysVersionUptimeMemoryReadinessAndWhoNeedsATokenWithoutOne) {
@@ -98,6 +108,12 @@ sinks:
   EXPECT_EQ(s["memory"]["rejected_requests"], 0);
   EXPECT_EQ(s["auth"], (Json{{"ingest_needs_token", true}, {"admin_needs_token", true}}));
   EXPECT_EQ(s.dump().find("secret"), std::string::npos);  // never a token
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(
+      metrics->body.find(R"(evroute_http_requests_total{endpoint="/v1/status",code="200"} 1)"),
+      std::string::npos)
+      << metrics->body;
 }
 
 TEST(ConsoleApi, SinksShowTheirFilterQueueAndRetrySettings) {
