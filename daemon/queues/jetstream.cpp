@@ -112,14 +112,12 @@ class JetStreamQueue final : public evroute::SinkQueue {
       msgs.push_back(std::move(msg));
     }
     evroute::Status s = link_->publish(std::move(msgs), link_->config().publish_timeout);
-    if (s.is_ok()) {
-      std::lock_guard lock(mu_);
-      stats_.enqueued += events.size();
-    }
     if (!s.is_ok()) {
       return evroute::Status::unavailable("sink '" + sink_ + "': " + s.message())
           .with_retry_after(std::chrono::seconds(1));
     }
+    std::lock_guard lock(mu_);
+    stats_.enqueued += events.size();
     return s;
   }
 
@@ -143,13 +141,7 @@ class JetStreamQueue final : public evroute::SinkQueue {
       s = js_UpdateConsumer(&info, link_->js(), link_->stream().c_str(), &cc, nullptr, &code);
     }
     if (info) jsConsumerInfo_Destroy(info);
-    if (s != NATS_OK) {
-      if (warn_.allow()) {
-        spdlog::error("sink '{}': cannot set up its JetStream consumer: {}", sink_,
-                      nats::describe(s, code));
-      }
-      return nullptr;
-    }
+    if (s != NATS_OK) return failed("set up its JetStream consumer", s, code);
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = link_->stream().c_str();
@@ -157,14 +149,15 @@ class JetStreamQueue final : public evroute::SinkQueue {
     natsSubscription* sub = nullptr;
     s = js_PullSubscribe(&sub, link_->js(), subject_.c_str(), consumer.c_str(), nullptr, &so,
                          &code);
-    if (s != NATS_OK) {
-      if (warn_.allow()) {
-        spdlog::error("sink '{}': cannot pull from its JetStream consumer: {}", sink_,
-                      nats::describe(s, code));
-      }
-      return nullptr;
-    }
+    if (s != NATS_OK) return failed("pull from its JetStream consumer", s, code);
     return sub;
+  }
+  // Logs (throttled) that subscribe() could not `what`; null.
+  natsSubscription* failed(std::string_view what, natsStatus s, jsErrCode code) {
+    if (warn_.allow()) {
+      spdlog::error("sink '{}': cannot {}: {}", sink_, what, nats::describe(s, code));
+    }
+    return nullptr;
   }
 
   // Waits `d`, or less when the queue closes; returns whether it is closing.
