@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/batch_poster.h"
 #include "support/daemon_process.h"
 #include "support/eventually.h"
 #include "support/nats_cluster.h"
@@ -77,14 +78,6 @@ std::unique_ptr<DaemonProcess> start_ready(const std::string& yaml) {
     ADD_FAILURE() << "evrouted did not become ready:\n" << d->err();
   }
   return d;
-}
-
-// POSTs a batch of events with the given ids; the status (0: no answer).
-int post_batch(httplib::Client& client, const std::vector<std::string>& ids) {
-  Json batch = Json::array();
-  for (const auto& id : ids) batch.push_back({{"id", id}, {"type", "js.test"}});
-  auto res = client.Post("/v1/events", batch.dump(), "application/json");
-  return res ? res->status : 0;
 }
 
 Json sink_info(const DaemonProcess& d) {
@@ -213,33 +206,12 @@ TEST(JetStream, KillNineOfReplicasAndOfANatsNodeLosesNoAcknowledgedEvent) {
   const unsigned seed = std::random_device{}();
   std::mt19937 rng(seed);
   RecordProperty("seed", static_cast<int>(seed));
-  std::mutex mu;  // guards replicas' ports, accepted, unacknowledged
+  std::mutex mu;  // guards ports
   std::vector<int> ports;
   for (const auto& r : replicas) ports.push_back(r->port());
-  std::set<std::string> accepted;
-  std::size_t unacknowledged = 0;
-  std::atomic<bool> stop{false};
-  std::thread client([&] {
-    for (int batch = 0; !stop.load(); ++batch) {
-      int port;
-      {
-        std::lock_guard lock(mu);
-        port = ports[batch % ports.size()];
-      }
-      httplib::Client c("127.0.0.1", port);
-      c.set_read_timeout(std::chrono::seconds(10));
-      std::vector<std::string> ids;
-      for (int i = 0; i < 20; ++i)
-        ids.push_back("k" + std::to_string(batch) + "-" + std::to_string(i));
-      const int status = post_batch(c, ids);
-      std::lock_guard lock(mu);
-      if (status == 202) {
-        accepted.insert(ids.begin(), ids.end());
-      } else {
-        ++unacknowledged;  // refused (503) or cut by a kill: not promised
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-    }
+  BatchPoster client("k", "js.test", [&](int batch) {  // round-robin over the replicas
+    std::lock_guard lock(mu);
+    return ports[batch % ports.size()];
   });
   const auto random_ms = [&](int lo, int hi) {
     return std::chrono::milliseconds(std::uniform_int_distribution<int>(lo, hi)(rng));
@@ -267,27 +239,25 @@ TEST(JetStream, KillNineOfReplicasAndOfANatsNodeLosesNoAcknowledgedEvent) {
   std::this_thread::sleep_for(random_ms(1500, 2500));  // posting on through the election
   ASSERT_TRUE(cluster->restart(leader)) << cluster->logs();
   std::this_thread::sleep_for(random_ms(300, 600));
-  stop = true;
-  client.join();
+  client.stop();
+  const std::set<std::string> accepted = client.acknowledged();
   ASSERT_GT(accepted.size(), 0u);
 
   const bool all = wait_for_all(hook, accepted, std::chrono::seconds(90));
-  const auto got = delivered_ids(hook);
-  std::size_t lost = 0, duplicates = 0;
-  for (const auto& id : accepted) lost += got.count(id) ? 0 : 1;
-  for (const auto& [id, n] : got) duplicates += static_cast<std::size_t>(n - 1);
+  const DeliveryTally t = tally(hook, accepted);
   std::printf(
       "jetstream crash test (seed %u): %d x kill -9 of a replica, 1 x kill -9 of the stream "
       "leader; acknowledged %zu, delivered %zu distinct, duplicates %zu, lost %zu; %zu requests "
       "unacknowledged\n",
-      seed, replica_kills, accepted.size(), got.size(), duplicates, lost, unacknowledged);
+      seed, replica_kills, accepted.size(), t.distinct, t.duplicates, t.lost,
+      client.unacknowledged());
   RecordProperty("accepted", static_cast<int>(accepted.size()));
-  RecordProperty("duplicates", static_cast<int>(duplicates));
+  RecordProperty("duplicates", static_cast<int>(t.duplicates));
   EXPECT_TRUE(all);
-  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(t.lost, 0u);
   // Duplicates come only from what a killed replica held unacknowledged (at most its fetched
   // batches: 4 workers x 16) and from acks lost with a NATS node: bounded, not proportional.
-  EXPECT_LE(duplicates, static_cast<std::size_t>(replica_kills) * 64 + 200);
+  EXPECT_LE(t.duplicates, static_cast<std::size_t>(replica_kills) * 64 + 200);
 }
 
 TEST(JetStream, ConcurrencyOneDeliversInStreamOrderAcrossReplicas) {

@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "support/batch_poster.h"
 #include "support/daemon_process.h"
 #include "support/durable_config.h"
 #include "support/eventually.h"
@@ -66,33 +67,17 @@ TEST_F(DurableTest, KillNineAtRandomMomentsLosesNoAcceptedEvent) {
   for (int round = 0; round < 4; ++round) {
     auto d = DaemonProcess::start_in(dir_, yaml);
     ASSERT_TRUE(d) << "round " << round;
-    std::atomic<bool> stop{false};
-    std::mutex mu;
-    std::thread client([&] {
-      auto c = d->client();
-      c.set_read_timeout(std::chrono::seconds(5));
-      for (int batch = 0; !stop.load(); ++batch) {
-        std::vector<std::string> ids;
-        for (int i = 0; i < 20; ++i) {
-          ids.push_back("r" + std::to_string(round) + "-" + std::to_string(batch) + "-" +
-                        std::to_string(i));
-        }
-        const bool ok = post_batch(c, ids);
-        std::lock_guard<std::mutex> lock(mu);
-        if (ok) {
-          accepted.insert(ids.begin(), ids.end());
-        } else {
-          ++refused_or_cut;  // in flight when killed: not acknowledged, so not promised
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-      }
-    });
+    BatchPoster client(
+        "r" + std::to_string(round) + "-", "durable.test", [port = d->port()](int) { return port; },
+        std::chrono::seconds(5));
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<int>(150, 700)(rng)));
     d->signal(SIGKILL);
     EXPECT_EQ(d->wait_exit(std::chrono::seconds(10)), 128 + SIGKILL);
-    stop = true;
-    client.join();
+    client.stop();
+    const auto acked = client.acknowledged();
+    accepted.insert(acked.begin(), acked.end());
+    refused_or_cut += client.unacknowledged();  // in flight when killed: not promised
   }
   ASSERT_GT(accepted.size(), 0u);
 
@@ -101,18 +86,15 @@ TEST_F(DurableTest, KillNineAtRandomMomentsLosesNoAcceptedEvent) {
   auto d = DaemonProcess::start_in(dir_, yaml);
   ASSERT_TRUE(d);
   const bool all = wait_for_all(hook, accepted, std::chrono::seconds(120));
-  const auto got = delivered_ids(hook);
-  std::size_t lost = 0, duplicates = 0;
-  for (const auto& id : accepted) lost += got.count(id) ? 0 : 1;
-  for (const auto& [id, n] : got) duplicates += static_cast<std::size_t>(n - 1);
+  const DeliveryTally t = tally(hook, accepted);
   std::printf(
       "crash test (seed %u): 4 x kill -9; accepted %zu, delivered %zu distinct, "
       "duplicates %zu, lost %zu; %zu requests unacknowledged\n",
-      seed, accepted.size(), got.size(), duplicates, lost, refused_or_cut);
+      seed, accepted.size(), t.distinct, t.duplicates, t.lost, refused_or_cut);
   RecordProperty("accepted", static_cast<int>(accepted.size()));
-  RecordProperty("duplicates", static_cast<int>(duplicates));
+  RecordProperty("duplicates", static_cast<int>(t.duplicates));
   EXPECT_TRUE(all);
-  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(t.lost, 0u);
   EXPECT_TRUE(d->wait_err_contains("to deliver from the last run"));
 }
 

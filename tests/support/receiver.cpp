@@ -125,6 +125,15 @@ std::map<std::string, int> delivered_ids(const Receiver& hook) {
   return ids;
 }
 
+DeliveryTally tally(const Receiver& hook, const std::set<std::string>& acknowledged) {
+  const auto got = delivered_ids(hook);
+  DeliveryTally t;
+  t.distinct = got.size();
+  for (const auto& id : acknowledged) t.lost += got.count(id) ? 0 : 1;
+  for (const auto& [id, n] : got) t.duplicates += static_cast<std::size_t>(n - 1);
+  return t;
+}
+
 bool wait_for_all(const Receiver& hook, const std::set<std::string>& want,
                   std::chrono::steady_clock::duration timeout) {
   return eventually(

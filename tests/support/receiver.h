@@ -73,6 +73,12 @@ class Receiver {
 
 // How many times each event (by its webhook-id header) was delivered (answered 2xx).
 std::map<std::string, int> delivered_ids(const Receiver& hook);
+// What `hook` received of the events `acknowledged`: how many never arrived, how many arrived more
+// than once (every extra delivery counted), and how many distinct events arrived in all.
+struct DeliveryTally {
+  std::size_t lost = 0, duplicates = 0, distinct = 0;
+};
+DeliveryTally tally(const Receiver& hook, const std::set<std::string>& acknowledged);
 // Waits until every id of `want` was delivered at least once.
 bool wait_for_all(const Receiver& hook, const std::set<std::string>& want,
                   std::chrono::steady_clock::duration timeout);
