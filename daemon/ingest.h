@@ -1,9 +1,10 @@
 // Ingest: turns a POST /v1/events body into events.
 //
 // A body is one JSON object, a JSON array of objects, or NDJSON (one object per line; blank lines
-// are skipped). Every object becomes one Event whose payload is the object as compact, single-line
-// JSON, always with a string "id": the object's own "id" if it has one, else a generated UUIDv7
-// inserted as the first member. So every consumer — webhook body, file line, stdout line — sees the
+// are skipped). Every object becomes one Event whose payload is the object's own text (an array's
+// elements each their own span of the body) when that is one line, else the object re-serialized
+// as compact, single-line JSON; always with a string "id": the object's own "id" if it has one,
+// else a generated UUIDv7 inserted as the first member. So every consumer — webhook body, file line, stdout line — sees the
 // same object, id included. The top-level fields named in `attribute_fields` (those the sinks'
 // filters test, plus "type") are copied into the event's attributes; non-string scalars as their
 // JSON text.

@@ -121,6 +121,30 @@ std::vector<std::string> cases() {
       nested(64),
       nested(65),
       R"([{"id":"in-array"}])",
+      // Arrays: each element on the fast path, or the whole body on the general one.
+      R"([{"id":"a","type":"t"},{"type":"u","n":1},{}])",
+      R"([ {"id": "spaced", "type": "t"} , {"x": [1, {"y": "]}"}]} ])",
+      "[\n  {\"id\":\"pretty-1\"},\n  {\"id\":\"pretty-2\"}\n]",
+      "[{\"id\":\"multi\",\n\"x\":1}]",
+      R"([{"s":"\"}{]["},{"t":"\\"}])",
+      R"([{"a":1,"a":2},{"id":"x","id":"y"}])",
+      R"([{"type":"t","type":"u"}])",
+      R"([{"id":1}])",
+      R"([{"x":1},])",
+      R"([,{"x":1}])",
+      R"([{"x":1} {"y":2}])",
+      R"([{"x":1}],)",
+      R"([{"x":1}]])",
+      R"([{"x":1},2])",
+      R"([[{"x":1}]])",
+      R"([{"x":{]}])",
+      R"([{"x":"\u0041"}])",
+      R"([{"amount":1999}])",
+      R"([])",
+      R"([ ])",
+      "[" + nested(62) + "]",
+      "[" + nested(63) + "]",
+      "[" + nested(64) + "]",
       "{\"a\":1}\r",
   };
   return c;
@@ -132,6 +156,23 @@ TEST(IngestFastPath, AgreesWithTheGeneralPathOnTheCases) {
     EXPECT_TRUE(agree(body, BodyFormat::kNdjson));
     EXPECT_TRUE(agree(body + "\n" + body + "\n\n" + body, BodyFormat::kNdjson));
     EXPECT_TRUE(agree("{\"ok\":1}\n" + body, BodyFormat::kNdjson));
+  }
+}
+
+// Each element of an array is an event with its own text (spaces and all, as a single object
+// keeps its own), on both paths; an element on several lines is re-serialized.
+TEST(IngestFastPath, ArrayElementsKeepTheirOwnText) {
+  const std::string body =
+      "[ {\"id\": \"a\", \"type\": \"t\"} ,{\"type\":\"u\"},\n{\"id\":\"c\",\n\"n\": 1}]";
+  for (const IngestResult& r : {parse_events(body, BodyFormat::kJson, kFields),
+                                parse_events_general(body, BodyFormat::kJson, kFields)}) {
+    ASSERT_EQ(r.error, "");
+    ASSERT_EQ(r.events.size(), 3u);
+    EXPECT_EQ(r.events[0].payload(), R"({"id": "a", "type": "t"})");
+    EXPECT_EQ(r.events[1].payload(),
+              R"({"id":")" + std::string(r.events[1].id()) + R"(","type":"u"})");
+    EXPECT_EQ(r.events[2].payload(), R"({"id":"c","n":1})");
+    EXPECT_EQ(r.events[0].type(), "t");
   }
 }
 
