@@ -214,10 +214,13 @@ QueuesReport inspect_queues(const Config& config, std::chrono::milliseconds nats
   for (const SinkConfig* sc : jetstream_sinks) inspect_jetstream(sc->name, false);
   // Events of a sink not configured (any more) with a jetstream queue, waiting in the stream (as
   // JetStreamKind::warn_orphaned finds them).
-  for (const auto& [name, messages] : stream ? stream->per_sink : decltype(stream->per_sink){}) {
-    const bool configured = std::any_of(jetstream_sinks.begin(), jetstream_sinks.end(),
-                                        [&](const SinkConfig* sc) { return sc->name == name; });
-    if (!configured && messages > 0) inspect_jetstream(name, true);
+  if (stream) {
+    for (const auto& [subject_sink, messages] : stream->per_sink) {
+      const std::string& name = subject_sink;  // a lambda cannot capture a structured binding
+      const bool configured = std::any_of(jetstream_sinks.begin(), jetstream_sinks.end(),
+                                          [&](const SinkConfig* sc) { return sc->name == name; });
+      if (!configured && messages > 0) inspect_jetstream(name, true);
+    }
   }
   return report;
 }

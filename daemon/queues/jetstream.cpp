@@ -441,7 +441,8 @@ class JetStreamKind final : public QueueKind {
     if (!link || !link->wait_ready(Clock::now() + std::chrono::seconds(3))) return;
     auto stream = read_jetstream_stream(*link);
     if (!stream.ok() || !*stream) return;
-    for (const auto& [name, messages] : (*stream)->per_sink) {
+    for (const auto& [subject_sink, messages] : (*stream)->per_sink) {
+      const std::string& name = subject_sink;  // a lambda cannot capture a structured binding
       const bool used =
           std::any_of(config.sinks.begin(), config.sinks.end(), [&](const SinkConfig& sc) {
             return sc.name == name && sc.queue.type == QueueConfig::Type::kJetStream;
