@@ -4,10 +4,10 @@
 // are skipped). Every object becomes one Event whose payload is the object's own text (an array's
 // elements each their own span of the body) when that is one line, else the object re-serialized
 // as compact, single-line JSON; always with a string "id": the object's own "id" if it has one,
-// else a generated UUIDv7 inserted as the first member. So every consumer — webhook body, file line, stdout line — sees the
-// same object, id included. The top-level fields named in `attribute_fields` (those the sinks'
-// filters test, plus "type") are copied into the event's attributes; non-string scalars as their
-// JSON text.
+// else a generated UUIDv7 inserted as the first member. So every consumer — webhook body, file
+// line, stdout line — sees the same object, id included. The top-level fields named in
+// `attribute_fields` (those the sinks' filters test, plus "type") are copied into the event's
+// attributes; non-string scalars as their JSON text.
 //
 // CloudEvents (HTTP binding 1.0, see cloudevents.h) arrive as one structured-mode object
 // (application/cloudevents+json), a batch (application/cloudevents-batch+json: an array of them),
