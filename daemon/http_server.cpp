@@ -93,6 +93,7 @@ void HttpServer::stop() {
   for (auto& loop : s.loops) {
     internal::Loop* l = loop.get();
     asio::post(l->context, [l] {
+      l->stopping = true;
       l->sweep.cancel();
       const std::vector<internal::Connection*> open(l->connections.begin(), l->connections.end());
       for (internal::Connection* c : open) c->close();

@@ -14,7 +14,7 @@ constexpr auto kSweepPeriod = std::chrono::milliseconds(250);
 void arm_sweep(Loop& loop) {
   loop.sweep.expires_after(kSweepPeriod);
   loop.sweep.async_wait([&loop](const boost::system::error_code& ec) {
-    if (ec) return;
+    if (ec || loop.stopping) return;
     const auto now = std::chrono::steady_clock::now();
     std::vector<Connection*> expired;
     for (Connection* c : loop.connections) {

@@ -22,6 +22,10 @@ struct Loop {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{
       context.get_executor()};
   boost::asio::steady_timer sweep{context};
+  // Set on this loop's thread when the server stops: the sweep is not armed again. (Cancelling
+  // the timer is not enough: a sweep that has expired but not yet run ignores the cancel, and
+  // re-arming it would keep run() from returning: SIGTERM hung in CI with this loop idle.)
+  bool stopping = false;
 };
 
 // What the loop knows of a connection: its deadline, and how to expire or close it. A connection
@@ -39,7 +43,7 @@ class Connection {
 
 // Every kSweepPeriod (250 ms), on the loop, expires the connections whose deadline has passed
 // (no timer per socket operation, so deadlines fire up to that much late); until the sweep timer
-// is cancelled.
+// is cancelled or the loop is stopping.
 void arm_sweep(Loop& loop);
 
 }  // namespace evrouted::http::internal
