@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 namespace evroute {
 
@@ -116,6 +117,16 @@ void Event::release(Rep* rep) noexcept {
   }
 }
 
+void Event::release_all(std::span<Event> events) noexcept {
+  constexpr std::size_t kAhead = 8;
+  const std::size_t n = events.size();
+  for (std::size_t i = 0; i < n && i < kAhead; ++i) __builtin_prefetch(events[i].rep_, 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) __builtin_prefetch(events[i + kAhead].rep_, 1);
+    if (Rep* rep = std::exchange(events[i].rep_, nullptr)) release(rep);
+  }
+}
+
 std::string_view Event::id() const noexcept {
   return rep_ ? std::string_view(rep_->bytes(), rep_->id_size) : std::string_view();
 }
@@ -149,6 +160,20 @@ std::optional<std::string_view> Event::attribute(std::string_view key) const noe
     p += klen + vlen;
   }
   return std::nullopt;
+}
+
+std::string_view Event::type() const noexcept {
+  // attribute("type") without a call to memcmp per attribute: filters ask for it per event.
+  if (!rep_) return {};
+  const char* p = rep_->attribute_bytes();
+  for (std::size_t i = 0; i < rep_->attribute_count; ++i) {
+    std::uint16_t klen = rep_->len(2 * i), vlen = rep_->len(2 * i + 1);
+    if (klen == 4 && p[0] == 't' && p[1] == 'y' && p[2] == 'p' && p[3] == 'e') {
+      return std::string_view(p + klen, vlen);
+    }
+    p += klen + vlen;
+  }
+  return {};
 }
 
 std::size_t Event::footprint() const noexcept { return rep_ ? sizeof(Rep) + rep_->total_size : 0; }

@@ -2,21 +2,27 @@
 
 #include "deadline.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 namespace evroute {
 
-// How it works: a worker takes waiting events under the lock (up to max_batch with one worker, one
-// with several, a batch when batching) and delivers them without it; in_flight_ counts them until
-// they are done, so `pending` (and the capacity bound) include events being delivered. A producer
-// wakes a worker only when one sleeps (each worker has its own condition variable and idle flag:
-// whoever clears the flag notifies it, the producers behind need not), and a worker wakes writers
-// only when some wait for room: an uncontended write is a lock, a push and an unlock. Dropped and
-// undelivered events go to the dead-letter sink with no lock held. A worker that runs out of events
-// may spin before it parks (see "Wake-ups" in queue.h): it watches signals_, an atomic the
-// producers bump under the lock, and while it spins (spinners_) they do not wake it.
+// How it works: producers append events to a segmented FIFO under pmu_ and publish them with one
+// atomic store per write() or write_all() call; workers take them under cmu_, up to max_batch with
+// one worker, one with several, a batch when batching, and deliver them without a lock. The two
+// sides share no lock on the hot path: a producer reads the workers' counters (finished_, and how
+// many are idle or lingering) through atomics and takes cmu_ only to wake a parked or lingering
+// worker, or to evict the oldest event (kDropOldest). A worker parks with idle_workers_ raised and
+// then looks for events once more, a producer publishes and then reads idle_workers_ (both
+// sequentially consistent), so one of them always sees the other: no event is left waiting for a
+// worker that sleeps. pending = published - finished_ counts the events being delivered too, so
+// the capacity bound includes them. Room for blocked writers is signalled the same way
+// (writers_waiting_ against finished_), under room_mu_. Dropped and undelivered events go to the
+// dead-letter sink with no lock held. A worker that runs out of events may spin before it parks
+// (see "Wake-ups" in queue.h): it watches the published count, and while it spins (spinners_) the
+// producers do not wake it.
 
 namespace {
 
@@ -37,13 +43,92 @@ inline void cpu_relax() {
 
 }  // namespace
 
+// A FIFO of events in fixed-size segments (a segment is 2 KiB: 255 events and a link). One
+// producer at a time appends (pmu_), one consumer at a time takes (cmu_); they meet only at the
+// published count (release/acquire, sequentially consistent: see above), the link to the next
+// segment, and a spare segment handed back for reuse, so a steady flow allocates nothing.
+class Queue::Fifo {
+ public:
+  Fifo() : head_(new Segment), tail_(head_) {}
+  Fifo(const Fifo&) = delete;
+  Fifo& operator=(const Fifo&) = delete;
+  ~Fifo() {
+    for (Segment* s = head_; s != nullptr;) {
+      Segment* next = s->next.load(std::memory_order_relaxed);
+      delete s;
+      s = next;
+    }
+    delete spare_.load(std::memory_order_relaxed);
+  }
+
+  // Producer side (pmu_ held).
+  void append(const Event& event) {
+    if (tail_used_ == kSlots) {
+      Segment* fresh = spare_.exchange(nullptr, std::memory_order_acquire);
+      if (fresh == nullptr) fresh = new Segment;
+      tail_->next.store(fresh, std::memory_order_release);
+      tail_ = fresh;
+      tail_used_ = 0;
+    }
+    tail_->slots[tail_used_++] = event;
+    ++appended_;
+  }
+  std::uint64_t appended() const { return appended_; }
+  bool unpublished() const { return appended_ != published_.load(std::memory_order_relaxed); }
+  void publish() { published_.store(appended_, std::memory_order_seq_cst); }
+
+  // Anyone.
+  std::uint64_t published() const { return published_.load(std::memory_order_seq_cst); }
+  std::uint64_t taken() const { return taken_.load(std::memory_order_acquire); }
+
+  // Consumer side (cmu_ held).
+  std::uint64_t available() const { return published() - taken_.load(std::memory_order_relaxed); }
+  const Event& front() {  // available() > 0
+    step();
+    return head_->slots[head_used_];
+  }
+  Event pop() {  // available() > 0
+    step();
+    Event event = std::move(head_->slots[head_used_++]);
+    taken_.store(taken_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    return event;
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 255;
+  struct Segment {
+    Event slots[kSlots];
+    std::atomic<Segment*> next{nullptr};
+  };
+  // Moves to the next segment when the head one is used up (it exists: the producer links it
+  // before it appends to it, and publishes after); the used one becomes the spare.
+  void step() {
+    if (head_used_ < kSlots) return;
+    Segment* used = head_;
+    head_ = used->next.load(std::memory_order_acquire);
+    head_used_ = 0;
+    used->next.store(nullptr, std::memory_order_relaxed);
+    delete spare_.exchange(used, std::memory_order_acq_rel);
+  }
+
+  alignas(64) Segment* head_;  // consumer's
+  std::size_t head_used_ = 0;
+  alignas(64) Segment* tail_;  // producer's
+  std::size_t tail_used_ = 0;
+  std::uint64_t appended_ = 0;  // producer's
+  alignas(64) std::atomic<std::uint64_t> published_{0};
+  alignas(64) std::atomic<std::uint64_t> taken_{0};
+  alignas(64) std::atomic<Segment*> spare_{nullptr};
+};
+
 Queue::Queue(std::shared_ptr<Sink> destination, Options options)
     : destination_(std::move(destination)),
       options_(std::move(options)),
       batch_destination_(
           destination_ && options_.batch.max_events > 1 ? destination_->as_batch_sink() : nullptr),
       clock_(options_.clock ? options_.clock : Clock::system()),
-      counts_bytes_(batch_destination_ != nullptr && options_.batch.max_bytes > 0) {
+      counts_bytes_(batch_destination_ != nullptr && options_.batch.max_bytes > 0),
+      fifo_(std::make_unique<Fifo>()) {
   if (!destination_) throw std::invalid_argument("Queue: null destination");
   if (options_.max_batch == 0) throw std::invalid_argument("Queue: max_batch must be > 0");
   if (options_.workers == 0) throw std::invalid_argument("Queue: workers must be > 0");
@@ -60,109 +145,180 @@ Status Queue::write(const Event& event) { return write_all(std::span<const Event
 
 Status Queue::write_all(std::span<const Event> events) {
   std::vector<Event> dropped;  // handed to the dead-letter sink once the lock is released
-  std::vector<Worker*> wake;   // notified once the lock is released
   Status first;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(pmu_);
     for (const Event& event : events) {
-      Status s = admit_locked(event, lock, &dropped, &wake);
+      Status s = admit_locked(event, lock, &dropped);
       if (!s.is_ok() && first.is_ok()) first = std::move(s);
     }
+    publish_and_wake();
   }
-  for (Worker* w : wake) w->wake.notify_one();
   for (const Event& e : dropped) dead_letter(e);
   return first;
 }
 
+std::uint64_t Queue::waiting() const { return fifo_->available(); }
+
+std::uint64_t Queue::pending() const {
+  const std::uint64_t finished = finished_.load(std::memory_order_seq_cst);
+  return fifo_->published() - finished;
+}
+
+bool Queue::has_room(std::size_t n) const { return pending() + n <= options_.capacity; }
+
 Status Queue::admit_locked(const Event& event, std::unique_lock<std::mutex>& lock,
-                           std::vector<Event>* dropped, std::vector<Worker*>* wake) {
+                           std::vector<Event>* dropped) {
   if (!event) return Status::invalid_argument("empty event");
-  if (closing_) return closed_status();
+  if (closing_.load(std::memory_order_relaxed)) return closed_status();
   const std::size_t cap = options_.capacity;
-  if (cap > 0 && waiting_.size() + in_flight_ >= cap) {
+  // Events appended by this call and not published yet are pending too.
+  auto full = [&] { return fifo_->appended() - finished_.load(std::memory_order_seq_cst) >= cap; };
+  if (cap > 0 && full()) {
     switch (options_.when_full) {
       case OverflowPolicy::kBlock: {
-        // Waiting releases the lock: a worker woken for the events admitted so far must be
-        // running, or room would never come.
-        for (Worker* w : *wake) w->wake.notify_one();
-        wake->clear();
-        auto room = [&] { return closing_ || waiting_.size() + in_flight_ < cap; };
-        ++writers_waiting_;
-        wake_lingering();  // room comes from delivering: no gathering meanwhile
-        if (options_.block_timeout.count() > 0) {
-          has_room_.wait_until(lock, deadline_after(options_.block_timeout), room);
-        } else {
-          has_room_.wait(lock, room);
-        }
-        --writers_waiting_;
-        if (closing_) return closed_status();
-        if (waiting_.size() + in_flight_ >= cap) {
-          ++stats_.rejected_full;
-          return Status::full("queue is full (" + std::to_string(cap) + " pending)");
+        // Waiting releases the lock: the events admitted so far must be visible and a worker
+        // woken for them, or room would never come.
+        publish_and_wake();
+        std::chrono::steady_clock::time_point deadline{};
+        const bool timed = options_.block_timeout.count() > 0;
+        if (timed) deadline = deadline_after(options_.block_timeout);
+        for (;;) {
+          lock.unlock();
+          await_room(1, timed ? &deadline : nullptr);
+          lock.lock();
+          if (closing_.load(std::memory_order_relaxed)) return closed_status();
+          if (!full()) break;  // room: admit it (another writer may have taken it: wait again)
+          if (timed && std::chrono::steady_clock::now() >= deadline) {
+            ++produced_.rejected_full;
+            return Status::full("queue is full (" + std::to_string(cap) + " pending)");
+          }
         }
         break;
       }
       case OverflowPolicy::kDropNewest:
-        ++stats_.dropped_newest;
+        ++produced_.dropped_newest;
         dropped->push_back(event);
         return Status::ok();
-      case OverflowPolicy::kDropOldest:
-        if (waiting_.empty()) {  // every pending event is with the destination already
-          ++stats_.dropped_newest;
+      case OverflowPolicy::kDropOldest: {
+        fifo_->publish();  // this call's earlier events are waiting too: they may be the oldest
+        std::lock_guard<std::mutex> consumers(cmu_);
+        if (waiting() == 0) {  // every pending event is with the destination already
+          ++produced_.dropped_newest;
           dropped->push_back(event);
           return Status::ok();
         }
-        ++stats_.dropped_oldest;
-        dropped->push_back(std::move(waiting_.front()));
-        waiting_.pop_front();
-        if (counts_bytes_) waiting_bytes_ -= batch_bytes(dropped->back());
+        ++produced_.dropped_oldest;
+        dropped->push_back(fifo_->pop());
+        if (counts_bytes_) {
+          waiting_bytes_.fetch_sub(batch_bytes(dropped->back()), std::memory_order_relaxed);
+        }
+        finished_.fetch_add(1, std::memory_order_seq_cst);
         break;
+      }
     }
   }
-  if (Worker* w = enqueue_locked(event)) wake->push_back(w);
+  enqueue_locked(event);
   return Status::ok();
 }
 
 Status Queue::adopt(const Event& event) {
   if (!event) return Status::invalid_argument("empty event");
-  Worker* wake = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closing_) return closed_status();
-    wake = enqueue_locked(event);
-  }
-  if (wake != nullptr) wake->wake.notify_one();
+  std::lock_guard<std::mutex> lock(pmu_);
+  if (closing_.load(std::memory_order_relaxed)) return closed_status();
+  enqueue_locked(event);
+  publish_and_wake();
   return Status::ok();
 }
 
-Queue::Worker* Queue::enqueue_locked(const Event& event) {
-  waiting_.push_back(event);
-  if (counts_bytes_) waiting_bytes_ += batch_bytes(event);
-  ++stats_.enqueued;
-  signals_.fetch_add(1, std::memory_order_relaxed);
-  const std::uint64_t pending = waiting_.size() + in_flight_;
-  if (pending > stats_.high_water) stats_.high_water = pending;
-  // Spinning workers take the events by themselves; one more event than they will take wakes a
-  // parked worker, if there is one. Whoever clears a worker's idle flag wakes it; the producers
-  // behind it need not.
-  if (waiting_.size() <= spinners_.load(std::memory_order_relaxed)) return nullptr;
-  for (auto& w : workers_) {
-    if (std::exchange(w->idle, false)) {
-      ++stats_.wakeups;
-      if (options_.spin.count() > 0) w->woken_at = std::chrono::steady_clock::now();
-      return w.get();
-    }
+void Queue::enqueue_locked(const Event& event) {
+  fifo_->append(event);
+  if (counts_bytes_) waiting_bytes_.fetch_add(batch_bytes(event), std::memory_order_relaxed);
+  ++produced_.enqueued;
+  const std::uint64_t pending = fifo_->appended() - finished_.load(std::memory_order_relaxed);
+  if (pending > produced_.high_water) produced_.high_water = pending;
+}
+
+void Queue::publish_and_wake() {
+  if (fifo_->unpublished()) fifo_->publish();
+  // Sequentially consistent after the publish: a worker that raised idle_workers_ before it is
+  // seen here; one that raises it later sees the events when it looks once more.
+  // A lingering (or dozing) worker is woken only for a full take (take_now() reads atomics only).
+  if (idle_workers_.load(std::memory_order_seq_cst) == 0 &&
+      (lingering_workers_.load(std::memory_order_seq_cst) == 0 || !take_now())) {
+    return;
   }
-  // A lingering worker gathers until a full take is waiting (or the queue is full).
-  if (options_.linger.count() > 0 && take_now()) {
+  std::vector<Worker*> wake;
+  {
+    std::lock_guard<std::mutex> lock(cmu_);
+    // Spinning workers take the events by themselves; each event more than they will take wakes
+    // a parked worker, if there is one. Whoever clears a worker's idle flag wakes it.
+    const std::uint64_t waiting = this->waiting();
+    const std::uint64_t spinning = spinners_.load(std::memory_order_relaxed);
+    std::uint64_t woken = 0;
     for (auto& w : workers_) {
-      if (std::exchange(w->lingering, false)) {
-        ++stats_.wakeups;
-        return w.get();
+      if (waiting <= spinning + woken) break;
+      if (w->idle) {
+        set_idle(*w, false);
+        ++consumed_.wakeups;
+        if (options_.spin.count() > 0) w->woken_at = std::chrono::steady_clock::now();
+        wake.push_back(w.get());
+        ++woken;
+      }
+    }
+    // A lingering worker gathers until a full take is waiting (or the queue is full).
+    if (wake.empty() && waiting > spinning && take_now()) {
+      for (auto& w : workers_) {
+        if (w->lingering) {
+          set_lingering(*w, false);
+          ++consumed_.wakeups;
+          wake.push_back(w.get());
+          break;
+        }
       }
     }
   }
-  return nullptr;
+  for (Worker* w : wake) w->wake.notify_one();
+}
+
+void Queue::set_idle(Worker& w, bool idle) {
+  if (w.idle == idle) return;
+  w.idle = idle;
+  if (idle) {
+    idle_workers_.fetch_add(1, std::memory_order_seq_cst);
+  } else {
+    idle_workers_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+void Queue::set_lingering(Worker& w, bool lingering) {
+  if (w.lingering == lingering) return;
+  w.lingering = lingering;
+  if (lingering) {
+    lingering_workers_.fetch_add(1, std::memory_order_seq_cst);
+  } else {
+    lingering_workers_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+bool Queue::await_room(std::size_t n, const std::chrono::steady_clock::time_point* deadline) {
+  writers_waiting_.fetch_add(1, std::memory_order_seq_cst);
+  wake_lingering();  // room comes from delivering: no gathering meanwhile
+  bool room;
+  {
+    std::unique_lock<std::mutex> lock(room_mu_);
+    // Sequentially consistent: a worker that finishes events after our look at finished_ (in
+    // has_room) sees writers_waiting_ raised, and notifies under room_mu_.
+    auto done = [&] { return closing_.load(std::memory_order_seq_cst) || has_room(n); };
+    if (deadline != nullptr) {
+      has_room_.wait_until(lock, *deadline, done);
+    } else {
+      has_room_.wait(lock, done);
+    }
+    room = !closing_.load(std::memory_order_seq_cst) && has_room(n);
+  }
+  writers_waiting_.fetch_sub(1, std::memory_order_seq_cst);
+  return room;
 }
 
 std::size_t Queue::take_limit() const {
@@ -171,111 +327,153 @@ std::size_t Queue::take_limit() const {
 }
 
 bool Queue::take_now() const {
-  return stopping_ || closing_ || writers_waiting_ > 0 || waiting_.size() >= take_limit() ||
-         (options_.capacity > 0 && waiting_.size() + in_flight_ >= options_.capacity);
+  return stopping_.load(std::memory_order_relaxed) || closing_.load(std::memory_order_relaxed) ||
+         writers_waiting_.load(std::memory_order_seq_cst) > 0 || waiting() >= take_limit() ||
+         (options_.capacity > 0 && pending() >= options_.capacity);
 }
 
 void Queue::linger(Worker& self, std::unique_lock<std::mutex>& lock) {
   if (take_now()) return;
   const auto until = internal::saturating_add(std::chrono::steady_clock::now(), options_.linger);
-  self.lingering = true;
+  set_lingering(self, true);
   self.wake.wait_until(lock, until, [&] { return !self.lingering || take_now(); });
-  self.lingering = false;
+  set_lingering(self, false);
 }
 
 void Queue::wake_lingering() {
+  if (lingering_workers_.load(std::memory_order_seq_cst) == 0) return;
+  std::lock_guard<std::mutex> lock(cmu_);
   for (auto& w : workers_) {
-    if (std::exchange(w->lingering, false)) w->wake.notify_one();
+    if (w->lingering) {
+      set_lingering(*w, false);
+      w->wake.notify_one();
+    }
   }
 }
 
 void Queue::park(Worker& self, std::unique_lock<std::mutex>& lock) {
-  const auto idle = [&] { return !stopping_ && !closing_ && waiting_.empty(); };
+  const auto idle = [&] {
+    return !stopping_.load(std::memory_order_relaxed) &&
+           !closing_.load(std::memory_order_relaxed) && waiting() == 0;
+  };
   if (options_.spin.count() <= 0 || options_.linger.count() > 0) {
-    while (idle()) {
-      self.idle = true;  // set again after every wake-up, spurious or not
+    for (;;) {
+      set_idle(self, true);  // set again after every wake-up, spurious or not; then look again
+      if (!idle()) break;
       self.wake.wait(lock);
     }
+    set_idle(self, false);
     return;
   }
   const auto ran_out = std::chrono::steady_clock::now();
   const auto spin_end = internal::saturating_add(ran_out, options_.spin);
-  bool caught = self.spin_score >= kSpinWorthIt && spin(lock, spin_end);
-  while (idle()) {
-    self.idle = true;
+  bool caught = false;
+  if (self.spin_score >= kSpinWorthIt) {
+    switch (spin(lock, spin_end)) {
+      case SpinResult::kCaught:
+        caught = true;
+        break;
+      case SpinResult::kNoSlot:
+        caught = doze(self, lock, std::min(spin_end, ran_out + kMaxDoze));
+        break;
+      case SpinResult::kTimedOut:
+        break;
+    }
+  }
+  for (;;) {
+    set_idle(self, true);
+    if (!idle()) break;
     self.wake.wait(lock);
   }
+  set_idle(self, false);
   // Parked: would a spin have caught the event that woke it? (A close or a spurious wake-up
   // leaves woken_at before ran_out: a miss.)
   if (!caught) caught = self.woken_at >= ran_out && self.woken_at <= spin_end;
   self.spin_score += ((caught ? kSpinScoreMax : 0) - self.spin_score) / 8;
 }
 
-bool Queue::spin(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point until) {
-  // Spinners over every queue in the process: at most half the cores, so that producers (and the
-  // workers of other queues) keep a core.
+bool Queue::doze(Worker& self, std::unique_lock<std::mutex>& lock,
+                 std::chrono::steady_clock::time_point until) {
+  set_lingering(self, true);  // then look (take_now): a producer that publishes after this wakes
+                              // us when take_now() holds
+  self.wake.wait_until(lock, until, [&] { return !self.lingering || take_now(); });
+  set_lingering(self, false);
+  return waiting() > 0 || closing_.load(std::memory_order_relaxed);
+}
+
+Queue::SpinResult Queue::spin(std::unique_lock<std::mutex>& lock,
+                              std::chrono::steady_clock::time_point until) {
+  // Spinners over every queue in the process: at most a quarter of the cores (none below four),
+  // so that producers and the workers of other queues keep theirs: on two cores a spinning worker
+  // took half the machine from its producer (bench/README.md, issue 15), and dozing instead
+  // (doze()) delivered more and more steadily.
   static std::atomic<unsigned> spinning{0};
-  static const unsigned max_spinning = std::thread::hardware_concurrency() / 2;
+  static const unsigned max_spinning = std::thread::hardware_concurrency() / 4;
   if (spinning.fetch_add(1, std::memory_order_relaxed) >= max_spinning) {
     spinning.fetch_sub(1, std::memory_order_relaxed);
-    return false;
+    return SpinResult::kNoSlot;
   }
-  const std::uint64_t seen = signals_.load(std::memory_order_relaxed);
+  const std::uint64_t seen = fifo_->taken();  // nothing is waiting: taken == published
   spinners_.fetch_add(1, std::memory_order_relaxed);
   lock.unlock();
   bool signalled = false;
+  // It looks at the published count every kLook pauses, not at every one: a look pulls the
+  // producers' cache line over, and their next publish must take it back. Looking less often
+  // lets events gather (a few hundred nanoseconds' worth), so the worker takes them together and
+  // stays a few cache lines behind the producers instead of sharing every line with them.
+  constexpr unsigned kLook = 64;
   for (unsigned i = 1;; ++i) {
-    if (signals_.load(std::memory_order_relaxed) != seen) {
+    if (i % kLook == 0 &&
+        (fifo_->published() != seen || closing_.load(std::memory_order_relaxed))) {
       signalled = true;
       break;
     }
     cpu_relax();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
+    if (i % kLook == 0 && std::chrono::steady_clock::now() >= until) break;
   }
-  // Decremented before mu_ is taken again: a producer that then finds no spinner finds this worker
-  // idle, or finds that it has taken the events.
+  // Decremented before cmu_ is taken again: a producer that then finds no spinner finds this
+  // worker idle, or finds that it has taken the events.
   spinners_.fetch_sub(1, std::memory_order_relaxed);
   spinning.fetch_sub(1, std::memory_order_relaxed);
   lock.lock();
-  return signalled;
+  return signalled ? SpinResult::kCaught : SpinResult::kTimedOut;
 }
 
 void Queue::dead_letter(const Event& event) {
   if (!options_.dead_letter) return;
   if (options_.dead_letter->write(event).is_ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.dead_lettered;
+    std::lock_guard<std::mutex> lock(cmu_);
+    ++consumed_.dead_lettered;
   }
 }
 
 bool Queue::batch_ready() const {
-  return waiting_.size() >= options_.batch.max_events ||
-         (options_.batch.max_bytes > 0 && waiting_bytes_ >= options_.batch.max_bytes) ||
+  return waiting() >= options_.batch.max_events ||
+         (options_.batch.max_bytes > 0 &&
+          waiting_bytes_.load(std::memory_order_relaxed) >= options_.batch.max_bytes) ||
          // A full queue cannot fill the batch any further: waiting for max_wait would only stall
          // the writers.
-         (options_.capacity > 0 && waiting_.size() + in_flight_ >= options_.capacity);
+         (options_.capacity > 0 && pending() >= options_.capacity);
 }
 
 void Queue::take(std::vector<Event>& batch) {
   const std::size_t limit = take_limit();
-  std::uint64_t bytes = 0;
+  std::uint64_t available = waiting();
   if (!counts_bytes_) {  // no byte bound: no need to look into the events
-    while (!waiting_.empty() && batch.size() < limit) {
-      batch.push_back(std::move(waiting_.front()));
-      waiting_.pop_front();
+    while (available > 0 && batch.size() < limit) {
+      batch.push_back(fifo_->pop());
+      --available;
     }
     return;
   }
-  while (!waiting_.empty() && batch.size() < limit) {
-    const std::uint64_t size = batch_bytes(waiting_.front());
-    if (batch_destination_ && options_.batch.max_bytes > 0 && !batch.empty() &&
-        bytes + size > options_.batch.max_bytes) {
-      break;
-    }
+  std::uint64_t bytes = 0;
+  while (available > 0 && batch.size() < limit) {
+    const std::uint64_t size = batch_bytes(fifo_->front());
+    if (!batch.empty() && bytes + size > options_.batch.max_bytes) break;
     bytes += size;
-    waiting_bytes_ -= size;
-    batch.push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
+    waiting_bytes_.fetch_sub(size, std::memory_order_relaxed);
+    batch.push_back(fifo_->pop());
+    --available;
   }
 }
 
@@ -286,38 +484,38 @@ void Queue::run(Worker& self) {
   std::vector<Event> undelivered;  // only ever filled once close_until's deadline has passed
   const bool lingers = options_.linger.count() > 0;
   bool delivered_before = false;  // lingering starts after the first delivery from idle
-  std::unique_lock<std::mutex> lock(mu_);
+  auto stopping = [&] { return stopping_.load(std::memory_order_relaxed); };
+  auto closing = [&] { return closing_.load(std::memory_order_relaxed); };
+  std::unique_lock<std::mutex> lock(cmu_);
   for (;;) {
     if (lingers && delivered_before) linger(self, lock);
-    if (!stopping_ && !closing_ && waiting_.empty()) park(self, lock);
-    delivered_before = !waiting_.empty();
-    self.idle = false;
-    if (stopping_ || waiting_.empty()) break;  // past the close deadline, or closing and drained
+    if (!stopping() && !closing() && waiting() == 0) park(self, lock);
+    delivered_before = waiting() > 0;
+    if (stopping() || waiting() == 0) break;  // past the close deadline, or closing and drained
 
     // max_wait 0: take whatever is waiting now (no clock read, no timed wait).
-    if (batch_destination_ && !closing_ && options_.batch.max_wait.count() > 0 && !batch_ready()) {
+    if (batch_destination_ && !closing() && options_.batch.max_wait.count() > 0 && !batch_ready()) {
       // Wait for the batch to fill, at most max_wait; producers wake us (idle) at every event.
       const Clock::TimePoint deadline =
           internal::saturating_add(clock_->now(), options_.batch.max_wait);
       clock_->wait_until(lock, self.wake, deadline, [&] {
-        self.idle = true;
-        return stopping_ || closing_ || batch_ready();
+        set_idle(self, true);  // then look: a producer that publishes after this wakes us
+        return stopping() || closing() || batch_ready();
       });
-      self.idle = false;
-      if (stopping_) break;
-      if (waiting_.empty()) continue;  // another worker took them
+      set_idle(self, false);
+      if (stopping()) break;
+      if (waiting() == 0) continue;  // another worker took them
     }
 
     take(batch);
-    in_flight_ += batch.size();
-    if (batch_destination_) ++stats_.batches;
+    if (batch_destination_) ++consumed_.batches;
     lock.unlock();
 
     std::uint64_t delivered = 0, failed = 0;
     auto account = [&](Event& event, const Status& status) {
       if (status.is_ok()) {
         ++delivered;
-      } else if (stopping_flag_.load(std::memory_order_acquire)) {
+      } else if (stopping_.load(std::memory_order_acquire)) {
         undelivered.push_back(std::move(event));  // interrupted by close_until at its deadline
       } else {
         ++failed;
@@ -330,7 +528,7 @@ void Queue::run(Worker& self) {
     } else {
       for (Event& event : batch) {
         // Once the deadline has passed the rest of the batch is not attempted: it is undelivered.
-        if (stopping_flag_.load(std::memory_order_acquire)) {
+        if (stopping_.load(std::memory_order_acquire)) {
           undelivered.push_back(std::move(event));
           continue;
         }
@@ -338,17 +536,21 @@ void Queue::run(Worker& self) {
       }
     }
     const std::size_t taken = batch.size();
-    batch.clear();  // releases the events without the lock held
+    Event::release_all(batch);  // without the lock held
+    batch.clear();
     results.clear();
 
     lock.lock();
-    stats_.delivered += delivered;
-    stats_.failed += failed;
-    stats_.undelivered_at_close += undelivered.size();
+    consumed_.delivered += delivered;
+    consumed_.failed += failed;
+    consumed_.undelivered_at_close += undelivered.size();
     report_.undelivered += undelivered.size();
-    in_flight_ -= taken;
-    if (writers_waiting_ > 0) has_room_.notify_all();
-    if (closing_ && waiting_.empty() && in_flight_ == 0) drained_.notify_all();
+    finished_.fetch_add(taken, std::memory_order_seq_cst);
+    if (writers_waiting_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> room(room_mu_);
+      has_room_.notify_all();
+    }
+    if (closing() && pending() == 0) drained_.notify_all();
     if (!undelivered.empty()) {
       lock.unlock();
       for (const Event& e : undelivered) dead_letter(e);
@@ -359,29 +561,37 @@ void Queue::run(Worker& self) {
 }
 
 Queue::CloseReport Queue::close_until(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (closing_) {
+  std::unique_lock<std::mutex> producers(pmu_);
+  std::unique_lock<std::mutex> lock(cmu_);
+  if (closing_.load(std::memory_order_relaxed)) {
     // An earlier or concurrent close: wait for it to finish, then share its report.
+    producers.unlock();
     closed_cv_.wait(lock, [&] { return closed_; });
     return report_;
   }
-  closing_ = true;
-  signals_.fetch_add(1, std::memory_order_relaxed);  // a spinning worker stops spinning
-  if (writers_waiting_ > 0) has_room_.notify_all();  // writers blocked for room get kClosed
-  // Idle workers see closing_ and exit when nothing is waiting; one filling a batch sends it now.
-  for (auto& w : workers_) w->wake.notify_all();
+  closing_.store(true, std::memory_order_seq_cst);  // a spinning worker stops spinning
+  producers.unlock();  // writers find closing_ set from now on: nothing more is appended
+  {
+    std::lock_guard<std::mutex> room(room_mu_);  // writers blocked for room get kClosed
+    has_room_.notify_all();
+  }
+  // Idle workers see closing_ and exit when nothing is waiting; one filling a batch sends it now;
+  // a lingering one stops gathering.
+  for (auto& w : workers_) {
+    set_lingering(*w, false);
+    w->wake.notify_all();
+  }
 
-  const bool drained =
-      drained_.wait_until(lock, deadline, [&] { return waiting_.empty() && in_flight_ == 0; });
-  std::deque<Event> leftovers;
+  const bool drained = drained_.wait_until(lock, deadline, [&] { return pending() == 0; });
+  std::vector<Event> leftovers;
   if (!drained) {
     report_.timed_out = true;
-    stopping_ = true;
-    stopping_flag_.store(true, std::memory_order_release);
-    leftovers.swap(waiting_);
-    waiting_bytes_ = 0;
+    stopping_.store(true, std::memory_order_release);
+    for (std::uint64_t n = waiting(); n > 0; --n) leftovers.push_back(fifo_->pop());
+    waiting_bytes_.store(0, std::memory_order_relaxed);
+    finished_.fetch_add(leftovers.size(), std::memory_order_seq_cst);
     report_.undelivered += leftovers.size();
-    stats_.undelivered_at_close += leftovers.size();
+    consumed_.undelivered_at_close += leftovers.size();
     for (auto& w : workers_) w->wake.notify_all();
   }
   lock.unlock();
@@ -414,26 +624,21 @@ bool Queue::wait_for_room(std::size_t n, std::chrono::steady_clock::time_point d
   const std::size_t cap = options_.capacity;
   if (cap == 0 || n == 0) return true;
   if (n > cap) return false;  // would never fit: no point waiting for the deadline
-  std::unique_lock<std::mutex> lock(mu_);
-  auto room = [&] { return waiting_.size() + in_flight_ + n <= cap; };
-  ++writers_waiting_;
-  wake_lingering();
-  has_room_.wait_until(lock, deadline, [&] { return closing_ || room(); });
-  --writers_waiting_;
-  return !closing_ && room();
-}
-
-std::uint64_t Queue::pending() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return waiting_.size() + in_flight_;
+  return await_room(n, &deadline);
 }
 
 Queue::Stats Queue::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stats s = stats_;
-  s.pending = waiting_.size() + in_flight_;
+  std::lock_guard<std::mutex> producers(pmu_);
+  std::lock_guard<std::mutex> lock(cmu_);
+  Stats s = consumed_;
+  s.enqueued = produced_.enqueued;
+  s.dropped_newest = produced_.dropped_newest;
+  s.dropped_oldest = produced_.dropped_oldest;
+  s.rejected_full = produced_.rejected_full;
+  s.high_water = produced_.high_water;
+  s.pending = pending();
   for (const auto& w : workers_) s.parked_workers += w->idle ? 1 : 0;
-  s.blocked_writers = writers_waiting_;
+  s.blocked_writers = writers_waiting_.load(std::memory_order_relaxed);
   return s;
 }
 

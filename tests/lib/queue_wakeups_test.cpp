@@ -1,6 +1,7 @@
-// Queue wake-ups (queue.h, "Wake-ups"): a worker that keeps catching up spins instead of being
-// woken per event, one that gives up parks and is woken by the next event, and spinning never keeps
-// another queue's worker from being woken (a slow destination holds back only its own queue).
+// Queue wake-ups (queue.h, "Wake-ups"): a worker that keeps catching up spins (on four cores or
+// more) or dozes (fewer: no core to spin on) instead of being woken per event, one that gives up
+// parks and is woken by the next event, and spinning never keeps another queue's worker from being
+// woken (a slow destination holds back only its own queue).
 //
 // Sequencing, not timing: stats().delivered is updated under the queue's lock in the same hold in
 // which the worker then either starts spinning or parks, so once a test sees an event delivered,
@@ -78,7 +79,7 @@ TEST(QueueWakeupsTest, WriteAllWakesAParkedWorkerOnceForAllItsEvents) {
   EXPECT_TRUE(q.close().is_ok());
 }
 
-TEST(QueueWakeupsTest, AWorkerThatKeepsCatchingUpSpinsInsteadOfBeingWokenPerEvent) {
+TEST(QueueWakeupsTest, AWorkerThatKeepsCatchingUpSpinsOrDozesInsteadOfBeingWokenPerEvent) {
   if (!can_spin()) GTEST_SKIP() << "one core: workers never spin";
   auto sink = std::make_shared<RecordingSink>();
   Queue q(sink, spinning(10s));

@@ -62,12 +62,17 @@ class Event {
   Attribute attribute_at(std::size_t index) const noexcept;  // index < attribute_count()
   std::optional<std::string_view> attribute(std::string_view key) const noexcept;
   // The "type" attribute, or "" when there is none.
-  std::string_view type() const noexcept { return attribute("type").value_or(std::string_view()); }
+  std::string_view type() const noexcept;
 
   // Bytes held by this event's allocation (for memory accounting).
   std::size_t footprint() const noexcept;
   // How many Event handles share this allocation (for tests and diagnostics).
   std::uint32_t use_count() const noexcept;
+
+  // Empties every handle of `events`, as destroying them would, but prefetching ahead: their
+  // reference counts are changed many at a time rather than one cache miss after another (a
+  // queue's worker releasing events its producers wrote on another core).
+  static void release_all(std::span<Event> events) noexcept;
 
   // True when both handles share one allocation.
   bool same_as(const Event& other) const noexcept { return rep_ == other.rep_; }

@@ -24,17 +24,21 @@
 // (FakeClock in tests). Each event's own result counts it as delivered or failed.
 //
 // Wake-ups: a worker that finishes a write and finds events waiting takes them at once. One that
-// finds none spins for up to `spin` (pause instructions, the lock released) before it parks on its
+// finds none spins for up to `spin` (pause instructions, no lock held) before it parks on its
 // condition variable, but only when that has paid off lately: when, in a moving average over its
 // recent run-outs, at least half of the next events came within `spin` (for a parked worker, the
 // writer that wakes it notes when, so a worker that does not spin keeps learning). A writer that
 // finds a worker spinning wakes nobody; one that finds it parked wakes it (counted in
-// stats().wakeups) after releasing the lock, so the woken worker does not block on it at once. A
-// burst of events thus costs a worker one wake-up rather than one per event, and a trickle too
-// sparse for a spin to catch costs no spinning. At most half of the machine's cores spin at once,
-// over every queue in the process (none on a one-core machine): the other workers park, and the
-// writers keep a core. Each queue's workers spin and park on their own, so a slow destination
-// holds back only its own queue.
+// stats().wakeups). A burst of events thus costs a worker one wake-up rather than one per event,
+// and a trickle too sparse for a spin to catch costs no spinning. A spin takes a core: at most a
+// quarter of the machine's cores spin at once, over every queue in the process (none on fewer
+// than four cores), so that the writers and other queues' workers keep theirs. A worker for which
+// a spin would pay but that finds no core to spin on dozes instead: it sleeps for up to `spin`
+// (at most kMaxDoze, 50 us), and writers wake it early only for a full take (as a lingering
+// worker, below), a full queue, a writer waiting for room, or close; what came meanwhile is taken
+// together. So under a steady flow an event may wait up to 50 us more, and a worker costs one
+// timed sleep per run-out instead of a wake-up per event. Each queue's workers spin, doze and park
+// on their own, so a slow destination holds back only its own queue.
 //
 // Lingering (`linger` > 0): a worker that has just delivered waits up to `linger` before it takes
 // the next events, unless a full take (`max_batch` events, or `batch.max_events` when batching) is
@@ -66,7 +70,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -136,44 +139,64 @@ class Queue final : public SinkQueue {
   }
 
   Stats stats() const override;
-  std::uint64_t pending() const override;
+  std::uint64_t pending() const override;  // no lock taken
   const Options& options() const { return options_; }
 
  private:
+  class Fifo;  // the waiting events (queue.cpp): appended under pmu_, taken under cmu_
   struct Worker {
-    std::condition_variable wake;  // events arrived, or close
-    bool idle = false;             // waits on `wake` (a producer that clears it notifies)
+    std::condition_variable wake;  // events arrived, or close (waits on cmu_)
+    bool idle = false;             // waits on `wake` (a producer that clears it notifies); cmu_
     bool lingering = false;        // waits on `wake` for `linger` (cleared and notified for a
                                    // full take, a full queue, a writer waiting for room, close)
     // The worker's own: a moving average (0..kSpinScoreMax) of how often the next event came
     // within options.spin of running out.
     int spin_score = 0;
-    std::chrono::steady_clock::time_point woken_at{};  // when a producer cleared `idle` (mu_)
+    std::chrono::steady_clock::time_point woken_at{};  // when a producer cleared `idle` (cmu_)
     std::thread thread;
   };
   static constexpr int kSpinScoreMax = 256;
   static constexpr int kSpinWorthIt = kSpinScoreMax / 2;  // half the recent run-outs were short
+  // Longest doze (see doze()): what an event may wait for a worker that has no core to spin on.
+  static constexpr std::chrono::microseconds kMaxDoze{50};
   void run(Worker& self);
-  bool batch_ready() const;        // the waiting events fill a batch (mu_ held)
+  std::uint64_t waiting() const;   // events appended and not yet taken by a worker (cmu_ held)
+  bool batch_ready() const;        // the waiting events fill a batch (cmu_ held)
   std::size_t take_limit() const;  // most events one take() moves
-  bool take_now() const;           // a lingering worker should stop gathering (mu_ held)
-  // Waits (mu_ held by `lock`) up to options_.linger, or until take_now().
+  bool take_now() const;           // a lingering worker should stop gathering (cmu_ held)
+  // Waits (cmu_ held by `lock`) up to options_.linger, or until take_now().
   void linger(Worker& self, std::unique_lock<std::mutex>& lock);
-  void wake_lingering();                 // clears every lingering flag and notifies (mu_ held)
-  void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (mu_ held)
-  // Appends (mu_ held); returns the parked worker to notify once mu_ is released, or null.
-  Worker* enqueue_locked(const Event& event);
-  // write()'s admission of one event, mu_ held by `lock` (a `block` wait releases it): the
-  // workers to wake and the events dropped by the overflow policy are added for after the unlock.
+  void wake_lingering();                 // clears every lingering flag and notifies (takes cmu_)
+  void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (cmu_ held)
+  void set_idle(Worker& w, bool idle);   // w.idle and idle_workers_ (cmu_ held)
+  void set_lingering(Worker& w, bool lingering);  // w.lingering and lingering_workers_ (cmu_ held)
+  // Appends (pmu_ held); the event is visible to workers once publish()ed.
+  void enqueue_locked(const Event& event);
+  // Makes what this producer appended visible to the workers (pmu_ held), then wakes parked or
+  // lingering workers for it if there are any (takes cmu_ only then).
+  void publish_and_wake();
+  // write()'s admission of one event, pmu_ held by `lock` (a `block` wait releases it): the
+  // events dropped by the overflow policy are added to `dropped`, for after the unlock.
   Status admit_locked(const Event& event, std::unique_lock<std::mutex>& lock,
-                      std::vector<Event>* dropped, std::vector<Worker*>* wake);
-  // Returns (mu_ held) once there is something to do: an event waiting, or closing. Spins first
+                      std::vector<Event>* dropped);
+  // Blocks (no lock held) until `n` more events fit, closing, or `deadline` (null: none) passes;
+  // true when they fit and the queue is open. Counts the caller in writers_waiting_.
+  bool await_room(std::size_t n, const std::chrono::steady_clock::time_point* deadline);
+  bool has_room(std::size_t n) const;  // pending() + n <= capacity
+  // Returns (cmu_ held) once there is something to do: an event waiting, or closing. Spins first
   // when spinning has paid off lately, then parks; updates self.spin_score.
   void park(Worker& self, std::unique_lock<std::mutex>& lock);
-  // With mu_ released, watches signals_ (a pause instruction between looks, a clock read every 64)
-  // until it moves or `until` passes; false at once when half the cores spin already. Returns with
-  // mu_ held, and whether signals_ moved.
-  bool spin(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point until);
+  // With cmu_ released, watches for a published event or a close (a pause instruction between
+  // looks, a look and a clock read every 64) until `until` passes. Returns with cmu_ held:
+  // kCaught when an event or a close came, kTimedOut, or kNoSlot at once when half the cores spin
+  // already.
+  enum class SpinResult { kCaught, kTimedOut, kNoSlot };
+  SpinResult spin(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point until);
+  // Instead of a spin when no core is free for one: sleeps (cmu_ held by `lock`) until `until`
+  // unless a full take is waiting, the queue is full, a writer waits for room or the queue
+  // closes; producers do not wake it for less. Returns whether events came meanwhile.
+  bool doze(Worker& self, std::unique_lock<std::mutex>& lock,
+            std::chrono::steady_clock::time_point until);
   void dead_letter(const Event& event);  // hands an unaccounted event to options_.dead_letter
 
   const std::shared_ptr<Sink> destination_;
@@ -182,22 +205,36 @@ class Queue final : public SinkQueue {
   const std::shared_ptr<Clock> clock_;
   const bool counts_bytes_;  // batching with a byte bound: waiting_bytes_ is kept
 
-  mutable std::mutex mu_;
+  // Producers (write, write_all, adopt) and workers do not share a lock on the hot path: pmu_
+  // orders the producers, cmu_ the workers (and what they share with a parked worker); a producer
+  // takes cmu_ only to wake a parked or lingering worker or to evict the oldest event. Lock order:
+  // pmu_, then cmu_, then room_mu_.
+  // Producers' and workers' state on cache lines of their own: neither side's hot path writes a
+  // line the other reads per event.
+  alignas(64) mutable std::mutex pmu_;
+  Stats produced_;  // pmu_: enqueued, dropped_newest, dropped_oldest, rejected_full, high_water
+  alignas(64) mutable std::mutex cmu_;
+  Stats consumed_;  // cmu_: delivered, failed, batches, undelivered_at_close, dead_lettered,
+                    // wakeups
+  std::condition_variable drained_;    // close waits for the queue to empty (cmu_)
+  std::condition_variable closed_cv_;  // a second close waits for the first to finish (cmu_)
+  bool closed_ = false;                // close finished (cmu_)
+  CloseReport report_;                 // cmu_
+  alignas(64) std::atomic<std::uint64_t> finished_{0};  // taken and done with (delivered,
+                                                        // failed, evicted, undelivered): pending =
+                                                        // published - finished_
+  std::atomic<std::uint64_t> waiting_bytes_{0};         // payload sizes + 1 of the waiting events
+                                                        // (counts_bytes_ only)
+  // Rarely written; read by producers at every write.
+  alignas(64) std::atomic<std::size_t> idle_workers_{0};  // workers with `idle` set
+  std::atomic<std::size_t> lingering_workers_{0};         // workers with `lingering` set
+  std::atomic<std::size_t> spinners_{0};                  // workers spinning now
+  std::atomic<std::size_t> writers_waiting_{0};  // writers blocked for room (notify when > 0)
+  std::atomic<bool> closing_{false};   // no more writes accepted (set under pmu_ and cmu_)
+  std::atomic<bool> stopping_{false};  // workers must stop now: the close deadline passed (cmu_)
+  alignas(64) std::mutex room_mu_;     // writers blocked for room wait on has_room_ with it
   std::condition_variable has_room_;   // writers wait for room
-  std::condition_variable drained_;    // close waits for the queue to empty
-  std::condition_variable closed_cv_;  // a second close waits for the first to finish
-  std::deque<Event> waiting_;
-  std::atomic<std::uint64_t> signals_{0};   // bumped (mu_ held) at every enqueue and at close
-  std::atomic<std::size_t> spinners_{0};    // workers spinning now (incremented with mu_ held)
-  std::uint64_t waiting_bytes_ = 0;         // payload sizes + 1 of waiting_ (counts_bytes_ only)
-  std::size_t in_flight_ = 0;               // over all workers
-  std::size_t writers_waiting_ = 0;         // writers blocked for room (notify only when > 0)
-  bool closing_ = false;                    // no more writes accepted
-  bool stopping_ = false;                   // worker must stop now (deadline passed)
-  std::atomic<bool> stopping_flag_{false};  // stopping_, readable without the lock
-  bool closed_ = false;                     // close finished
-  CloseReport report_;
-  Stats stats_;  // guarded by mu_ (stats() copies it under the lock)
+  std::unique_ptr<Fifo> fifo_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 
