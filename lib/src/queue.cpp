@@ -121,6 +121,18 @@ class Queue::Fifo {
   alignas(64) std::atomic<Segment*> spare_{nullptr};
 };
 
+void Queue::ProducerLock::lock_contended() noexcept {
+  for (int i = 0; i < 64; ++i) {  // holds are short: the holder is likely done soon
+    cpu_relax();
+    int free = 0;
+    if (state_.load(std::memory_order_relaxed) == 0 &&
+        state_.compare_exchange_weak(free, 1, std::memory_order_acquire)) {
+      return;
+    }
+  }
+  while (state_.exchange(2, std::memory_order_acquire) != 0) state_.wait(2);
+}
+
 Queue::Queue(std::shared_ptr<Sink> destination, Options options)
     : destination_(std::move(destination)),
       options_(std::move(options)),
@@ -147,7 +159,7 @@ Status Queue::write_all(std::span<const Event> events) {
   std::vector<Event> dropped;  // handed to the dead-letter sink once the lock is released
   Status first;
   {
-    std::unique_lock<std::mutex> lock(pmu_);
+    std::unique_lock<ProducerLock> lock(pmu_);
     for (const Event& event : events) {
       Status s = admit_locked(event, lock, &dropped);
       if (!s.is_ok() && first.is_ok()) first = std::move(s);
@@ -167,7 +179,7 @@ std::uint64_t Queue::pending() const {
 
 bool Queue::has_room(std::size_t n) const { return pending() + n <= options_.capacity; }
 
-Status Queue::admit_locked(const Event& event, std::unique_lock<std::mutex>& lock,
+Status Queue::admit_locked(const Event& event, std::unique_lock<ProducerLock>& lock,
                            std::vector<Event>* dropped) {
   if (!event) return Status::invalid_argument("empty event");
   if (closing_.load(std::memory_order_relaxed)) return closed_status();
@@ -224,7 +236,7 @@ Status Queue::admit_locked(const Event& event, std::unique_lock<std::mutex>& loc
 
 Status Queue::adopt(const Event& event) {
   if (!event) return Status::invalid_argument("empty event");
-  std::lock_guard<std::mutex> lock(pmu_);
+  std::lock_guard<ProducerLock> lock(pmu_);
   if (closing_.load(std::memory_order_relaxed)) return closed_status();
   enqueue_locked(event);
   publish_and_wake();
@@ -561,7 +573,7 @@ void Queue::run(Worker& self) {
 }
 
 Queue::CloseReport Queue::close_until(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> producers(pmu_);
+  std::unique_lock<ProducerLock> producers(pmu_);
   std::unique_lock<std::mutex> lock(cmu_);
   if (closing_.load(std::memory_order_relaxed)) {
     // An earlier or concurrent close: wait for it to finish, then share its report.
@@ -628,7 +640,7 @@ bool Queue::wait_for_room(std::size_t n, std::chrono::steady_clock::time_point d
 }
 
 Queue::Stats Queue::stats() const {
-  std::lock_guard<std::mutex> producers(pmu_);
+  std::lock_guard<ProducerLock> producers(pmu_);
   std::lock_guard<std::mutex> lock(cmu_);
   Stats s = consumed_;
   s.enqueued = produced_.enqueued;
