@@ -99,8 +99,8 @@ class Queue final : public SinkQueue {
       std::chrono::nanoseconds max_wait = std::chrono::seconds(1);
     } batch{};
     std::shared_ptr<Clock> clock{};  // measures batch.max_wait; null: Clock::system()
-    // Longest a worker that ran out of events spins before it parks (see "Wake-ups" above); zero:
-    // it parks at once.
+    // Longest a worker that ran out of events spins (or, with no core to spin on, dozes: at most
+    // kMaxDoze) before it parks (see "Wake-ups" above); zero: it parks at once.
     std::chrono::nanoseconds spin = std::chrono::microseconds(20);
     // How long a worker that has just delivered gathers events before its next write (see
     // "Lingering" above); zero: it takes what is waiting at once.
@@ -117,7 +117,8 @@ class Queue final : public SinkQueue {
   ~Queue() override;  // close() if not yet closed
 
   Status write(const Event& event) override;
-  // Each event as write() would take it, under one lock, waking a worker at most once.
+  // Each event as write() would take it, in one hold of the producers' lock and one publish,
+  // waking a parked worker at most once (with one worker).
   Status write_all(std::span<const Event> events) override;
   // Queues `event` whatever the capacity and overflow policy: for events accepted elsewhere that
   // must be neither refused nor dropped, such as a rebuilt sink taking over its predecessor's
