@@ -213,7 +213,7 @@ Status Queue::admit_locked(const Event& event, std::unique_lock<ProducerLock>& l
         dropped->push_back(event);
         return Status::ok();
       case OverflowPolicy::kDropOldest: {
-        fifo_->publish();  // this call's earlier events are waiting too: they may be the oldest
+        publish_locked();  // this call's earlier events are waiting too: they may be the oldest
         std::lock_guard<std::mutex> consumers(cmu_);
         if (waiting() == 0) {  // every pending event is with the destination already
           ++produced_.dropped_newest;
@@ -245,14 +245,23 @@ Status Queue::adopt(const Event& event) {
 
 void Queue::enqueue_locked(const Event& event) {
   fifo_->append(event);
-  if (counts_bytes_) waiting_bytes_.fetch_add(batch_bytes(event), std::memory_order_relaxed);
+  if (counts_bytes_) unpublished_bytes_ += batch_bytes(event);
   ++produced_.enqueued;
   const std::uint64_t pending = fifo_->appended() - finished_.load(std::memory_order_relaxed);
   if (pending > produced_.high_water) produced_.high_water = pending;
 }
 
+void Queue::publish_locked() {
+  if (!fifo_->unpublished()) return;
+  // The bytes first: a worker that sees the events published sees their bytes counted.
+  if (unpublished_bytes_ > 0) {
+    waiting_bytes_.fetch_add(std::exchange(unpublished_bytes_, 0), std::memory_order_relaxed);
+  }
+  fifo_->publish();
+}
+
 void Queue::publish_and_wake() {
-  if (fifo_->unpublished()) fifo_->publish();
+  publish_locked();
   // Sequentially consistent after the publish: a worker that raised idle_workers_ before it is
   // seen here; one that raises it later sees the events when it looks once more.
   // A lingering (or dozing) worker is woken only for a full take (take_now() reads atomics only).
@@ -293,24 +302,26 @@ void Queue::publish_and_wake() {
   for (Worker* w : wake) w->wake.notify_one();
 }
 
-void Queue::set_idle(Worker& w, bool idle) {
-  if (w.idle == idle) return;
-  w.idle = idle;
-  if (idle) {
-    idle_workers_.fetch_add(1, std::memory_order_seq_cst);
+namespace {
+
+// Sets a worker's flag (cmu_ held) and keeps the count of workers with it set, which producers
+// read without the lock (sequentially consistent: see "How it works").
+void set_counted(bool& flag, std::atomic<std::size_t>& count, bool value) {
+  if (flag == value) return;
+  flag = value;
+  if (value) {
+    count.fetch_add(1, std::memory_order_seq_cst);
   } else {
-    idle_workers_.fetch_sub(1, std::memory_order_seq_cst);
+    count.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
+}  // namespace
+
+void Queue::set_idle(Worker& w, bool idle) { set_counted(w.idle, idle_workers_, idle); }
+
 void Queue::set_lingering(Worker& w, bool lingering) {
-  if (w.lingering == lingering) return;
-  w.lingering = lingering;
-  if (lingering) {
-    lingering_workers_.fetch_add(1, std::memory_order_seq_cst);
-  } else {
-    lingering_workers_.fetch_sub(1, std::memory_order_seq_cst);
-  }
+  set_counted(w.lingering, lingering_workers_, lingering);
 }
 
 bool Queue::await_room(std::size_t n, const std::chrono::steady_clock::time_point* deadline) {
@@ -483,10 +494,10 @@ void Queue::take(std::vector<Event>& batch) {
     const std::uint64_t size = batch_bytes(fifo_->front());
     if (!batch.empty() && bytes + size > options_.batch.max_bytes) break;
     bytes += size;
-    waiting_bytes_.fetch_sub(size, std::memory_order_relaxed);
     batch.push_back(fifo_->pop());
     --available;
   }
+  waiting_bytes_.fetch_sub(bytes, std::memory_order_relaxed);  // once per take, not per event
 }
 
 void Queue::run(Worker& self) {

@@ -128,6 +128,41 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"DropOldestThreeWorkers", 16, OverflowPolicy::kDropOldest, 3}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
+// Batching with a byte bound: the producers count a call's bytes once when they publish it and the
+// worker once per take, so the bound must still hold for every batch and nothing be lost.
+TEST(QueueStressBatchTest, ConcurrentProducersIntoByteBoundedBatchesLoseNothingAndKeepTheBound) {
+  auto sink = std::make_shared<evtest::RecordingBatchSink>();
+  Queue::Options o;
+  o.capacity = 64;
+  o.batch = {.max_events = 32, .max_bytes = 100, .max_wait = {}};
+  Queue q(sink, o);
+  constexpr int kProducers = 4, kPerProducer = 1500;
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      std::vector<Event> batch;
+      for (int i = 0; i < kPerProducer; ++i) {
+        // 10-byte payloads: 11 bytes each as the bound counts them, so at most 9 per batch.
+        batch.push_back(
+            evtest::ev("p" + std::to_string(p) + "-" + std::to_string(i), "0123456789"));
+        if (batch.size() == 7 || i + 1 == kPerProducer) {
+          ASSERT_TRUE(q.write_all(batch).is_ok());
+          batch.clear();
+        }
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  ASSERT_TRUE(q.close().is_ok());
+  std::set<std::string> ids;
+  for (const auto& b : sink->batches()) {
+    EXPECT_LE(b.size(), 9u);
+    for (const auto& id : b) EXPECT_TRUE(ids.insert(id).second) << id << " twice";
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kProducers * kPerProducer));
+  EXPECT_EQ(q.stats().delivered, ids.size());
+}
+
 // One event at a time, each written only once the previous one is delivered, after gaps of
 // nothing, a yield, or a few microseconds: the worker is running out, spinning, dozing or parking
 // just as the next event is published. Each event must arrive without any further write.

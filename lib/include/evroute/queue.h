@@ -188,8 +188,10 @@ class Queue final : public SinkQueue {
   void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (cmu_ held)
   void set_idle(Worker& w, bool idle);   // w.idle and idle_workers_ (cmu_ held)
   void set_lingering(Worker& w, bool lingering);  // w.lingering and lingering_workers_ (cmu_ held)
-  // Appends (pmu_ held); the event is visible to workers once publish()ed.
+  // Appends (pmu_ held); the event is visible to workers once published.
   void enqueue_locked(const Event& event);
+  // Makes what the producers appended visible to the workers (pmu_ held), with its bytes.
+  void publish_locked();
   // Makes what this producer appended visible to the workers (pmu_ held), then wakes parked or
   // lingering workers for it if there are any (takes cmu_ only then).
   void publish_and_wake();
@@ -231,6 +233,7 @@ class Queue final : public SinkQueue {
   // line the other reads per event.
   alignas(64) mutable ProducerLock pmu_;
   Stats produced_;  // pmu_: enqueued, dropped_newest, dropped_oldest, rejected_full, high_water
+  std::uint64_t unpublished_bytes_ = 0;  // pmu_: batch bytes appended, not yet in waiting_bytes_
   alignas(64) mutable std::mutex cmu_;
   Stats consumed_;  // cmu_: delivered, failed, batches, undelivered_at_close, dead_lettered,
                     // wakeups
