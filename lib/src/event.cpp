@@ -37,6 +37,20 @@ struct Event::Rep {
 };
 static_assert(sizeof(Event::TimePoint::rep) == 8);
 
+namespace {
+
+// Keys are short ("type", a filter's field): a byte loop beats a call to memcmp per attribute,
+// and filters look one up per event and sink.
+bool same_key(const char* p, std::size_t n, std::string_view key) {
+  if (n != key.size()) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] != key[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Event Event::make(std::string_view id, std::string_view payload,
                   std::span<const Attribute> attributes, TimePoint received) {
   static_assert(sizeof(Rep) == 24, "the header stays 24 bytes (see bench/README.md (d))");
@@ -156,24 +170,10 @@ std::optional<std::string_view> Event::attribute(std::string_view key) const noe
   const char* p = rep_->attribute_bytes();
   for (std::size_t i = 0; i < rep_->attribute_count; ++i) {
     std::uint16_t klen = rep_->len(2 * i), vlen = rep_->len(2 * i + 1);
-    if (std::string_view(p, klen) == key) return std::string_view(p + klen, vlen);
+    if (same_key(p, klen, key)) return std::string_view(p + klen, vlen);
     p += klen + vlen;
   }
   return std::nullopt;
-}
-
-std::string_view Event::type() const noexcept {
-  // attribute("type") without a call to memcmp per attribute: filters ask for it per event.
-  if (!rep_) return {};
-  const char* p = rep_->attribute_bytes();
-  for (std::size_t i = 0; i < rep_->attribute_count; ++i) {
-    std::uint16_t klen = rep_->len(2 * i), vlen = rep_->len(2 * i + 1);
-    if (klen == 4 && p[0] == 't' && p[1] == 'y' && p[2] == 'p' && p[3] == 'e') {
-      return std::string_view(p + klen, vlen);
-    }
-    p += klen + vlen;
-  }
-  return {};
 }
 
 std::size_t Event::footprint() const noexcept { return rep_ ? sizeof(Rep) + rep_->total_size : 0; }

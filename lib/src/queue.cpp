@@ -357,8 +357,13 @@ bool Queue::take_now() const {
 
 void Queue::linger(Worker& self, std::unique_lock<std::mutex>& lock) {
   if (take_now()) return;
-  const auto until = internal::saturating_add(std::chrono::steady_clock::now(), options_.linger);
-  set_lingering(self, true);
+  gather(self, lock, internal::saturating_add(std::chrono::steady_clock::now(), options_.linger));
+}
+
+void Queue::gather(Worker& self, std::unique_lock<std::mutex>& lock,
+                   std::chrono::steady_clock::time_point until) {
+  set_lingering(self, true);  // then look (take_now): a producer that publishes after this wakes
+                              // us when take_now() holds
   self.wake.wait_until(lock, until, [&] { return !self.lingering || take_now(); });
   set_lingering(self, false);
 }
@@ -417,10 +422,7 @@ void Queue::park(Worker& self, std::unique_lock<std::mutex>& lock) {
 
 bool Queue::doze(Worker& self, std::unique_lock<std::mutex>& lock,
                  std::chrono::steady_clock::time_point until) {
-  set_lingering(self, true);  // then look (take_now): a producer that publishes after this wakes
-                              // us when take_now() holds
-  self.wake.wait_until(lock, until, [&] { return !self.lingering || take_now(); });
-  set_lingering(self, false);
+  gather(self, lock, until);
   return waiting() > 0 || closing_.load(std::memory_order_relaxed);
 }
 
@@ -445,14 +447,13 @@ Queue::SpinResult Queue::spin(std::unique_lock<std::mutex>& lock,
   // lets events gather (a few hundred nanoseconds' worth), so the worker takes them together and
   // stays a few cache lines behind the producers instead of sharing every line with them.
   constexpr unsigned kLook = 64;
-  for (unsigned i = 1;; ++i) {
-    if (i % kLook == 0 &&
-        (fifo_->published() != seen || closing_.load(std::memory_order_relaxed))) {
+  for (;;) {
+    for (unsigned i = 0; i < kLook; ++i) cpu_relax();
+    if (fifo_->published() != seen || closing_.load(std::memory_order_relaxed)) {
       signalled = true;
       break;
     }
-    cpu_relax();
-    if (i % kLook == 0 && std::chrono::steady_clock::now() >= until) break;
+    if (std::chrono::steady_clock::now() >= until) break;
   }
   // Decremented before cmu_ is taken again: a producer that then finds no spinner finds this
   // worker idle, or finds that it has taken the events.

@@ -62,7 +62,7 @@ class Event {
   Attribute attribute_at(std::size_t index) const noexcept;  // index < attribute_count()
   std::optional<std::string_view> attribute(std::string_view key) const noexcept;
   // The "type" attribute, or "" when there is none.
-  std::string_view type() const noexcept;
+  std::string_view type() const noexcept { return attribute("type").value_or(std::string_view()); }
 
   // Bytes held by this event's allocation (for memory accounting).
   std::size_t footprint() const noexcept;

@@ -184,6 +184,9 @@ class Queue final : public SinkQueue {
   bool take_now() const;           // a lingering worker should stop gathering (cmu_ held)
   // Waits (cmu_ held by `lock`) up to options_.linger, or until take_now().
   void linger(Worker& self, std::unique_lock<std::mutex>& lock);
+  // linger's and doze's wait: lingering until `until`, or until take_now() (cmu_ held).
+  void gather(Worker& self, std::unique_lock<std::mutex>& lock,
+              std::chrono::steady_clock::time_point until);
   void wake_lingering();                 // clears every lingering flag and notifies (takes cmu_)
   void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (cmu_ held)
   void set_idle(Worker& w, bool idle);   // w.idle and idle_workers_ (cmu_ held)
@@ -206,10 +209,10 @@ class Queue final : public SinkQueue {
   // Returns (cmu_ held) once there is something to do: an event waiting, or closing. Spins first
   // when spinning has paid off lately, then parks; updates self.spin_score.
   void park(Worker& self, std::unique_lock<std::mutex>& lock);
-  // With cmu_ released, watches for a published event or a close (a pause instruction between
-  // looks, a look and a clock read every 64) until `until` passes. Returns with cmu_ held:
-  // kCaught when an event or a close came, kTimedOut, or kNoSlot at once when half the cores spin
-  // already.
+  // With cmu_ released, watches for a published event or a close (a look and a clock read after
+  // every 64 pause instructions) until `until` passes. Returns with cmu_ held:
+  // kCaught when an event or a close came, kTimedOut, or kNoSlot at once when a quarter of the
+  // cores spin already.
   enum class SpinResult { kCaught, kTimedOut, kNoSlot };
   SpinResult spin(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point until);
   // Instead of a spin when no core is free for one: sleeps (cmu_ held by `lock`) until `until`
