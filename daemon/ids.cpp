@@ -29,6 +29,12 @@ std::uint64_t next_stamp() {
 }  // namespace
 
 std::string new_event_id() {
+  std::string id(kEventIdBytes, '-');
+  new_event_id(std::span<char, kEventIdBytes>(id.data(), kEventIdBytes));
+  return id;
+}
+
+void new_event_id(std::span<char, kEventIdBytes> id) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::uint64_t stamp = next_stamp();
   const std::uint64_t ms = stamp >> 12, counter = stamp & 0xfff;
@@ -37,17 +43,15 @@ std::string new_event_id() {
       (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // var | rand_b
 
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(36, '-');
   int pos = 0;
   auto put = [&](std::uint64_t v, int nibbles) {
     for (int i = nibbles - 1; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) id[pos++] = '-';
       id[pos++] = kHex[(v >> (4 * i)) & 0xf];
     }
   };
   put(high, 16);
   put(low, 16);
-  return id;
 }
 
 }  // namespace evrouted

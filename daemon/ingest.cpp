@@ -45,18 +45,20 @@ bool has_line_break(std::string_view text) {
   return text.find('\n') != std::string_view::npos || text.find('\r') != std::string_view::npos;
 }
 
-// The payload of an event whose one-line text is `text`: the text itself, or with `generated` (a
-// new id) inserted as its first member when it had none.
+// The payload of an event whose one-line text is `text` (an object) and that had no id, as the
+// pieces of its text with `generated` (a new id) inserted as the first member.
+std::array<std::string_view, 5> payload_parts(std::string_view text, std::string_view generated) {
+  std::string_view rest = trim(text.substr(1));  // after '{'
+  return {"{\"id\":\"", generated, "\"", !rest.empty() && rest.front() != '}' ? "," : "", rest};
+}
+
+// The payload of an event whose one-line text is `text`: the text itself, or with `generated`
+// inserted as above when it had no id.
 std::string payload_of(std::string_view text, std::string_view generated) {
   if (generated.empty()) return std::string(text);
   std::string payload;
   payload.reserve(text.size() + generated.size() + 8);
-  payload += "{\"id\":\"";
-  payload += generated;
-  payload += '"';
-  std::string_view rest = trim(text.substr(1));  // after '{'
-  if (!rest.empty() && rest.front() != '}') payload += ',';
-  payload += rest;
+  for (std::string_view part : payload_parts(text, generated)) payload += part;
   return payload;
 }
 
@@ -182,10 +184,10 @@ bool fast_event(std::string_view text, std::span<const std::string> attribute_fi
       if (found[i] && found[i]->size() > evroute::Event::kMaxAttributeBytes) return false;
     }
   }
-  std::string generated;
+  char generated[kEventIdBytes];
   if (ids == 0) {
-    generated = new_event_id();
-    id = generated;
+    new_event_id(generated);
+    id = std::string_view(generated, kEventIdBytes);
   } else if (!check_id(id).is_ok()) {
     return false;
   }
@@ -194,8 +196,13 @@ bool fast_event(std::string_view text, std::span<const std::string> attribute_fi
   for (std::size_t i = 0; i < attribute_fields.size(); ++i) {
     if (found[i]) attributes[n++] = {attribute_fields[i], *found[i]};
   }
-  out.push_back(evroute::Event::make(id, payload_of(text, generated),
-                                     std::span<const evroute::Attribute>(attributes, n), received));
+  const std::span<const evroute::Attribute> attribute_span(attributes, n);
+  if (ids == 0) {  // the id spliced in, without building the payload in a string first
+    out.push_back(
+        evroute::Event::make_joined(id, payload_parts(text, id), attribute_span, received));
+  } else {
+    out.push_back(evroute::Event::make(id, text, attribute_span, received));
+  }
   return true;
 }
 

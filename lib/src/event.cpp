@@ -53,11 +53,18 @@ bool same_key(const char* p, std::size_t n, std::string_view key) {
 
 Event Event::make(std::string_view id, std::string_view payload,
                   std::span<const Attribute> attributes, TimePoint received) {
+  return make_joined(id, std::span<const std::string_view>(&payload, 1), attributes, received);
+}
+
+Event Event::make_joined(std::string_view id, std::span<const std::string_view> payload_parts,
+                         std::span<const Attribute> attributes, TimePoint received) {
   static_assert(sizeof(Rep) == 24, "the header stays 24 bytes (see bench/README.md (d))");
   if (id.size() > kMaxIdBytes) throw std::length_error("event id longer than 65535 bytes");
   if (attributes.size() > kMaxAttributes) throw std::length_error("more than 255 event attributes");
-  if (payload.size() > 0xffffffffu - 0x10000u) throw std::length_error("event payload too large");
-  std::size_t total = id.size() + 4 * attributes.size() + payload.size();
+  std::size_t payload_size = 0;
+  for (std::string_view part : payload_parts) payload_size += part.size();
+  if (payload_size > 0xffffffffu - 0x10000u) throw std::length_error("event payload too large");
+  std::size_t total = id.size() + 4 * attributes.size() + payload_size;
   for (const Attribute& a : attributes) {
     if (a.key.size() > kMaxAttributeBytes || a.value.size() > kMaxAttributeBytes) {
       throw std::length_error("event attribute longer than 65535 bytes");
@@ -71,7 +78,7 @@ Event Event::make(std::string_view id, std::string_view payload,
   rep->received_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(received.time_since_epoch()).count();
   rep->refs.store(1, std::memory_order_relaxed);
-  rep->payload_size = static_cast<std::uint32_t>(payload.size());
+  rep->payload_size = static_cast<std::uint32_t>(payload_size);
   rep->total_size = static_cast<std::uint32_t>(total);
   rep->id_size = static_cast<std::uint16_t>(id.size());
   rep->attribute_count = static_cast<std::uint8_t>(attributes.size());
@@ -91,7 +98,10 @@ Event Event::make(std::string_view id, std::string_view payload,
     if (!a.value.empty()) std::memcpy(p, a.value.data(), a.value.size());
     p += a.value.size();
   }
-  if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
+  for (std::string_view part : payload_parts) {
+    if (!part.empty()) std::memcpy(p, part.data(), part.size());
+    p += part.size();
+  }
   return Event(rep);
 }
 

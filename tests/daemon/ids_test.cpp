@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <regex>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "ids.h"
@@ -15,6 +16,20 @@ TEST(Ids, CanonicalUuidV7) {
   static const std::regex uuid7(
       "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(std::regex_match(new_event_id(), uuid7));
+}
+
+TEST(Ids, WrittenIntoABufferLikeTheString) {
+  static const std::regex uuid7(
+      "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  char buffer[kEventIdBytes + 1];
+  buffer[kEventIdBytes] = '!';  // past the id: left alone
+  const std::string before = new_event_id();
+  new_event_id(std::span<char, kEventIdBytes>(buffer, kEventIdBytes));
+  const std::string written(buffer, kEventIdBytes);
+  EXPECT_TRUE(std::regex_match(written, uuid7)) << written;
+  EXPECT_EQ(buffer[kEventIdBytes], '!');
+  EXPECT_LT(before, written);  // one sequence with the string form
+  EXPECT_LT(written, new_event_id());
 }
 
 TEST(Ids, StrictlyIncreasingInOneThread) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -28,6 +29,22 @@ TEST(EventTest, MakeStoresIdPayloadTimeAndAttributes) {
   EXPECT_EQ(e.type(), "push");
   EXPECT_EQ(e.attribute("missing"), std::nullopt);
   EXPECT_EQ(e.attribute("rep"), std::nullopt);  // a prefix of a key is not that key
+}
+
+TEST(EventTest, MakeJoinedConcatenatesThePayloadParts) {
+  const Event::TimePoint at{std::chrono::milliseconds(1234)};
+  const std::string_view parts[] = {"{\"id\":\"", "e-1", "\"", "", ",\"n\":1}"};
+  const Attribute attributes[] = {{"type", "t"}};
+  Event joined = Event::make_joined("e-1", parts, attributes, at);
+  Event whole = Event::make("e-1", "{\"id\":\"e-1\",\"n\":1}", attributes, at);
+  EXPECT_EQ(joined.payload(), whole.payload());
+  EXPECT_EQ(joined.id(), "e-1");
+  EXPECT_EQ(joined.type(), "t");
+  EXPECT_EQ(joined.received(), at);
+  EXPECT_EQ(joined.footprint(), whole.footprint());
+  Event none = Event::make_joined("e-2", {}, {}, at);
+  EXPECT_EQ(none.payload(), "");
+  EXPECT_EQ(none.id(), "e-2");
 }
 
 TEST(EventTest, EmptyAttributeValueIsPresentAndTypeDefaultsToEmpty) {

@@ -46,6 +46,11 @@ class Event {
                 received);
   }
 
+  // make() whose payload is the concatenation of `payload_parts`, so that a caller that splices
+  // one together (ingest inserting a generated id) need not build it in a string first.
+  static Event make_joined(std::string_view id, std::span<const std::string_view> payload_parts,
+                           std::span<const Attribute> attributes, TimePoint received);
+
   Event(const Event& other) noexcept;
   Event(Event&& other) noexcept : rep_(other.rep_) { other.rep_ = nullptr; }
   Event& operator=(const Event& other) noexcept;
