@@ -208,6 +208,14 @@ run_wrk() {  # run_wrk URL SCRIPT [ARG] -> wrk output on stdout; $wrk_conns conn
 }
 wrk_conns=$conns
 
+# Removes a checked scenario's event file and disk queues: a batch scenario leaves gigabytes of
+# dirty page cache, and the kernel writing it back took the cores from the next scenario (NDJSON
+# after arrays: 1.13 M events/s and 21-31 context switches per request, 1.64-1.71 M and 6-9 with
+# the file removed; bench/README.md, "Issue 15, third step").
+discard_output() {
+  rm -rf "$1/events.ndjson" "$1/state"
+}
+
 # One evrouted scenario. Sets result="req/s events/s p50 p99 rss_mib accepted delivered non2xx
 # cpu_us_per_request ctx_per_request socket_errors".
 scenario() {
@@ -279,6 +287,7 @@ YAML
   local file_lines
   file_lines=$(wc -l <"$dir/events.ndjson")
   [ "$file_lines" = "$accepted" ] || fail "$name: file sink has $file_lines events, $accepted accepted"
+  discard_output "$dir"
   [ "$console" = "$accepted" ] || fail "$name: stdout sink delivered $console, $accepted accepted"
   local delivered="file=$file_lines,stdout=$console"
   if $with_hook; then
@@ -485,6 +494,7 @@ YAML
   [ "$stop_rc" = 0 ] || fail "$name: evrouted exited $stop_rc"
   lines=$(wc -l <"$dir/events.ndjson")
   [ "$lines" = "$accepted" ] || fail "$name: file sink has $lines events, $accepted accepted"
+  discard_output "$dir"
   result="$(cat "$dir/slowloris.txt") accepted=$accepted delivered=$lines"
 }
 
