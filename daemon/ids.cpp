@@ -29,7 +29,7 @@ std::uint64_t next_stamp() {
 }  // namespace
 
 std::string new_event_id() {
-  std::string id(kEventIdBytes, '-');
+  std::string id(kEventIdBytes, '\0');
   new_event_id(std::span<char, kEventIdBytes>(id.data(), kEventIdBytes));
   return id;
 }

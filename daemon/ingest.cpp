@@ -45,21 +45,17 @@ bool has_line_break(std::string_view text) {
   return text.find('\n') != std::string_view::npos || text.find('\r') != std::string_view::npos;
 }
 
-// The payload of an event whose one-line text is `text` (an object) and that had no id, as the
-// pieces of its text with `generated` (a new id) inserted as the first member.
-std::array<std::string_view, 5> payload_parts(std::string_view text, std::string_view generated) {
-  std::string_view rest = trim(text.substr(1));  // after '{'
-  return {"{\"id\":\"", generated, "\"", !rest.empty() && rest.front() != '}' ? "," : "", rest};
-}
-
-// The payload of an event whose one-line text is `text`: the text itself, or with `generated`
-// inserted as above when it had no id.
-std::string payload_of(std::string_view text, std::string_view generated) {
-  if (generated.empty()) return std::string(text);
-  std::string payload;
-  payload.reserve(text.size() + generated.size() + 8);
-  for (std::string_view part : payload_parts(text, generated)) payload += part;
-  return payload;
+// The event of an object whose one-line text is `text`: its payload is the text itself, or, when
+// `id` was `generated` for it (it had none), the text with the id inserted as its first member,
+// the pieces copied straight into the event.
+evroute::Event event_of(std::string_view id, std::string_view text, bool generated,
+                        std::span<const evroute::Attribute> attributes,
+                        evroute::Event::TimePoint received) {
+  if (!generated) return evroute::Event::make(id, text, attributes, received);
+  const std::string_view rest = trim(text.substr(1));  // after '{'
+  const std::string_view parts[] = {"{\"id\":\"", id, "\"",
+                                    !rest.empty() && rest.front() != '}' ? "," : "", rest};
+  return evroute::Event::make_joined(id, parts, attributes, received);
 }
 
 // Builds one event from a parsed object. `text` is the object's original text when it is known
@@ -89,7 +85,6 @@ evroute::Status make_event(const Json& object, std::string_view text,
     dumped = object.dump();
     text = dumped;
   }
-  std::string payload = payload_of(text, generated);
 
   std::vector<std::string> values;  // keeps dumped scalars alive until make() copies them
   std::vector<evroute::Attribute> attributes;
@@ -112,7 +107,7 @@ evroute::Status make_event(const Json& object, std::string_view text,
                                                " bytes (a filtered field)");
     }
   }
-  out.push_back(evroute::Event::make(id, payload, attributes, received));
+  out.push_back(event_of(id, text, !generated.empty(), attributes, received));
   return evroute::Status::ok();
 }
 
@@ -196,13 +191,8 @@ bool fast_event(std::string_view text, std::span<const std::string> attribute_fi
   for (std::size_t i = 0; i < attribute_fields.size(); ++i) {
     if (found[i]) attributes[n++] = {attribute_fields[i], *found[i]};
   }
-  const std::span<const evroute::Attribute> attribute_span(attributes, n);
-  if (ids == 0) {  // the id spliced in, without building the payload in a string first
-    out.push_back(
-        evroute::Event::make_joined(id, payload_parts(text, id), attribute_span, received));
-  } else {
-    out.push_back(evroute::Event::make(id, text, attribute_span, received));
-  }
+  out.push_back(
+      event_of(id, text, ids == 0, std::span<const evroute::Attribute>(attributes, n), received));
   return true;
 }
 
