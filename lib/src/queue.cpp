@@ -282,7 +282,9 @@ void Queue::publish_and_wake() {
       if (w->idle) {
         set_idle(*w, false);
         ++consumed_.wakeups;
-        if (options_.spin.count() > 0) w->woken_at = std::chrono::steady_clock::now();
+        if (options_.spin.count() > 0 || options_.settle.count() > 0) {
+          w->woken_at = std::chrono::steady_clock::now();
+        }
         wake.push_back(w.get());
         ++woken;
       }
@@ -501,6 +503,15 @@ void Queue::take(std::vector<Event>& batch) {
   waiting_bytes_.fetch_sub(bytes, std::memory_order_relaxed);  // once per take, not per event
 }
 
+void Queue::settle() {
+  const auto until = internal::saturating_add(std::chrono::steady_clock::now(), options_.settle);
+  do {
+    for (int i = 0; i < 16; ++i) cpu_relax();
+  } while (std::chrono::steady_clock::now() < until && !closing_.load(std::memory_order_relaxed) &&
+           !stopping_.load(std::memory_order_relaxed) &&
+           writers_waiting_.load(std::memory_order_relaxed) == 0);
+}
+
 void Queue::run(Worker& self) {
   std::vector<Event> batch;
   batch.reserve(batch_destination_ ? options_.batch.max_events : options_.max_batch);
@@ -508,12 +519,35 @@ void Queue::run(Worker& self) {
   std::vector<Event> undelivered;  // only ever filled once close_until's deadline has passed
   const bool lingers = options_.linger.count() > 0;
   bool delivered_before = false;  // lingering starts after the first delivery from idle
+  // Settling (queue.h): one worker whose takes can hold more than one event, and whose batches
+  // (if any) do not wait to fill by themselves.
+  const bool settles = options_.settle.count() > 0 && !lingers && take_limit() > 1 &&
+                       options_.workers == 1 &&
+                       !(batch_destination_ && options_.batch.max_wait.count() > 0);
+  bool small_take = false;  // the last take was not full: was settling worth it?
+  bool settled = false;     // and the worker settled after it
+  auto score_settling = [&](bool paid) {
+    self.settle_score += ((paid ? kSpinScoreMax : 0) - self.settle_score) / 8;
+  };
   auto stopping = [&] { return stopping_.load(std::memory_order_relaxed); };
   auto closing = [&] { return closing_.load(std::memory_order_relaxed); };
   std::unique_lock<std::mutex> lock(cmu_);
   for (;;) {
     if (lingers && delivered_before) linger(self, lock);
-    if (!stopping() && !closing() && waiting() == 0) park(self, lock);
+    if (!stopping() && !closing() && waiting() == 0) {
+      if (small_take && !settled) {
+        // Would settling have caught the next event? The producer that wakes us notes when.
+        const auto ran_out = std::chrono::steady_clock::now();
+        park(self, lock);
+        score_settling(self.woken_at >= ran_out && self.woken_at <= ran_out + options_.settle);
+      } else {
+        if (small_take) score_settling(false);
+        park(self, lock);
+      }
+    } else if (small_take) {
+      score_settling(true);
+    }
+    small_take = false;
     delivered_before = waiting() > 0;
     if (stopping() || waiting() == 0) break;  // past the close deadline, or closing and drained
 
@@ -533,6 +567,8 @@ void Queue::run(Worker& self) {
 
     take(batch);
     if (batch_destination_) ++consumed_.batches;
+    small_take = settles && batch.size() < take_limit() &&
+                 (options_.capacity == 0 || pending() < options_.capacity / 2);
     lock.unlock();
 
     std::uint64_t delivered = 0, failed = 0;
@@ -563,6 +599,8 @@ void Queue::run(Worker& self) {
     Event::release_all(batch);  // without the lock held
     batch.clear();
     results.clear();
+    settled = small_take && self.settle_score >= kSpinWorthIt && !closing();
+    if (settled) settle();
 
     lock.lock();
     consumed_.delivered += delivered;

@@ -40,6 +40,17 @@
 // timed sleep per run-out instead of a wake-up per event. Each queue's workers spin, doze and park
 // on their own, so a slow destination holds back only its own queue.
 //
+// Settling (`settle` > 0, the default; with one worker, takes of more than one event, and neither
+// lingering nor batches that wait to fill): a worker whose last take was not full waits `settle`
+// (a few microseconds) before it looks at the queue again, so that what the producers write
+// meanwhile is taken together. It waits busily and looks at nothing the producers write: a worker
+// that looks while they write pulls their cache lines over at every look, and a worker that takes
+// one or two events at a time as fast as they come costs each write a cache-line transfer or a
+// wake-up; settling costs an event at most `settle` of latency. It stops early for close or a
+// writer waiting for room, and is skipped when the queue is at half its capacity or more, or when
+// it has not paid off lately (a moving average, as for spinning: did events come within `settle`
+// of the last take?), so a trickle does not pay for it.
+//
 // Lingering (`linger` > 0): a worker that has just delivered waits up to `linger` before it takes
 // the next events, unless a full take (`max_batch` events, or `batch.max_events` when batching) is
 // waiting already, the queue is at capacity, a writer waits for room, or the queue closes; writers
@@ -105,6 +116,9 @@ class Queue final : public SinkQueue {
     // How long a worker that has just delivered gathers events before its next write (see
     // "Lingering" above); zero: it takes what is waiting at once.
     std::chrono::nanoseconds linger{0};
+    // How long a worker whose last take was not full lets events arrive before it looks again
+    // (see "Settling" above); zero: it looks again at once.
+    std::chrono::nanoseconds settle = std::chrono::microseconds(5);
   };
 
   using Stats = SinkQueue::Stats;              // the memory queue fills enqueued .. parked_workers
@@ -170,6 +184,9 @@ class Queue final : public SinkQueue {
     // The worker's own: a moving average (0..kSpinScoreMax) of how often the next event came
     // within options.spin of running out.
     int spin_score = 0;
+    // The worker's own: a moving average (0..kSpinScoreMax) of how often events came within
+    // options.settle of a take that was not full. It starts where settling begins to pay.
+    int settle_score = kSpinWorthIt;
     std::chrono::steady_clock::time_point woken_at{};  // when a producer cleared `idle` (cmu_)
     std::thread thread;
   };
@@ -178,6 +195,9 @@ class Queue final : public SinkQueue {
   // Longest doze (see doze()): what an event may wait for a worker that has no core to spin on.
   static constexpr std::chrono::microseconds kMaxDoze{50};
   void run(Worker& self);
+  // Waits options_.settle busily, with no lock held and looking only at closing_, stopping_ and
+  // writers_waiting_ (see "Settling").
+  void settle();
   std::uint64_t waiting() const;   // events appended and not yet taken by a worker (cmu_ held)
   bool batch_ready() const;        // the waiting events fill a batch (cmu_ held)
   std::size_t take_limit() const;  // most events one take() moves
