@@ -9,14 +9,17 @@
 
 namespace evroute {
 
-// How it works: producers append events to a segmented FIFO under pmu_ and publish them with one
-// atomic store per write() or write_all() call; workers take them under cmu_, up to max_batch with
-// one worker, one with several, a batch when batching, and deliver them without a lock. The two
-// sides share no lock on the hot path: a producer reads the workers' counters (finished_, and how
-// many are idle or lingering) through atomics and takes cmu_ only to wake a parked or lingering
-// worker, or to evict the oldest event (kDropOldest). A worker parks with idle_workers_ raised and
-// then looks for events once more, a producer publishes and then reads idle_workers_ (both
-// sequentially consistent), so one of them always sees the other: no event is left waiting for a
+// How it works: producers append events to a segmented FIFO under pmu_ and publish them with the
+// exchange that releases pmu_ (the lock and the published count share a word), once per write()
+// or write_all() call (two locked instructions per write besides the event's reference count);
+// workers take them under cmu_, up to max_batch with one worker, one with several, a batch when
+// batching, and deliver them without a lock. The two sides share no lock on the hot path: a
+// producer reads the workers' counters (finished_, through a copy it refreshes only when the
+// queue looks full or at a new high by it; how many workers are idle or lingering) through
+// atomics and takes cmu_ only to wake a parked or lingering worker, or to evict the oldest event
+// (kDropOldest). A worker parks with idle_workers_ raised and then looks for events once more, a
+// producer publishes and then (after releasing pmu_) reads idle_workers_ (both sequentially
+// consistent), so one of them always sees the other: no event is left waiting for a
 // worker that sleeps. pending = published - finished_ counts the events being delivered too, so
 // the capacity bound includes them. Room for blocked writers is signalled the same way
 // (writers_waiting_ against finished_), under room_mu_. Dropped and undelivered events go to the
@@ -45,11 +48,12 @@ inline void cpu_relax() {
 
 // A FIFO of events in fixed-size segments (a segment is 2 KiB: 255 events and a link). One
 // producer at a time appends (pmu_), one consumer at a time takes (cmu_); they meet only at the
-// published count (release/acquire, sequentially consistent: see above), the link to the next
+// published count (in pmu_'s word; sequentially consistent: see above), the link to the next
 // segment, and a spare segment handed back for reuse, so a steady flow allocates nothing.
 class Queue::Fifo {
  public:
-  Fifo() : head_(new Segment), tail_(head_) {}
+  explicit Fifo(const ProducerLock& published)
+      : head_(new Segment), tail_(head_), lock_(published) {}
   Fifo(const Fifo&) = delete;
   Fifo& operator=(const Fifo&) = delete;
   ~Fifo() {
@@ -74,11 +78,9 @@ class Queue::Fifo {
     ++appended_;
   }
   std::uint64_t appended() const { return appended_; }
-  bool unpublished() const { return appended_ != published_.load(std::memory_order_relaxed); }
-  void publish() { published_.store(appended_, std::memory_order_seq_cst); }
 
   // Anyone.
-  std::uint64_t published() const { return published_.load(std::memory_order_seq_cst); }
+  std::uint64_t published() const { return lock_.published(); }
   std::uint64_t taken() const { return taken_.load(std::memory_order_acquire); }
 
   // Consumer side (cmu_ held).
@@ -116,7 +118,7 @@ class Queue::Fifo {
   alignas(64) Segment* tail_;  // producer's
   std::size_t tail_used_ = 0;
   std::uint64_t appended_ = 0;  // producer's
-  alignas(64) std::atomic<std::uint64_t> published_{0};
+  const ProducerLock& lock_;    // the published count: events [0, published) may be taken
   alignas(64) std::atomic<std::uint64_t> taken_{0};
   alignas(64) std::atomic<Segment*> spare_{nullptr};
 };
@@ -124,14 +126,35 @@ class Queue::Fifo {
 void Queue::ProducerLock::lock_contended() noexcept {
   for (int i = 0; i < 64; ++i) {  // holds are short: the holder is likely done soon
     cpu_relax();
-    int free = 0;
-    if (state_.load(std::memory_order_relaxed) == 0 &&
-        state_.compare_exchange_weak(free, 1, std::memory_order_acquire)) {
+    if ((word_.load(std::memory_order_relaxed) & kHeld) == 0 &&
+        (word_.fetch_or(kHeld, std::memory_order_acquire) & kHeld) == 0) {
       return;
     }
   }
-  while (state_.exchange(2, std::memory_order_acquire) != 0) state_.wait(2);
+  // Taken from here with kSleepers set, whether or not others sleep (they may): its release
+  // then wakes the next one. Only a release changes the word while it is held (the count changes
+  // under the lock), so a wait for the held value ends at the release.
+  for (;;) {
+    const std::uint64_t before = word_.fetch_or(kHeld | kSleepers, std::memory_order_acquire);
+    if ((before & kHeld) == 0) return;
+    word_.wait(before | kHeld | kSleepers, std::memory_order_relaxed);
+  }
 }
+
+// std::unique_lock's view of pmu_ for the producers: unlocking publishes what they appended
+// (with its bytes) in the releasing exchange.
+class Queue::Producers {
+ public:
+  explicit Producers(Queue& queue) : queue_(queue) {}
+  void lock() noexcept { queue_.pmu_.lock(); }
+  void unlock() noexcept {
+    queue_.publish_bytes_locked();
+    queue_.pmu_.unlock_publishing(queue_.fifo_->appended());
+  }
+
+ private:
+  Queue& queue_;
+};
 
 Queue::Queue(std::shared_ptr<Sink> destination, Options options)
     : destination_(std::move(destination)),
@@ -140,7 +163,7 @@ Queue::Queue(std::shared_ptr<Sink> destination, Options options)
           destination_ && options_.batch.max_events > 1 ? destination_->as_batch_sink() : nullptr),
       clock_(options_.clock ? options_.clock : Clock::system()),
       counts_bytes_(batch_destination_ != nullptr && options_.batch.max_bytes > 0),
-      fifo_(std::make_unique<Fifo>()) {
+      fifo_(std::make_unique<Fifo>(pmu_)) {
   if (!destination_) throw std::invalid_argument("Queue: null destination");
   if (options_.max_batch == 0) throw std::invalid_argument("Queue: max_batch must be > 0");
   if (options_.workers == 0) throw std::invalid_argument("Queue: workers must be > 0");
@@ -159,13 +182,14 @@ Status Queue::write_all(std::span<const Event> events) {
   std::vector<Event> dropped;  // handed to the dead-letter sink once the lock is released
   Status first;
   {
-    std::unique_lock<ProducerLock> lock(pmu_);
+    Producers producers(*this);
+    std::unique_lock<Producers> lock(producers);
     for (const Event& event : events) {
       Status s = admit_locked(event, lock, &dropped);
       if (!s.is_ok() && first.is_ok()) first = std::move(s);
     }
-    publish_and_wake();
-  }
+  }  // publishes this call's events
+  wake_for_published();
   for (const Event& e : dropped) dead_letter(e);
   return first;
 }
@@ -179,24 +203,30 @@ std::uint64_t Queue::pending() const {
 
 bool Queue::has_room(std::size_t n) const { return pending() + n <= options_.capacity; }
 
-Status Queue::admit_locked(const Event& event, std::unique_lock<ProducerLock>& lock,
+Status Queue::admit_locked(const Event& event, std::unique_lock<Producers>& lock,
                            std::vector<Event>* dropped) {
   if (!event) return Status::invalid_argument("empty event");
   if (closing_.load(std::memory_order_relaxed)) return closed_status();
   const std::size_t cap = options_.capacity;
-  // Events appended by this call and not published yet are pending too.
-  auto full = [&] { return fifo_->appended() - finished_.load(std::memory_order_seq_cst) >= cap; };
+  // Events appended by this call and not published yet are pending too. finished_seen_ is at
+  // most finished_, so the first look overcounts: only a queue that looks full by it reads
+  // finished_ (a line the workers write) again.
+  auto full = [&] {
+    if (fifo_->appended() - finished_seen_ < cap) return false;
+    finished_seen_ = finished_.load(std::memory_order_seq_cst);
+    return fifo_->appended() - finished_seen_ >= cap;
+  };
   if (cap > 0 && full()) {
     switch (options_.when_full) {
       case OverflowPolicy::kBlock: {
-        // Waiting releases the lock: the events admitted so far must be visible and a worker
-        // woken for them, or room would never come.
-        publish_and_wake();
+        // Waiting releases the lock, which publishes the events admitted so far; a worker must
+        // be woken for them, or room would never come.
         std::chrono::steady_clock::time_point deadline{};
         const bool timed = options_.block_timeout.count() > 0;
         if (timed) deadline = deadline_after(options_.block_timeout);
         for (;;) {
           lock.unlock();
+          wake_for_published();
           await_room(1, timed ? &deadline : nullptr);
           lock.lock();
           if (closing_.load(std::memory_order_relaxed)) return closed_status();
@@ -236,10 +266,13 @@ Status Queue::admit_locked(const Event& event, std::unique_lock<ProducerLock>& l
 
 Status Queue::adopt(const Event& event) {
   if (!event) return Status::invalid_argument("empty event");
-  std::lock_guard<ProducerLock> lock(pmu_);
-  if (closing_.load(std::memory_order_relaxed)) return closed_status();
-  enqueue_locked(event);
-  publish_and_wake();
+  {
+    Producers producers(*this);
+    std::lock_guard<Producers> lock(producers);
+    if (closing_.load(std::memory_order_relaxed)) return closed_status();
+    enqueue_locked(event);
+  }  // publishes it
+  wake_for_published();
   return Status::ok();
 }
 
@@ -247,24 +280,29 @@ void Queue::enqueue_locked(const Event& event) {
   fifo_->append(event);
   if (counts_bytes_) unpublished_bytes_ += batch_bytes(event);
   ++produced_.enqueued;
-  const std::uint64_t pending = fifo_->appended() - finished_.load(std::memory_order_relaxed);
-  if (pending > produced_.high_water) produced_.high_water = pending;
+  // As in admit_locked: finished_ is read again only when the overcount is a new high.
+  if (fifo_->appended() - finished_seen_ > produced_.high_water) {
+    finished_seen_ = finished_.load(std::memory_order_relaxed);
+    const std::uint64_t pending = fifo_->appended() - finished_seen_;
+    if (pending > produced_.high_water) produced_.high_water = pending;
+  }
 }
 
-void Queue::publish_locked() {
-  if (!fifo_->unpublished()) return;
-  // The bytes first: a worker that sees the events published sees their bytes counted.
+void Queue::publish_bytes_locked() {
   if (unpublished_bytes_ > 0) {
     waiting_bytes_.fetch_add(std::exchange(unpublished_bytes_, 0), std::memory_order_relaxed);
   }
-  fifo_->publish();
 }
 
-void Queue::publish_and_wake() {
-  publish_locked();
-  // Sequentially consistent after the publish: a worker that raised idle_workers_ before it is
-  // seen here; one that raises it later sees the events when it looks once more.
-  // A lingering (or dozing) worker is woken only for a full take (take_now() reads atomics only).
+void Queue::publish_locked() {
+  publish_bytes_locked();  // first: a worker that sees the events published sees their bytes
+  pmu_.publish_held(fifo_->appended());
+}
+
+void Queue::wake_for_published() {
+  // Sequentially consistent after the publishing exchange: a worker that raised idle_workers_
+  // before it is seen here; one that raises it later sees the events when it looks once more. A
+  // lingering (or dozing) worker is woken only for a full take (take_now() reads atomics only).
   if (idle_workers_.load(std::memory_order_seq_cst) == 0 &&
       (lingering_workers_.load(std::memory_order_seq_cst) == 0 || !take_now())) {
     return;

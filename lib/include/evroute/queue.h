@@ -159,23 +159,47 @@ class Queue final : public SinkQueue {
 
  private:
   class Fifo;  // the waiting events (queue.cpp): appended under pmu_, taken under cmu_
-  // pmu_'s type: a mutex for short holds, without a condition variable (a compare-exchange to
-  // take it and an exchange to release it when uncontended: half of std::mutex's cost per write).
-  // Contended, it spins briefly, then sleeps on the futex.
+  // pmu_'s type: the producers' lock and the count of published events in one word, so that a
+  // write releases the lock and publishes its events in one exchange (sequentially consistent:
+  // see "How it works" in queue.cpp). A mutex for short holds, without a condition variable:
+  // uncontended, one `lock bts` to take it and the exchange to release it; contended, it spins
+  // briefly, then sleeps on the word.
   class ProducerLock {
    public:
     void lock() noexcept {
-      int free = 0;
-      if (!state_.compare_exchange_strong(free, 1, std::memory_order_acquire)) lock_contended();
+      if ((word_.fetch_or(kHeld, std::memory_order_acquire) & kHeld) != 0) lock_contended();
     }
+    // Releases the lock and makes the first `appended` events published, in one exchange.
+    void unlock_publishing(std::uint64_t appended) noexcept {
+      if ((word_.exchange(appended << kShift, std::memory_order_seq_cst) & kSleepers) != 0) {
+        word_.notify_one();
+      }
+    }
+    // Releases the lock, publishing nothing more (for holders that appended nothing).
     void unlock() noexcept {
-      if (state_.exchange(0, std::memory_order_release) == 2) state_.notify_one();
+      if ((word_.fetch_and(~(kHeld | kSleepers), std::memory_order_release) & kSleepers) != 0) {
+        word_.notify_one();
+      }
+    }
+    // Held: makes the first `appended` events published, keeping the lock.
+    void publish_held(std::uint64_t appended) noexcept {
+      const std::uint64_t published = word_.load(std::memory_order_relaxed) >> kShift;
+      if (appended != published) {
+        word_.fetch_add((appended - published) << kShift, std::memory_order_seq_cst);
+      }
+    }
+    std::uint64_t published() const noexcept {
+      return word_.load(std::memory_order_seq_cst) >> kShift;
     }
 
    private:
+    static constexpr std::uint64_t kHeld = 1;      // someone holds the lock
+    static constexpr std::uint64_t kSleepers = 2;  // someone may sleep on the word
+    static constexpr int kShift = 2;               // the published count is the rest
     void lock_contended() noexcept;
-    std::atomic<int> state_{0};  // 0 free, 1 held, 2 held and someone may sleep on it
+    std::atomic<std::uint64_t> word_{0};
   };
+  class Producers;  // pmu_ for std::unique_lock in write(): unlocking publishes (queue.cpp)
   struct Worker {
     std::condition_variable wake;  // events arrived, or close (waits on cmu_)
     bool idle = false;             // waits on `wake` (a producer that clears it notifies); cmu_
@@ -215,12 +239,15 @@ class Queue final : public SinkQueue {
   void enqueue_locked(const Event& event);
   // Makes what the producers appended visible to the workers (pmu_ held), with its bytes.
   void publish_locked();
-  // Makes what this producer appended visible to the workers (pmu_ held), then wakes parked or
-  // lingering workers for it if there are any (takes cmu_ only then).
-  void publish_and_wake();
+  // Counts the bytes appended as waiting (pmu_ held), before the events they belong to are
+  // published: a worker that sees the events sees their bytes.
+  void publish_bytes_locked();
+  // After a release of pmu_ that published events: wakes parked or lingering workers for them if
+  // there are any (takes cmu_ only then).
+  void wake_for_published();
   // write()'s admission of one event, pmu_ held by `lock` (a `block` wait releases it): the
   // events dropped by the overflow policy are added to `dropped`, for after the unlock.
-  Status admit_locked(const Event& event, std::unique_lock<ProducerLock>& lock,
+  Status admit_locked(const Event& event, std::unique_lock<Producers>& lock,
                       std::vector<Event>* dropped);
   // Blocks (no lock held) until `n` more events fit, closing, or `deadline` (null: none) passes;
   // true when they fit and the queue is open. Counts the caller in writers_waiting_.
@@ -257,6 +284,7 @@ class Queue final : public SinkQueue {
   alignas(64) mutable ProducerLock pmu_;
   Stats produced_;  // pmu_: enqueued, dropped_newest, dropped_oldest, rejected_full, high_water
   std::uint64_t unpublished_bytes_ = 0;  // pmu_: batch bytes appended, not yet in waiting_bytes_
+  std::uint64_t finished_seen_ = 0;      // pmu_: finished_ when a producer last read it
   alignas(64) mutable std::mutex cmu_;
   Stats consumed_;  // cmu_: delivered, failed, batches, undelivered_at_close, dead_lettered,
                     // wakeups
