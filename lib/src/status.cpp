@@ -24,12 +24,17 @@ std::string_view code_name(Code code) {
   return "unknown";
 }
 
+const std::string& Status::message() const noexcept {
+  static const std::string none;
+  return rep_ ? rep_->message : none;
+}
+
 std::string Status::to_string() const {
   if (is_ok()) return "ok";
-  std::string s(code_name(code_));
-  if (!message_.empty()) {
+  std::string s(code_name(rep_->code));
+  if (!rep_->message.empty()) {
     s += ": ";
-    s += message_;
+    s += rep_->message;
   }
   return s;
 }

@@ -168,6 +168,38 @@ TEST(StatusTest, ToStringAndStream) {
   EXPECT_EQ(code_name(Code::kDropped), "dropped");
 }
 
+TEST(StatusTest, AnOkCodeIsOkAndCarriesNothing) {
+  Status s(Code::kOk, "ignored");
+  EXPECT_TRUE(s.is_ok());
+  EXPECT_EQ(s.message(), "");
+  s.with_retry_after(std::chrono::seconds(1));  // an OK status takes no hint
+  EXPECT_EQ(s.retry_after(), std::chrono::milliseconds(0));
+}
+
+TEST(StatusTest, CopiesAndMovesKeepCodeMessageAndHint) {
+  const Status original = Status::unavailable("503").with_retry_after(std::chrono::seconds(2));
+  Status copy = original;  // a copy owns its details: changing it leaves the original alone
+  copy.with_retry_after(std::chrono::seconds(7));
+  EXPECT_EQ(original.retry_after(), std::chrono::milliseconds(2000));
+  EXPECT_EQ(copy.code(), Code::kUnavailable);
+  EXPECT_EQ(copy.message(), "503");
+  Status moved = std::move(copy);
+  EXPECT_EQ(moved.to_string(), "unavailable: 503");
+  EXPECT_EQ(moved.retry_after(), std::chrono::milliseconds(7000));
+  Status assigned;
+  assigned = original;
+  EXPECT_EQ(assigned.to_string(), original.to_string());
+  assigned = Status::ok();
+  EXPECT_TRUE(assigned.is_ok());
+  Status& self = assigned;
+  assigned = self;  // self-assignment keeps it
+  EXPECT_TRUE(assigned.is_ok());
+  Status error = Status::closed();
+  Status& error_self = error;
+  error = std::move(error_self);
+  EXPECT_TRUE(error.is_closed());
+}
+
 TEST(StatusTest, RetryAfterHint) {
   Status s = Status::unavailable("429").with_retry_after(std::chrono::seconds(3));
   EXPECT_EQ(s.retry_after(), std::chrono::milliseconds(3000));

@@ -32,7 +32,24 @@ std::string_view code_name(Code code);
 class Status {
  public:
   Status() noexcept = default;  // OK
-  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  // An OK code makes an OK status: it carries no message.
+  Status(Code code, std::string message)
+      : rep_(code == Code::kOk ? nullptr : new Rep{code, std::move(message), {}}) {}
+  Status(const Status& other) : rep_(other.rep_ ? new Rep(*other.rep_) : nullptr) {}
+  Status(Status&& other) noexcept : rep_(other.rep_) { other.rep_ = nullptr; }
+  Status& operator=(const Status& other) {
+    if (this != &other) *this = Status(other);
+    return *this;
+  }
+  Status& operator=(Status&& other) noexcept {
+    if (this != &other) {
+      delete rep_;
+      rep_ = other.rep_;
+      other.rep_ = nullptr;
+    }
+    return *this;
+  }
+  ~Status() { delete rep_; }
 
   static Status ok() noexcept { return Status(); }
   static Status closed(std::string message = "sink is closed") {
@@ -51,25 +68,29 @@ class Status {
   }
   static Status dropped(std::string message) { return Status(Code::kDropped, std::move(message)); }
 
-  bool is_ok() const noexcept { return code_ == Code::kOk; }
+  bool is_ok() const noexcept { return rep_ == nullptr; }
   explicit operator bool() const noexcept { return is_ok(); }
-  Code code() const noexcept { return code_; }
-  const std::string& message() const noexcept { return message_; }
+  Code code() const noexcept { return rep_ ? rep_->code : Code::kOk; }
+  const std::string& message() const noexcept;
 
-  bool is_closed() const noexcept { return code_ == Code::kClosed; }
+  bool is_closed() const noexcept { return code() == Code::kClosed; }
   // True for failures a retry may cure: kUnavailable, kTimeout and kFull.
   bool is_retryable() const noexcept {
-    return code_ == Code::kUnavailable || code_ == Code::kTimeout || code_ == Code::kFull;
+    const Code c = code();
+    return c == Code::kUnavailable || c == Code::kTimeout || c == Code::kFull;
   }
 
-  // A hint from the destination: do not try again before this much time has passed (zero: none).
-  std::chrono::milliseconds retry_after() const noexcept { return retry_after_; }
+  // A hint from the destination: do not try again before this much time has passed (zero: none;
+  // always zero for an OK status, which takes no hint).
+  std::chrono::milliseconds retry_after() const noexcept {
+    return rep_ ? rep_->retry_after : std::chrono::milliseconds{0};
+  }
   Status& with_retry_after(std::chrono::milliseconds d) & noexcept {
-    retry_after_ = d;
+    if (rep_) rep_->retry_after = d;
     return *this;
   }
   Status&& with_retry_after(std::chrono::milliseconds d) && noexcept {
-    retry_after_ = d;
+    if (rep_) rep_->retry_after = d;
     return std::move(*this);
   }
 
@@ -77,9 +98,14 @@ class Status {
   std::string to_string() const;
 
  private:
-  Code code_ = Code::kOk;
-  std::string message_;
-  std::chrono::milliseconds retry_after_{0};
+  // An error's details; OK is no Rep at all, so an OK status is one null pointer: returning one
+  // from a sink's write() (every event, every sink) stores a word and tests it.
+  struct Rep {
+    Code code;
+    std::string message;
+    std::chrono::milliseconds retry_after;
+  };
+  Rep* rep_ = nullptr;
 };
 
 std::ostream& operator<<(std::ostream& os, const Status& s);
