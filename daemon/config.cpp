@@ -243,10 +243,10 @@ std::optional<SinkConfig> read_sink(const YAML::Node& key, const YAML::Node& val
   }
   if (sink.spec && sink.queue.type == QueueConfig::Type::kDisk) {
     const DeliveryConfig delivery = sink.spec->delivery();
-    if (delivery.concurrency > 1 || delivery.batch) {
-      r.error(delivery.batch ? "batch" : "concurrency",
-              "sink '" + sink.name + "': '" + (delivery.batch ? "batch" : "concurrency") +
-                  "' is not supported with a disk queue (queue.type: disk) yet");
+    if (delivery.concurrency > 1) {
+      r.error("concurrency", "sink '" + sink.name +
+                                 "': 'concurrency' is not supported with a disk queue "
+                                 "(queue.type: disk) yet");
     }
   }
   if (sink.spec && sink.queue.type == QueueConfig::Type::kJetStream &&

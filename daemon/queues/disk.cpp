@@ -25,6 +25,8 @@ evroute::Result<std::shared_ptr<evroute::SinkQueue>> open_disk_queue(const Queue
   o.when_full = sc.queue.when_full;
   o.block_timeout = sc.queue.block_timeout;
   o.dead_letter = parts.drop_log;
+  // Batches as the memory queue hands them (a disk-queued file sink wrote one line per write(2)).
+  o.batch = queue_batch(parts);
   evroute::Status error;
   evroute::DiskLog::RecoveryReport report;
   std::shared_ptr<evroute::DurableQueue> queue =

@@ -16,14 +16,8 @@ std::shared_ptr<evroute::Queue> open_memory_queue(const QueueParts& parts) {
   o.block_timeout = q.block_timeout;
   o.dead_letter = parts.drop_log;
   o.workers = parts.delivery.concurrency;
-  if (const auto& batch = parts.delivery.batch) {
-    o.batch = {.max_events = batch->max_events,
-               .max_bytes = batch->max_bytes,
-               .max_wait = batch->max_wait};
-  } else if (parts.delivery.write_batches && parts.leaf.batch) {
-    o.batch = {.max_events = 256, .max_bytes = std::uint64_t{1} << 20, .max_wait = {}};
-    o.linger = DeliveryConfig::kLinger;
-  }
+  o.batch = queue_batch(parts);
+  if (!parts.delivery.batch && o.batch.max_events > 1) o.linger = DeliveryConfig::kLinger;
   return std::make_shared<evroute::Queue>(parts.destination, o);
 }
 

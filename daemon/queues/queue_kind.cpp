@@ -21,6 +21,18 @@ std::shared_ptr<DeadLetterStore> QueueKind::open_dead_letters(const SinkConfig& 
                                        (sink.name + ".ndjson"));
 }
 
+evroute::Queue::Options::Batch queue_batch(const QueueParts& parts) {
+  if (const auto& batch = parts.delivery.batch) {
+    return {.max_events = batch->max_events,
+            .max_bytes = batch->max_bytes,
+            .max_wait = batch->max_wait};
+  }
+  if (parts.delivery.write_batches && parts.leaf.batch) {
+    return {.max_events = 256, .max_bytes = std::uint64_t{1} << 20, .max_wait = {}};
+  }
+  return {.max_events = 0, .max_bytes = 0, .max_wait = {}};
+}
+
 const QueueKind& queue_kind(QueueConfig::Type type) {
   for (const QueueKind* kind : kKinds) {
     if (kind->type() == type) return *kind;

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "dead_letters.h"
+#include "evroute/queue.h"
 #include "evroute/result.h"
 #include "evroute/sink_queue.h"
 #include "queues/drop_log.h"
@@ -38,6 +39,12 @@ struct QueueParts {
   const Leaf& leaf;                   // its capabilities (a batch-capable leaf...)
   const DeliveryConfig& delivery;     // concurrency and batching
 };
+
+// How the sink's queue hands its leaf batches (max_events 0: one event per write): the sink's
+// `batch` settings, or, for a leaf whose batch write changes nothing but the number of system
+// calls (file, stdout: DeliveryConfig::write_batches), whatever is waiting, up to 256 events and
+// 1 MiB, without waiting for more.
+evroute::Queue::Options::Batch queue_batch(const QueueParts& parts);
 
 // A setting's duration in whole milliseconds, for fields() ("block_timeout_ms").
 inline std::uint64_t whole_ms(Duration d) {

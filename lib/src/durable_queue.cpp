@@ -38,6 +38,9 @@ std::unique_ptr<DurableQueue> DurableQueue::open(std::shared_ptr<Sink> destinati
                                                  Status* error, DiskLog::RecoveryReport* report) {
   if (!destination) throw std::invalid_argument("DurableQueue: null destination");
   if (options.max_batch == 0) throw std::invalid_argument("DurableQueue: max_batch must be > 0");
+  if (options.batch.max_events > 1 && !destination->as_batch_sink()) {
+    throw std::invalid_argument("DurableQueue: batching needs a BatchSink destination");
+  }
   if (options.when_full == OverflowPolicy::kDropOldest) {
     *error = Status::invalid_argument("a durable queue cannot drop its oldest events");
     return nullptr;
@@ -62,6 +65,7 @@ DurableQueue::DurableQueue(std::shared_ptr<Sink> destination, Options options,
                            std::uint64_t pending)
     : destination_(std::move(destination)),
       options_(std::move(options)),
+      batch_destination_(options_.batch.max_events > 1 ? destination_->as_batch_sink() : nullptr),
       log_(std::move(log)),
       cursor_file_(options_.log.dir / "cursor", options_.log.fs),
       cursor_(cursor) {
@@ -142,6 +146,73 @@ Status DurableQueue::store_cursor(DiskLog::Position position) {
   return stored.is_ok() ? released : stored;
 }
 
+bool DurableQueue::closing() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closing_;
+}
+
+void DurableQueue::finish(std::uint64_t delivered, std::uint64_t failed, DiskLog::Position pos) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.delivered += delivered;
+  stats_.failed += failed;
+  stats_.pending -= delivered + failed;
+  if (delivered + failed > 0) ++stats_.batches;
+  cursor_ = pos;
+  if (closing_ && stats_.pending == 0) closed_cv_.notify_all();  // close_until waits for it
+}
+
+void DurableQueue::fill_batch(std::vector<DiskLog::ReadRecord>& records,
+                              SteadyClock::time_point started) {
+  const std::size_t want = options_.batch.max_events;
+  const auto until = internal::saturating_add(started, options_.batch.max_wait);
+  while (records.size() < want && !stop_.load(std::memory_order_acquire) && !closing()) {
+    // In slices, so that a close is noticed within one: appends wake the wait, a close does not.
+    const auto slice = std::min(until, SteadyClock::now() + std::chrono::milliseconds(20));
+    if (!log_->wait_beyond(records.back().next, slice)) {
+      if (SteadyClock::now() >= until) return;
+      continue;
+    }
+    if (!log_->read(records.back().next, want - records.size(), &records).is_ok()) return;
+  }
+}
+
+bool DurableQueue::deliver_batches(std::vector<DiskLog::ReadRecord>& records,
+                                   DiskLog::Position* pos) {
+  std::vector<Event> batch;
+  std::vector<Status> results;
+  std::size_t i = 0;
+  while (i < records.size()) {
+    if (stop_.load(std::memory_order_acquire)) return false;
+    batch.clear();
+    std::uint64_t bytes = 0;
+    std::size_t end = i;
+    while (end < records.size() && batch.size() < options_.batch.max_events) {
+      const std::uint64_t size = records[end].event.payload().size() + 1;
+      if (!batch.empty() && options_.batch.max_bytes > 0 &&
+          bytes + size > options_.batch.max_bytes) {
+        break;
+      }
+      bytes += size;
+      batch.push_back(std::move(records[end].event));
+      ++end;
+    }
+    results.assign(batch.size(), Status());
+    batch_destination_->write_batch(batch, results);
+    const bool stopping = stop_.load(std::memory_order_acquire);
+    std::uint64_t delivered = 0, failed = 0;
+    std::size_t done = 0;
+    for (; done < results.size(); ++done) {
+      if (stopping && results[done].is_closed()) break;  // interrupted: not finished
+      ++(results[done].is_ok() ? delivered : failed);
+    }
+    if (done > 0) *pos = records[i + done - 1].next;
+    finish(delivered, failed, *pos);
+    if (done < results.size()) return false;
+    i = end;
+  }
+  return true;
+}
+
 void DurableQueue::run() {
   DiskLog::Position pos;
   {
@@ -162,11 +233,21 @@ void DurableQueue::run() {
     }
     if (log_->wait_beyond(pos, deadline)) {
       records.clear();
-      if (Status s = log_->read(pos, options_.max_batch, &records); !s.is_ok()) {
+      const std::size_t limit = batch_destination_
+                                    ? std::max(options_.max_batch, options_.batch.max_events)
+                                    : options_.max_batch;
+      if (Status s = log_->read(pos, limit, &records); !s.is_ok()) {
         // Unreadable (the disk changed under us): skip to the next segment rather than stall.
         pos = DiskLog::Position{pos.segment + 1, 0};
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.corrupt_skipped;
+      }
+      if (batch_destination_ && !records.empty()) {
+        if (options_.batch.max_wait.count() > 0 && records.size() < options_.batch.max_events) {
+          fill_batch(records, SteadyClock::now());
+        }
+        deliver_batches(records, &pos);
+        records.clear();
       }
       for (const DiskLog::ReadRecord& record : records) {
         if (stop_.load(std::memory_order_acquire)) break;

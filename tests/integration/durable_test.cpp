@@ -236,6 +236,45 @@ TEST_F(DurableTest, FullDiskQueueRefusesWith503OrDropsAsConfigured) {
   }
 }
 
+TEST_F(DurableTest, ADiskQueuedHttpSinkGetsItsBatches) {
+  Receiver hook;
+  auto d = DaemonProcess::start_in(dir_, R"(
+server: { listen: "127.0.0.1:0" }
+data_dir: ./state
+sinks:
+  hook:
+    type: http
+    url: )" + hook.url() + R"(
+    queue: { type: disk }
+    batch: { max_events: 5, max_wait: 50ms }
+)");
+  ASSERT_TRUE(d);
+  auto c = d->client();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back("b-" + std::to_string(i));
+  ASSERT_TRUE(post_batch(c, ids));
+  const auto delivered_ids = [&] {
+    std::vector<std::string> got;
+    for (const auto& r : hook.delivered()) {
+      const Json body = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+      if (!body.is_array()) continue;
+      for (const auto& e : body) got.push_back(e.value("id", ""));
+    }
+    return got;
+  };
+  ASSERT_TRUE(eventually([&] { return delivered_ids().size() == 12; }, std::chrono::seconds(10),
+                         std::chrono::milliseconds(10)));
+  EXPECT_EQ(delivered_ids(), ids);  // once each, in order
+  std::size_t requests = 0;
+  for (const auto& r : hook.delivered()) {
+    const Json body = Json::parse(r.body);
+    ASSERT_TRUE(body.is_array()) << r.body;
+    EXPECT_LE(body.size(), 5u);
+    ++requests;
+  }
+  EXPECT_LE(requests, 4u);  // batches of up to five (12 = 5 + 5 + 2), not one request per event
+}
+
 TEST_F(DurableTest, BadDiskQueueConfigIsRefusedWithItsLine) {
   const std::string yaml = R"(server: { listen: "127.0.0.1:0" }
 sinks:

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -283,6 +284,133 @@ TEST_F(DurableQueueTest, SegmentsAreReleasedEvenWhileTheCursorCannotBeStored) {
   EXPECT_LT(q->stats().recovered, 10u);
   q->close();
   for (const auto& id : again->ids()) EXPECT_GE(std::stoi(id.substr(1)), 90) << id;
+}
+
+// Batching (durable_queue.h, "Batching"): batches to a BatchSink, bounded by events and bytes,
+// filled from later writes within max_wait, and kept when the close deadline cuts one off.
+
+DurableQueue::Options batching(DurableQueue::Options o, std::size_t max_events,
+                               std::uint64_t max_bytes = 0,
+                               std::chrono::nanoseconds max_wait = {}) {
+  o.batch = {.max_events = max_events, .max_bytes = max_bytes, .max_wait = max_wait};
+  return o;
+}
+
+std::vector<std::string> flatten(const std::vector<evtest::RecordingBatchSink::Ids>& batches) {
+  std::vector<std::string> ids;
+  for (const auto& b : batches) ids.insert(ids.end(), b.begin(), b.end());
+  return ids;
+}
+
+TEST_F(DurableQueueTest, BatchesGoToABatchSinkInOrderWithinTheEventBound) {
+  auto sink = std::make_shared<evtest::RecordingBatchSink>();
+  auto q = open(sink, batching(options(), 4));
+  std::vector<Event> events;
+  for (int i = 0; i < 10; ++i) events.push_back(event(i));
+  ASSERT_TRUE(q->write_all(events).is_ok());
+  ASSERT_TRUE(eventually([&] { return sink->total() == 10; }));
+  q->close();
+  EXPECT_EQ(flatten(sink->batches()), expected_ids(0, 10));
+  for (std::size_t size : sink->sizes()) EXPECT_LE(size, 4u);
+  EXPECT_GE(sink->sizes().size(), 3u);
+  const auto stats = q->stats();
+  EXPECT_EQ(stats.batches, sink->sizes().size());
+  EXPECT_EQ(stats.delivered, 10u);
+  EXPECT_EQ(stats.pending, 0u);
+}
+
+TEST_F(DurableQueueTest, BatchesStayWithinTheByteBound) {
+  auto sink = std::make_shared<evtest::RecordingBatchSink>();
+  // Payloads {"n":0} .. {"n":9} are 7 bytes, 8 with the separator: two fit in 16, three do not.
+  auto q = open(sink, batching(options(), 100, 16));
+  std::vector<Event> events;
+  for (int i = 0; i < 10; ++i) events.push_back(event(i));
+  ASSERT_TRUE(q->write_all(events).is_ok());
+  ASSERT_TRUE(eventually([&] { return sink->total() == 10; }));
+  q->close();
+  EXPECT_EQ(flatten(sink->batches()), expected_ids(0, 10));
+  for (std::size_t size : sink->sizes()) EXPECT_LE(size, 2u);
+}
+
+TEST_F(DurableQueueTest, ABatchWaitsWithinMaxWaitForLaterWritesToFillIt) {
+  auto sink = std::make_shared<evtest::RecordingBatchSink>();
+  auto q = open(sink, batching(options(), 5, 0, std::chrono::hours(1)));
+  ASSERT_TRUE(q->write(event(0)).is_ok());
+  // The worker reads it at once and waits for four more: nothing goes out meanwhile (without
+  // max_wait it would go within microseconds).
+  EXPECT_FALSE(eventually([&] { return sink->total() > 0; }, std::chrono::milliseconds(100)));
+  for (int i = 1; i < 5; ++i) ASSERT_TRUE(q->write(event(i)).is_ok());  // four more appends
+  ASSERT_TRUE(eventually([&] { return sink->total() == 5; }));
+  EXPECT_EQ(sink->sizes(), (std::vector<std::size_t>{5}));  // not sent before it was full
+  q->close();
+}
+
+TEST_F(DurableQueueTest, CloseEndsTheWaitForABatchToFillAndDeliversIt) {
+  auto sink = std::make_shared<evtest::RecordingBatchSink>();
+  auto q = open(sink, batching(options(), 5, 0, std::chrono::hours(1)));
+  ASSERT_TRUE(q->write(event(0)).is_ok());
+  ASSERT_TRUE(q->write(event(1)).is_ok());
+  const auto report = q->close_until(Clock::now() + std::chrono::seconds(30));
+  EXPECT_FALSE(report.timed_out);  // an hour's max_wait did not hold the close
+  EXPECT_EQ(report.kept, 0u);
+  EXPECT_EQ(flatten(sink->batches()), expected_ids(0, 2));
+}
+
+// A batch sink that holds every batch until it is closed, then fails it with kClosed.
+class StuckBatchSink final : public BatchSink {
+ public:
+  Status write(const Event&) override { return Status::rejected("batches only"); }
+  Status write_batch(std::span<const Event> events, std::span<Status> results) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return closed_; });
+    std::fill(results.begin(), results.end(), Status::closed());
+    return events.empty() ? Status::ok() : Status::closed();
+  }
+  Status close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+    return Status::ok();
+  }
+  bool wait_entered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return entered_ > 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool closed_ = false;
+};
+
+TEST_F(DurableQueueTest, ABatchCutOffAtTheCloseDeadlineIsKeptForTheNextOpen) {
+  auto stuck = std::make_shared<StuckBatchSink>();
+  auto q = open(stuck, batching(options(), 4));
+  std::vector<Event> events;
+  for (int i = 0; i < 6; ++i) events.push_back(event(i));
+  ASSERT_TRUE(q->write_all(events).is_ok());
+  ASSERT_TRUE(stuck->wait_entered());
+  const auto report = q->close_until(Clock::now() + std::chrono::milliseconds(50));
+  EXPECT_TRUE(report.timed_out);
+  EXPECT_EQ(report.kept, 6u);
+  EXPECT_EQ(q->stats().failed, 0u);  // interrupted, not failed
+  q.reset();
+
+  auto sink = std::make_shared<evtest::RecordingBatchSink>();
+  q = open(sink, batching(options(), 4));
+  ASSERT_TRUE(eventually([&] { return sink->total() == 6; }));
+  q->close();
+  EXPECT_EQ(flatten(sink->batches()), expected_ids(0, 6));
+}
+
+TEST_F(DurableQueueTest, BatchingNeedsABatchSink) {
+  Status error;
+  EXPECT_THROW(
+      DurableQueue::open(std::make_shared<RecordingSink>(), batching(options(), 4), &error),
+      std::invalid_argument);
 }
 
 }  // namespace

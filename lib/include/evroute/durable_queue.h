@@ -23,6 +23,16 @@
 // still behind the real progress: duplicates, never losses), so a disk filled by the queue itself
 // can drain.
 //
+// Batching (`batch.max_events` > 1; the destination must be a BatchSink, see batch_sink.h): the
+// worker hands the destination the events it reads in batches through write_batch(), each of up
+// to `batch.max_events` events and `batch.max_bytes` bytes (the payload sizes plus one separator
+// byte each; 0 = no byte bound; a larger event goes alone). With `batch.max_wait` > 0, a batch the
+// log cannot fill yet waits up to that long (from when the worker read its first event) for more,
+// unless the queue is closing; zero: a batch is what the log holds. One stats and cursor update
+// per batch. A batch cut off at the close deadline counts its events up to the first that was not
+// finished (a kClosed result once the deadline passed) as delivered or failed; that one and the
+// rest are kept for the next open (some may come again: at-least-once).
+//
 // When the log is full (max_bytes), the overflow policy decides:
 //  * Block: wait for room up to `block_timeout` (zero: forever), then kFull.
 //  * DropNewest: the new event is dropped (counted, handed to `dead_letter`); write() returns OK.
@@ -69,6 +79,7 @@ class DurableQueue final : public SinkQueue {
     std::chrono::milliseconds cursor_interval{200};
     std::chrono::milliseconds probe_interval{1000};  // how often a failing disk is probed
     std::shared_ptr<Sink> dead_letter{};  // receives events dropped by kDropNewest; may be null
+    Queue::Options::Batch batch{.max_events = 0, .max_bytes = 0, .max_wait = {}};  // see above
   };
 
   using Stats = SinkQueue::Stats;  // the disk queue fills enqueued .. high_water but
@@ -78,7 +89,8 @@ class DurableQueue final : public SinkQueue {
 
   // Opens (or recovers) the log and the cursor in options.log.dir and starts delivering what a
   // previous run left. Returns null and sets *error when it cannot; *report gets what recovery
-  // found (torn or corrupt tails cut off).
+  // found (torn or corrupt tails cut off). Throws std::invalid_argument on a null destination, a
+  // max_batch of 0, or batching with a destination that is not a BatchSink.
   static std::unique_ptr<DurableQueue> open(std::shared_ptr<Sink> destination, Options options,
                                             Status* error,
                                             DiskLog::RecoveryReport* report = nullptr);
@@ -101,10 +113,21 @@ class DurableQueue final : public SinkQueue {
   DurableQueue(std::shared_ptr<Sink> destination, Options options, std::unique_ptr<DiskLog> log,
                DiskLog::Position cursor, std::uint64_t pending);
   void run();
+  // Reads more records after `records` (nonempty) into it until it holds batch.max_events, the
+  // queue closes, or batch.max_wait after `started` passes (worker thread).
+  void fill_batch(std::vector<DiskLog::ReadRecord>& records,
+                  std::chrono::steady_clock::time_point started);
+  // Delivers `records` in batches (worker thread); moves *pos past each finished event. False
+  // when the close deadline stopped it.
+  bool deliver_batches(std::vector<DiskLog::ReadRecord>& records, DiskLog::Position* pos);
+  // Counts `delivered` and `failed` finished events and moves cursor_ to `pos` (one lock).
+  void finish(std::uint64_t delivered, std::uint64_t failed, DiskLog::Position pos);
+  bool closing() const;  // takes mu_
   Status store_cursor(DiskLog::Position position);
 
   const std::shared_ptr<Sink> destination_;
   const Options options_;
+  BatchSink* const batch_destination_;  // non-null when batching
   const std::unique_ptr<DiskLog> log_;
   CursorFile cursor_file_;  // worker thread only (and close_until after the join)
 
