@@ -584,6 +584,12 @@ void Queue::run(Worker& self) {
       }
     } else if (small_take) {
       score_settling(true);
+      // The next events came within `settle` of the run-out, so within `spin` too: the worker
+      // learns from it as from a spin that caught them (else a settling worker would learn to
+      // spin only from its rarer parks, and be woken more often meanwhile).
+      if (settled && options_.settle <= options_.spin) {
+        self.spin_score += (kSpinScoreMax - self.spin_score) / 8;
+      }
     }
     small_take = false;
     delivered_before = waiting() > 0;
