@@ -6,7 +6,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
       libcpp-httplib-dev libboost-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev \
-      libsimdjson-dev libssl-dev libsystemd-dev zlib1g-dev libnats-dev libjemalloc-dev \
+      libsimdjson-dev libssl-dev libsystemd-dev zlib1g-dev libnats-dev libjemalloc-dev libisal-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt README.md ./
@@ -24,7 +24,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEVROUTE_BUILD_TESTS=OFF \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcpp-httplib0.11 libyaml-cpp0.7 libsimdjson14 libspdlog1.10 \
-      libfmt9 libssl3 libsystemd0 zlib1g libnats3.4 libjemalloc2 ca-certificates \
+      libfmt9 libssl3 libsystemd0 zlib1g libnats3.4 libjemalloc2 libisal2 ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/evroute --no-create-home evroute \
  && mkdir -p /var/lib/evroute /etc/evroute \
