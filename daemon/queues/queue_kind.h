@@ -42,7 +42,7 @@ struct QueueParts {
 
 // How the sink's queue hands its leaf batches (max_events 0: one event per write): the sink's
 // `batch` settings, or, for a leaf whose batch write changes nothing but the number of system
-// calls (file, stdout: DeliveryConfig::write_batches), whatever is waiting, up to 256 events and
+// calls (file, stdout: DeliveryConfig::write_batches), whatever is waiting, up to 4,096 events and
 // 1 MiB, without waiting for more.
 evroute::Queue::Options::Batch queue_batch(const QueueParts& parts);
 

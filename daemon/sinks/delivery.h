@@ -39,7 +39,7 @@ struct DeliveryConfig {
   std::optional<BatchConfig> batch;           // none: one event per request
   // Set by sinks whose batch write changes nothing but the number of system calls (file, stdout:
   // the same lines, written at once). Without `batch`, the queue then hands the leaf whatever is
-  // waiting (up to 256 events, 1 MiB): no waiting for a batch to fill, but after each write the
+  // waiting (up to 4,096 events, 1 MiB): no waiting for a batch to fill, but after each write the
   // worker gathers for kLinger (Queue's `linger`) before the next: under load one write(2) per
   // millisecond instead of one per few events (issue 12: the two workers of file + stdout cost 11
   // µs per request in wake-ups and spinning, 0.9 after); an event arriving at an idle queue is
