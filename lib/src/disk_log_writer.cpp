@@ -92,12 +92,21 @@ Status DiskLog::write_batch(const std::string& bytes) {
   if (Status s = repair_tail(); !s.is_ok()) return s;
   if (end_.offset > 0 && end_.offset >= options_.segment_bytes) {
     std::lock_guard<std::mutex> sync_lock(sync_mu_);
-    // The old segment is complete: make it durable before moving on. On failure nothing changes
-    // (the old segment stays active) and the next batch tries again.
-    if (options_.sync != Sync::kNever) {
+    // The old segment is complete. kAlways: make it durable before moving on (its batches were
+    // synced already: this is cheap). On failure nothing changes (the old segment stays active)
+    // and the next batch tries again. kInterval: the background thread syncs it with the next
+    // interval, as it would have synced its tail (a sync of up to an interval's writes here held
+    // every append for tens of milliseconds).
+    if (options_.sync == Sync::kAlways) {
       if (Status s = active_->sync(); !s.is_ok()) return s;
     }
+    std::shared_ptr<WritableFile> old = active_;
     if (Status s = open_active(end_.segment + 1, /*create=*/true); !s.is_ok()) return s;
+    if (options_.sync == Sync::kInterval) {
+      retired_.push_back(std::move(old));
+      std::lock_guard<std::mutex> lock(mu_);
+      dirty_ = true;
+    }
   }
   std::uint64_t written = 0;
   Status status = active_->append(bytes, &written);
@@ -151,11 +160,26 @@ Status DiskLog::sync_active() {
     dirty_ = false;
     ++stats_.syncs;
   }
-  Status status;
+  std::shared_ptr<WritableFile> active;
+  std::vector<std::shared_ptr<WritableFile>> retired;
   {
     std::lock_guard<std::mutex> sync_lock(sync_mu_);
-    if (active_) status = active_->sync();
+    active = active_;
+    retired.swap(retired_);
   }
+  // Without sync_mu_: the leader may append to `active` and rotate meanwhile. The completed
+  // segments first, oldest first; one that fails stays for the next round, with those after it.
+  Status status;
+  std::size_t synced = 0;
+  for (; synced < retired.size() && status.is_ok(); ++synced) status = retired[synced]->sync();
+  if (!status.is_ok()) --synced;
+  if (status.is_ok() && active) status = active->sync();
+  if (synced < retired.size()) {
+    std::lock_guard<std::mutex> sync_lock(sync_mu_);
+    retired_.insert(retired_.begin(), retired.begin() + static_cast<std::ptrdiff_t>(synced),
+                    retired.end());
+  }
+  retired.clear();  // closes the synced ones
   std::lock_guard<std::mutex> lock(mu_);
   if (!status.is_ok()) {
     dirty_ = true;  // the next interval tries again

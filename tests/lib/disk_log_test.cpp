@@ -536,6 +536,30 @@ TEST_F(DiskLogFaultTest, AFailedIntervalSyncIsReportedAndRetried) {
   EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a"}));
 }
 
+// kInterval: a full segment is synced by the next background sync, not by the append that starts
+// the next segment (which would hold every append for as long as an interval's writes take to
+// sync). Every sync fails here, and the appends across four rotations do not notice; the close
+// syncs every completed segment and the active one.
+TEST_F(DiskLogFaultTest,
+       IntervalAppendsRotateWithoutSyncingAndTheBackgroundSyncCoversTheFullSegments) {
+  DiskLog::Options o = faulty_options(DiskLog::Sync::kInterval);
+  o.sync_interval = std::chrono::hours(1);  // no background sync within the test but close's
+  o.segment_bytes = 200;                    // a few records per segment
+  auto log = open(o);
+  faults_->fail_always(Op::kSync, EIO);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("e" + std::to_string(i))}).is_ok())
+        << "append " << i;
+  }
+  const std::uint64_t segments = log->stats().segments;
+  EXPECT_GE(segments, 5u);
+  EXPECT_TRUE(log->health().is_ok());  // no append met a sync
+  faults_->clear();
+  const std::uint64_t before = faults_->calls(Op::kSync);
+  EXPECT_TRUE(log->close().is_ok());
+  EXPECT_EQ(faults_->calls(Op::kSync) - before, segments);  // each completed one, and the active
+}
+
 TEST_F(DiskLogFaultTest, UnderRandomFaultsExactlyTheAcknowledgedRecordsSurvive) {
   auto log = open(faulty_options());
   // Every 7th write fails after a short write, every 11th sync fails.

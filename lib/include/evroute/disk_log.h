@@ -7,8 +7,9 @@
 //                write+sync is under way are written and synced together by the next one, so
 //                concurrent callers share syncs.
 //   * kInterval: written (in the page cache) before append() returns; a background thread syncs
-//                every `sync_interval`. A crash of the process loses nothing; a power loss may lose
-//                the last interval.
+//                every `sync_interval` (the active segment, and the segments completed since its
+//                last sync: appends never wait for a sync). A crash of the process loses nothing;
+//                a power loss may lose the last interval.
 //   * kNever:    written; the kernel syncs when it likes.
 // A batch is written with one WritableFile::append (on POSIX one writev(), continued only after a
 // short write) and is readable as soon as it is written.
@@ -110,9 +111,9 @@ class DiskLog {
   struct Stats {
     std::uint64_t appended_records = 0;
     std::uint64_t appended_bytes = 0;
-    // Syncs of written batches (kAlways; group commit: fewer than appends) and of the active
-    // segment by the background thread (kInterval) or close(); not the sync of a full segment
-    // before the next one starts.
+    // Syncs of written batches (kAlways; group commit: fewer than appends) and rounds of the
+    // background thread (kInterval) or close() that had something to sync; not the sync of a
+    // full segment before the next one starts (kAlways).
     std::uint64_t syncs = 0;
     std::uint64_t writes = 0;  // batches written
     std::uint64_t live_bytes = 0;
@@ -206,7 +207,9 @@ class DiskLog {
   mutable std::condition_variable written_cv_;  // end_ moved, a batch or probe is done, or closed
   mutable std::condition_variable room_cv_;     // segments released, or closed
   std::map<std::uint64_t, Segment> segments_;   // live segments by number; the last is active
-  std::unique_ptr<WritableFile> active_;        // replaced by the leader with sync_mu_ held
+  // Replaced by the leader with sync_mu_ held; the sync thread syncs a copy taken under sync_mu_,
+  // without holding it, so a rotation never waits for a background sync.
+  std::shared_ptr<WritableFile> active_;
   bool tail_dirty_ = false;  // leader only: the active segment may hold bytes past end_
   Position end_;
   std::uint64_t live_bytes_ = 0;
@@ -220,7 +223,9 @@ class DiskLog {
   bool dirty_ = false;  // written since the last sync
   Stats stats_;
 
-  std::mutex sync_mu_;  // serializes fdatasync with segment rotation
+  std::mutex sync_mu_;  // guards active_'s replacement, retired_ and stop_sync_
+  // kInterval: segments completed since the last background sync, which syncs (then closes) them.
+  std::vector<std::shared_ptr<WritableFile>> retired_;
   std::condition_variable sync_cv_;
   bool stop_sync_ = false;  // guarded by sync_mu_
   std::thread sync_thread_;
