@@ -52,6 +52,16 @@ Status read_segment(ReadableFile& file, const std::filesystem::path& path, std::
         return Status::unavailable("cannot read " + path.string() + ": short file");
       }
       chunk_start = pos->offset;
+      // The header was not read before: now that its length is known, a record larger than the
+      // chunk is read whole (decoding a part of it would call it corrupt).
+      length = internal::record_body_length(chunk.data());
+      if (chunk.size() < header + std::uint64_t{length} &&
+          pos->offset + header + length <= limit) {
+        if (Status s = file.read_at(pos->offset, header + std::size_t{length}, &chunk);
+            !s.is_ok()) {
+          return s;
+        }
+      }
     }
     DiskLog::ReadRecord record;
     const internal::RecordCheck check = internal::decode_record(
