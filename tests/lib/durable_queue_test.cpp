@@ -28,7 +28,7 @@ using evtest::GatedSink;
 using evtest::RecordingSink;
 
 class DurableQueueTest : public ::testing::Test {
- protected:
+ public:  // event() and expected_ids() serve the helpers below the fixture too
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
            ("evroute-durable-" + std::to_string(::getpid()) + "-" +
@@ -302,15 +302,20 @@ std::vector<std::string> flatten(const std::vector<evtest::RecordingBatchSink::I
   return ids;
 }
 
+// Writes e0..e9 in one write_all, waits until the sink has them, closes, and checks their order.
+void deliver_ten(DurableQueue& q, const evtest::RecordingBatchSink& sink) {
+  std::vector<Event> events;
+  for (int i = 0; i < 10; ++i) events.push_back(DurableQueueTest::event(i));
+  ASSERT_TRUE(q.write_all(events).is_ok());
+  ASSERT_TRUE(eventually([&] { return sink.total() == 10; }));
+  q.close();
+  EXPECT_EQ(flatten(sink.batches()), DurableQueueTest::expected_ids(0, 10));
+}
+
 TEST_F(DurableQueueTest, BatchesGoToABatchSinkInOrderWithinTheEventBound) {
   auto sink = std::make_shared<evtest::RecordingBatchSink>();
   auto q = open(sink, batching(options(), 4));
-  std::vector<Event> events;
-  for (int i = 0; i < 10; ++i) events.push_back(event(i));
-  ASSERT_TRUE(q->write_all(events).is_ok());
-  ASSERT_TRUE(eventually([&] { return sink->total() == 10; }));
-  q->close();
-  EXPECT_EQ(flatten(sink->batches()), expected_ids(0, 10));
+  ASSERT_NO_FATAL_FAILURE(deliver_ten(*q, *sink));
   for (std::size_t size : sink->sizes()) EXPECT_LE(size, 4u);
   EXPECT_GE(sink->sizes().size(), 3u);
   const auto stats = q->stats();
@@ -323,12 +328,7 @@ TEST_F(DurableQueueTest, BatchesStayWithinTheByteBound) {
   auto sink = std::make_shared<evtest::RecordingBatchSink>();
   // Payloads {"n":0} .. {"n":9} are 7 bytes, 8 with the separator: two fit in 16, three do not.
   auto q = open(sink, batching(options(), 100, 16));
-  std::vector<Event> events;
-  for (int i = 0; i < 10; ++i) events.push_back(event(i));
-  ASSERT_TRUE(q->write_all(events).is_ok());
-  ASSERT_TRUE(eventually([&] { return sink->total() == 10; }));
-  q->close();
-  EXPECT_EQ(flatten(sink->batches()), expected_ids(0, 10));
+  ASSERT_NO_FATAL_FAILURE(deliver_ten(*q, *sink));
   for (std::size_t size : sink->sizes()) EXPECT_LE(size, 2u);
 }
 

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/blocked_writer.h"
 #include "support/events.h"
 #include "support/eventually.h"
 #include "support/fake_sinks.h"
@@ -106,17 +107,7 @@ TEST(QueueLingerTest, AWriterWaitingForRoomEndsTheLinger) {
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());  // the queue is full now
   // A fourth write must wait for room, which only the lingering worker can make: it must not
   // gather for an hour while a writer waits.
-  std::atomic<bool> written{false};
-  std::thread writer([&] {
-    EXPECT_TRUE(q.write(ev(4)).is_ok());
-    written = true;
-  });
-  EXPECT_TRUE(eventually([&] { return written.load(); }));
-  EXPECT_GE(sink->total(), 2u);    // five written, at most three pending
-  EXPECT_TRUE(q.close().is_ok());  // (ends the wait, if the worker never made room)
-  writer.join();
-  EXPECT_EQ(sink->total(), 5u);
-  EXPECT_EQ(q.stats().rejected_full, 0u);
+  evtest::expect_a_blocked_writer_ends_the_wait(q, *sink, 1, ev(4));
 }
 
 TEST(QueueLingerTest, AfterAQuietLingerTheWorkerParksAndTheNextEventGoesAtOnce) {

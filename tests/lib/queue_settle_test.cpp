@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/blocked_writer.h"
 #include "support/events.h"
 #include "support/eventually.h"
 #include "support/fake_sinks.h"
@@ -79,17 +80,7 @@ TEST(QueueSettleTest, AWriterWaitingForRoomEndsTheSettle) {
   ASSERT_NO_FATAL_FAILURE(deliver_first(q, *sink));
   for (int i = 1; i <= 4; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());  // full now
   // The fifth must wait for room, which only the settling worker can make.
-  std::atomic<bool> written{false};
-  std::thread writer([&] {
-    EXPECT_TRUE(q.write(ev(5)).is_ok());
-    written = true;
-  });
-  EXPECT_TRUE(eventually([&] { return written.load(); }));
-  EXPECT_GE(sink->total(), 2u);    // six written, at most four pending
-  EXPECT_TRUE(q.close().is_ok());  // (ends the wait, if the worker never made room)
-  writer.join();
-  EXPECT_EQ(sink->total(), 6u);
-  EXPECT_EQ(q.stats().rejected_full, 0u);
+  evtest::expect_a_blocked_writer_ends_the_wait(q, *sink, 1, ev(5));
 }
 
 // A settle could let a small queue fill and drop what a prompt worker would have delivered.
