@@ -55,8 +55,7 @@ Status read_segment(ReadableFile& file, const std::filesystem::path& path, std::
       // The header was not read before: now that its length is known, a record larger than the
       // chunk is read whole (decoding a part of it would call it corrupt).
       length = internal::record_body_length(chunk.data());
-      if (chunk.size() < header + std::uint64_t{length} &&
-          pos->offset + header + length <= limit) {
+      if (chunk.size() < header + std::uint64_t{length} && pos->offset + header + length <= limit) {
         if (Status s = file.read_at(pos->offset, header + std::size_t{length}, &chunk);
             !s.is_ok()) {
           return s;

@@ -17,10 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include "support/blocked_writer.h"
 #include "support/events.h"
 #include "support/eventually.h"
 #include "support/fake_sinks.h"
+#include "support/waiting_worker.h"
 
 namespace evroute {
 namespace {
@@ -40,17 +40,10 @@ Queue::Options lingering(std::chrono::nanoseconds linger, std::size_t batch = 25
   return o;
 }
 
-// Writes one event into an idle queue and waits until it is delivered: the worker lingers next.
-void start_lingering(Queue& q, RecordingBatchSink& sink) {
-  ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
-  ASSERT_TRUE(q.write(ev(0)).is_ok());
-  ASSERT_TRUE(eventually([&] { return sink.total() == 1; }));
-}
-
 TEST(QueueLingerTest, EventsWrittenWhileTheWorkerLingersGoToTheDestinationTogether) {
   auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, lingering(2s));
-  ASSERT_NO_FATAL_FAILURE(start_lingering(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   EXPECT_EQ(q.stats().wakeups, 1u);  // the idle worker was woken for the first event
   for (int i = 1; i <= 20; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());
   // Twenty writes woke nobody; when the linger ends, one write takes all of them.
@@ -63,7 +56,7 @@ TEST(QueueLingerTest, EventsWrittenWhileTheWorkerLingersGoToTheDestinationTogeth
 TEST(QueueLingerTest, AFullTakeWaitingEndsTheLingerAtOnce) {
   auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, lingering(1h, /*batch=*/4));
-  ASSERT_NO_FATAL_FAILURE(start_lingering(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());
   EXPECT_EQ(q.stats().wakeups, 1u);
   ASSERT_TRUE(q.write(ev(4)).is_ok());  // the fourth fills a take: the worker goes now
@@ -78,7 +71,7 @@ TEST(QueueLingerTest, AFullTakeWaitingEndsTheLingerAtOnce) {
 TEST(QueueLingerTest, CloseEndsTheLingerAndDeliversWhatWasGathered) {
   auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, lingering(1h));
-  ASSERT_NO_FATAL_FAILURE(start_lingering(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   for (int i = 1; i <= 5; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());
   const Queue::CloseReport report = q.close_until(std::chrono::steady_clock::now() + 1h);
   EXPECT_EQ(report.undelivered, 0u);
@@ -91,7 +84,7 @@ TEST(QueueLingerTest, CloseEndsTheLingerAndDeliversWhatWasGathered) {
 TEST(QueueLingerTest, AnEndlessLingerIsEndedByClose) {
   auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, lingering(std::chrono::nanoseconds::max()));
-  ASSERT_NO_FATAL_FAILURE(start_lingering(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   ASSERT_TRUE(q.write(ev(1)).is_ok());
   EXPECT_TRUE(q.close().is_ok());
   EXPECT_EQ(sink->total(), 2u);
@@ -103,7 +96,7 @@ TEST(QueueLingerTest, AWriterWaitingForRoomEndsTheLinger) {
   o.capacity = 3;
   o.when_full = OverflowPolicy::kBlock;
   Queue q(sink, o);
-  ASSERT_NO_FATAL_FAILURE(start_lingering(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());  // the queue is full now
   // A fourth write must wait for room, which only the lingering worker can make: it must not
   // gather for an hour while a writer waits.
@@ -113,7 +106,7 @@ TEST(QueueLingerTest, AWriterWaitingForRoomEndsTheLinger) {
 TEST(QueueLingerTest, AfterAQuietLingerTheWorkerParksAndTheNextEventGoesAtOnce) {
   auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, lingering(20ms));
-  ASSERT_NO_FATAL_FAILURE(start_lingering(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   // Nothing comes within the linger: the worker parks, and the next event wakes it.
   ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
   ASSERT_TRUE(q.write(ev(1)).is_ok());
@@ -124,18 +117,9 @@ TEST(QueueLingerTest, AfterAQuietLingerTheWorkerParksAndTheNextEventGoesAtOnce) 
 }
 
 TEST(QueueLingerTest, AnUnbatchedQueueLingersToo) {
-  auto sink = std::make_shared<RecordingSink>();  // a Sink, not a BatchSink
   Queue::Options o;
   o.linger = 1h;
-  Queue q(sink, o);
-  ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
-  ASSERT_TRUE(q.write(ev(0)).is_ok());
-  ASSERT_TRUE(eventually([&] { return sink->count() == 1; }));
-  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());
-  EXPECT_EQ(q.stats().wakeups, 1u);
-  EXPECT_EQ(sink->count(), 1);  // gathered, not yet delivered (the linger is an hour)
-  EXPECT_TRUE(q.close().is_ok());
-  EXPECT_EQ(sink->count(), 11);
+  evtest::expect_an_unbatched_queue_waits(o);
 }
 
 }  // namespace

@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
-#include "support/blocked_writer.h"
 #include "support/events.h"
 #include "support/eventually.h"
 #include "support/fake_sinks.h"
+#include "support/waiting_worker.h"
 
 namespace evroute {
 namespace {
@@ -35,18 +35,10 @@ Queue::Options settling(std::chrono::nanoseconds settle) {
   return o;
 }
 
-// Writes one event into an idle queue and waits until it is delivered: a take of one, not full,
-// so the worker settles next.
-void deliver_first(Queue& q, RecordingBatchSink& sink) {
-  ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
-  ASSERT_TRUE(q.write(ev(0)).is_ok());
-  ASSERT_TRUE(eventually([&] { return sink.total() == 1; }));
-}
-
 TEST(QueueSettleTest, EventsWrittenWhileTheWorkerSettlesAreTakenTogetherAndWakeNobody) {
   auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, settling(1h));
-  ASSERT_NO_FATAL_FAILURE(deliver_first(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   for (int i = 1; i <= 20; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());
   EXPECT_EQ(q.stats().wakeups, 1u);  // only the first event, which found the worker parked
   EXPECT_EQ(sink->total(), 1u);      // the worker does not look until its settle ends
@@ -57,18 +49,9 @@ TEST(QueueSettleTest, EventsWrittenWhileTheWorkerSettlesAreTakenTogetherAndWakeN
 }
 
 TEST(QueueSettleTest, AnUnbatchedQueueSettlesToo) {
-  auto sink = std::make_shared<RecordingSink>();  // a Sink, not a BatchSink
   Queue::Options o;
   o.settle = 1h;
-  Queue q(sink, o);
-  ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
-  ASSERT_TRUE(q.write(ev(0)).is_ok());
-  ASSERT_TRUE(eventually([&] { return sink->count() == 1; }));
-  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());
-  EXPECT_EQ(q.stats().wakeups, 1u);
-  EXPECT_EQ(sink->count(), 1);
-  EXPECT_TRUE(q.close().is_ok());
-  EXPECT_EQ(sink->count(), 11);
+  evtest::expect_an_unbatched_queue_waits(o);
 }
 
 TEST(QueueSettleTest, AWriterWaitingForRoomEndsTheSettle) {
@@ -77,7 +60,7 @@ TEST(QueueSettleTest, AWriterWaitingForRoomEndsTheSettle) {
   o.capacity = 4;  // one pending at the first take: under half, so the worker settles
   o.when_full = OverflowPolicy::kBlock;
   Queue q(sink, o);
-  ASSERT_NO_FATAL_FAILURE(deliver_first(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   for (int i = 1; i <= 4; ++i) ASSERT_TRUE(q.write(ev(i)).is_ok());  // full now
   // The fifth must wait for room, which only the settling worker can make.
   evtest::expect_a_blocked_writer_ends_the_wait(q, *sink, 1, ev(5));
@@ -90,7 +73,7 @@ TEST(QueueSettleTest, AQueueAtHalfItsCapacityDoesNotSettle) {
   o.capacity = 2;  // the first take leaves one pending: half
   o.when_full = OverflowPolicy::kDropNewest;
   Queue q(sink, o);
-  ASSERT_NO_FATAL_FAILURE(deliver_first(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   ASSERT_TRUE(q.write(ev(1)).is_ok());
   EXPECT_TRUE(eventually([&] { return sink->total() == 2; }));  // not an hour later
   EXPECT_EQ(q.stats().dropped_newest, 0u);
@@ -115,7 +98,7 @@ TEST(QueueSettleTest, ALingeringQueueDoesNotSettle) {
   Queue::Options o = settling(1h);
   o.linger = 1ms;  // a linger passes; a settle would hold the next event for an hour
   Queue q(sink, o);
-  ASSERT_NO_FATAL_FAILURE(deliver_first(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   ASSERT_TRUE(eventually([&] { return q.stats().parked_workers == 1; }));
   ASSERT_TRUE(q.write(ev(1)).is_ok());
   EXPECT_TRUE(eventually([&] { return sink->total() == 2; }));
@@ -125,7 +108,7 @@ TEST(QueueSettleTest, ALingeringQueueDoesNotSettle) {
 TEST(QueueSettleTest, WithoutSettlingTheNextEventGoesAtOnce) {
   auto sink = std::make_shared<RecordingBatchSink>();
   Queue q(sink, settling(0ns));
-  ASSERT_NO_FATAL_FAILURE(deliver_first(q, *sink));
+  ASSERT_NO_FATAL_FAILURE(evtest::deliver_first(q, *sink));
   ASSERT_TRUE(q.write(ev(1)).is_ok());
   EXPECT_TRUE(eventually([&] { return sink->total() == 2; }));
   EXPECT_TRUE(q.close().is_ok());
