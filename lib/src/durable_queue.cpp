@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "batch_bound.h"
 #include "deadline.h"
 
 namespace evroute {
@@ -187,11 +188,8 @@ bool DurableQueue::deliver_batches(std::vector<DiskLog::ReadRecord>& records,
     std::uint64_t bytes = 0;
     std::size_t end = i;
     while (end < records.size() && batch.size() < options_.batch.max_events) {
-      const std::uint64_t size = records[end].event.payload().size() + 1;
-      if (!batch.empty() && options_.batch.max_bytes > 0 &&
-          bytes + size > options_.batch.max_bytes) {
-        break;
-      }
+      const std::uint64_t size = internal::batch_bytes(records[end].event);
+      if (!internal::joins_batch(batch.empty(), bytes, size, options_.batch.max_bytes)) break;
       bytes += size;
       batch.push_back(std::move(records[end].event));
       ++end;

@@ -1,5 +1,6 @@
 #include "evroute/queue.h"
 
+#include "batch_bound.h"
 #include "deadline.h"
 
 #include <algorithm>
@@ -29,11 +30,10 @@ namespace evroute {
 
 namespace {
 
+using internal::batch_bytes;
 using internal::deadline_after;
 
 Status closed_status() { return Status::closed("queue is closed"); }
-
-std::uint64_t batch_bytes(const Event& e) { return e.payload().size() + 1; }
 
 // Tells the core that this is a spin-wait loop (saves power, yields to the sibling hyperthread).
 inline void cpu_relax() {
@@ -533,7 +533,7 @@ void Queue::take(std::vector<Event>& batch) {
   std::uint64_t bytes = 0;
   while (available > 0 && batch.size() < limit) {
     const std::uint64_t size = batch_bytes(fifo_->front());
-    if (!batch.empty() && bytes + size > options_.batch.max_bytes) break;
+    if (!internal::joins_batch(batch.empty(), bytes, size, options_.batch.max_bytes)) break;
     bytes += size;
     batch.push_back(fifo_->pop());
     --available;
