@@ -44,6 +44,10 @@ inline void cpu_relax() {
 #endif
 }
 
+// A worker's moving average (0..max) of how often waiting would have paid: one eighth of the way
+// towards max when it did, towards 0 when not.
+void learn(int& score, int max, bool paid) { score += ((paid ? max : 0) - score) / 8; }
+
 }  // namespace
 
 // A FIFO of events in fixed-size segments (a segment is 2 KiB: 255 events and a link). One
@@ -457,7 +461,7 @@ void Queue::park(Worker& self, std::unique_lock<std::mutex>& lock) {
   // Parked: would a spin have caught the event that woke it? (A close or a spurious wake-up
   // leaves woken_at before ran_out: a miss.)
   if (!caught) caught = self.woken_at >= ran_out && self.woken_at <= spin_end;
-  self.spin_score += ((caught ? kSpinScoreMax : 0) - self.spin_score) / 8;
+  learn(self.spin_score, kSpinScoreMax, caught);
 }
 
 bool Queue::doze(Worker& self, std::unique_lock<std::mutex>& lock,
@@ -564,32 +568,28 @@ void Queue::run(Worker& self) {
                        !(batch_destination_ && options_.batch.max_wait.count() > 0);
   bool small_take = false;  // the last take was not full: was settling worth it?
   bool settled = false;     // and the worker settled after it
-  auto score_settling = [&](bool paid) {
-    self.settle_score += ((paid ? kSpinScoreMax : 0) - self.settle_score) / 8;
-  };
   auto stopping = [&] { return stopping_.load(std::memory_order_relaxed); };
   auto closing = [&] { return closing_.load(std::memory_order_relaxed); };
   std::unique_lock<std::mutex> lock(cmu_);
   for (;;) {
     if (lingers && delivered_before) linger(self, lock);
     if (!stopping() && !closing() && waiting() == 0) {
-      if (small_take && !settled) {
-        // Would settling have caught the next event? The producer that wakes us notes when.
-        const auto ran_out = std::chrono::steady_clock::now();
-        park(self, lock);
-        score_settling(self.woken_at >= ran_out && self.woken_at <= ran_out + options_.settle);
-      } else {
-        if (small_take) score_settling(false);
-        park(self, lock);
+      // Ran out after a small take. A settle that ended with nothing did not pay; without one,
+      // would settling have caught the next event? The producer that wakes us notes when.
+      const bool unsettled = small_take && !settled;
+      const auto ran_out =
+          unsettled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+      park(self, lock);
+      if (small_take) {
+        learn(self.settle_score, kSpinScoreMax,
+              unsettled && self.woken_at >= ran_out && self.woken_at <= ran_out + options_.settle);
       }
     } else if (small_take) {
-      score_settling(true);
+      learn(self.settle_score, kSpinScoreMax, true);
       // The next events came within `settle` of the run-out, so within `spin` too: the worker
       // learns from it as from a spin that caught them (else a settling worker would learn to
       // spin only from its rarer parks, and be woken more often meanwhile).
-      if (settled && options_.settle <= options_.spin) {
-        self.spin_score += (kSpinScoreMax - self.spin_score) / 8;
-      }
+      if (settled && options_.settle <= options_.spin) learn(self.spin_score, kSpinScoreMax, true);
     }
     small_take = false;
     delivered_before = waiting() > 0;
