@@ -171,8 +171,7 @@ Status DiskLog::sync_active() {
   // segments first, oldest first; one that fails stays for the next round, with those after it.
   Status status;
   std::size_t synced = 0;
-  for (; synced < retired.size() && status.is_ok(); ++synced) status = retired[synced]->sync();
-  if (!status.is_ok()) --synced;
+  while (synced < retired.size() && (status = retired[synced]->sync()).is_ok()) ++synced;
   if (status.is_ok() && active) status = active->sync();
   if (synced < retired.size()) {
     std::lock_guard<std::mutex> sync_lock(sync_mu_);

@@ -152,12 +152,13 @@ bool DurableQueue::closing() const {
   return closing_;
 }
 
-void DurableQueue::finish(std::uint64_t delivered, std::uint64_t failed, DiskLog::Position pos) {
+void DurableQueue::finish(std::uint64_t delivered, std::uint64_t failed, DiskLog::Position pos,
+                          bool batch) {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.delivered += delivered;
   stats_.failed += failed;
   stats_.pending -= delivered + failed;
-  if (delivered + failed > 0) ++stats_.batches;
+  if (batch && delivered + failed > 0) ++stats_.batches;
   cursor_ = pos;
   if (closing_ && stats_.pending == 0) closed_cv_.notify_all();  // close_until waits for it
 }
@@ -177,13 +178,13 @@ void DurableQueue::fill_batch(std::vector<DiskLog::ReadRecord>& records,
   }
 }
 
-bool DurableQueue::deliver_batches(std::vector<DiskLog::ReadRecord>& records,
+void DurableQueue::deliver_batches(std::vector<DiskLog::ReadRecord>& records,
                                    DiskLog::Position* pos) {
   std::vector<Event> batch;
   std::vector<Status> results;
   std::size_t i = 0;
   while (i < records.size()) {
-    if (stop_.load(std::memory_order_acquire)) return false;
+    if (stop_.load(std::memory_order_acquire)) return;
     batch.clear();
     std::uint64_t bytes = 0;
     std::size_t end = i;
@@ -204,11 +205,10 @@ bool DurableQueue::deliver_batches(std::vector<DiskLog::ReadRecord>& records,
       ++(results[done].is_ok() ? delivered : failed);
     }
     if (done > 0) *pos = records[i + done - 1].next;
-    finish(delivered, failed, *pos);
-    if (done < results.size()) return false;
+    finish(delivered, failed, *pos, /*batch=*/true);
+    if (done < results.size()) return;
     i = end;
   }
-  return true;
 }
 
 void DurableQueue::run() {
@@ -240,23 +240,20 @@ void DurableQueue::run() {
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.corrupt_skipped;
       }
-      if (batch_destination_ && !records.empty()) {
-        if (options_.batch.max_wait.count() > 0 && records.size() < options_.batch.max_events) {
+      if (batch_destination_) {
+        if (!records.empty() && options_.batch.max_wait.count() > 0 &&
+            records.size() < options_.batch.max_events) {
           fill_batch(records, SteadyClock::now());
         }
         deliver_batches(records, &pos);
-        records.clear();
-      }
-      for (const DiskLog::ReadRecord& record : records) {
-        if (stop_.load(std::memory_order_acquire)) break;
-        const Status status = destination_->write(record.event);
-        if (status.is_closed() && stop_.load(std::memory_order_acquire)) break;  // not finished
-        pos = record.next;
-        std::lock_guard<std::mutex> lock(mu_);
-        ++(status.is_ok() ? stats_.delivered : stats_.failed);
-        --stats_.pending;
-        cursor_ = pos;
-        if (closing_ && stats_.pending == 0) closed_cv_.notify_all();  // close_until waits for it
+      } else {
+        for (const DiskLog::ReadRecord& record : records) {
+          if (stop_.load(std::memory_order_acquire)) break;
+          const Status status = destination_->write(record.event);
+          if (status.is_closed() && stop_.load(std::memory_order_acquire)) break;  // not finished
+          pos = record.next;
+          finish(status.is_ok() ? 1 : 0, status.is_ok() ? 0 : 1, pos, /*batch=*/false);
+        }
       }
     }
     if (pos != stored && SteadyClock::now() - last_store >= options_.cursor_interval) {

@@ -117,11 +117,12 @@ class DurableQueue final : public SinkQueue {
   // queue closes, or batch.max_wait after `started` passes (worker thread).
   void fill_batch(std::vector<DiskLog::ReadRecord>& records,
                   std::chrono::steady_clock::time_point started);
-  // Delivers `records` in batches (worker thread); moves *pos past each finished event. False
-  // when the close deadline stopped it.
-  bool deliver_batches(std::vector<DiskLog::ReadRecord>& records, DiskLog::Position* pos);
-  // Counts `delivered` and `failed` finished events and moves cursor_ to `pos` (one lock).
-  void finish(std::uint64_t delivered, std::uint64_t failed, DiskLog::Position pos);
+  // Delivers `records` in batches (worker thread); moves *pos past each finished event, and stops
+  // at the first one the close deadline left unfinished.
+  void deliver_batches(std::vector<DiskLog::ReadRecord>& records, DiskLog::Position* pos);
+  // Counts `delivered` and `failed` finished events (and one destination write_batch() when
+  // `batch`), moves cursor_ to `pos` and wakes a close waiting for the queue to drain (one lock).
+  void finish(std::uint64_t delivered, std::uint64_t failed, DiskLog::Position pos, bool batch);
   bool closing() const;  // takes mu_
   Status store_cursor(DiskLog::Position position);
 
