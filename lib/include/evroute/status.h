@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -34,22 +35,16 @@ class Status {
   Status() noexcept = default;  // OK
   // An OK code makes an OK status: it carries no message.
   Status(Code code, std::string message)
-      : rep_(code == Code::kOk ? nullptr : new Rep{code, std::move(message), {}}) {}
-  Status(const Status& other) : rep_(other.rep_ ? new Rep(*other.rep_) : nullptr) {}
-  Status(Status&& other) noexcept : rep_(other.rep_) { other.rep_ = nullptr; }
+      : rep_(code == Code::kOk ? nullptr
+                               : std::make_unique<Rep>(Rep{code, std::move(message), {}})) {}
+  Status(const Status& other) : rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}
+  Status(Status&& other) noexcept = default;
   Status& operator=(const Status& other) {
     if (this != &other) *this = Status(other);
     return *this;
   }
-  Status& operator=(Status&& other) noexcept {
-    if (this != &other) {
-      delete rep_;
-      rep_ = other.rep_;
-      other.rep_ = nullptr;
-    }
-    return *this;
-  }
-  ~Status() { delete rep_; }
+  Status& operator=(Status&& other) noexcept = default;
+  ~Status() = default;
 
   static Status ok() noexcept { return Status(); }
   static Status closed(std::string message = "sink is closed") {
@@ -105,7 +100,7 @@ class Status {
     std::string message;
     std::chrono::milliseconds retry_after;
   };
-  Rep* rep_ = nullptr;
+  std::unique_ptr<Rep> rep_;
 };
 
 std::ostream& operator<<(std::ostream& os, const Status& s);
