@@ -50,6 +50,14 @@ function print(m, seq) {
   process.stdout.write(JSON.stringify({ subject: m.subject, seq, headers, data: m.string() }) + "\n");
 }
 
+// A request the server did not answer in time.
+function unanswered(err) {
+  for (let e = err; e; e = e.cause) {
+    if (e.name === "TimeoutError") return true;
+  }
+  return false;
+}
+
 const args = parseArgs(process.argv.slice(2));
 let read = 0;
 const timer = setTimeout(() => {
@@ -67,11 +75,25 @@ if (args.core) {
     if (++read === args.count) break;
   }
 } else {
+  // Each JetStream API request waits up to 5 s (the client's default) for an answer. A cluster that
+  // has just started, on a machine busy with other tests, can leave a consumer's creation
+  // unanswered that long (seen once in CI, on a 3-node cluster 5 s old), so an unanswered
+  // creation is asked again until the overall timer ends the run. A creation answered late
+  // leaves an unused ephemeral consumer, which the server removes once it is inactive.
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(args.stream, {
-    filter_subjects: args.subject,  // a string: `filter_subject`, which 2.9 understands
-    deliver_policy: DeliverPolicy.All,
-  });
+  let consumer;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      consumer = await js.consumers.get(args.stream, {
+        filter_subjects: args.subject,  // a string: `filter_subject`, which 2.9 understands
+        deliver_policy: DeliverPolicy.All,
+      });
+      break;
+    } catch (err) {
+      if (!unanswered(err)) throw err;
+      console.error(`nats_read.mjs: creating the consumer got no answer (${err.name}, attempt ${attempt}); asking again`);
+    }
+  }
   const messages = await consumer.consume();
   for await (const m of messages) {
     print(m, m.seq);
