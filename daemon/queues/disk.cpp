@@ -13,6 +13,8 @@
 namespace evrouted {
 namespace {
 
+constexpr std::uint64_t kDiskQueueCacheBytes = 4u << 20;
+
 evroute::Result<std::shared_ptr<evroute::SinkQueue>> open_disk_queue(const QueueParts& parts) {
   const SinkConfig& sc = parts.sink;
   evroute::DurableQueue::Options o;
@@ -22,6 +24,9 @@ evroute::Result<std::shared_ptr<evroute::SinkQueue>> open_disk_queue(const Queue
   o.log.sync = sc.queue.fsync;
   o.log.sync_interval =
       std::chrono::duration_cast<std::chrono::milliseconds>(sc.queue.fsync_interval);
+  // The worker is handed what this process appended from memory (DiskLog's write cache) rather
+  // than reading it back from the file: up to 4 MiB of the newest records per disk queue.
+  o.log.cache_bytes = kDiskQueueCacheBytes;
   o.when_full = sc.queue.when_full;
   o.block_timeout = sc.queue.block_timeout;
   o.dead_letter = parts.drop_log;

@@ -131,6 +131,8 @@ Status DiskLog::close() {
     // Appends already admitted still get written: wait for them.
     written_cv_.wait(lock, [&] { return !leader_active_ && !pending_; });
     dirty_ = true;
+    cache_.clear();  // reads go on, from the files
+    cache_held_ = 0;
   }
   {
     std::lock_guard<std::mutex> sync_lock(sync_mu_);

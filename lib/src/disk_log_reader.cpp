@@ -2,6 +2,7 @@
 // time, up to what the leader has written (end_); wait_beyond() waits for more.
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <map>
 
 #include "disk_log_record.h"
@@ -78,10 +79,39 @@ Status read_segment(ReadableFile& file, const std::filesystem::path& path, std::
 
 }  // namespace
 
+bool DiskLog::cache_serves(Position from) const {
+  while (!cache_.empty() && cache_.front().position < from) {
+    cache_held_ -= cache_.front().size;
+    cache_.pop_front();
+  }
+  if (cache_.empty()) return false;
+  const Position first = cache_.front().position;
+  if (first == from) return true;
+  // `from` may be the end of a completed segment, and the cache's first record the start of the
+  // next: the same place in the log.
+  if (first.offset != 0) return false;
+  const auto it = segments_.find(from.segment);
+  return it != segments_.end() && it->second.bytes == from.offset &&
+         std::next(it) != segments_.end() && std::next(it)->first == first.segment;
+}
+
 Status DiskLog::read(Position from, std::size_t max_records, std::vector<ReadRecord>* out) const {
   std::map<std::uint64_t, std::uint64_t> sizes;  // segment -> readable bytes
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (max_records > 0 && cache_serves(from)) {
+      std::size_t taken = 0;
+      for (; taken < max_records && !cache_.empty(); ++taken) {
+        Cached& record = cache_.front();
+        const Position next{record.position.segment, record.position.offset + record.size};
+        out->push_back(
+            ReadRecord{record.position, next, std::move(record.event), std::move(record.meta)});
+        cache_held_ -= record.size;
+        cache_.pop_front();
+      }
+      stats_.cache_hits += taken;
+      return Status::ok();
+    }
     for (const auto& [number, segment] : segments_) {
       if (number >= from.segment)
         sizes[number] = number == end_.segment ? end_.offset : segment.bytes;

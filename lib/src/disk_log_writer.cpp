@@ -1,6 +1,7 @@
 // DiskLog's writing side: append() and its group commit (one leader writes and syncs every pending
 // batch at once), the cut of a failed batch (repair_tail), probe(), and the background sync of
 // kInterval.
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -12,9 +13,21 @@ namespace evroute {
 Status DiskLog::append(std::span<const Record> records) {
   if (records.empty()) return Status::ok();
   std::string framed;
+  std::uint64_t size = 0;
   for (const Record& record : records) {
+    if (!record.event) return Status::invalid_argument("empty event");
+    size += framed_size(record);
+  }
+  if (size <= internal::kMaxRecordBodyBytes) framed.reserve(static_cast<std::size_t>(size));
+  std::vector<Cached> cached;
+  if (options_.cache_bytes > 0) cached.reserve(records.size());
+  for (const Record& record : records) {
+    const std::size_t before = framed.size();
     if (Status s = internal::append_record(record.event, record.meta, &framed); !s.is_ok()) {
       return s;
+    }
+    if (options_.cache_bytes > 0) {
+      cached.push_back(Cached{{}, framed.size() - before, record.event, record.meta});
     }
   }
   std::unique_lock<std::mutex> lock(mu_);
@@ -26,9 +39,18 @@ Status DiskLog::append(std::span<const Record> records) {
   }
   if (!pending_) pending_ = std::make_shared<Batch>();
   const std::shared_ptr<Batch> mine = pending_;
-  mine->bytes += framed;
-  mine->records += records.size();
   pending_bytes_ += framed.size();
+  if (mine->bytes.empty()) {
+    mine->bytes = std::move(framed);  // the first appender's records are not copied again
+  } else {
+    mine->bytes += framed;
+  }
+  mine->records += records.size();
+  if (mine->cached.empty()) {
+    mine->cached = std::move(cached);
+  } else {
+    std::move(cached.begin(), cached.end(), std::back_inserter(mine->cached));
+  }
 
   for (;;) {
     if (mine->done) return mine->status;
@@ -56,6 +78,7 @@ void DiskLog::lead(std::unique_lock<std::mutex>& lock) {
   leader_active_ = false;
   writing_bytes_ = 0;
   if (status.is_ok()) {
+    if (!batch->cached.empty()) cache_written(*batch, end_);
     segments_[end_.segment].bytes = end_.offset + batch->bytes.size();
     end_.offset += batch->bytes.size();
     live_bytes_ += batch->bytes.size();
@@ -77,6 +100,20 @@ void DiskLog::lead(std::unique_lock<std::mutex>& lock) {
   batch->status = status;
   batch->done = true;
   written_cv_.notify_all();
+}
+
+void DiskLog::cache_written(Batch& batch, Position start) {
+  for (Cached& record : batch.cached) {
+    record.position = start;
+    start.offset += record.size;
+    cache_held_ += record.size;
+    cache_.push_back(std::move(record));
+  }
+  batch.cached.clear();
+  while (cache_held_ > options_.cache_bytes) {  // the oldest go: their reader is behind them
+    cache_held_ -= cache_.front().size;
+    cache_.pop_front();
+  }
 }
 
 Status DiskLog::repair_tail() {

@@ -425,6 +425,138 @@ TEST_F(DiskLogTest, CursorFileStoresAndLoadsAPosition) {
   EXPECT_EQ(CursorFile(dir_ / "cursor-bad").load(&p).code(), Code::kUnavailable);
 }
 
+// --- The write cache ---------------------------------------------------------------------------
+
+// What a reader gets, field by field, in a form to compare with another read.
+std::string describe(const DiskLog::ReadRecord& r) {
+  std::string out = std::to_string(r.position.segment) + ":" + std::to_string(r.position.offset) +
+                    "-" + std::to_string(r.next.segment) + ":" + std::to_string(r.next.offset) +
+                    " " + std::string(r.event.id()) + " " + std::string(r.event.payload()) + " " +
+                    std::to_string(r.event.received().time_since_epoch().count()) + " [" + r.meta +
+                    "]";
+  for (std::size_t i = 0; i < r.event.attribute_count(); ++i) {
+    const Attribute a = r.event.attribute_at(i);
+    out += " " + std::string(a.key) + "=" + std::string(a.value);
+  }
+  return out;
+}
+
+std::vector<std::string> describe(const std::vector<DiskLog::ReadRecord>& records) {
+  std::vector<std::string> out;
+  for (const auto& r : records) out.push_back(describe(r));
+  return out;
+}
+
+TEST_F(DiskLogTest, TheWriteCacheHandsAFollowingReaderTheEventsWrittenOnceAndTheFileAgrees) {
+  DiskLog::Options o = options();
+  o.cache_bytes = 1u << 20;
+  auto log = open(o);
+  std::vector<DiskLog::Record> written;
+  for (int batch = 0; batch < 3; ++batch) {
+    std::vector<DiskLog::Record> records;
+    for (int i = 0; i < 4; ++i) records.push_back(record("e" + std::to_string(batch * 4 + i), "m"));
+    ASSERT_TRUE(log->append(records).is_ok());
+    written.insert(written.end(), records.begin(), records.end());
+  }
+  // Followed in steps, from the start: every record from the cache, the events themselves.
+  std::vector<DiskLog::ReadRecord> followed;
+  Position pos = log->begin();
+  while (followed.size() < written.size()) {
+    const std::size_t before = followed.size();
+    ASSERT_TRUE(log->read(pos, 5, &followed).is_ok());
+    ASSERT_GT(followed.size(), before);
+    pos = followed.back().next;
+  }
+  ASSERT_EQ(followed.size(), written.size());
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    EXPECT_TRUE(followed[i].event.same_as(written[i].event)) << i;
+    EXPECT_EQ(followed[i].meta, "m");
+  }
+  EXPECT_EQ(log->stats().cache_hits, written.size());
+  // Handed out once: a second reader reads the file, and gets the same records at the same places.
+  const auto from_file = read_all(*log);
+  EXPECT_EQ(log->stats().cache_hits, written.size());
+  ASSERT_EQ(from_file.size(), written.size());
+  EXPECT_FALSE(from_file[0].event.same_as(written[0].event));
+  EXPECT_EQ(describe(from_file), describe(followed));
+  EXPECT_EQ(followed.back().next, log->end());
+}
+
+TEST_F(DiskLogTest, TheWriteCacheIsServedWithoutTheFile) {
+  DiskLog::Options o = options();
+  o.cache_bytes = 1u << 20;
+  auto log = open(o);
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a"), record("b")}).is_ok());
+  for (const auto& file : segment_files()) fs::remove(file);  // the writer's descriptor stays
+  EXPECT_EQ(ids(read_all(*log)), (std::vector<std::string>{"a", "b"}));
+  // Without the cache the same read finds no file and nothing to read.
+  EXPECT_TRUE(read_all(*log).empty());
+}
+
+TEST_F(DiskLogTest, AReaderBehindTheWriteCacheReadsTheFileThenCatchesUpWithTheCache) {
+  DiskLog::Options o = options();
+  o.cache_bytes = 3 * DiskLog::framed_size(record("e0"));  // the newest three records
+  auto log = open(o);
+  std::vector<DiskLog::Record> written;
+  for (int i = 0; i < 10; ++i) {
+    written.push_back(record("e" + std::to_string(i)));
+    ASSERT_TRUE(log->append(std::span<const DiskLog::Record>(&written.back(), 1)).is_ok());
+  }
+  std::vector<DiskLog::ReadRecord> got;
+  ASSERT_TRUE(log->read(log->begin(), 6, &got).is_ok());  // e0..e5: the file
+  EXPECT_EQ(log->stats().cache_hits, 0u);
+  ASSERT_TRUE(log->read(got.back().next, 1, &got).is_ok());  // e6: the file; the cache has e7..
+  ASSERT_TRUE(log->read(got.back().next, 6, &got).is_ok());  // e7..e9: the cache
+  EXPECT_EQ(log->stats().cache_hits, 3u);
+  ASSERT_EQ(got.size(), 10u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].event.id(), written[i].event.id());
+    EXPECT_EQ(got[i].event.same_as(written[i].event), i >= 7) << i;
+  }
+  EXPECT_EQ(describe(got), describe(read_all(*log)));
+}
+
+TEST_F(DiskLogTest, TheWriteCacheFollowsTheLogAcrossSegments) {
+  DiskLog::Options o = options();
+  o.cache_bytes = 1u << 20;
+  o.segment_bytes = 1;  // every batch starts a segment
+  auto log = open(o);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a" + std::to_string(i)),
+                                                         record("b" + std::to_string(i))})
+                    .is_ok());
+  }
+  ASSERT_EQ(segment_files().size(), 4u);
+  std::vector<DiskLog::ReadRecord> got;
+  Position pos = log->begin();
+  for (int step = 0; step < 8; ++step) {  // one record at a time: each segment's end is crossed
+    ASSERT_TRUE(log->read(pos, 1, &got).is_ok());
+    pos = got.back().next;
+  }
+  EXPECT_EQ(log->stats().cache_hits, 8u);
+  EXPECT_EQ(describe(got), describe(read_all(*log)));
+}
+
+TEST_F(DiskLogTest, RecordsOfAFailedAppendAreNotCached) {
+  auto faults = std::make_shared<evtest::FaultyFileSystem>();
+  DiskLog::Options o = options();
+  o.cache_bytes = 1u << 20;
+  o.fs = faults;
+  auto log = open(o);
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("a")}).is_ok());
+  for (const auto op :
+       {evtest::FaultyFileSystem::Op::kWrite, evtest::FaultyFileSystem::Op::kSync}) {
+    faults->inject(evtest::FaultyFileSystem::fault(op, EIO));
+    EXPECT_FALSE(log->append(std::vector<DiskLog::Record>{record("lost")}).is_ok());
+  }
+  ASSERT_TRUE(log->append(std::vector<DiskLog::Record>{record("b")}).is_ok());
+  std::vector<DiskLog::ReadRecord> got;
+  ASSERT_TRUE(log->read(log->begin(), 10, &got).is_ok());
+  EXPECT_EQ(ids(got), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(log->stats().cache_hits, 2u);
+  EXPECT_EQ(describe(got), describe(read_all(*log)));
+}
+
 // --- Disk errors, injected through the FileSystem seam -------------------------------------------
 
 using evtest::FaultyFileSystem;

@@ -32,6 +32,15 @@
 // to the next segment at the end of one; wait_beyond() blocks until something past a position is
 // written, the deadline passes, or close().
 //
+// The write cache (`cache_bytes` > 0): the records this process wrote are also kept in memory (the
+// events themselves, shared, not copies), the newest up to `cache_bytes` framed bytes, and read()
+// hands a reader that follows the log those instead of reading the file back (pread, checksum,
+// decode, one allocation per record). Each is handed out once: read(from) takes the cached records
+// from `from` on out of the cache and drops those before it; a record it no longer holds (a second
+// reader, a reader further behind than the cache holds, what a previous run wrote) is read from the
+// file as without the cache. The events are the same either way: a record holds all of an event.
+// Only records whose write (and sync, under kAlways) succeeded are cached.
+//
 // Errors and recovery: I/O failures are Code::kUnavailable with the path and errno text. A batch
 // whose write or sync fails (ENOSPC, EIO...) fails every append() in it — none of them is
 // acknowledged — and is cut off again: the segment is truncated back to the end of the last good
@@ -52,6 +61,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -80,6 +90,7 @@ class DiskLog {
     Sync sync = Sync::kAlways;
     std::chrono::milliseconds sync_interval{1000};  // kInterval only
     std::shared_ptr<FileSystem> fs;                 // null: FileSystem::posix()
+    std::uint64_t cache_bytes = 0;                  // the write cache (see above); 0 = none
   };
 
   struct Position {
@@ -120,6 +131,7 @@ class DiskLog {
     std::uint64_t segments = 0;
     std::uint64_t rejected_full = 0;
     std::uint64_t write_errors = 0;  // batches whose write or sync failed, and failed syncs
+    std::uint64_t cache_hits = 0;    // records read() took from the write cache
   };
 
   // Opens (creating or recovering) the log in options.dir. On failure returns null and sets
@@ -180,12 +192,20 @@ class DiskLog {
     std::uint64_t number = 0;
     std::uint64_t bytes = 0;
   };
+  // A record of the write cache.
+  struct Cached {
+    Position position;
+    std::uint64_t size = 0;  // framed
+    Event event;
+    std::string meta;
+  };
   // The records of one group commit, shared by the appenders that wait for it.
   struct Batch {
     std::string bytes;  // framed records
     std::uint64_t records = 0;
-    bool done = false;  // written (and synced under kAlways), or failed
-    Status status;      // the outcome, once done
+    std::vector<Cached> cached;  // with the write cache: the records, positions still unknown
+    bool done = false;           // written (and synced under kAlways), or failed
+    Status status;               // the outcome, once done
   };
 
   explicit DiskLog(Options options);
@@ -198,6 +218,9 @@ class DiskLog {
   Status write_probe();                           // leader only, without mu_
   Status sync_active();                           // without mu_
   void sync_loop();
+  void cache_written(Batch& batch, Position start);  // with mu_: batch was written at start
+  // With mu_: drops the cached records before `from`; true when the cache holds the one at `from`.
+  bool cache_serves(Position from) const;
   std::filesystem::path segment_path(std::uint64_t number) const;
 
   const Options options_;
@@ -220,8 +243,10 @@ class DiskLog {
   Status sync_error_;   // the last background sync failed (cleared by a successful one)
   bool leader_active_ = false;
   bool closed_ = false;
-  bool dirty_ = false;  // written since the last sync
-  Stats stats_;
+  bool dirty_ = false;                    // written since the last sync
+  mutable std::deque<Cached> cache_;      // the write cache, in log order (guarded by mu_)
+  mutable std::uint64_t cache_held_ = 0;  // its framed bytes
+  mutable Stats stats_;
 
   std::mutex sync_mu_;  // guards active_'s replacement, retired_ and stop_sync_
   // kInterval: segments completed since the last background sync, which syncs (then closes) them.

@@ -9,6 +9,11 @@
 // stored in `<dir>/cursor` every `cursor_interval` and at close. Segments wholly behind the cursor
 // are deleted, so disk use stays under the log's max_bytes.
 //
+// With options.log.cache_bytes > 0 (DiskLog's write cache) the worker is handed the events this
+// process appended from memory, the same events the producers wrote, as long as it follows within
+// that many bytes of the log's end; further behind, and after a restart, it reads them from the
+// files. Either way the cursor, the counts and the delivery are the same.
+//
 // Delivery is at-least-once: after a crash, the events after the last stored cursor are delivered
 // again (at most `cursor_interval` worth, plus what was in flight). Nothing acknowledged is lost:
 // open() resumes from the stored cursor and recovers the log (DiskLog cuts a torn tail).
