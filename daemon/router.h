@@ -105,6 +105,9 @@ class Router {
   // Every sink of the current topology, in configuration order, copied.
   std::vector<SinkSnapshot> snapshot() const;
   std::size_t sink_count() const { return topology()->pipelines.size(); }
+  // Whether the current topology has a stored queue (disk, JetStream), whose write submit() waits
+  // for: then every submit() that may not wait is kWouldBlock.
+  bool stores() const { return topology()->has_stored_queue; }
   // Top-level event fields that filters test, plus "type": ingest copies them into attributes.
   // Pass it back to submit() as `parsed_with`.
   std::shared_ptr<const std::vector<std::string>> attribute_fields() const;

@@ -73,6 +73,9 @@ http::Disposition Server::handle_events(const Request& req, Response& res, bool 
                     "or a binary-mode CloudEvent (ce-* headers)");
     return kDone;
   }
+  // A stored queue's write waits (for the disk, for JetStream): such a request goes to the pool
+  // before it is parsed, rather than being parsed here only for submit() to say it would wait.
+  if (!may_block && router_.stores()) return Disposition::kBlocking;
   // (A body over max_body_bytes, on the wire or decoded, never gets here: the HTTP server answers
   // 413 itself.)
   IngestResult parsed;
