@@ -2,7 +2,9 @@
 # Where evrouted's CPU goes under load: samples it with perf (Debian linux-perf) while wrk drives
 # one scenario of bench/load.sh, then prints the share of samples by category and the top symbols.
 #
-#   bench/profile.sh [1|2|3] [SECONDS=8]     (1: single events, 2: 100-event arrays, 3: NDJSON)
+#   bench/profile.sh [1|2|3|4a|4b] [SECONDS=8]
+#     1: single events, 2: 100-event arrays, 3: NDJSON, 4a / 4b: 2 with the file sink on a disk
+#     queue, fsync interval / always (as bench/load.sh's scenarios of those names)
 #
 # Needs the Release build bench/load.sh makes (build-release/daemon/evrouted), wrk, and perf that
 # works here (`perf stat -e instructions true`).
@@ -13,11 +15,14 @@ seconds=${2:-8}
 evrouted=${EVROUTE_BENCH_BUILD_DIR:-build-release}/daemon/evrouted
 [ -x "$evrouted" ] || { echo "profile.sh: build it first: bench/load.sh --smoke" >&2; exit 1; }
 command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
+archive_queue=""
 case $scenario in
   1) script=(bench/post_event.lua) ;;
   2) script=(bench/post_batch.lua) ;;
   3) script=(bench/post_batch.lua -- ndjson) ;;
-  *) echo "profile.sh: scenario is 1, 2 or 3" >&2; exit 2 ;;
+  4a) script=(bench/post_batch.lua) archive_queue=", queue: { type: disk, fsync: interval }" ;;
+  4b) script=(bench/post_batch.lua) archive_queue=", queue: { type: disk, fsync: always }" ;;
+  *) echo "profile.sh: scenario is 1, 2, 3, 4a or 4b" >&2; exit 2 ;;
 esac
 
 work=$(mktemp -d)
@@ -25,9 +30,10 @@ pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 cat >"$work/evroute.yaml" <<YAML
 server: { listen: "127.0.0.1:0" }
+data_dir: $work/state
 sinks:
   console: { type: stdout }
-  archive: { type: file, path: $work/events.ndjson }
+  archive: { type: file, path: $work/events.ndjson$archive_queue }
 YAML
 "$evrouted" --config "$work/evroute.yaml" >/dev/null 2>"$work/log" &
 pid=$!

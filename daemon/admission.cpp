@@ -53,6 +53,20 @@ Decision Admission::admit(const Topology& t, std::span<const evroute::Event> eve
     return {};
   }
 
+  if (t.has_blocking_queue && may_wait) {
+    // Most of the time every `block` queue has room now: it is claimed as a caller that may not
+    // wait claims it, under mu_ shared. Only when it is not does the request wait, exclusively
+    // (pool threads took mu_ exclusively for every disk-queued request, and queued up on it).
+    if (Decision d = admit_to_memory(t, events, /*may_wait=*/false);
+        d.outcome != Outcome::kWouldBlock) {
+      return d;
+    }
+  }
+  return admit_to_memory(t, events, may_wait);
+}
+
+Decision Admission::admit_to_memory(const Topology& t, std::span<const evroute::Event> events,
+                                    bool may_wait) {
   // A request that may wait holds mu_ exclusively while it waits for room in every `block` queue,
   // then writes (whole or nothing). One that must not wait (an event loop) holds it shared instead
   // and claims its room in each such queue (Pipeline::reserved) before it writes, so that

@@ -11,7 +11,9 @@
 //     queue), it first waits (up to that sink's block_timeout) for room for all the events routed
 //     to it; only when every such queue has room are the events written. When some queue blocks,
 //     admission is serialized (an exclusive lock), which makes "check for room, then write" atomic;
-//     otherwise requests are admitted concurrently (a shared lock). Drop policies (drop_newest,
+//     otherwise requests are admitted concurrently (a shared lock), each claiming its room in the
+//     `block` queues first (a request that may wait tries that first too, and waits only when
+//     the room is not there). Drop policies (drop_newest,
 //     drop_oldest) never refuse: they count.
 //
 // Memory: every admitted event is charged to one MemoryBudget of `limits.memory` bytes (see
@@ -112,6 +114,9 @@ class Admission {
       for (auto [p, n] : claimed) p->reserved().fetch_sub(n, std::memory_order_relaxed);
     }
   };
+  // Step 2 of admit(), for the memory queues.
+  Decision admit_to_memory(const Topology& t, std::span<const evroute::Event> events,
+                           bool may_wait);
   Decision make_room(const Topology& t, std::span<const evroute::Event> events, bool may_wait,
                      Claims& claims);
   Decision charge(std::span<const evroute::Event> events);
