@@ -13,8 +13,7 @@
 //     admission is serialized (an exclusive lock), which makes "check for room, then write" atomic;
 //     otherwise requests are admitted concurrently (a shared lock), each claiming its room in the
 //     `block` queues first (a request that may wait tries that first too, and waits only when
-//     the room is not there). Drop policies (drop_newest,
-//     drop_oldest) never refuse: they count.
+//     the room is not there). Drop policies (drop_newest, drop_oldest) never refuse: they count.
 //
 // Memory: every admitted event is charged to one MemoryBudget of `limits.memory` bytes (see
 // evroute/budget.h: an event fanned out to N sinks is one allocation, charged once, released when
