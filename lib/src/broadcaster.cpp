@@ -24,10 +24,73 @@ Broadcaster::Broadcaster(std::vector<std::shared_ptr<Sink>> sinks) {
 
 Broadcaster::~Broadcaster() { close(); }
 
-std::shared_ptr<const Broadcaster::SinkList> Broadcaster::snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return closed_ ? nullptr : sinks_;
+std::uint64_t Broadcaster::next_version() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
+
+std::shared_ptr<const Broadcaster::SinkList> Broadcaster::publish_locked(
+    std::shared_ptr<const SinkList> sinks) {
+  version_.store(next_version(), std::memory_order_release);
+  return std::exchange(sinks_, std::move(sinks));
+}
+
+// The sink set one write fans out to. Each thread keeps the set it last took, with its version:
+// while the broadcaster's version is that one, a write uses it without mu_ and without touching
+// the shared_ptr's count (a mutex and two reference-count changes per write otherwise). The
+// thread's set is pinned while a write uses it; a write nested in it (a sink that writes to a
+// broadcaster) takes its own copy under mu_ instead.
+class Broadcaster::Snapshot {
+ public:
+  explicit Snapshot(const Broadcaster& b) {
+    Kept& kept = thread_kept();
+    if (!kept.in_use && kept.version == b.version_.load(std::memory_order_acquire)) [[likely]] {
+      kept.in_use = true;
+      pinned_ = true;
+      sinks_ = kept.sinks.get();
+      return;
+    }
+    std::shared_ptr<const SinkList> sinks;
+    std::uint64_t version;
+    {
+      std::lock_guard<std::mutex> lock(b.mu_);
+      if (b.closed_) return;
+      sinks = b.sinks_;
+      version = b.version_.load(std::memory_order_relaxed);
+    }
+    if (kept.in_use) {
+      own_ = std::move(sinks);
+      sinks_ = own_.get();
+      return;
+    }
+    kept.in_use = true;  // before the old set is released: its sinks' destructors may write
+    pinned_ = true;
+    std::shared_ptr<const SinkList> old = std::exchange(kept.sinks, std::move(sinks));
+    kept.version = version;
+    sinks_ = kept.sinks.get();
+  }
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+  ~Snapshot() {
+    if (pinned_) thread_kept().in_use = false;
+  }
+  // Null when the broadcaster is closed.
+  const SinkList* get() const { return sinks_; }
+
+ private:
+  struct Kept {
+    std::uint64_t version = 0;  // versions start at 1
+    std::shared_ptr<const SinkList> sinks;
+    bool in_use = false;
+  };
+  static Kept& thread_kept() {
+    static thread_local Kept kept;
+    return kept;
+  }
+  const SinkList* sinks_ = nullptr;
+  std::shared_ptr<const SinkList> own_;  // a nested write's set
+  bool pinned_ = false;
+};
 
 Status Broadcaster::write(const Event& event) {
   return write_all(std::span<const Event>(&event, 1));
@@ -38,9 +101,10 @@ Status Broadcaster::write_all(std::span<const Event> events) {
     if (!event) return Status::invalid_argument("empty event");
   }
   if (events.empty()) return Status::ok();
-  const std::shared_ptr<const SinkList> sinks = snapshot();
+  const Snapshot snapshot(*this);
+  const SinkList* const sinks = snapshot.get();
   if (!sinks) return Status::closed("broadcaster is closed");
-  events_.fetch_add(events.size(), std::memory_order_relaxed);
+  events_.add(events.size());
 
   Status first;
   std::size_t failed = 0, closed = 0;
@@ -76,7 +140,7 @@ void Broadcaster::drop_closed(const std::shared_ptr<Sink>& sink) {
   if (it == sinks_->end()) return;  // another writer (or remove) got there first
   auto next = std::make_shared<SinkList>(*sinks_);
   next->erase(next->begin() + (it - sinks_->begin()));
-  old = std::exchange(sinks_, std::move(next));
+  old = publish_locked(std::move(next));
 }
 
 Status Broadcaster::add(std::shared_ptr<Sink> sink) {
@@ -90,7 +154,7 @@ Status Broadcaster::add(std::shared_ptr<Sink> sink) {
       next->reserve(sinks_->size() + 1);
       *next = *sinks_;
       next->push_back(std::move(sink));
-      old = std::exchange(sinks_, std::move(next));
+      old = publish_locked(std::move(next));
       return Status::ok();
     }
   }
@@ -112,7 +176,7 @@ Status Broadcaster::detach(const std::shared_ptr<Sink>& sink) {
     if (it == sinks_->end()) return Status::invalid_argument("sink is not in the broadcaster");
     auto next = std::make_shared<SinkList>(*sinks_);
     next->erase(next->begin() + (it - sinks_->begin()));
-    old = std::exchange(sinks_, std::move(next));
+    old = publish_locked(std::move(next));
   }
   return Status::ok();
 }
@@ -123,7 +187,7 @@ Status Broadcaster::close() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       closed_ = true;
-      sinks = std::move(sinks_);
+      sinks = publish_locked(nullptr);
     }
     for (const std::shared_ptr<Sink>& sink : *sinks) {
       Status status = sink->close();
@@ -135,7 +199,7 @@ Status Broadcaster::close() {
 
 Broadcaster::Stats Broadcaster::stats() const {
   Stats stats;
-  stats.events = events_.load(std::memory_order_relaxed);
+  stats.events = events_.value();
   stats.sink_errors = sink_errors_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
   stats.sinks = sinks_ ? sinks_->size() : 0;

@@ -16,10 +16,10 @@ Status Filter::write(const Event& event) {
   if (!event) return Status::invalid_argument("empty event");
   if (closed_.load(std::memory_order_acquire)) return Status::closed("filter is closed");
   if (!matcher_(event)) {
-    filtered_out_.fetch_add(1, std::memory_order_relaxed);
+    filtered_out_.add();
     return Status::ok();
   }
-  matched_.fetch_add(1, std::memory_order_relaxed);
+  matched_.add();
   return destination_->write(event);
 }
 
@@ -33,8 +33,8 @@ Status Filter::write_all(std::span<const Event> events) {
   for (const Event& event : events) {
     if (matcher_(event)) matching.push_back(event);
   }
-  filtered_out_.fetch_add(events.size() - matching.size(), std::memory_order_relaxed);
-  matched_.fetch_add(matching.size(), std::memory_order_relaxed);
+  filtered_out_.add(events.size() - matching.size());
+  matched_.add(matching.size());
   if (matching.empty()) return Status::ok();
   return destination_->write_all(matching);
 }
@@ -47,9 +47,6 @@ Status Filter::close() {
   return close_report_;
 }
 
-Filter::Stats Filter::stats() const {
-  return Stats{matched_.load(std::memory_order_relaxed),
-               filtered_out_.load(std::memory_order_relaxed)};
-}
+Filter::Stats Filter::stats() const { return Stats{matched_.value(), filtered_out_.value()}; }
 
 }  // namespace evroute

@@ -48,6 +48,36 @@ inline void cpu_relax() {
 // towards max when it did, towards 0 when not.
 void learn(int& score, int max, bool paid) { score += ((paid ? max : 0) - score) / 8; }
 
+// A core to wait busily on (a spinning or settling worker), while held. Busy waiters over every
+// queue in the process: at most a quarter of the cores (none below four), so that producers and
+// the workers of other queues keep theirs: on two cores a spinning worker took half the machine
+// from its producer, and settling busily a quarter of it (bench/README.md, issue 15); dozing
+// instead delivered more, and more steadily.
+class SpinSlot {
+ public:
+  SpinSlot() : held_(busy().fetch_add(1, std::memory_order_relaxed) < most()) {
+    if (!held_) busy().fetch_sub(1, std::memory_order_relaxed);
+  }
+  SpinSlot(const SpinSlot&) = delete;
+  SpinSlot& operator=(const SpinSlot&) = delete;
+  ~SpinSlot() { release(); }
+  explicit operator bool() const { return held_; }
+  void release() {
+    if (std::exchange(held_, false)) busy().fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  static std::atomic<unsigned>& busy() {
+    static std::atomic<unsigned> busy{0};
+    return busy;
+  }
+  static unsigned most() {
+    static const unsigned most = std::thread::hardware_concurrency() / 4;
+    return most;
+  }
+  bool held_;
+};
+
 }  // namespace
 
 // A FIFO of events in fixed-size segments (a segment is 2 KiB: 255 events and a link). One
@@ -413,11 +443,18 @@ void Queue::gather(Worker& self, std::unique_lock<std::mutex>& lock,
 }
 
 void Queue::wake_lingering() {
-  if (lingering_workers_.load(std::memory_order_seq_cst) == 0) return;
+  // Sequentially consistent after the writer raised writers_waiting_: a worker that raised
+  // settling_workers_ before is seen here; one that raises it later sees writers_waiting_.
+  if (lingering_workers_.load(std::memory_order_seq_cst) == 0 &&
+      settling_workers_.load(std::memory_order_seq_cst) == 0) {
+    return;
+  }
   std::lock_guard<std::mutex> lock(cmu_);
   for (auto& w : workers_) {
     if (w->lingering) {
       set_lingering(*w, false);
+      w->wake.notify_one();
+    } else if (w->settling) {
       w->wake.notify_one();
     }
   }
@@ -472,16 +509,8 @@ bool Queue::doze(Worker& self, std::unique_lock<std::mutex>& lock,
 
 Queue::SpinResult Queue::spin(std::unique_lock<std::mutex>& lock,
                               std::chrono::steady_clock::time_point until) {
-  // Spinners over every queue in the process: at most a quarter of the cores (none below four),
-  // so that producers and the workers of other queues keep theirs: on two cores a spinning worker
-  // took half the machine from its producer (bench/README.md, issue 15), and dozing instead
-  // (doze()) delivered more and more steadily.
-  static std::atomic<unsigned> spinning{0};
-  static const unsigned max_spinning = std::thread::hardware_concurrency() / 4;
-  if (spinning.fetch_add(1, std::memory_order_relaxed) >= max_spinning) {
-    spinning.fetch_sub(1, std::memory_order_relaxed);
-    return SpinResult::kNoSlot;
-  }
+  SpinSlot slot;
+  if (!slot) return SpinResult::kNoSlot;
   const std::uint64_t seen = fifo_->taken();  // nothing is waiting: taken == published
   spinners_.fetch_add(1, std::memory_order_relaxed);
   lock.unlock();
@@ -502,7 +531,7 @@ Queue::SpinResult Queue::spin(std::unique_lock<std::mutex>& lock,
   // Decremented before cmu_ is taken again: a producer that then finds no spinner finds this
   // worker idle, or finds that it has taken the events.
   spinners_.fetch_sub(1, std::memory_order_relaxed);
-  spinning.fetch_sub(1, std::memory_order_relaxed);
+  slot.release();
   lock.lock();
   return signalled ? SpinResult::kCaught : SpinResult::kTimedOut;
 }
@@ -545,7 +574,25 @@ void Queue::take(std::vector<Event>& batch) {
   waiting_bytes_.fetch_sub(bytes, std::memory_order_relaxed);  // once per take, not per event
 }
 
-void Queue::settle() {
+void Queue::settle(Worker& self, std::unique_lock<std::mutex>& lock) {
+  SpinSlot slot;
+  if (!slot) {
+    // No core to wait busily on: asleep instead, long enough to pay for the two context switches
+    // (see "Settling" in queue.h).
+    const auto until =
+        internal::saturating_add(std::chrono::steady_clock::now(),
+                                 std::max<std::chrono::nanoseconds>(options_.settle, kMaxDoze));
+    lock.lock();
+    set_counted(self.settling, settling_workers_, true);  // then look: see wake_lingering()
+    self.wake.wait_until(lock, until, [&] {
+      return closing_.load(std::memory_order_relaxed) ||
+             stopping_.load(std::memory_order_relaxed) ||
+             writers_waiting_.load(std::memory_order_seq_cst) > 0;
+    });
+    set_counted(self.settling, settling_workers_, false);
+    lock.unlock();
+    return;
+  }
   const auto until = internal::saturating_add(std::chrono::steady_clock::now(), options_.settle);
   do {
     for (int i = 0; i < 16; ++i) cpu_relax();
@@ -644,7 +691,7 @@ void Queue::run(Worker& self) {
     batch.clear();
     results.clear();
     settled = small_take && self.settle_score >= kSpinWorthIt && !closing();
-    if (settled) settle();
+    if (settled) settle(self, lock);
 
     lock.lock();
     consumed_.delivered += delivered;

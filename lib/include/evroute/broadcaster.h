@@ -19,6 +19,10 @@
 // The broadcaster writes to its sinks on the caller's thread, one after another: a sink that blocks
 // delays the others. Put a Queue in front of any sink that may be slow.
 //
+// A writing thread keeps the sink set it last used (the current one, checked by a version number
+// at every write) so that a write takes no lock and changes no reference count: a thread may keep
+// a replaced set, and the sinks in it, alive until it next writes to a broadcaster or exits.
+//
 // Thread-safety: every method is safe to call from any thread, concurrently.
 #pragma once
 
@@ -28,6 +32,7 @@
 #include <mutex>
 #include <vector>
 
+#include "evroute/counter.h"
 #include "evroute/sink.h"
 
 namespace evroute {
@@ -64,15 +69,22 @@ class Broadcaster final : public Sink {
 
  private:
   using SinkList = std::vector<std::shared_ptr<Sink>>;
-  std::shared_ptr<const SinkList> snapshot() const;
+  class Snapshot;  // the set a write fans out to (broadcaster.cpp)
+  // Replaces sinks_ (mu_ held) and gives it a new version; returns the old set, to be released
+  // after mu_.
+  std::shared_ptr<const SinkList> publish_locked(std::shared_ptr<const SinkList> sinks);
   void drop_closed(const std::shared_ptr<Sink>& sink);
 
   mutable std::mutex mu_;  // guards sinks_ and closed_
   std::shared_ptr<const SinkList> sinks_ = std::make_shared<const SinkList>();
   bool closed_ = false;
+  // sinks_'s version (unique in the process; changed under mu_ with sinks_ and closed_): a writer
+  // whose thread holds that version's set uses it without taking mu_.
+  std::atomic<std::uint64_t> version_{next_version()};
+  static std::uint64_t next_version() noexcept;
   std::once_flag close_once_;  // close() runs once; later calls return close_report_
   Status close_report_;        // the first failure of the sinks' close(), or OK
-  std::atomic<std::uint64_t> events_{0};
+  detail::OwnedCounter events_;
   std::atomic<std::uint64_t> sink_errors_{0};
 };
 

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 
+#include "evroute/counter.h"
 #include "evroute/sink.h"
 
 namespace evroute {
@@ -44,8 +45,8 @@ class Filter final : public Sink {
   std::atomic<bool> closed_{false};
   std::once_flag close_once_;  // close() runs once; later calls return close_report_
   Status close_report_;
-  std::atomic<std::uint64_t> matched_{0};
-  std::atomic<std::uint64_t> filtered_out_{0};
+  detail::OwnedCounter matched_;
+  detail::OwnedCounter filtered_out_;
 };
 
 }  // namespace evroute

@@ -31,14 +31,14 @@
 // finds a worker spinning wakes nobody; one that finds it parked wakes it (counted in
 // stats().wakeups). A burst of events thus costs a worker one wake-up rather than one per event,
 // and a trickle too sparse for a spin to catch costs no spinning. A spin takes a core: at most a
-// quarter of the machine's cores spin at once, over every queue in the process (none on fewer
-// than four cores), so that the writers and other queues' workers keep theirs. A worker for which
-// a spin would pay but that finds no core to spin on dozes instead: it sleeps for up to `spin`
-// (at most kMaxDoze, 50 us), and writers wake it early only for a full take (as a lingering
-// worker, below), a full queue, a writer waiting for room, or close; what came meanwhile is taken
-// together. So under a steady flow an event may wait up to 50 us more, and a worker costs one
-// timed sleep per run-out instead of a wake-up per event. Each queue's workers spin, doze and park
-// on their own, so a slow destination holds back only its own queue.
+// quarter of the machine's cores spin (or settle, below) at once, over every queue in the process
+// (none on fewer than four cores), so that the writers and other queues' workers keep theirs. A
+// worker for which a spin would pay but that finds no core to spin on dozes instead: it sleeps for
+// up to `spin` (at most kMaxDoze, 50 us), and writers wake it early only for a full take (as a
+// lingering worker, below), a full queue, a writer waiting for room, or close; what came meanwhile
+// is taken together. So under a steady flow an event may wait up to 50 us more, and a worker costs
+// one timed sleep per run-out instead of a wake-up per event. Each queue's workers spin, doze and
+// park on their own, so a slow destination holds back only its own queue.
 //
 // Settling (`settle` > 0, the default; with one worker, takes of more than one event, and neither
 // lingering nor batches that wait to fill): a worker whose last take was not full waits `settle`
@@ -49,7 +49,14 @@
 // wake-up; settling costs an event at most `settle` of latency. It stops early for close or a
 // writer waiting for room, and is skipped when the queue is at half its capacity or more, or when
 // it has not paid off lately (a moving average, as for spinning: did events come within `settle`
-// of the last take?), so a trickle does not pay for it.
+// of the last take?), so a trickle does not pay for it. Waiting busily takes a core, as spinning
+// does, and counts against the same quarter of the cores: a worker that finds no core to settle
+// on sleeps instead, for `settle` but at least kMaxDoze (50 us, which pays for the two context
+// switches; the kernel's timer slack may lengthen it), until then unless close or a writer
+// waiting for room wakes it (writers do not wake it for events), so that the producers keep the
+// core and what they write meanwhile is taken together; an event may then wait that much longer.
+// (On 2 cores, with four queues behind one producer, settling busily took a quarter of the machine;
+// dozing delivered a quarter more.)
 //
 // Lingering (`linger` > 0): a worker that has just delivered waits up to `linger` before it takes
 // the next events, unless a full take (`max_batch` events, or `batch.max_events` when batching) is
@@ -211,17 +218,21 @@ class Queue final : public SinkQueue {
     // The worker's own: a moving average (0..kSpinScoreMax) of how often events came within
     // options.settle of a take that was not full. It starts where settling begins to pay.
     int settle_score = kSpinWorthIt;
+    bool settling = false;  // asleep in settle() (cmu_): close, stopping or a writer waiting for
+                            // room wakes it
     std::chrono::steady_clock::time_point woken_at{};  // when a producer cleared `idle` (cmu_)
     std::thread thread;
   };
   static constexpr int kSpinScoreMax = 256;
   static constexpr int kSpinWorthIt = kSpinScoreMax / 2;  // half the recent run-outs were short
-  // Longest doze (see doze()): what an event may wait for a worker that has no core to spin on.
+  // Longest doze (see doze()): what an event may wait for a worker that has no core to spin on;
+  // and the shortest settle of a worker with no core to settle on (see settle()).
   static constexpr std::chrono::microseconds kMaxDoze{50};
   void run(Worker& self);
   // Waits options_.settle busily, with no lock held and looking only at closing_, stopping_ and
-  // writers_waiting_ (see "Settling").
-  void settle();
+  // writers_waiting_ (see "Settling"); or, with no core to wait busily on, asleep (self.settling)
+  // for at least kMaxDoze, until one of those wakes it. Called and returns with `lock` released.
+  void settle(Worker& self, std::unique_lock<std::mutex>& lock);
   std::uint64_t waiting() const;   // events appended and not yet taken by a worker (cmu_ held)
   bool batch_ready() const;        // the waiting events fill a batch (cmu_ held)
   std::size_t take_limit() const;  // most events one take() moves
@@ -231,7 +242,8 @@ class Queue final : public SinkQueue {
   // linger's and doze's wait: lingering until `until`, or until take_now() (cmu_ held).
   void gather(Worker& self, std::unique_lock<std::mutex>& lock,
               std::chrono::steady_clock::time_point until);
-  void wake_lingering();                 // clears every lingering flag and notifies (takes cmu_)
+  // Clears every lingering flag and notifies, and wakes settling workers (takes cmu_).
+  void wake_lingering();
   void take(std::vector<Event>& batch);  // moves the next events to deliver into batch (cmu_ held)
   void set_idle(Worker& w, bool idle);   // w.idle and idle_workers_ (cmu_ held)
   void set_lingering(Worker& w, bool lingering);  // w.lingering and lingering_workers_ (cmu_ held)
@@ -300,6 +312,7 @@ class Queue final : public SinkQueue {
   // Rarely written; read by producers at every write.
   alignas(64) std::atomic<std::size_t> idle_workers_{0};  // workers with `idle` set
   std::atomic<std::size_t> lingering_workers_{0};         // workers with `lingering` set
+  std::atomic<std::size_t> settling_workers_{0};          // workers with `settling` set
   std::atomic<std::size_t> spinners_{0};                  // workers spinning now
   std::atomic<std::size_t> writers_waiting_{0};  // writers blocked for room (notify when > 0)
   std::atomic<bool> closing_{false};   // no more writes accepted (set under pmu_ and cmu_)
