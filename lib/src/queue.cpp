@@ -210,7 +210,27 @@ Queue::Queue(std::shared_ptr<Sink> destination, Options options)
 
 Queue::~Queue() { close(); }
 
-Status Queue::write(const Event& event) { return write_all(std::span<const Event>(&event, 1)); }
+Status Queue::write(const Event& event) {
+  // One event with room for it (or no bound): appended and published in one hold of the
+  // producers' lock, without write_all's loop and dead-letter list. Otherwise write_all decides
+  // (an empty event, a queue that looks full: its overflow policy).
+  if (!event) return write_all(std::span<const Event>(&event, 1));
+  bool appended = false;
+  {
+    Producers producers(*this);
+    std::lock_guard<Producers> lock(producers);
+    if (closing_.load(std::memory_order_relaxed)) return closed_status();
+    // As admit_locked's first look: finished_seen_ overcounts what is pending, never under.
+    const std::size_t cap = options_.capacity;
+    if (cap == 0 || fifo_->appended() - finished_seen_ < cap) {
+      enqueue_locked(event);
+      appended = true;
+    }
+  }  // publishes it
+  if (!appended) return write_all(std::span<const Event>(&event, 1));
+  wake_for_published();
+  return Status::ok();
+}
 
 Status Queue::write_all(std::span<const Event> events) {
   std::vector<Event> dropped;  // handed to the dead-letter sink once the lock is released
