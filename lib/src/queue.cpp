@@ -595,6 +595,11 @@ void Queue::take(std::vector<Event>& batch) {
 }
 
 void Queue::settle(Worker& self, std::unique_lock<std::mutex>& lock) {
+  // What ends a settle early, asleep or busy (sequentially consistent: see wake_lingering()).
+  const auto interrupted = [&] {
+    return closing_.load(std::memory_order_relaxed) || stopping_.load(std::memory_order_relaxed) ||
+           writers_waiting_.load(std::memory_order_seq_cst) > 0;
+  };
   SpinSlot slot;
   if (!slot) {
     // No core to wait busily on: asleep instead, long enough to pay for the two context switches
@@ -604,11 +609,7 @@ void Queue::settle(Worker& self, std::unique_lock<std::mutex>& lock) {
                                  std::max<std::chrono::nanoseconds>(options_.settle, kMaxDoze));
     lock.lock();
     set_counted(self.settling, settling_workers_, true);  // then look: see wake_lingering()
-    self.wake.wait_until(lock, until, [&] {
-      return closing_.load(std::memory_order_relaxed) ||
-             stopping_.load(std::memory_order_relaxed) ||
-             writers_waiting_.load(std::memory_order_seq_cst) > 0;
-    });
+    self.wake.wait_until(lock, until, interrupted);
     set_counted(self.settling, settling_workers_, false);
     lock.unlock();
     return;
@@ -616,9 +617,7 @@ void Queue::settle(Worker& self, std::unique_lock<std::mutex>& lock) {
   const auto until = internal::saturating_add(std::chrono::steady_clock::now(), options_.settle);
   do {
     for (int i = 0; i < 16; ++i) cpu_relax();
-  } while (std::chrono::steady_clock::now() < until && !closing_.load(std::memory_order_relaxed) &&
-           !stopping_.load(std::memory_order_relaxed) &&
-           writers_waiting_.load(std::memory_order_relaxed) == 0);
+  } while (std::chrono::steady_clock::now() < until && !interrupted());
 }
 
 void Queue::run(Worker& self) {
