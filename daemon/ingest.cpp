@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -112,76 +113,197 @@ evroute::Status make_event(const Json& object, std::string_view text,
 }
 
 // The fast path for the common event: one object on one line (a JSON body of one event, an
-// element of a JSON array, an NDJSON line), validated by simdjson's DOM parser (the whole text:
-// structure, UTF-8, strings, numbers) instead of nlohmann's DOM, ~10x cheaper. It only ever
-// *accepts*: whenever the text is anything but plainly valid, or touches a rule nlohmann's path
-// words or decides differently, it returns false and the general path (parse_json + make_event)
-// takes the text, so every error, and every accepted event, is what that path makes of it
-// (tests/daemon/ingest_fast_test.cpp checks the two agree). It declines:
-//  * anything not starting with '{', over kFastMaxBytes, or holding a CR or LF (re-serialized);
-//  * any "\u" escape (surrogate pairs: nlohmann's rules decide);
-//  * any simdjson error (depth past kMaxEventDepth - 1, big integers, out-of-range numbers, bad
+// NDJSON line), or a JSON array of them, read by simdjson's On-Demand parser in place: no DOM, no
+// copy of any value but the few it needs (the id, the filtered fields), each event's payload the
+// raw span of its object. It only ever *accepts*: whenever the text is anything but plainly valid,
+// or touches a rule nlohmann's path words or decides differently, it declines (false, nothing
+// added) and the general path (parse_json + make_event) takes the whole body, so every error, and
+// every accepted event, is what that path makes of it (tests/daemon/ingest_fast_test.cpp and
+// fuzz_ingest check the two agree). It declines:
+//  * a body over kFastMaxBytes; an object holding a CR or LF (re-serialized); an empty array;
+//  * any "\u" escape (surrogate pairs: nlohmann's rules decide) or invalid escape;
+//  * any simdjson error (nesting past kMaxEventDepth - 1, big integers, out-of-range numbers, bad
 //    UTF-8, control characters, trailing text...);
 //  * an "id" that is not a string, twice, or not a valid id; a filtered field given twice (which
 //    one counts is the general path's rule), a number in a filtered field (nlohmann's dump formats
 //    it), or one longer than kMaxAttributeBytes.
-constexpr std::size_t kFastMaxBytes = 64 * 1024;  // bounds each loop thread's parser buffers
+// On-Demand checks only what is read, so every value is read (valid()); stage 1, which indexes the
+// whole text first, checks UTF-8 and control characters in strings, plain_escapes() the escapes.
+namespace od = simdjson::ondemand;
 
-simdjson::dom::parser& fast_parser() {
-  thread_local simdjson::dom::parser parser = [] {
-    simdjson::dom::parser p;
-    // Stricter than kMaxEventDepth by one: the boundary is left to the general path.
-    if (p.allocate(kFastMaxBytes, kMaxEventDepth - 1) != simdjson::SUCCESS) {
-      throw std::bad_alloc();
-    }
-    return p;
-  }();
+// Bounds what each thread keeps for the fast path: its padded copy of the body and its parser's
+// index (touched only as far as a body needs). Bigger bodies (max_body_bytes is 1 MiB unless
+// configured higher) take the general path.
+constexpr std::size_t kFastMaxBytes = 1 << 20;
+constexpr std::size_t kMaxFields = 16;
+// Nesting the fast path reads, the event object counting one: stricter than kMaxEventDepth by one,
+// the boundary is left to the general path.
+constexpr std::size_t kFastMaxDepth = kMaxEventDepth - 1;
+
+od::parser& fast_parser() {
+  thread_local od::parser parser(kFastMaxBytes);
   return parser;
 }
 
-bool fast_event(std::string_view text, std::span<const std::string> attribute_fields,
-                evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
-  constexpr std::size_t kMaxFields = 16;
-  if (attribute_fields.size() > kMaxFields) return false;
-  if (text.size() < 2 || text.size() > kFastMaxBytes || text.front() != '{') return false;
-  if (has_line_break(text)) return false;
-  if (text.find("\\u") != std::string_view::npos) return false;
-  simdjson::dom::element doc;
-  if (fast_parser().parse(text.data(), text.size()).get(doc) != simdjson::SUCCESS) return false;
-  simdjson::dom::object object;
-  if (doc.get_object().get(object) != simdjson::SUCCESS) return false;
+// This thread's buffer for a text to parse, at least `size` bytes followed by the SIMDJSON_PADDING
+// bytes On-Demand may read past a text's end; valid until the next call on this thread.
+// `capacity`: its size.
+char* fast_buffer(std::size_t size, std::size_t& capacity) {
+  thread_local std::unique_ptr<char[]> buffer;
+  thread_local std::size_t allocated = 0;
+  const std::size_t need = size + simdjson::SIMDJSON_PADDING;
+  if (need > allocated) {
+    allocated = std::max(need, std::min(2 * allocated, kFastMaxBytes + simdjson::SIMDJSON_PADDING));
+    buffer = std::make_unique_for_overwrite<char[]>(allocated);
+  }
+  capacity = allocated;
+  return buffer.get();
+}
 
+// Whether every backslash in `text` starts one of JSON's two-character escapes (\" \\ \/ \b \f \n
+// \r \t): no "\u" and nothing invalid. (A backslash outside a string is invalid JSON that valid()
+// finds.)
+bool plain_escapes(std::string_view text) {
+  for (std::size_t i = text.find('\\'); i != std::string_view::npos; i = text.find('\\', i + 2)) {
+    if (i + 1 == text.size()) return false;
+    switch (text[i + 1]) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// Reads `value` whole: numbers and literals parsed, nested objects and arrays walked (their commas,
+// colons and brackets checked), strings skipped (stage 1 and plain_escapes checked them). `depth`:
+// the containers around `value`, the event object counting one.
+bool valid(od::value value, std::size_t depth) {
+  od::json_type type;
+  if (value.type().get(type) != simdjson::SUCCESS) return false;
+  switch (type) {
+    case od::json_type::object: {
+      od::object object;
+      if (depth >= kFastMaxDepth || value.get_object().get(object) != simdjson::SUCCESS) {
+        return false;
+      }
+      for (auto field : object) {
+        od::value v;
+        if (field.value().get(v) != simdjson::SUCCESS || !valid(v, depth + 1)) return false;
+      }
+      return true;
+    }
+    case od::json_type::array: {
+      od::array array;
+      if (depth >= kFastMaxDepth || value.get_array().get(array) != simdjson::SUCCESS) {
+        return false;
+      }
+      for (auto element : array) {
+        od::value v;
+        if (element.get(v) != simdjson::SUCCESS || !valid(v, depth + 1)) return false;
+      }
+      return true;
+    }
+    case od::json_type::string: {
+      od::raw_json_string s;
+      return value.get_raw_json_string().get(s) == simdjson::SUCCESS;
+    }
+    case od::json_type::number: {
+      od::number n;
+      return value.get_number().get(n) == simdjson::SUCCESS;
+    }
+    case od::json_type::boolean: {
+      bool b;
+      return value.get_bool().get(b) == simdjson::SUCCESS;
+    }
+    case od::json_type::null: {
+      bool null = false;
+      return value.is_null().get(null) == simdjson::SUCCESS && null;
+    }
+  }
+  return false;
+}
+
+// What an event object says of itself: its "id" (`ids`: how many it has) and its filtered fields'
+// values (strings unescaped, in the parser's buffer until its next document).
+struct EventFields {
   std::string_view id;
   int ids = 0;
   std::optional<std::string_view> found[kMaxFields];
+};
+
+// Reads the event object `object` whole, picking out its id and `attribute_fields`.
+bool read_event(od::object object, std::span<const std::string> attribute_fields,
+                EventFields& got) {
   bool seen[kMaxFields] = {};
-  for (const auto field : object) {
-    if (field.key == "id") {
-      if (++ids > 1 || field.value.get_string().get(id) != simdjson::SUCCESS) return false;
+  for (auto field : object) {
+    std::string_view key;
+    od::value value;
+    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
+        field.value().get(value) != simdjson::SUCCESS) {
+      return false;
     }
+    const bool is_id = key == "id";
+    std::size_t matched = 0;
     for (std::size_t i = 0; i < attribute_fields.size(); ++i) {
-      if (field.key != attribute_fields[i]) continue;
+      if (key != attribute_fields[i]) continue;
       if (std::exchange(seen[i], true)) return false;
-      switch (field.value.type()) {
-        case simdjson::dom::element_type::STRING:
-          found[i] = std::string_view(field.value);
-          break;
-        case simdjson::dom::element_type::BOOL:
-          found[i] = bool(field.value) ? "true" : "false";
-          break;
-        case simdjson::dom::element_type::INT64:
-        case simdjson::dom::element_type::UINT64:
-        case simdjson::dom::element_type::DOUBLE:
-          return false;
-        default:  // objects, arrays, null: not a filterable value, as on the general path
-          break;
-      }
-      if (found[i] && found[i]->size() > evroute::Event::kMaxAttributeBytes) return false;
+      ++matched;
+    }
+    if (!is_id && matched == 0) {
+      if (!valid(value, 1)) return false;
+      continue;
+    }
+    // A filtered field's value, read once (a value can be read only once on demand).
+    std::optional<std::string_view> text;
+    od::json_type type;
+    if (value.type().get(type) != simdjson::SUCCESS) return false;
+    if (type == od::json_type::string) {
+      std::string_view s;
+      if (value.get_string().get(s) != simdjson::SUCCESS) return false;
+      text = s;
+    } else if (is_id) {
+      return false;
+    } else if (type == od::json_type::boolean) {
+      bool b;
+      if (value.get_bool().get(b) != simdjson::SUCCESS) return false;
+      text = b ? "true" : "false";
+    } else if (type == od::json_type::number) {
+      return false;
+    } else if (!valid(value, 1)) {  // objects, arrays, null: not a filterable value
+      return false;
+    }
+    if (is_id) {
+      if (++got.ids > 1) return false;
+      got.id = *text;
+    }
+    if (matched == 0) continue;
+    if (text && text->size() > evroute::Event::kMaxAttributeBytes) return false;
+    for (std::size_t i = 0; i < attribute_fields.size(); ++i) {
+      if (key == attribute_fields[i]) got.found[i] = text;
     }
   }
+  return true;
+}
+
+// Adds the event of an object whose one-line text is `text` and whose fields `got` read.
+// `ids` makes its id when it has none.
+bool add_event(std::string_view text, const EventFields& got,
+               std::span<const std::string> attribute_fields, evroute::Event::TimePoint received,
+               EventIdBatch& ids, std::vector<evroute::Event>& out) {
+  if (has_line_break(text)) return false;
+  std::string_view id = got.id;
   char generated[kEventIdBytes];
-  if (ids == 0) {
-    new_event_id(generated);
+  if (got.ids == 0) {
+    ids.next(generated);
     id = std::string_view(generated, kEventIdBytes);
   } else if (!check_id(id).is_ok()) {
     return false;
@@ -189,11 +311,126 @@ bool fast_event(std::string_view text, std::span<const std::string> attribute_fi
   evroute::Attribute attributes[kMaxFields];
   std::size_t n = 0;
   for (std::size_t i = 0; i < attribute_fields.size(); ++i) {
-    if (found[i]) attributes[n++] = {attribute_fields[i], *found[i]};
+    if (got.found[i]) attributes[n++] = {attribute_fields[i], *got.found[i]};
   }
-  out.push_back(
-      event_of(id, text, ids == 0, std::span<const evroute::Attribute>(attributes, n), received));
+  out.push_back(event_of(id, text, got.ids == 0, std::span<const evroute::Attribute>(attributes, n),
+                         received));
   return true;
+}
+
+// Whether On-Demand has read `doc` to its end: no text after its value.
+bool at_end(od::document& doc) {
+  const char* next = nullptr;
+  return doc.current_location().get(next) == simdjson::OUT_OF_BOUNDS;
+}
+
+// Whether the fast path may take the body `text`, filtering on `attribute_fields`.
+bool fast_fits(std::string_view text, std::span<const std::string> attribute_fields) {
+  return attribute_fields.size() <= kMaxFields && text.size() <= kFastMaxBytes &&
+         plain_escapes(text);
+}
+
+// One object (a JSON body of one event) on the fast path.
+bool fast_event(std::string_view text, std::span<const std::string> attribute_fields,
+                evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
+  if (text.size() < 2 || text.front() != '{' || has_line_break(text) ||
+      !fast_fits(text, attribute_fields)) {
+    return false;
+  }
+  std::size_t capacity = 0;
+  char* copy = fast_buffer(text.size(), capacity);
+  std::memcpy(copy, text.data(), text.size());
+  od::document doc;
+  od::object object;
+  EventFields got;
+  EventIdBatch ids;
+  return fast_parser().iterate(copy, text.size(), capacity).get(doc) == simdjson::SUCCESS &&
+         doc.get_object().get(object) == simdjson::SUCCESS &&
+         read_event(object, attribute_fields, got) && at_end(doc) &&
+         add_event(text, got, attribute_fields, received, ids, out);
+}
+
+// Where an element must lie in the text parsed: [begin, end) offsets.
+struct Extent {
+  std::size_t begin, end;
+  bool operator==(const Extent&) const = default;
+};
+
+// `text` (in fast_buffer(), `capacity` its size), a JSON array of objects, each element an event
+// whose payload is its own span of `text`. `lines`, when given, are where the elements must be,
+// all of them (NDJSON's lines, joined into one array).
+bool fast_elements(std::string_view text, std::size_t capacity, const std::vector<Extent>* lines,
+                   std::span<const std::string> attribute_fields,
+                   evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
+  od::document doc;
+  od::array array;
+  if (fast_parser().iterate(text, capacity).get(doc) != simdjson::SUCCESS ||
+      doc.get_array().get(array) != simdjson::SUCCESS) {
+    return false;
+  }
+  out.reserve(lines ? lines->size() : text.size() / 256);
+  EventIdBatch ids;
+  std::size_t k = 0;
+  for (auto element : array) {
+    od::value value;
+    od::object object;
+    EventFields got;
+    if (element.get(value) != simdjson::SUCCESS) return false;
+    const char* begin = value.raw_json_token().data();
+    const char* end = nullptr;
+    if (value.get_object().get(object) != simdjson::SUCCESS ||
+        !read_event(object, attribute_fields, got) ||
+        doc.current_location().get(end) != simdjson::SUCCESS) {  // the ',' or ']' after it
+      return false;
+    }
+    const std::string_view event_text =
+        trim(std::string_view(begin, static_cast<std::size_t>(end - begin)));
+    const Extent at{static_cast<std::size_t>(event_text.data() - text.data()),
+                    static_cast<std::size_t>(event_text.data() - text.data()) + event_text.size()};
+    if ((lines && (k >= lines->size() || (*lines)[k] != at)) ||
+        !add_event(event_text, got, attribute_fields, received, ids, out)) {
+      return false;
+    }
+    ++k;
+  }
+  return k > 0 && (!lines || k == lines->size()) && at_end(doc);
+}
+
+// A JSON array of objects on the fast path.
+bool fast_array(std::string_view text, std::span<const std::string> attribute_fields,
+                evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
+  if (text.size() < 2 || text.front() != '[' || !fast_fits(text, attribute_fields)) return false;
+  std::size_t capacity = 0;
+  char* copy = fast_buffer(text.size(), capacity);
+  std::memcpy(copy, text.data(), text.size());
+  return fast_elements({copy, text.size()}, capacity, nullptr, attribute_fields, received, out);
+}
+
+// NDJSON on the fast path: its non-empty lines (trimmed, a BOM off the first) joined by commas
+// into one JSON array, read as fast_array reads one, each element required to be exactly one line.
+bool fast_ndjson(std::string_view body, std::span<const std::string> attribute_fields,
+                 evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
+  if (!fast_fits(body, attribute_fields)) return false;
+  std::size_t capacity = 0;
+  char* joined = fast_buffer(body.size() + 2, capacity);
+  std::size_t n = 0;
+  joined[n++] = '[';
+  std::vector<Extent> lines;
+  lines.reserve(body.size() / 128 + 1);
+  for (std::size_t line_no = 1; !body.empty(); ++line_no) {
+    const std::size_t nl = body.find('\n');
+    std::string_view line = trim(body.substr(0, nl));
+    body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
+    if (line.empty()) continue;
+    if (line_no == 1) line = strip_bom(line);
+    if (!lines.empty()) joined[n++] = ',';
+    std::memcpy(joined + n, line.data(), line.size());
+    lines.push_back({n, n + line.size()});
+    n += line.size();
+  }
+  joined[n++] = ']';
+  return !lines.empty() &&
+         fast_elements({joined, n}, capacity, &lines, attribute_fields, received, out);
 }
 
 // Whether any of the 8 bytes of `w` is `b` (exact: the borrow trick only blurs which one).
@@ -283,6 +520,8 @@ namespace {
 IngestResult parse_ndjson(std::string_view body, std::span<const std::string> attribute_fields,
                           bool fast, std::chrono::system_clock::time_point received) {
   IngestResult result;
+  if (fast && fast_ndjson(body, attribute_fields, received, result.events)) return result;
+  result.events.clear();
   std::size_t line_no = 0;
   while (!body.empty()) {
     ++line_no;
@@ -323,18 +562,14 @@ IngestResult parse_any(std::string_view body, BodyFormat format,
   }
   // The events are the top-level object, or the elements of a top-level array.
   const bool array = text.front() == '[';
-  // An array of objects: each element on the fast path, or the whole body on the general one.
-  std::optional<std::vector<std::string_view>> elements;
-  if (array && format == BodyFormat::kJson) elements = array_elements(text);
-  if (fast && elements) {
-    result.events.reserve(elements->size());
-    bool all = true;
-    for (std::string_view e : *elements) {
-      if (!(all = fast_event(e, attribute_fields, received, result.events))) break;
-    }
-    if (all) return result;
+  // An array of objects: on the fast path whole, or on the general one, each element keeping its
+  // own span of the body as its text.
+  if (fast && array && format == BodyFormat::kJson) {
+    if (fast_array(text, attribute_fields, received, result.events)) return result;
     result.events.clear();
   }
+  std::optional<std::vector<std::string_view>> elements;
+  if (array && format == BodyFormat::kJson) elements = array_elements(text);
   Json doc;
   if (std::string err = parse_json(text, &doc, {kMaxEventDepth + (array ? 1 : 0), array ? 2u : 1u});
       !err.empty()) {
@@ -401,6 +636,16 @@ IngestResult parse_events_general(std::string_view body, BodyFormat format,
   IngestResult result = parse_any(body, format, attribute_fields, /*fast=*/false);
   if (!valid_utf8(result.error)) result.error = to_valid_utf8(result.error);
   return result;
+}
+
+bool fast_path_takes(std::string_view body, BodyFormat format,
+                     std::span<const std::string> attribute_fields) {
+  const auto received = std::chrono::system_clock::now();
+  std::vector<evroute::Event> events;
+  if (format == BodyFormat::kNdjson) return fast_ndjson(body, attribute_fields, received, events);
+  const std::string_view text = trim(strip_bom(body));
+  return format == BodyFormat::kJson && (fast_event(text, attribute_fields, received, events) ||
+                                         fast_array(text, attribute_fields, received, events));
 }
 
 IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_headers,

@@ -46,11 +46,14 @@ constexpr std::size_t kMaxIdBytes = 1024;
 
 IngestResult parse_events(std::string_view body, BodyFormat format,
                           std::span<const std::string> attribute_fields);
-// parse_events without its fast path for one-line objects (simdjson, see ingest.cpp): every body
-// through nlohmann's parser. The two must agree on every body (tests/daemon/ingest_fast_test.cpp
-// and fuzz_ingest check it); only the generated ids differ.
+// parse_events without its fast path for one-line objects and arrays of them (simdjson On-Demand,
+// see ingest.cpp): every body through nlohmann's parser. The two must agree on every body
+// (tests/daemon/ingest_fast_test.cpp and fuzz_ingest check it); only the generated ids differ.
 IngestResult parse_events_general(std::string_view body, BodyFormat format,
                                   std::span<const std::string> attribute_fields);
+// Whether parse_events takes all of `body` on its fast path (for tests: that it is taken).
+bool fast_path_takes(std::string_view body, BodyFormat format,
+                     std::span<const std::string> attribute_fields);
 
 // A binary-mode CloudEvent: `ce_headers` are the request's ce-* headers (names lower-case).
 IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_headers,

@@ -1,4 +1,5 @@
-// Generated ids are UUIDv7: well-formed, unique and increasing, also across threads.
+// Generated ids are UUIDv7: well-formed, unique and increasing, also across threads, also in
+// batches (EventIdBatch).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,6 +40,50 @@ TEST(Ids, StrictlyIncreasingInOneThread) {
     ASSERT_LT(prev, next);
     prev = std::move(next);
   }
+}
+
+// A batch's ids are new_event_id()'s sequence: increasing with it in one thread, runs and all.
+TEST(Ids, ABatchKeepsTheSequenceOfItsThread) {
+  std::string prev = new_event_id();
+  for (int request = 0; request < 200; ++request) {
+    EventIdBatch batch;
+    for (int i = 0; i < request % 150; ++i) {
+      std::string next(kEventIdBytes, '\0');
+      batch.next(std::span<char, kEventIdBytes>(next.data(), kEventIdBytes));
+      ASSERT_LT(prev, next);
+      ASSERT_EQ(next[14], '7');  // still a UUIDv7
+      prev = std::move(next);
+    }
+    std::string single = new_event_id();
+    ASSERT_LT(prev, single);
+    prev = std::move(single);
+  }
+}
+
+TEST(Ids, BatchesAreUniqueAcrossThreads) {
+  constexpr int kThreads = 4, kEach = 20000;
+  std::vector<std::vector<std::string>> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach;) {
+        EventIdBatch batch;  // requests of 1 to 100 events, interleaved with single ids
+        for (int n = 1 + i % 100; n > 0 && i < kEach; --n, ++i) {
+          std::string id(kEventIdBytes, '\0');
+          batch.next(std::span<char, kEventIdBytes>(id.data(), kEventIdBytes));
+          ids[t].push_back(std::move(id));
+        }
+        if (i < kEach) ids[t].push_back(new_event_id()), ++i;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> all;
+  for (auto& v : ids) {
+    EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
+    all.insert(v.begin(), v.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kEach));
 }
 
 TEST(Ids, UniqueAcrossThreads) {

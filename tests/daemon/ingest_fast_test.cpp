@@ -146,6 +146,42 @@ std::vector<std::string> cases() {
       "[" + nested(63) + "]",
       "[" + nested(64) + "]",
       "{\"a\":1}\r",
+      // What On-Demand checks only when it is read: every value is, filtered or not.
+      R"({"x":[1 2]})",
+      R"({"x":{"a" 1}})",
+      R"({"x":{"a":1 "b":2}})",
+      R"({"x":[1,]})",
+      R"({"x":{"a":1,}})",
+      R"({"x":[1]]})",
+      R"({"x":1}})",
+      R"({"x":[tru]})",
+      R"({"x":[nul]})",
+      R"({"x":[nulll]})",
+      R"({"x":[-]})",
+      R"({"x":[1.]})",
+      R"({"x":[.5]})",
+      R"({"x":[1e]})",
+      R"({"x":"\x"})",
+      R"({"x":"a\"})",
+      R"({"x":"\\u0041"})",
+      R"({"x\ty":"\\"})",
+      R"({"x":\"a\"})",
+      R"({"x":1.5e3,"y":-0.0,"z":[true,false,null,{"w":[[]]}]})",
+      R"({"type":"\"quoted\"","level":true,"source":null})",
+      R"({"type":"\n"})",
+      R"({"ty\/pe":"escaped key"})",
+      R"([{"x":[1 2]},{"y":1}])",
+      R"([{"y":1},{"x":{"a" 1}}])",
+      R"([{"y":1}, {"id":"b"} ] )",
+      R"([{"y":1}] [{"y":2}])",
+      // NDJSON's lines, read as one array on the fast path: each element must be one whole line.
+      "{\"a\":[1\n2]}",
+      "{\"a\":1\n\"b\":2}",
+      "{\"a\":1},{\"b\":2}",
+      "{\"a\":1}\n,{\"b\":2}",
+      "{\"a\":1}\n\n  {\"b\":2}  \n\r\n",
+      "\xEF\xBB\xBF {\"a\":1}\n{\"b\":2}",
+      "\n\xEF\xBB\xBF{\"a\":1}",
   };
   return c;
 }
@@ -157,6 +193,46 @@ TEST(IngestFastPath, AgreesWithTheGeneralPathOnTheCases) {
     EXPECT_TRUE(agree(body + "\n" + body + "\n\n" + body, BodyFormat::kNdjson));
     EXPECT_TRUE(agree("{\"ok\":1}\n" + body, BodyFormat::kNdjson));
   }
+}
+
+// A filtered field named "id" (or named twice) reads the one value of the object's id.
+TEST(IngestFastPath, AgreesWhenAFilteredFieldIsTheId) {
+  const std::string fields[] = {"id", "type", "id"};
+  for (const std::string body : {R"({"id":"a","type":"t"})", R"([{"id":"a"},{"type":"t"}])",
+                                 R"({"id":5})", R"({"type":"t","id":"a","id":"b"})"}) {
+    for (const BodyFormat format : {BodyFormat::kJson, BodyFormat::kNdjson}) {
+      const IngestResult fast = parse_events(body, format, fields);
+      const IngestResult general = parse_events_general(body, format, fields);
+      ASSERT_EQ(fast.error, general.error) << body;
+      ASSERT_EQ(fast.events.size(), general.events.size()) << body;
+      for (std::size_t i = 0; i < fast.events.size(); ++i) {
+        ASSERT_EQ(fast.events[i].attribute_count(), general.events[i].attribute_count()) << body;
+        for (std::size_t k = 0; k < fast.events[i].attribute_count(); ++k) {
+          EXPECT_EQ(fast.events[i].attribute_at(k).value, general.events[i].attribute_at(k).value)
+              << body;
+        }
+      }
+    }
+  }
+}
+
+// The fast path takes the bodies it is for (were it to decline them, every test above would still
+// pass, only slower): objects, arrays and NDJSON lines of plain events.
+TEST(IngestFastPath, TakesPlainEvents) {
+  const std::string event =
+      R"({"type":"order.created","source":"shop","level":"info","amount":19.99,"n":-3,)"
+      R"("ok":true,"none":null,"tags":["a","b\n"],"at":{"lat":1e-3,"lon":[0]}})";
+  EXPECT_TRUE(fast_path_takes(event, BodyFormat::kJson, kFields));
+  EXPECT_TRUE(fast_path_takes("[" + event + "," + event + "]", BodyFormat::kJson, kFields));
+  EXPECT_TRUE(
+      fast_path_takes("[\n " + event + ",\n " + event + "\n]\n", BodyFormat::kJson, kFields));
+  EXPECT_TRUE(fast_path_takes(event + "\n" + event + "\n", BodyFormat::kNdjson, kFields));
+  EXPECT_TRUE(fast_path_takes(R"({"id":"quote\"and\\slash\/"})", BodyFormat::kJson, kFields));
+  // ... and declines what it leaves to the general path.
+  EXPECT_FALSE(fast_path_takes(R"({"x":"\u0041"})", BodyFormat::kJson, kFields));
+  EXPECT_FALSE(fast_path_takes("{\"x\":\n1}", BodyFormat::kJson, kFields));
+  EXPECT_FALSE(fast_path_takes(R"([{"type":1}])", BodyFormat::kJson, kFields));
+  EXPECT_FALSE(fast_path_takes(R"([{"x":[1 2]}])", BodyFormat::kJson, kFields));
 }
 
 // Each element of an array is an event with its own text (spaces and all, as a single object
