@@ -2,12 +2,19 @@
 
 #if EVROUTE_HAVE_ISAL
 #include <isa-l/crc.h>
+#if defined(__x86_64__)
+// ISA-L's CRC-32 on 128-bit PCLMULQDQ folding, which its x86-64 builds export (crc.h does not
+// declare it): see checksum().
+extern "C" std::uint32_t crc32_gzip_refl_by8(std::uint32_t init, const unsigned char* buf,
+                                             std::uint64_t len);
+#endif
 #else
 #include <zlib.h>
 #endif
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 namespace evroute::internal {
@@ -15,15 +22,13 @@ namespace {
 
 constexpr std::uint8_t kVersion = 1;
 
-void put_u8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
-void put_u16(std::string& out, std::uint16_t v) {
-  for (int i = 0; i < 2; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+// Little-endian integers and byte strings written at `p`, which moves past them.
+void store(char*& p, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) *p++ = static_cast<char>((v >> (8 * i)) & 0xff);
 }
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+void store(char*& p, std::string_view s) {
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  p += s.size();
 }
 void set_u32(char* at, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -68,36 +73,50 @@ class Reader {
 };
 
 // CRC-32 (ISO-HDLC, zlib's and gzip's): ISA-L's folding implementation when the library was
-// built with it, zlib's otherwise; the same value either way (the on-disk format).
+// built with it, zlib's otherwise; the same value either way (the on-disk format;
+// DiskLogTest.RecordChecksumsAreTheStandardCrc32OfTheBody checks it). On x86-64 the 128-bit
+// variant, not the one crc32_gzip_refl picks: on a CPU with AVX-512 that is the 512-bit one, as
+// fast in a loop (9 ns for 290 bytes) but not between the rest of the daemon's work, one record of
+// a few hundred bytes at a time (likely the wide units powering up again): a disk-queued sink took
+// 11% more events/s with the narrow one (bench/README.md, issue 15, seventh step). It needs
+// PCLMULQDQ and SSE4.1; without them crc32_gzip_refl picks.
 std::uint32_t checksum(std::string_view body) {
 #if EVROUTE_HAVE_ISAL
-  return crc32_gzip_refl(0, reinterpret_cast<const unsigned char*>(body.data()), body.size());
+  const auto* bytes = reinterpret_cast<const unsigned char*>(body.data());
+#if defined(__x86_64__)
+  static const bool narrow = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+  if (narrow) return crc32_gzip_refl_by8(0, bytes, body.size());
+#endif
+  return crc32_gzip_refl(0, bytes, body.size());
 #else
   return static_cast<std::uint32_t>(
       crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
 #endif
 }
 
-// Appends the body of the record (the layout in disk_log_record.h).
-void append_body(const Event& e, std::string_view meta, std::string& out) {
-  put_u8(out, kVersion);
-  put_u64(out, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                              e.received().time_since_epoch())
-                                              .count()));
-  put_u16(out, static_cast<std::uint16_t>(e.id().size()));
-  out.append(e.id());
-  put_u8(out, static_cast<std::uint8_t>(e.attribute_count()));
+// Writes the body of the record (the layout in disk_log_record.h) at `p`: exactly
+// framed_record_size() - kRecordHeaderBytes bytes.
+void write_body(const Event& e, std::string_view meta, char* p) {
+  store(p, kVersion, 1);
+  store(p,
+        static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(e.received().time_since_epoch())
+                .count()),
+        8);
+  store(p, e.id().size(), 2);
+  store(p, e.id());
+  store(p, e.attribute_count(), 1);
   for (std::size_t i = 0; i < e.attribute_count(); ++i) {
     const Attribute a = e.attribute_at(i);
-    put_u16(out, static_cast<std::uint16_t>(a.key.size()));
-    out.append(a.key);
-    put_u16(out, static_cast<std::uint16_t>(a.value.size()));
-    out.append(a.value);
+    store(p, a.key.size(), 2);
+    store(p, a.key);
+    store(p, a.value.size(), 2);
+    store(p, a.value);
   }
-  put_u32(out, static_cast<std::uint32_t>(meta.size()));
-  out.append(meta);
-  put_u32(out, static_cast<std::uint32_t>(e.payload().size()));
-  out.append(e.payload());
+  store(p, meta.size(), 4);
+  store(p, meta);
+  store(p, e.payload().size(), 4);
+  store(p, e.payload());
 }
 
 // Decodes a record body; false if it is malformed.
@@ -136,17 +155,20 @@ std::uint64_t framed_record_size(const Event& e, std::string_view meta) {
 
 Status append_record(const Event& event, std::string_view meta, std::string* out) {
   if (!event) return Status::invalid_argument("empty event");
-  if (framed_record_size(event, meta) - kRecordHeaderBytes > kMaxRecordBodyBytes) {
+  const std::uint64_t framed = framed_record_size(event, meta);
+  if (framed - kRecordHeaderBytes > kMaxRecordBodyBytes) {
     return Status::invalid_argument("record of event " + std::string(event.id()) +
                                     " is larger than 256 MiB");
   }
+  // Sized once and written in place (appending byte by byte was most of append's own time).
   const std::size_t start = out->size();
-  out->append(kRecordHeaderBytes, '\0');
-  append_body(event, meta, *out);
-  const std::string_view body(out->data() + start + kRecordHeaderBytes,
-                              out->size() - start - kRecordHeaderBytes);
-  set_u32(out->data() + start, static_cast<std::uint32_t>(body.size()));
-  set_u32(out->data() + start + 4, checksum(body));
+  out->resize(start + static_cast<std::size_t>(framed));
+  char* const record = out->data() + start;
+  write_body(event, meta, record + kRecordHeaderBytes);
+  const std::string_view body(record + kRecordHeaderBytes,
+                              static_cast<std::size_t>(framed - kRecordHeaderBytes));
+  set_u32(record, static_cast<std::uint32_t>(body.size()));
+  set_u32(record + 4, checksum(body));
   return Status::ok();
 }
 
