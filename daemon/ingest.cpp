@@ -147,7 +147,7 @@ od::parser& fast_parser() {
 
 // This thread's buffer for a text to parse, at least `size` bytes followed by the SIMDJSON_PADDING
 // bytes On-Demand may read past a text's end; valid until the next call on this thread.
-// `capacity`: its size.
+// `capacity`: its size. The caller zeroes the padding after its text (end_text()).
 char* fast_buffer(std::size_t size, std::size_t& capacity) {
   thread_local std::unique_ptr<char[]> buffer;
   thread_local std::size_t allocated = 0;
@@ -158,6 +158,14 @@ char* fast_buffer(std::size_t size, std::size_t& capacity) {
   }
   capacity = allocated;
   return buffer.get();
+}
+
+// Zeroes the SIMDJSON_PADDING bytes after a text of `size` bytes in fast_buffer() `buffer`. On a
+// body whose brackets do not match (`[{"a":[0]]`, stage 1 does not pair them), On-Demand reads
+// past the last token into the padding, where a byte left by an earlier body ('}', ']', ',')
+// could pass for more of the document; a zero is no JSON token, and the walk fails there.
+void end_text(char* buffer, std::size_t size) {
+  std::memset(buffer + size, 0, simdjson::SIMDJSON_PADDING);
 }
 
 // Whether every backslash in `text` starts one of JSON's two-character escapes (\" \\ \/ \b \f \n
@@ -340,6 +348,7 @@ bool fast_event(std::string_view text, std::span<const std::string> attribute_fi
   std::size_t capacity = 0;
   char* copy = fast_buffer(text.size(), capacity);
   std::memcpy(copy, text.data(), text.size());
+  end_text(copy, text.size());
   od::document doc;
   od::object object;
   EventFields got;
@@ -383,8 +392,13 @@ bool fast_elements(std::string_view text, std::size_t capacity, const std::vecto
         doc.current_location().get(end) != simdjson::SUCCESS) {  // the ',' or ']' after it
       return false;
     }
+    // (The element lies within the text, or the walk went wrong: the general path decides.)
+    if (begin < text.data() || end <= begin || end > text.data() + text.size()) return false;
     const std::string_view event_text =
         trim(std::string_view(begin, static_cast<std::size_t>(end - begin)));
+    if (event_text.size() < 2 || event_text.front() != '{' || event_text.back() != '}') {
+      return false;
+    }
     const Extent at{static_cast<std::size_t>(event_text.data() - text.data()),
                     static_cast<std::size_t>(event_text.data() - text.data()) + event_text.size()};
     if ((lines && (k >= lines->size() || (*lines)[k] != at)) ||
@@ -403,6 +417,7 @@ bool fast_array(std::string_view text, std::span<const std::string> attribute_fi
   std::size_t capacity = 0;
   char* copy = fast_buffer(text.size(), capacity);
   std::memcpy(copy, text.data(), text.size());
+  end_text(copy, text.size());
   return fast_elements({copy, text.size()}, capacity, nullptr, attribute_fields, received, out);
 }
 
@@ -429,6 +444,7 @@ bool fast_ndjson(std::string_view body, std::span<const std::string> attribute_f
     n += line.size();
   }
   joined[n++] = ']';
+  end_text(joined, n);
   return !lines.empty() &&
          fast_elements({joined, n}, capacity, &lines, attribute_fields, received, out);
 }

@@ -195,6 +195,38 @@ TEST(IngestFastPath, AgreesWithTheGeneralPathOnTheCases) {
   }
 }
 
+// Brackets that do not match make On-Demand read past the body's last token: what an earlier,
+// longer body left in the parser's buffer there must not pass for more of this one (fuzz_ingest
+// found a body whose walk then ended before it began).
+TEST(IngestFastPath, AgreesOnUnbalancedBodiesWhateverCameBefore) {
+  const std::string unbalanced[] = {
+      R"([{"a":[0,{"b":[0]}])",
+      R"([{"a":[0]])",
+      R"([{"a":{"b":0]])",
+      R"([{"a":1},{"b":[}])",
+      R"({"a":[0,{"b":[0]}])",
+      R"({"a":{"b":0]})",
+      std::string("[{\"id\":\"1\",\"+jso:nule\":\"a\"},{\"tyed+jso:nule\":\"a01a23d61-517e-7004-") +
+          "9d12-a24a46ea5cb1\"},{\"tyed\":{\"" + std::string(51, '@') + "x\":[0,{\"y\":{\"" +
+          std::string(29, '@') + "x\":[0,{\"y\":null}]}}]",
+  };
+  for (const std::string filler : {"}", "]", "}]", "]}", ",", "\"", "0", "},{\"x\":1", "\"}]"}) {
+    std::string before = "[{\"pad\":[";
+    while (before.size() < 600) before += "\"" + filler + "\",";
+    before += "0]}]";
+    ASSERT_TRUE(agree(before, BodyFormat::kJson));
+    std::string raw;  // the filler itself after the body's end: invalid, declined, but left behind
+    while (raw.size() < 600) raw += filler;
+    (void)parse_events("[" + raw, BodyFormat::kJson, kFields);
+    for (const std::string& body : unbalanced) {
+      (void)parse_events("[" + raw, BodyFormat::kJson, kFields);
+      EXPECT_TRUE(agree(body, BodyFormat::kJson)) << "after " << filler;
+      (void)parse_events("[" + raw, BodyFormat::kJson, kFields);
+      EXPECT_TRUE(agree(body, BodyFormat::kNdjson)) << "after " << filler;
+    }
+  }
+}
+
 // A filtered field named "id" (or named twice) reads the one value of the object's id.
 TEST(IngestFastPath, AgreesWhenAFilteredFieldIsTheId) {
   const std::string fields[] = {"id", "type", "id"};
