@@ -60,48 +60,45 @@ TEST(Ids, ABatchKeepsTheSequenceOfItsThread) {
   }
 }
 
-TEST(Ids, BatchesAreUniqueAcrossThreads) {
-  constexpr int kThreads = 4, kEach = 20000;
+// Runs `make` (which appends kEach ids to its vector) on 4 threads at once: each thread's ids
+// increase, and no id is made twice.
+template <class Make>
+void expect_unique_and_increasing_per_thread(Make make) {
+  constexpr int kThreads = 4;
   std::vector<std::vector<std::string>> ids(kThreads);
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kEach;) {
-        EventIdBatch batch;  // requests of 1 to 100 events, interleaved with single ids
-        for (int n = 1 + i % 100; n > 0 && i < kEach; --n, ++i) {
-          std::string id(kEventIdBytes, '\0');
-          batch.next(std::span<char, kEventIdBytes>(id.data(), kEventIdBytes));
-          ids[t].push_back(std::move(id));
-        }
-        if (i < kEach) ids[t].push_back(new_event_id()), ++i;
-      }
-    });
-  }
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back([&, t] { make(ids[t]); });
   for (auto& t : threads) t.join();
   std::set<std::string> all;
+  std::size_t made = 0;
   for (auto& v : ids) {
     EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
     all.insert(v.begin(), v.end());
+    made += v.size();
   }
-  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kEach));
+  EXPECT_EQ(made, static_cast<std::size_t>(kThreads) * 20000);
+  EXPECT_EQ(all.size(), made);
+}
+
+TEST(Ids, BatchesAreUniqueAcrossThreads) {
+  expect_unique_and_increasing_per_thread([](std::vector<std::string>& out) {
+    constexpr int kEach = 20000;
+    for (int i = 0; i < kEach;) {
+      EventIdBatch batch;  // requests of 1 to 100 events, interleaved with single ids
+      for (int n = 1 + i % 100; n > 0 && i < kEach; --n, ++i) {
+        std::string id(kEventIdBytes, '\0');
+        batch.next(std::span<char, kEventIdBytes>(id.data(), kEventIdBytes));
+        out.push_back(std::move(id));
+      }
+      if (i < kEach) out.push_back(new_event_id()), ++i;
+    }
+  });
 }
 
 TEST(Ids, UniqueAcrossThreads) {
-  constexpr int kThreads = 4, kEach = 20000;
-  std::vector<std::vector<std::string>> ids(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kEach; ++i) ids[t].push_back(new_event_id());
-    });
-  }
-  for (auto& t : threads) t.join();
-  std::set<std::string> all;
-  for (auto& v : ids) {
-    EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
-    all.insert(v.begin(), v.end());
-  }
-  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kEach));
+  expect_unique_and_increasing_per_thread([](std::vector<std::string>& out) {
+    for (int i = 0; i < 20000; ++i) out.push_back(new_event_id());
+  });
 }
 
 }  // namespace
