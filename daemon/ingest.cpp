@@ -168,6 +168,14 @@ void end_text(char* buffer, std::size_t size) {
   std::memset(buffer + size, 0, simdjson::SIMDJSON_PADDING);
 }
 
+// `text` copied into fast_buffer(), its padding zeroed; `capacity`: the buffer's size.
+std::string_view padded_copy(std::string_view text, std::size_t& capacity) {
+  char* copy = fast_buffer(text.size(), capacity);
+  std::memcpy(copy, text.data(), text.size());
+  end_text(copy, text.size());
+  return {copy, text.size()};
+}
+
 // Whether every backslash in `text` starts one of JSON's two-character escapes (\" \\ \/ \b \f \n
 // \r \t): no "\u" and nothing invalid. (A backslash outside a string is invalid JSON that valid()
 // finds.)
@@ -341,19 +349,15 @@ bool fast_fits(std::string_view text, std::span<const std::string> attribute_fie
 // One object (a JSON body of one event) on the fast path.
 bool fast_event(std::string_view text, std::span<const std::string> attribute_fields,
                 evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
-  if (text.size() < 2 || text.front() != '{' || has_line_break(text) ||
-      !fast_fits(text, attribute_fields)) {
-    return false;
-  }
+  // (An object on several lines is declined by add_event(), once it is read.)
+  if (text.size() < 2 || text.front() != '{' || !fast_fits(text, attribute_fields)) return false;
   std::size_t capacity = 0;
-  char* copy = fast_buffer(text.size(), capacity);
-  std::memcpy(copy, text.data(), text.size());
-  end_text(copy, text.size());
+  const std::string_view copy = padded_copy(text, capacity);
   od::document doc;
   od::object object;
   EventFields got;
   EventIdBatch ids;
-  return fast_parser().iterate(copy, text.size(), capacity).get(doc) == simdjson::SUCCESS &&
+  return fast_parser().iterate(copy, capacity).get(doc) == simdjson::SUCCESS &&
          doc.get_object().get(object) == simdjson::SUCCESS &&
          read_event(object, attribute_fields, got) && at_end(doc) &&
          add_event(text, got, attribute_fields, received, ids, out);
@@ -415,10 +419,8 @@ bool fast_array(std::string_view text, std::span<const std::string> attribute_fi
                 evroute::Event::TimePoint received, std::vector<evroute::Event>& out) {
   if (text.size() < 2 || text.front() != '[' || !fast_fits(text, attribute_fields)) return false;
   std::size_t capacity = 0;
-  char* copy = fast_buffer(text.size(), capacity);
-  std::memcpy(copy, text.data(), text.size());
-  end_text(copy, text.size());
-  return fast_elements({copy, text.size()}, capacity, nullptr, attribute_fields, received, out);
+  const std::string_view copy = padded_copy(text, capacity);
+  return fast_elements(copy, capacity, nullptr, attribute_fields, received, out);
 }
 
 // NDJSON on the fast path: its non-empty lines (trimmed, a BOM off the first) joined by commas
@@ -447,6 +449,18 @@ bool fast_ndjson(std::string_view body, std::span<const std::string> attribute_f
   end_text(joined, n);
   return !lines.empty() &&
          fast_elements({joined, n}, capacity, &lines, attribute_fields, received, out);
+}
+
+// The whole body on the fast path, as parse_events tries it first: NDJSON's lines, or a JSON body's
+// one object or array of objects (a BOM and surrounding whitespace off). CloudEvents never.
+bool fast_body(std::string_view body, BodyFormat format,
+               std::span<const std::string> attribute_fields, evroute::Event::TimePoint received,
+               std::vector<evroute::Event>& out) {
+  if (format == BodyFormat::kNdjson) return fast_ndjson(body, attribute_fields, received, out);
+  if (format != BodyFormat::kJson) return false;
+  const std::string_view text = trim(strip_bom(body));
+  return fast_event(text, attribute_fields, received, out) ||
+         fast_array(text, attribute_fields, received, out);
 }
 
 // Whether any of the 8 bytes of `w` is `b` (exact: the borrow trick only blurs which one).
@@ -536,8 +550,6 @@ namespace {
 IngestResult parse_ndjson(std::string_view body, std::span<const std::string> attribute_fields,
                           bool fast, std::chrono::system_clock::time_point received) {
   IngestResult result;
-  if (fast && fast_ndjson(body, attribute_fields, received, result.events)) return result;
-  result.events.clear();
   std::size_t line_no = 0;
   while (!body.empty()) {
     ++line_no;
@@ -564,26 +576,19 @@ IngestResult parse_ndjson(std::string_view body, std::span<const std::string> at
 IngestResult parse_any(std::string_view body, BodyFormat format,
                        std::span<const std::string> attribute_fields, bool fast) {
   const auto received = std::chrono::system_clock::now();
+  IngestResult result;
+  if (fast && fast_body(body, format, attribute_fields, received, result.events)) return result;
+  result.events.clear();
   if (format == BodyFormat::kNdjson) return parse_ndjson(body, attribute_fields, fast, received);
 
-  IngestResult result;
   std::string_view text = trim(strip_bom(body));
   if (text.empty()) {
     result.error = "empty body: expected a JSON object or an array of objects";
     return result;
   }
-  if (fast && format == BodyFormat::kJson &&
-      fast_event(text, attribute_fields, received, result.events)) {
-    return result;
-  }
-  // The events are the top-level object, or the elements of a top-level array.
+  // The events are the top-level object, or the elements of a top-level array: on the general
+  // path, each element keeping its own span of the body as its text.
   const bool array = text.front() == '[';
-  // An array of objects: on the fast path whole, or on the general one, each element keeping its
-  // own span of the body as its text.
-  if (fast && array && format == BodyFormat::kJson) {
-    if (fast_array(text, attribute_fields, received, result.events)) return result;
-    result.events.clear();
-  }
   std::optional<std::vector<std::string_view>> elements;
   if (array && format == BodyFormat::kJson) elements = array_elements(text);
   Json doc;
@@ -656,12 +661,8 @@ IngestResult parse_events_general(std::string_view body, BodyFormat format,
 
 bool fast_path_takes(std::string_view body, BodyFormat format,
                      std::span<const std::string> attribute_fields) {
-  const auto received = std::chrono::system_clock::now();
   std::vector<evroute::Event> events;
-  if (format == BodyFormat::kNdjson) return fast_ndjson(body, attribute_fields, received, events);
-  const std::string_view text = trim(strip_bom(body));
-  return format == BodyFormat::kJson && (fast_event(text, attribute_fields, received, events) ||
-                                         fast_array(text, attribute_fields, received, events));
+  return fast_body(body, format, attribute_fields, std::chrono::system_clock::now(), events);
 }
 
 IngestResult parse_binary_cloudevent(std::span<const cloudevents::Header> ce_headers,
