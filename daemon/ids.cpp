@@ -1,9 +1,11 @@
 #include "ids.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <random>
 
 namespace evrouted {
@@ -30,6 +32,25 @@ std::uint64_t next_stamps(std::uint64_t n) {
   }
 }
 
+// "000102...feff": each byte's two lowercase hex digits.
+constexpr std::array<char, 512> kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<char, 512> pairs{};
+  for (std::size_t b = 0; b < 256; ++b) {
+    pairs[2 * b] = kHex[b >> 4];
+    pairs[2 * b + 1] = kHex[b & 0xf];
+  }
+  return pairs;
+}();
+
+// Writes the 16 hex digits of `v`, most significant first, to `out`: a byte at a time, from a
+// table (a digit at a time was a tenth of ingest's CPU on 100-event arrays).
+void put_hex(std::uint64_t v, char* out) {
+  for (int i = 0; i < 8; ++i) {
+    std::memcpy(out + 2 * i, &kHexPairs[2 * ((v >> (56 - 8 * i)) & 0xff)], 2);
+  }
+}
+
 // Writes the id of `stamp` into `id`.
 void format_id(std::uint64_t stamp, std::span<char, kEventIdBytes> id) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -37,16 +58,20 @@ void format_id(std::uint64_t stamp, std::span<char, kEventIdBytes> id) {
   const std::uint64_t high = (ms << 16) | 0x7000 | counter;  // unix_ts_ms | ver | rand_a
   const std::uint64_t low =
       (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // var | rand_b
-  static constexpr char kHex[] = "0123456789abcdef";
-  int pos = 0;
-  auto put = [&](std::uint64_t v, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) id[pos++] = '-';
-      id[pos++] = kHex[(v >> (4 * i)) & 0xf];
-    }
-  };
-  put(high, 16);
-  put(low, 16);
+  char hex[32];
+  put_hex(high, hex);
+  put_hex(low, hex + 16);
+  // 8-4-4-4-12
+  char* p = id.data();
+  std::memcpy(p, hex, 8);
+  p[8] = '-';
+  std::memcpy(p + 9, hex + 8, 4);
+  p[13] = '-';
+  std::memcpy(p + 14, hex + 12, 4);
+  p[18] = '-';
+  std::memcpy(p + 19, hex + 16, 4);
+  p[23] = '-';
+  std::memcpy(p + 24, hex + 20, 12);
 }
 
 }  // namespace

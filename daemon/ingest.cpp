@@ -311,11 +311,12 @@ bool read_event(od::object object, std::span<const std::string> attribute_fields
 }
 
 // Adds the event of an object whose one-line text is `text` and whose fields `got` read.
-// `ids` makes its id when it has none.
+// `ids` makes its id when it has none. `may_break`: false when the text around `text` was found to
+// hold no line break already, so that `text` need not be scanned again.
 bool add_event(std::string_view text, const EventFields& got,
                std::span<const std::string> attribute_fields, evroute::Event::TimePoint received,
-               EventIdBatch& ids, std::vector<evroute::Event>& out) {
-  if (has_line_break(text)) return false;
+               EventIdBatch& ids, std::vector<evroute::Event>& out, bool may_break = true) {
+  if (may_break && has_line_break(text)) return false;
   std::string_view id = got.id;
   char generated[kEventIdBytes];
   if (got.ids == 0) {
@@ -382,6 +383,7 @@ bool fast_elements(std::string_view text, std::size_t capacity, const std::vecto
     return false;
   }
   out.reserve(lines ? lines->size() : text.size() / 256);
+  const bool may_break = has_line_break(text);  // one scan of the text, not one per element
   EventIdBatch ids;
   std::size_t k = 0;
   for (auto element : array) {
@@ -406,7 +408,7 @@ bool fast_elements(std::string_view text, std::size_t capacity, const std::vecto
     const Extent at{static_cast<std::size_t>(event_text.data() - text.data()),
                     static_cast<std::size_t>(event_text.data() - text.data()) + event_text.size()};
     if ((lines && (k >= lines->size() || (*lines)[k] != at)) ||
-        !add_event(event_text, got, attribute_fields, received, ids, out)) {
+        !add_event(event_text, got, attribute_fields, received, ids, out, may_break)) {
       return false;
     }
     ++k;
