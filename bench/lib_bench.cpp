@@ -9,11 +9,14 @@
 //  (d) BM_PendingMemory: resident memory with 1,000,000 pending 200-byte events in a Queue whose
 //      destination is blocked
 // Each iteration of (b) and (c) is 100,000 events: divide its time by 100,000 for ns per event.
+// BM_HostControl is no evroute code: a fixed loop whose time changes only when the machine's speed
+// does, so that compare.sh can tell a host that swings from a benchmark that does.
 #include <benchmark/benchmark.h>
 #include <evroute/evroute.h>
 
 #include <unistd.h>
 #include <condition_variable>
+#include <cstdint>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -169,6 +172,18 @@ void BM_PendingMemory(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_PendingMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// A chain of 1,000,000 dependent multiply-adds: a fixed amount of work on one core, no memory.
+void BM_HostControl(benchmark::State& state) {
+  std::uint64_t x = 1;
+  for (auto _ : state) {
+    for (int i = 0; i < 1000000; ++i) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      benchmark::DoNotOptimize(x);
+    }
+  }
+}
+BENCHMARK(BM_HostControl)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 
