@@ -18,7 +18,7 @@
 #       close: ns per event. evroute twice: go-events' composition (BM_GoEventsChain/4) and the
 #       daemon's own chain, Filter -> Queue -> Retrying(Backoff) (BM_DaemonChain/4)
 #   (d) resident memory (MB) with 1,000,000 pending 200-byte events, a Queue whose sink blocks
-# and, after the table, a host control: a fixed loop (lib_bench's BM_HostControl, no evroute code)
+# and, after the table, a host control: a fixed loop on every core (lib_bench's BM_HostControl)
 # timed in each round, whose max/min tells whether the machine's own speed moved between rounds.
 # Every time is wall-clock time. --quick: one short round (a smoke run of a few seconds: both sides
 # build and run; the figures mean little). --json FILE: also writes the summary, the context and
@@ -222,7 +222,7 @@ for s in summary:
           f"{num(e['min'])}-{num(e['max'])} ({e['max_over_min']:.2f}) | {s['target']} | "
           f"{'yes' if s['met'] else 'no'} |")
 print()
-print(f"Host control (BM_HostControl, a fixed loop on one core, no evroute code): median "
+print(f"Host control (BM_HostControl, a fixed loop on every core, no evroute code): median "
       f"{control['median']:,.0f} µs, {control['min']:,.0f}-{control['max']:,.0f} "
       f"(max/min {control['max_over_min']:.2f})" +
       ("" if control["max_over_min"] <= 1.1 else
