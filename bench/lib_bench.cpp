@@ -179,7 +179,8 @@ void BM_PendingMemory(benchmark::State& state) {
 BENCHMARK(BM_PendingMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // A chain of 1,000,000 dependent multiply-adds: a fixed amount of work, no memory, on every core
-// at once (one thread per CPU; the time is the slowest's), since (b) and (c) need every core.
+// at once (one thread per CPU; Google Benchmark reports their average per iteration, so a slow
+// core shows), since (b) and (c) need every core.
 void BM_HostControl(benchmark::State& state) {
   std::uint64_t x = 1;
   for (auto _ : state) {
