@@ -127,10 +127,6 @@ Event& Event::operator=(Event&& other) noexcept {
   return *this;
 }
 
-Event::~Event() {
-  if (rep_) release(rep_);
-}
-
 void Event::release(Rep* rep) noexcept {
   if (rep->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     if (const std::uint8_t slot = rep->budget.load(std::memory_order_relaxed)) {

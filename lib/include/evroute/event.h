@@ -55,7 +55,10 @@ class Event {
   Event(Event&& other) noexcept : rep_(other.rep_) { other.rep_ = nullptr; }
   Event& operator=(const Event& other) noexcept;
   Event& operator=(Event&& other) noexcept;
-  ~Event();
+  // Inline, so that the many handles left empty by moves cost a test, not a call.
+  ~Event() {
+    if (rep_) release(rep_);
+  }
 
   explicit operator bool() const noexcept { return rep_ != nullptr; }
 
