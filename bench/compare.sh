@@ -18,8 +18,11 @@
 #       close: ns per event. evroute twice: go-events' composition (BM_GoEventsChain/4) and the
 #       daemon's own chain, Filter -> Queue -> Retrying(Backoff) (BM_DaemonChain/4)
 #   (d) resident memory (MB) with 1,000,000 pending 200-byte events, a Queue whose sink blocks
-# and, after the table, a host control: a fixed loop on every core (lib_bench's BM_HostControl)
-# timed in each round, whose max/min tells whether the machine's own speed moved between rounds.
+# and, after the table, two host controls timed in each round, no evroute code: a fixed loop on
+# every core (lib_bench's BM_HostControl) and a fixed walk of two threads over 27 MB of cache lines
+# (BM_HostMemoryControl: one increments, the other follows and decrements, as (b)'s producer and
+# worker do with its events' reference counts). Their max/min tells whether the machine's cores,
+# or its memory and caches, changed speed between rounds.
 # Every time is wall-clock time. --quick: one short round (a smoke run of a few seconds: both sides
 # build and run; the figures mean little). --json FILE: also writes the summary, the context and
 # every round's figures as JSON to FILE (to look for bimodality). Fails (exit 1) when a tool is missing, a build fails or a
@@ -79,7 +82,7 @@ go test -c -o "$go_bin" ./bench/go-events >"$tmp/gobuild.log" 2>&1 ||
   { cat "$tmp/gobuild.log" >&2; fail "building bench/go-events"; }
 export GOMAXPROCS=${GOMAXPROCS:-2}
 
-cpp_filter='^BM_(Broadcast/(1|4|16)|QueueWriteThenDrain|GoEventsChain/4|DaemonChain/4|HostControl)(/|$)'
+cpp_filter='^BM_(Broadcast/(1|4|16)|QueueWriteThenDrain|GoEventsChain/4|DaemonChain/4|HostControl|HostMemoryControl)(/|$)'
 go_bench='^Benchmark(Broadcast|QueueWriteThenDrain|GoEventsChain)$'
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -122,7 +125,7 @@ def cpp_round(r):
             name = b["name"].split("/real_time")[0].split("/iterations:")[0]
             if name == "BM_PendingMemory":
                 out[name] = b["rss_MB"]
-            elif name == "BM_HostControl":
+            elif name in ("BM_HostControl", "BM_HostMemoryControl"):
                 out[name] = b["real_time"] * UNIT_NS[b["time_unit"]] / 1e3  # µs
             else:
                 per = BATCH if ("Queue" in name or "Chain" in name) else 1
@@ -189,10 +192,11 @@ for shape, gk, ck, unit, target, met in SHAPES:
                     "target": target,
                     "met": bool(met(gs["median"], es["median"], es["max_over_min"]))})
 
-# The host itself: a fixed loop timed in each round (BM_HostControl). When it swings, the rounds
-# ran on a machine whose speed changed, and a max/min above says as much about the host as about
-# the code (both sides then move together).
+# The host itself: a fixed loop (BM_HostControl) and a fixed walk over cache lines by two threads
+# (BM_HostMemoryControl), timed in each round. When one swings, the rounds ran on a machine whose
+# speed changed, and a max/min above says as much about the host as about the code.
 control = stats([p["evroute"]["BM_HostControl"] for p in per_round])
+memory_control = stats([p["evroute"]["BM_HostMemoryControl"] for p in per_round])
 
 env = os.environ
 meta = {"date": env["CMP_STARTED"], "commit": env["CMP_COMMIT"], "nproc": int(env["CMP_NPROC"]),
@@ -202,7 +206,7 @@ meta = {"date": env["CMP_STARTED"], "commit": env["CMP_COMMIT"], "nproc": int(en
 if env["CMP_JSON"]:
     with open(env["CMP_JSON"], "w") as f:
         json.dump({"meta": meta, "summary": summary, "host_control_us": control,
-                   "rounds": per_round}, f, indent=1)
+                   "host_memory_control_us": memory_control, "rounds": per_round}, f, indent=1)
         f.write("\n")
 
 def num(x):
@@ -222,10 +226,12 @@ for s in summary:
           f"{num(e['min'])}-{num(e['max'])} ({e['max_over_min']:.2f}) | {s['target']} | "
           f"{'yes' if s['met'] else 'no'} |")
 print()
-print(f"Host control (BM_HostControl, a fixed loop on every core, no evroute code): median "
+def moved(c):
+    return "" if c["max_over_min"] <= 1.1 else " (it moved: a max/min above is the host's as much as the code's)"
+print(f"Host controls, no evroute code: a fixed loop on every core (BM_HostControl) median "
       f"{control['median']:,.0f} µs, {control['min']:,.0f}-{control['max']:,.0f} "
-      f"(max/min {control['max_over_min']:.2f})" +
-      ("" if control["max_over_min"] <= 1.1 else
-       ": the machine's speed changed between rounds; a max/min above is the host's as much as"
-       " the code's"))
+      f"(max/min {control['max_over_min']:.2f}){moved(control)}; two threads over 27 MB of cache "
+      f"lines (BM_HostMemoryControl) median {memory_control['median']:,.0f} µs, "
+      f"{memory_control['min']:,.0f}-{memory_control['max']:,.0f} "
+      f"(max/min {memory_control['max_over_min']:.2f}){moved(memory_control)}")
 EOF

@@ -9,17 +9,23 @@
 //  (d) BM_PendingMemory: resident memory with 1,000,000 pending 200-byte events in a Queue whose
 //      destination is blocked
 // Each iteration of (b) and (c) is 100,000 events: divide its time by 100,000 for ns per event.
-// BM_HostControl is no evroute code: a fixed loop on every core whose time changes only when the
-// machine's speed does, so that compare.sh can tell a host that swings from a benchmark that does.
+// BM_QueueProducerAlone and BM_QueueDrainAlone time (b)'s producer and worker each on its own.
+// BM_HostControl and BM_HostMemoryControl are no evroute code: a fixed loop on every core, and a
+// fixed walk of two threads over 27 MB of cache lines, whose times change only when the machine's
+// speed (its cores', or its memory's and caches') does, so that compare.sh can tell a host that
+// swings from a benchmark that does.
 #include <benchmark/benchmark.h>
 #include <evroute/evroute.h>
 
 #include <unistd.h>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -101,6 +107,56 @@ void BM_QueueWriteThenDrain(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(wakeups), benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_QueueWriteThenDrain)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Holds the first write until opened; every write after that returns at once.
+class GateSink final : public evroute::Sink {
+ public:
+  evroute::Status write(const evroute::Event&) override {
+    if (!opened_.load(std::memory_order_acquire)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return opened_.load(std::memory_order_relaxed); });
+    }
+    return evroute::Status::ok();
+  }
+  evroute::Status close() override { return evroute::Status::ok(); }
+  void open() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      opened_.store(true, std::memory_order_release);
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> opened_{false};
+};
+
+// (b)'s two halves, each on its own: the producer's 100,000 writes while the worker is held
+// (BM_QueueProducerAlone), and the worker draining them with no producer beside it, from the
+// gate's opening to close()'s return (BM_QueueDrainAlone). Not in compare.sh: they tell which
+// half of (b) a change or a host moves.
+void queue_halves(benchmark::State& state, bool producer_half) {
+  const auto& evs = events(kBatch);
+  for (auto _ : state) {
+    auto gate = std::make_shared<GateSink>();
+    evroute::Queue q(gate, evroute::Queue::Options{.capacity = 0});
+    const auto start = std::chrono::steady_clock::now();
+    for (const auto& e : evs) benchmark::DoNotOptimize(q.write(e));
+    const auto written = std::chrono::steady_clock::now();
+    gate->open();
+    q.close();
+    const auto drained = std::chrono::steady_clock::now();
+    state.SetIterationTime(
+        std::chrono::duration<double>(producer_half ? written - start : drained - written).count());
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+void BM_QueueProducerAlone(benchmark::State& state) { queue_halves(state, true); }
+void BM_QueueDrainAlone(benchmark::State& state) { queue_halves(state, false); }
+BENCHMARK(BM_QueueProducerAlone)->Unit(benchmark::kMillisecond)->UseManualTime();
+BENCHMARK(BM_QueueDrainAlone)->Unit(benchmark::kMillisecond)->UseManualTime();
 
 // Writes kBatch events through a Broadcaster to state.range(0) sinks made by `make_chain`, then
 // closes the Broadcaster, which drains every chain.
@@ -191,6 +247,41 @@ void BM_HostControl(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_HostControl)->Unit(benchmark::kMicrosecond)->UseRealTime()->ThreadPerCpu();
+
+// The host's memory and the path between its cores, as (b) uses them, and no evroute code: a
+// thread increments one word in each of 100,000 cache lines 272 bytes apart (27 MB, as (b)'s
+// events' reference counts are), publishing its progress every 64; a second thread, started per
+// iteration as a Queue's worker is, follows and decrements each (as the worker releases them).
+// BM_HostControl only computes: it does not see a host whose caches or memory are shared with
+// busy neighbours, and this does.
+void BM_HostMemoryControl(benchmark::State& state) {
+  constexpr std::size_t kLines = 100000, kStride = 272;
+  std::vector<std::atomic<int>> words(kLines * kStride / sizeof(std::atomic<int>));
+  auto word = [&](std::size_t i) -> std::atomic<int>& {
+    return words[i * kStride / sizeof(std::atomic<int>)];
+  };
+  for (auto _ : state) {
+    std::atomic<std::size_t> published{0};
+    std::thread follower([&] {
+      for (std::size_t done = 0; done < kLines;) {
+        const std::size_t upto = published.load(std::memory_order_acquire);
+        if (upto == done) {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+          continue;
+        }
+        for (; done < upto; ++done) word(done).fetch_sub(1, std::memory_order_relaxed);
+      }
+    });
+    for (std::size_t i = 0; i < kLines; ++i) {
+      word(i).fetch_add(1, std::memory_order_relaxed);
+      if (i % 64 == 63 || i + 1 == kLines) published.store(i + 1, std::memory_order_release);
+    }
+    follower.join();
+  }
+}
+BENCHMARK(BM_HostMemoryControl)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 
