@@ -106,18 +106,44 @@ Status Broadcaster::write_all(std::span<const Event> events) {
   if (!sinks) return Status::closed("broadcaster is closed");
   events_.add(events.size());
 
+  // The common case first: every sink takes the events. This loop only calls and tests (one
+  // event or many, decided once, not per sink); the first failure leaves it for the one below.
+  const std::shared_ptr<Sink>* it = sinks->data();
+  const std::shared_ptr<Sink>* const end = it + sinks->size();
+  Status status;
+  if (events.size() == 1) {
+    const Event& event = events[0];
+    for (; it != end; ++it) {
+      Status s = (*it)->write(event);
+      if (!s.is_ok()) [[unlikely]] {
+        status = std::move(s);
+        break;
+      }
+    }
+  } else {
+    for (; it != end; ++it) {
+      Status s = (*it)->write_all(events);
+      if (!s.is_ok()) [[unlikely]] {
+        status = std::move(s);
+        break;
+      }
+    }
+  }
+  if (it == end) [[likely]]
+    return Status::ok();
+
   Status first;
   std::size_t failed = 0, closed = 0;
-  for (const std::shared_ptr<Sink>& sink : *sinks) {
-    Status status = events.size() == 1 ? sink->write(events[0]) : sink->write_all(events);
-    if (status.is_ok()) [[likely]]
-      continue;
-    if (status.is_closed()) {
+  for (;;) {  // *it failed with `status`; the sinks after it still get the events
+    if (status.is_ok()) {
+    } else if (status.is_closed()) {
       ++closed;
-      drop_closed(sink);
+      drop_closed(*it);
     } else if (failed++ == 0) {
       first = std::move(status);
     }
+    if (++it == end) break;
+    status = events.size() == 1 ? (*it)->write(events[0]) : (*it)->write_all(events);
   }
   if (failed == 0) {
     // Nobody took the event: say so rather than report success.

@@ -86,6 +86,27 @@ TEST(BroadcasterTest, FailuresAreCountedAndTheFirstIsReturned) {
   EXPECT_EQ(broadcaster.stats().sinks, 4u);  // failing sinks stay
 }
 
+TEST(BroadcasterTest, ABatchReachesEverySinkAfterAFailedAndAClosedOne) {
+  auto a = recorder(), failing = recorder(Status::unavailable("down"));
+  auto closed = recorder(Status::closed()), d = recorder();
+  Broadcaster broadcaster({a, failing, closed, d});
+  const std::vector<Event> batch = {Event::make("1", "p"), Event::make("2", "p")};
+  Status status = broadcaster.write_all(batch);
+  EXPECT_EQ(status.code(), Code::kUnavailable);
+  EXPECT_NE(status.message().find("1 of 4"), std::string::npos) << status;
+  for (const auto& sink : {a, d}) {
+    const auto events = sink->events();
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_TRUE(events[0].same_as(batch[0]));
+    EXPECT_TRUE(events[1].same_as(batch[1]));
+  }
+  EXPECT_EQ(broadcaster.stats().sinks, 3u);  // the closed one is gone, the failing one stays
+  EXPECT_EQ(broadcaster.stats().sink_errors, 1u);
+  // Only closed sinks left: a batch nobody took is reported as closed.
+  Broadcaster all_closed({recorder(Status::closed()), recorder(Status::closed())});
+  EXPECT_EQ(all_closed.write_all(batch).code(), Code::kClosed);
+}
+
 TEST(BroadcasterTest, AddingASinkTwiceIsANoOp) {
   auto a = recorder();
   Broadcaster broadcaster({a, a});
