@@ -1,5 +1,6 @@
 #include "cloudevents.h"
 
+#include "hex.h"
 #include "json_parse.h"
 #include "text.h"
 #include "utc_time.h"
@@ -275,15 +276,15 @@ HttpMessage to_http(const evroute::Event& event, Mode mode, const Options& optio
 }
 
 std::string percent_encode(std::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f || c == '"' || c == '%') {
+      const auto hex = hex_byte(u, /*upper=*/true);
       out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
+      out += hex[0];
+      out += hex[1];
     } else {
       out += c;
     }

@@ -1,5 +1,7 @@
 #include "ids.h"
 
+#include "hex.h"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -34,11 +36,11 @@ std::uint64_t next_stamps(std::uint64_t n) {
 
 // "000102...feff": each byte's two lowercase hex digits.
 constexpr std::array<char, 512> kHexPairs = [] {
-  constexpr char kHex[] = "0123456789abcdef";
   std::array<char, 512> pairs{};
   for (std::size_t b = 0; b < 256; ++b) {
-    pairs[2 * b] = kHex[b >> 4];
-    pairs[2 * b + 1] = kHex[b & 0xf];
+    const auto hex = hex_byte(static_cast<unsigned char>(b));
+    pairs[2 * b] = hex[0];
+    pairs[2 * b + 1] = hex[1];
   }
   return pairs;
 }();

@@ -1,5 +1,7 @@
 #include "logging.h"
 
+#include "hex.h"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -33,8 +35,8 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
           break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
-            static constexpr char kHex[] = "0123456789abcdef";
-            const char esc[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+            const auto hex = hex_byte(static_cast<unsigned char>(c));
+            const char esc[] = {'\\', 'u', '0', '0', hex[0], hex[1]};
             dest.append(esc, esc + sizeof esc);
           } else {
             dest.push_back(c);

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "cloudevents.h"
+#include "hex.h"
 #include "sinks/http/webhook_signature.h"
 
 namespace evrouted {
@@ -76,11 +77,10 @@ std::string batch_webhook_id(std::span<const evroute::Event> events) {
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, digest, &len);
   EVP_MD_CTX_free(ctx);
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string id = "batch_";
   for (unsigned int i = 0; i < 16 && i < len; ++i) {
-    id += kHex[digest[i] >> 4];
-    id += kHex[digest[i] & 0xf];
+    const auto hex = hex_byte(digest[i]);
+    id.append(hex.data(), hex.size());
   }
   return id;
 }
