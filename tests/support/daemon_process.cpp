@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -263,7 +265,40 @@ bool wait_lines(const std::filesystem::path& path, std::size_t n,
   return eventually([&] { return read_lines(path).size() >= n; }, timeout, 10ms);
 }
 
+namespace {
+
+// Whether `port` on 127.0.0.1 can be bound now.
+bool can_bind(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+// A port below the kernel's ephemeral range (net.ipv4.ip_local_port_range): a test often binds it
+// only later (a receiver that is down at first), and a port from the ephemeral range can be taken
+// meanwhile as the source port of any outgoing connection on the machine, even one to that very
+// port (a TCP self-connect), and then "receiver: cannot bind".
 int free_port() {
+  int low = 32768, high = 60999;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low >> high;
+  const int top = low - 1, bottom = std::max(1024, low - 20000);
+  if (top > bottom) {
+    thread_local std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<int> pick(bottom, top);
+    for (int tries = 0; tries < 200; ++tries) {
+      const int port = pick(rng);
+      if (can_bind(port)) return port;
+    }
+  }
+  // No room below the range: any free port (the kernel's choice).
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;

@@ -97,7 +97,8 @@ std::vector<std::string> read_rotated_lines(const std::filesystem::path& path);
 // Waits until `path` has at least n lines.
 bool wait_lines(const std::filesystem::path& path, std::size_t n,
                 std::chrono::milliseconds timeout = 10s);
-// A loopback port with nothing listening on it (bound, then released).
+// A loopback port with nothing listening on it (bound, then released), below the kernel's
+// ephemeral range, so that no outgoing connection takes it before the test binds it.
 int free_port();
 
 // Posts n events to d's /v1/events, one request each: the i-th with the body body(i) ({"n":i}
